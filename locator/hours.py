@@ -1,0 +1,522 @@
+"""Opening hours in OpenStreetMap ``opening_hours`` syntax: parse, validate, evaluate.
+
+Supported subset (https://wiki.openstreetmap.org/wiki/Key:opening_hours/specification):
+
+- ``24/7``, alone as a rule's selector.
+- Months ``Jan``..``Dec``: single, ranges (``Nov-Feb`` wraps) and lists, before the weekdays.
+- Weekdays ``Mo``..``Su``: single, ranges (``Sa-Mo`` wraps) and lists, plus ``PH``
+  (``Sa,Su,PH`` matches a Saturday, a Sunday *or* a public holiday).
+- Time spans ``HH:MM-HH:MM`` separated by ``,``. ``24:00`` ends a day; a span whose end is
+  not after its start runs past midnight (``Fr 22:00-02:00`` is Friday 22:00 to Saturday
+  02:00; equal ends mean 24 hours); extended ends up to ``48:00`` are accepted.
+  A rule with selectors but no times means the whole day.
+- Modifiers ``off``/``closed`` and ``open``; a trailing ``"comment"`` is kept in the text
+  but ignored, unless it is all a rule says (that means "unknown" and is rejected).
+- Rule separators ``; `` (normal) and ``, `` (additional). The fallback separator
+  ``||``, ``SH``, dates, years, weeks, ``Th[3]``, open ends (``+``), ``unknown`` and
+  sunrise/sunset/dawn/dusk are rejected with an :class:`~locator.errors.InvalidInput`.
+- Lenient input: case is ignored, hours may have one digit, full-width ``：；，`` and
+  ``–``/``~`` are read as ``:;,-``. :attr:`OpeningHours.text` is the canonical spelling.
+
+Semantics, per calendar day D (as in opening_hours.js): rules are applied left to right.
+A normal rule whose selector matches D replaces D's hours, including hours spilling
+into D from the day before; an additional rule adds to them. ``off`` without times
+closes the whole day; ``off`` with times closes only those times. Afterwards, a rule
+whose selector matched D-1 adds (or, if ``off``, removes) its past-midnight part to D.
+
+Public holidays: ``PH`` matches the dates in ``geodata/cn_public_holidays.csv``, the
+mainland China statutory days off (法定节假日放假日期) for 2024-2026, as announced by the
+General Office of the State Council (国务院办公厅关于部分节假日安排的通知, one notice per
+year). Each holiday's whole announced break is listed, weekends joined to it included.
+Make-up working days (调休上班) are not modelled: such a Sunday is still a Sunday.
+Years not in the table have no PH dates, so ``PH`` rules never match there.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import re
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import NamedTuple, NoReturn
+
+from . import time_util
+from ._paths import geodata_path
+from .config import DEFAULT_TIMEZONE
+from .errors import InvalidInput
+
+__all__ = ["OpeningHours", "open_status", "parse_hours", "public_holidays", "validate_hours"]
+
+_DAY = 24 * 60
+_ONE_DAY = timedelta(days=1)
+_WEEKDAYS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_WEEKDAY_INDEX = {name.lower(): i for i, name in enumerate(_WEEKDAYS)}
+_MONTH_INDEX = {name.lower(): i + 1 for i, name in enumerate(_MONTHS)}
+_MODIFIERS = ("off", "closed", "open")
+_LENIENT = str.maketrans({"：": ":", "；": ";", "，": ",", "–": "-", "—": "-", "～": "-", "~": "-"})
+_SUPPORTED = (
+    "Supported: '24/7'; months Jan-Dec; weekdays Mo-Su (ranges such as Sa-Mo, lists) and PH; "
+    "time spans HH:MM-HH:MM separated by ',' (24:00 and spans past midnight allowed); "
+    "'off', 'closed', 'open'; rules separated by '; ' or ', '"
+)
+_UNSUPPORTED_WORDS = {
+    **dict.fromkeys(
+        ("sunrise", "sunset", "dawn", "dusk"),
+        "variable times (sunrise, sunset, dawn, dusk) are not supported; use fixed HH:MM times",
+    ),
+    "sh": "school holidays (SH) are not supported; only PH is",
+    "unknown": "the 'unknown' modifier is not supported; leave the hours empty instead",
+    "week": "week-number selectors are not supported",
+    "easter": "easter dates are not supported",
+}
+_TOKEN_RE = re.compile(
+    r'\s+|(?P<comment>"[^"]*")|(?P<always>24/7)|(?P<time>\d{1,2}:\d{2})'
+    r'|(?P<word>[A-Za-z]+)|(?P<number>\d+)|(?P<sym>\|\||[;,\-+\[\]():/"])'
+)
+
+Interval = tuple[int, int]
+
+
+class _Token(NamedTuple):
+    kind: str  # weekday, month, ph, modifier, word, comment, 24/7, time, number or the symbol
+    value: str
+    pos: int
+
+
+class _Rule(NamedTuple):
+    months: frozenset[int] | None  # 1-12; None: every month
+    weekdays: frozenset[int] | None  # 0-6 (Monday 0); None with ph=False: every day
+    ph: bool
+    spans: tuple[Interval, ...]  # minutes from the day's midnight, end < 2 days; () = whole day
+    is_open: bool
+    additional: bool
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+class _Parser:
+    """Recursive-descent parser over the tokens of one whitespace-normalised value."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.tokens = self._tokenize()
+        self.i = 0
+
+    def _fail(self, problem: str, tok: _Token | None) -> NoReturn:
+        where = f"at position {tok.pos}" if tok is not None else "at the end"
+        raise InvalidInput(
+            f"Invalid opening_hours {self.text!r} {where}: {problem}. {_SUPPORTED}.",
+            field="opening_hours",
+        )
+
+    def _tokenize(self) -> list[_Token]:
+        tokens, pos = [], 0
+        while pos < len(self.text):
+            m = _TOKEN_RE.match(self.text, pos)
+            if m is None:
+                self._fail(f"unexpected character {self.text[pos]!r}", _Token("", "", pos))
+            kind, value = m.lastgroup, m.group()
+            if kind == "word":
+                low = value.lower()
+                kind = ("weekday" if low in _WEEKDAY_INDEX else "month" if low in _MONTH_INDEX
+                        else "ph" if low == "ph" else "modifier" if low in _MODIFIERS else "word")
+            elif kind == "sym":
+                kind = value
+                if value == '"':
+                    self._fail("unterminated comment (missing closing '\"')", _Token("", "", pos))
+            elif kind == "always":
+                kind = "24/7"
+            if kind is not None:
+                tokens.append(_Token(kind, value, pos))
+            pos = m.end()
+        return tokens
+
+    def _peek(self, ahead: int = 0) -> _Token | None:
+        j = self.i + ahead
+        return self.tokens[j] if j < len(self.tokens) else None
+
+    def _kind(self, ahead: int = 0) -> str | None:
+        tok = self._peek(ahead)
+        return tok.kind if tok is not None else None
+
+    def _unexpected(self, tok: _Token) -> NoReturn:
+        problems = {
+            "||": "fallback rules ('||') are not supported",
+            "+": "open-ended times ('+') are not supported; give a closing time",
+            "[": "nth-weekday selectors such as 'Th[3]' are not supported",
+            "24/7": "'24/7' must be a rule of its own; use 00:00-24:00 after day selectors",
+            "number": f"unexpected number {tok.value!r} (specific dates, years and week numbers "
+            "are not supported; times are HH:MM)",
+        }
+        if tok.kind == "word":
+            problem = _UNSUPPORTED_WORDS.get(tok.value.lower(), f"unknown word {tok.value!r}")
+        else:
+            problem = problems.get(tok.kind, f"unexpected {tok.value!r}")
+        self._fail(problem, tok)
+
+    def parse(self) -> tuple[str, tuple[_Rule, ...]]:
+        if not self.tokens:
+            raise InvalidInput(
+                "opening_hours is empty; expected e.g. '24/7' or 'Mo-Fr 08:00-20:00', "
+                "or no value at all when the hours are unknown",
+                field="opening_hours",
+            )
+        rules, texts, additional = [], [], False
+        while True:
+            rule, text = self._rule(additional)
+            rules.append(rule)
+            texts.append(text)
+            tok = self._peek()
+            if tok is None:
+                break
+            if tok.kind not in (";", ","):
+                self._unexpected(tok)
+            self.i += 1
+            if self._peek() is None and tok.kind == ";":
+                break  # a trailing ';' is harmless
+            additional = tok.kind == ","
+            texts.append("; " if tok.kind == ";" else ", ")
+        return "".join(texts), tuple(rules)
+
+    def _rule(self, additional: bool) -> tuple[_Rule, str]:
+        start = self._peek()
+        months: frozenset[int] | None = None
+        weekdays: frozenset[int] | None = None
+        ph, spans, parts = False, (), []
+        if self._kind() == "24/7":
+            self.i += 1
+            spans, parts = ((0, _DAY),), ["24/7"]
+        else:
+            if self._kind() == "month":
+                months, text = self._selector("month", _MONTH_INDEX, _MONTHS, 1)
+                parts.append(text)
+            if self._kind() in ("weekday", "ph"):
+                days, text = self._selector("weekday", _WEEKDAY_INDEX, _WEEKDAYS, 0)
+                ph = "PH" in text.split(",")
+                weekdays = days or None
+                parts.append(text)
+            if self._kind() == "time":
+                spans, text = self._times()
+                parts.append(text)
+        is_open, has_modifier = True, self._kind() == "modifier"
+        if has_modifier:
+            word = self.tokens[self.i].value.lower()
+            is_open = word == "open"
+            parts.append(word)
+            self.i += 1
+        if self._kind() == "comment":
+            if not (spans or has_modifier):
+                self._fail("a comment without times or a modifier means 'unknown', which is "
+                           "not supported; add times or 'off'", self._peek())
+            parts.append(self.tokens[self.i].value)
+            self.i += 1
+        if not parts:
+            if start is None or start.kind in (";", ","):
+                self._fail("empty rule", start)
+            self._unexpected(start)
+        return _Rule(months, weekdays, ph, spans, is_open, additional), " ".join(parts)
+
+    def _selector(
+        self, kind: str, index: dict[str, int], names: tuple[str, ...], base: int
+    ) -> tuple[frozenset[int], str]:
+        """A comma-separated list of names and wrapping name ranges (and PH for weekdays)."""
+        values: set[int] = set()
+        items = []
+        while True:
+            tok = self.tokens[self.i]
+            self.i += 1
+            if tok.kind == "ph":
+                items.append("PH")
+            else:
+                first = index[tok.value.lower()] - base
+                last = first
+                if self._kind() == "-":
+                    self.i += 1
+                    end = self._peek()
+                    if end is None or end.kind != kind:
+                        self._fail(f"expected a {kind} after '-'", end)
+                    self.i += 1
+                    last = index[end.value.lower()] - base
+                    items.append(f"{names[first]}-{names[last]}")
+                else:
+                    items.append(names[first])
+                n = len(names)
+                values.update(base + (first + k) % n for k in range((last - first) % n + 1))
+            following = self._kind(1)
+            if self._kind() == "," and (following == kind or (kind == "weekday" and following == "ph")):
+                self.i += 1
+                continue
+            return frozenset(values), ",".join(items)
+
+    def _times(self) -> tuple[tuple[Interval, ...], str]:
+        spans, items = [], []
+        while True:
+            first = self.tokens[self.i]
+            self.i += 1
+            start = self._minutes(first, is_end=False)
+            if self._kind() != "-":
+                if self._kind() == "+":
+                    self._unexpected(self.tokens[self.i])
+                self._fail(f"time {first.value!r} must start a span HH:MM-HH:MM", first)
+            self.i += 1
+            last = self._peek()
+            if last is None or last.kind != "time":
+                if last is not None and last.kind == "word":
+                    self._unexpected(last)
+                self._fail(f"incomplete time span '{first.value}-': expected a closing time "
+                           "HH:MM after '-'", last)
+            self.i += 1
+            end = self._minutes(last, is_end=True)
+            if end <= start:
+                end += _DAY
+            if end - start > _DAY:
+                self._fail(f"time span '{first.value}-{last.value}' lasts more than 24 hours", last)
+            spans.append((start, end))
+            items.append(f"{_clock(start)}-{_clock(self._minutes(last, is_end=True))}")
+            if self._kind() == "," and self._kind(1) == "time":
+                self.i += 1
+                continue
+            return tuple(spans), ",".join(items)
+
+    def _minutes(self, tok: _Token, *, is_end: bool) -> int:
+        hours, minutes = (int(part) for part in tok.value.split(":"))
+        if minutes > 59:
+            self._fail(f"invalid time {tok.value!r}: minutes must be 00-59", tok)
+        if not is_end and hours > 23:
+            self._fail(f"invalid time {tok.value!r}: a span must start at 00:00-23:59", tok)
+        if hours * 60 + minutes > 2 * _DAY:
+            self._fail(f"invalid time {tok.value!r}: a span must end by 48:00", tok)
+        return hours * 60 + minutes
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+# --------------------------------------------------------------------------- compiling
+
+_WHOLE_DAY: tuple[Interval, ...] = ((0, _DAY),)
+
+
+def _union(*lists: list[Interval]) -> list[Interval]:
+    merged: list[Interval] = []
+    for start, end in sorted(iv for lst in lists for iv in lst):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _subtract(state: list[Interval], holes: list[Interval]) -> list[Interval]:
+    pieces = state
+    for h_start, h_end in holes:
+        pieces = [
+            piece
+            for start, end in pieces
+            for piece in ((start, min(end, h_start)), (max(start, h_end), end))
+            if piece[0] < piece[1]
+        ]
+    return pieces
+
+
+def _matches(rule: _Rule, weekday: int, month: int, ph: bool) -> bool:
+    if rule.months is not None and month not in rule.months:
+        return False
+    if rule.weekdays is None and not rule.ph:
+        return True
+    return (rule.weekdays is not None and weekday in rule.weekdays) or (rule.ph and ph)
+
+
+def _day_bounds(
+    rules: tuple[_Rule, ...], prev: tuple[int, int, bool], day: tuple[int, int, bool]
+) -> tuple[int, ...]:
+    """Sorted, merged open intervals of one day, flattened to (start0, end0, start1, ...)."""
+    state: list[Interval] = []
+    for rule in rules:
+        spans = rule.spans or _WHOLE_DAY
+        if _matches(rule, *day):
+            today = [(start, min(end, _DAY)) for start, end in spans]
+            if rule.is_open:
+                state = _union(state, today) if rule.additional else _union(today)
+            else:
+                state = _subtract(state, today) if rule.spans else []
+        spill = [(0, end - _DAY) for _, end in spans if end > _DAY]
+        if spill and _matches(rule, *prev):
+            state = _union(state, spill) if rule.is_open else _subtract(state, spill)
+    return tuple(bound for interval in _union(state) for bound in interval)
+
+
+@dataclass(frozen=True, slots=True)
+class OpeningHours:
+    """Parsed, precompiled opening hours; build it with :func:`parse_hours`.
+
+    Every day is precompiled to sorted minute boundaries, one table per weekday, or per
+    (weekday, month, public holiday) of the day and the day before when the rules use
+    months or PH, so :meth:`is_open` is a lookup and a bisection.
+    Evaluation uses a datetime's wall-clock fields as given; :func:`open_status`
+    converts to the station's timezone first.
+    """
+
+    text: str
+    _weekly: tuple[tuple[int, ...], ...] | None = field(repr=False, compare=False)
+    _profiles: dict[tuple[int, int, int, bool, bool], tuple[int, ...]] = field(
+        repr=False, compare=False
+    )
+    _uses_months: bool = field(repr=False, compare=False)
+    _uses_ph: bool = field(repr=False, compare=False)
+
+    @classmethod
+    def _compile(cls, text: str, rules: tuple[_Rule, ...]) -> OpeningHours:
+        uses_months = any(rule.months is not None for rule in rules)
+        uses_ph = any(rule.ph for rule in rules)
+        phs = (False, True) if uses_ph else (False,)
+        profiles = {}
+        for weekday in range(7):
+            for month in range(1, 13) if uses_months else (0,):
+                prev_months = {month, (month - 2) % 12 + 1} if uses_months else {0}
+                for prev_month in prev_months:
+                    for prev_ph in phs:
+                        for ph in phs:
+                            prev = ((weekday - 1) % 7, prev_month, prev_ph)
+                            key = (weekday, prev_month, month, prev_ph, ph)
+                            profiles[key] = _day_bounds(rules, prev, (weekday, month, ph))
+        weekly = None
+        if not (uses_months or uses_ph):
+            weekly = tuple(profiles[(weekday, 0, 0, False, False)] for weekday in range(7))
+        return cls(text, weekly, profiles, uses_months, uses_ph)
+
+    @property
+    def is_always_open(self) -> bool:
+        """True if open at every minute of every kind of day (``24/7`` or equivalent)."""
+        return all(bounds == (0, _DAY) for bounds in self._profiles.values())
+
+    def _bounds(self, day: date) -> tuple[int, ...]:
+        weekday = day.weekday()
+        month = prev_month = 0
+        ph = prev_ph = False
+        if self._uses_months:
+            month = day.month
+            prev_month = month if day.day > 1 else (month - 2) % 12 + 1
+        if self._uses_ph:
+            holidays = public_holidays()
+            ph, prev_ph = day in holidays, (day - _ONE_DAY) in holidays
+        return self._profiles[(weekday, prev_month, month, prev_ph, ph)]
+
+    def is_open(self, dt: datetime) -> bool:
+        """Whether the hours say open at ``dt`` (its wall-clock date and minute)."""
+        if self._weekly is not None:
+            bounds = self._weekly[dt.weekday()]
+        else:
+            bounds = self._bounds(dt.date())
+        return bisect_right(bounds, dt.hour * 60 + dt.minute) % 2 == 1
+
+    def next_change(self, dt: datetime, *, horizon_days: int = 8) -> datetime | None:
+        """The next instant after ``dt`` at which open/closed flips.
+
+        Returns None if nothing changes within ``horizon_days`` days (always so for
+        ``24/7``). The result carries ``dt``'s tzinfo and is computed in wall-clock time.
+        """
+        if not isinstance(horizon_days, int) or horizon_days < 1:
+            raise InvalidInput(
+                f"Got horizon_days={horizon_days!r}; it must be a positive integer",
+                field="horizon_days",
+            )
+        day0 = dt.date()
+        now = dt.hour * 60 + dt.minute
+        limit = now + horizon_days * _DAY
+        changes: list[int] = []
+        for offset in range(horizon_days + 1):
+            base = offset * _DAY
+            for j, bound in enumerate(self._bounds(day0 + offset * _ONE_DAY)):
+                if j == 0 and changes and changes[-1] == base + bound:
+                    changes.pop()  # open through midnight: no change there
+                else:
+                    changes.append(base + bound)
+        for minute in changes:
+            if minute > now:
+                if minute > limit:
+                    return None
+                return datetime.combine(day0, time(), tzinfo=dt.tzinfo) + timedelta(minutes=minute)
+        return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_normalised(text: str) -> OpeningHours:
+    canonical, rules = _Parser(text).parse()
+    return OpeningHours._compile(canonical, rules)
+
+
+def parse_hours(text: str) -> OpeningHours:
+    """Parse an ``opening_hours`` value; results are cached by whitespace-normalised text.
+
+    Raises
+    ------
+    InvalidInput
+        With ``field="opening_hours"``, naming the bad token and its position.
+    """
+    if not isinstance(text, str):
+        raise InvalidInput(
+            f"opening_hours must be a string such as 'Mo-Fr 08:00-20:00', got {type(text).__name__}",
+            field="opening_hours",
+        )
+    return _parse_normalised(" ".join(text.translate(_LENIENT).split()))
+
+
+def validate_hours(text: str | None) -> str | None:
+    """Return the canonical text of ``text``, None for None or blank; raise InvalidInput."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    return parse_hours(text).text
+
+
+def open_status(
+    hours: str | OpeningHours | None, at: datetime | None = None, *, tz: str = DEFAULT_TIMEZONE
+) -> tuple[str, datetime | None]:
+    """Return ("open" | "closed" | "unknown", next change) of ``hours`` at ``at``.
+
+    Parameters
+    ----------
+    hours
+        The opening hours; None or blank text gives ("unknown", None).
+    at
+        The moment to evaluate, now if None. A naive datetime is wall-clock time in
+        ``tz``; an aware one is converted to ``tz`` first.
+    tz
+        IANA timezone of the station.
+
+    Returns
+    -------
+    tuple
+        The state and the next change as an aware datetime in ``tz`` (None when
+        nothing changes within 8 days, as for ``24/7``).
+    """
+    if hours is None or (isinstance(hours, str) and not hours.strip()):
+        return "unknown", None
+    parsed = hours if isinstance(hours, OpeningHours) else parse_hours(hours)
+    zone = time_util.zone(tz)
+    if at is None:
+        local = datetime.now(zone)
+    elif at.tzinfo is None:
+        local = at.replace(tzinfo=zone)
+    else:
+        local = at.astimezone(zone)
+    return ("open" if parsed.is_open(local) else "closed"), parsed.next_change(local)
+
+
+# --------------------------------------------------------------------------- holidays
+
+
+@functools.cache
+def public_holidays() -> frozenset[date]:
+    """The mainland China public-holiday days off that ``PH`` matches (loaded once, lazily)."""
+    path = geodata_path("cn_public_holidays.csv")
+    with path.open(encoding="utf-8", newline="") as fh:
+        try:
+            return frozenset(date.fromisoformat(row["date"]) for row in csv.DictReader(fh))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: every row needs an ISO date (YYYY-MM-DD): {exc}") from exc
