@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check ".[test]"
-# Run from the checkout so tests see tests/data; the installed package is what is imported
-# for everything but the source tree's own modules (see tests/test_packaging.py).
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# .venv/bin/pytest (not python -m pytest) keeps the checkout off sys.path, so the tests
+# import the installed package, geodata and templates included.
+export LOCATOR_TEST_INSTALLED=1
+exec .venv/bin/pytest -q -p no:cacheprovider "$@"

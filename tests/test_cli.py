@@ -1,0 +1,160 @@
+"""The command line, end to end on a temp database."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from locator import Registry
+from locator.cli import main
+from locator.coords import wgs84_to_gcj02
+
+
+@pytest.fixture()
+def db(tmp_path, runner, tiny_csv):
+    path = tmp_path / "cli.sqlite"
+    r = runner.invoke(main, ["init", "--db", str(path)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["import", str(tiny_csv), "--db", str(path), "--actor", "t"])
+    assert r.exit_code == 0, r.output
+    assert "Imported 10 stations" in r.output and "10 new" in r.output
+    return path
+
+
+def _rows(path):
+    return sqlite3.connect(path).execute("select count(*) from stations").fetchone()[0]
+
+
+def test_nearest_json_matches_library(runner, db):
+    r = runner.invoke(main, ["nearest", "--db", str(db), "--lon", "117.186", "--lat", "34.262",
+                             "-k", "3", "--json", "--mode", "ebike"])
+    assert r.exit_code == 0, r.output
+    line = json.loads(r.output)
+    ids = [x["id"] for x in line["results"]]
+    want = Registry.open(db).index.nearest(117.186, 34.262, 3)
+    assert ids == [w.id for w in want] == ["T05", "T01", "T02"]
+    first = line["results"][0]
+    assert first["distance_m"] == pytest.approx(want[0].distance_m, abs=1e-3)
+    assert first["mode"] == "ebike" and first["eta_min"] == pytest.approx(
+        want[0].eta("ebike"), abs=0.01)
+    assert line["notice"].startswith("sample data")
+    assert set(first["nav_links"]) == {"amap", "baidu", "tencent", "osm"}
+
+
+def test_nearest_accepts_gcj02_input(runner, db):
+    glon, glat = wgs84_to_gcj02(117.1850, 34.2615)
+    r = runner.invoke(main, ["nearest", "--db", str(db), "--lon", f"{glon:.8f}", "--lat",
+                             f"{glat:.8f}", "--crs", "gcj02", "-k", "1", "--json"])
+    res = json.loads(r.output)["results"][0]
+    assert res["id"] == "T01" and res["distance_m"] < 0.01
+
+
+def test_nearest_filters(runner, db):
+    r = runner.invoke(main, ["nearest", "--db", str(db), "--lon", "117.186", "--lat", "34.262",
+                             "--type", "母婴室", "--json"])
+    assert [x["id"] for x in json.loads(r.output)["results"]] == ["T03"]
+    r = runner.invoke(main, ["nearest", "--db", str(db), "--lon", "117.186", "--lat", "34.262",
+                             "--open-at", "2026-07-15T03:00", "--amenity", "phone_charging",
+                             "-k", "10", "--json"])
+    got = {x["id"]: x["open_status"] for x in json.loads(r.output)["results"]}
+    assert got == {"T01": "open", "T07": "unknown", "T10": "open"}
+
+
+def test_batch_queries(runner, db, tmp_path):
+    q = tmp_path / "q.csv"
+    glon, glat = wgs84_to_gcj02(117.30, 34.30)
+    q.write_text(f"id,lon,lat,crs\np1,117.186,34.262,\np2,{glon},{glat},gcj02\n")
+    r = runner.invoke(main, ["nearest", "--db", str(db), "--queries", str(q), "-k", "2",
+                             "--json"])
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(x) for x in r.output.splitlines()]
+    assert [x["query"]["id"] for x in lines] == ["p1", "p2"]
+    assert [x["id"] for x in lines[0]["results"]] == ["T05", "T01"]
+    assert lines[1]["results"][0]["id"] == "T08"
+    for x in lines[0]["results"]:
+        assert {"id", "name", "type", "lon", "lat", "distance_m"} <= set(x)
+
+
+def test_batch_with_bad_rows_fails_naming_rows(runner, db, tmp_path):
+    q = tmp_path / "q.csv"
+    q.write_text("lon,lat\n117.1,34.2\n117.1,95\nabc,34\n")
+    r = runner.invoke(main, ["nearest", "--db", str(db), "--queries", str(q)])
+    assert r.exit_code == 2
+    assert "row 3: lat: 95.0 is out of range" in r.output
+    assert "row 4: lon:" in r.output
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--lon", "117", "--lat", "95"], "lat: 95.0 is out of range; allowed -90..90"),
+        (["--lon", "nan", "--lat", "34"], "lon: "),
+        (["--lon", "117"], "--lon and --lat are required"),
+        (["--lon", "117", "--lat", "34", "--type", "spa"], "type: unknown value 'spa'"),
+        (["--lon", "117", "--lat", "34", "--crs", "mars"], "crs"),
+        (["--lon", "117", "--lat", "34", "-k", "500"], "k: 500 is out of range"),
+        (["--lon", "2.35", "--lat", "48.85", "--crs", "gcj02"], "China"),
+        (["--lon", "117", "--lat", "34", "--open-at", "tomorrow"], "open_at: 'tomorrow'"),
+    ],
+    ids=["lat", "nan", "missing-lat", "type", "crs", "k", "gcj-outside-china", "open_at"],
+)
+def test_nearest_bad_input_exits_2_with_message(runner, db, args, match):
+    r = runner.invoke(main, ["nearest", "--db", str(db), *args])
+    assert r.exit_code == 2, r.output
+    assert match in r.output
+    assert "Traceback" not in r.output
+
+
+def test_import_dry_run_stores_nothing(runner, tmp_path, tiny_csv):
+    path = tmp_path / "d.sqlite"
+    runner.invoke(main, ["init", "--db", str(path)])
+    r = runner.invoke(main, ["import", str(tiny_csv), "--db", str(path), "--dry-run"])
+    assert r.exit_code == 0 and "10 valid rows" in r.output
+    assert _rows(path) == 0
+
+
+def test_failed_import_leaves_database_as_it_was(runner, db, tmp_path):
+    before = sqlite3.connect(db).execute("select * from stations order by id").fetchall()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,name,type,lon,lat\nX1,ok,outdoor_worker,117,34\nX2,bad,spa,117,34\n")
+    r = runner.invoke(main, ["import", str(bad), "--db", str(db)])
+    assert r.exit_code == 2 and "row 3: type: unknown value 'spa'" in r.output
+    # all valid, but one id exists already: the store refuses the whole batch
+    clash = tmp_path / "clash.csv"
+    clash.write_text("id,name,type,lon,lat\nX1,ok,outdoor_worker,117,34\nT01,x,legal_aid,117,34\n")
+    r = runner.invoke(main, ["import", str(clash), "--db", str(db)])
+    assert r.exit_code == 1 and "already exist: T01" in r.output
+    after = sqlite3.connect(db).execute("select * from stations order by id").fetchall()
+    assert after == before
+
+
+def test_export_and_history(runner, db, tmp_path):
+    out = tmp_path / "o.geojson"
+    r = runner.invoke(main, ["export", str(out), "--db", str(db), "--crs", "gcj02"])
+    assert r.exit_code == 0 and "Wrote 10 stations" in r.output and "sample data" in r.output
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    t01 = next(f for f in doc["features"] if f["id"] == "T01")
+    glon, glat = wgs84_to_gcj02(117.185, 34.2615)
+    assert t01["geometry"]["coordinates"] == [round(glon, 7), round(glat, 7)]
+    assert doc["coordinate_system"] == "gcj02"
+    r = runner.invoke(main, ["history", "T01", "--db", str(db)])
+    assert "create T01 by t" in r.output
+
+
+def test_missing_database_is_a_clear_error(runner, tmp_path):
+    r = runner.invoke(main, ["nearest", "--db", str(tmp_path / "none.sqlite"), "--lon", "117",
+                             "--lat", "34"])
+    assert r.exit_code == 1 and "run `locator init`" in r.output
+
+
+def test_demo_builds_sample_database(runner, tmp_path):
+    path = tmp_path / "demo.sqlite"
+    r = runner.invoke(main, ["demo", "--db", str(path)])
+    assert r.exit_code == 0, r.output
+    assert "SAMPLE stations (illustrative, not real)" in r.output
+    n, sample = sqlite3.connect(path).execute(
+        "select count(*), sum(source = 'sample') from stations").fetchone()
+    assert n == sample and 1000 < n < 1300
+    assert "uri.amap.com" in r.output

@@ -1,0 +1,148 @@
+"""The SQLite store, its history, and the registry keeping the index in step."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from locator import Conflict, InvalidInput, NotFound, Registry, SchemaError, StationStore
+from locator.model import station_from_dict
+from locator.store import SCHEMA_VERSION
+
+
+def test_schema_is_versioned(db_path):
+    store = StationStore(db_path, create=True)
+    assert store.schema_version == SCHEMA_VERSION == 1
+    con = sqlite3.connect(db_path)
+    tables = {r[0] for r in con.execute("select name from sqlite_master where type='table'")}
+    assert {"stations", "station_history", "locator_meta"} <= tables
+
+
+def test_missing_database_is_a_clear_error(tmp_path):
+    with pytest.raises(SchemaError, match="no database at .*run `locator init`"):
+        StationStore(tmp_path / "nope.sqlite")
+
+
+def test_newer_schema_is_refused(db_path):
+    StationStore(db_path, create=True).dispose()
+    con = sqlite3.connect(db_path)
+    con.execute("update locator_meta set value='99' where key='schema_version'")
+    con.commit()
+    con.close()
+    with pytest.raises(SchemaError, match="version 99 is newer"):
+        StationStore(db_path)
+
+
+def test_add_update_close_delete_keep_full_history(registry):
+    st = station_from_dict({"id": "N1", "name": "新驿站", "type": "爱心驿站",
+                            "lon": 117.3, "lat": 34.3, "amenities": "饮水机;充电"})
+    stored = registry.add(st, actor="alice")
+    assert stored.version == 1 and stored.created_at is not None
+    assert stored.amenities == ("drinking_water", "phone_charging")
+    assert registry.index.nearest(117.3, 34.3, 1)[0].id == "N1"
+
+    upd = registry.update("N1", {"name": "新驿站（改）", "opening_hours": "24/7"}, actor="bob",
+                          expected_version=1)
+    assert upd.version == 2 and upd.name == "新驿站（改）"
+    assert registry.index.nearest(117.3, 34.3, 1)[0].name == "新驿站（改）"
+
+    with pytest.raises(Conflict, match="is at version 2, not 1"):
+        registry.update("N1", {"name": "stale"}, actor="carol", expected_version=1)
+
+    closed = registry.close_station("N1", actor="carol")
+    assert closed.status == "closed" and closed.version == 3
+    assert registry.index.nearest(117.3, 34.3, 1)[0].id != "N1"  # closed: excluded
+
+    registry.delete("N1", actor="dave")
+    with pytest.raises(NotFound, match="N1"):
+        registry.store.get("N1")
+    assert "N1" not in registry.index
+
+    hist = registry.store.history("N1")
+    assert [(h["op"], h["actor"]) for h in hist] == [
+        ("delete", "dave"), ("update", "carol"), ("update", "bob"), ("create", "alice")]
+    assert hist[0]["before"]["status"] == "closed" and hist[0]["after"] is None
+    assert hist[2]["before"]["name"] == "新驿站" and hist[2]["after"]["name"] == "新驿站（改）"
+    assert hist[3]["before"] is None and hist[3]["after"]["version"] == 1
+
+
+def test_update_validates_and_changes_nothing_on_error(registry):
+    before = registry.store.get("T01")
+    for changes, match in [({"type": "spa"}, "type: unknown value 'spa'"),
+                           ({"lat": 95}, "lat: 95.0 is out of range"),
+                           ({"opening_hours": "Mo-Fr 25:00-26:00"}, "opening_hours"),
+                           ({"version": 7}, "cannot change version")]:
+        with pytest.raises(InvalidInput, match=match):
+            registry.update("T01", changes, actor="x")
+    assert registry.store.get("T01") == before
+    assert len(registry.store.history("T01")) == 1
+
+
+def test_update_in_gcj02_converts_to_wgs84(registry):
+    from locator.coords import wgs84_to_gcj02
+
+    glon, glat = wgs84_to_gcj02(117.2, 34.25)
+    new = registry.update("T01", {"lon": glon, "lat": glat}, actor="x", crs="gcj02")
+    assert new.lon == pytest.approx(117.2, abs=1e-8)
+    assert new.lat == pytest.approx(34.25, abs=1e-8)
+    with pytest.raises(InvalidInput, match="lon and lat must be changed together"):
+        registry.update("T01", {"lon": glon}, actor="x", crs="gcj02")
+
+
+def test_noop_update_makes_no_version(registry):
+    same = registry.update("T01", {"name": "测试驿站一号"}, actor="x")
+    assert same.version == 1
+    assert len(registry.store.history("T01")) == 1
+
+
+def test_batch_is_all_or_nothing(registry):
+    n = registry.store.count()
+    good = station_from_dict({"id": "G1", "name": "g", "type": "outdoor_worker",
+                              "lon": 117, "lat": 34})
+    dup = station_from_dict({"id": "T01", "name": "dup", "type": "outdoor_worker",
+                             "lon": 117, "lat": 34})
+    with pytest.raises(Conflict, match="already exist: T01"):
+        registry.add_many([good, dup], actor="x")
+    assert registry.store.count() == n
+    assert "G1" not in registry.index
+    assert registry.store.history("G1") == []
+
+
+def test_upsert_updates_existing_and_keeps_history(registry):
+    changed = registry.store.get("T02").evolve(name="二号（新）")
+    new = station_from_dict({"id": "U1", "name": "u", "type": "legal_aid", "lon": 117,
+                             "lat": 34})
+    out = registry.add_many([changed, new], actor="importer", upsert=True, batch="f.csv")
+    assert [(s.id, s.version) for s in out] == [("T02", 2), ("U1", 1)]
+    h = registry.store.history("T02")[0]
+    assert h["op"] == "update" and h["batch"] == "f.csv" and h["before"]["name"] == "测试驿站二号"
+
+
+def test_index_rebuilt_from_store_at_startup(db_path, registry):
+    registry.add(station_from_dict({"id": "P1", "name": "p", "type": "outdoor_worker",
+                                    "lon": 110, "lat": 30}), actor="x")
+    fresh = Registry.open(db_path)
+    assert len(fresh.index) == registry.store.count() == 11
+    assert fresh.index.nearest(110, 30, 1)[0].id == "P1"
+
+
+def test_other_process_writes_are_picked_up(db_path, registry):
+    other = Registry.open(db_path)
+    other.add(station_from_dict({"id": "Q1", "name": "q", "type": "outdoor_worker",
+                                 "lon": 100, "lat": 25}), actor="other")
+    assert registry.index.nearest(100, 25, 1)[0].id != "Q1"
+    assert registry.refresh_if_changed() is True
+    assert registry.index.nearest(100, 25, 1)[0].id == "Q1"
+    assert registry.refresh_if_changed() is False
+
+
+def test_actor_is_required(registry):
+    with pytest.raises(InvalidInput, match="actor: who makes the change is required"):
+        registry.delete("T01", actor=" ")
+    assert registry.store.get("T01").id == "T01"
+
+
+def test_timestamps_are_utc_aware(registry):
+    s = registry.store.get("T01")
+    assert s.created_at.tzinfo is not None and s.created_at.utcoffset().total_seconds() == 0
