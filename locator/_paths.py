@@ -1,22 +1,26 @@
-"""Where the shipped data lives, installed (``locator.geodata``) or in a source checkout."""
+"""Where the shipped data lives: ``locator/geodata`` when installed (the wheel maps the
+top-level ``geodata/`` and ``templates/`` folders into the package), or the top-level
+folders of a source checkout."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
 
+_PKG = Path(__file__).resolve().parent
+
+
+def _find(name: str) -> Path:
+    for candidate in (_PKG / name, _PKG.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"the {name}/ folder is missing: neither {_PKG / name} nor "
+                            f"{_PKG.parent / name} exists; reinstall station-locator")
+
 
 @lru_cache(maxsize=None)
 def geodata_dir() -> Path:
-    try:
-        from importlib.resources import files
-
-        p = Path(str(files("locator.geodata")))
-        if p.is_dir():
-            return p
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parent.parent / "geodata"
+    return _find("geodata")
 
 
 def geodata_path(name: str) -> Path:
@@ -28,12 +32,4 @@ def geodata_path(name: str) -> Path:
 
 @lru_cache(maxsize=None)
 def templates_dir() -> Path:
-    try:
-        from importlib.resources import files
-
-        p = Path(str(files("locator.templates")))
-        if p.is_dir():
-            return p
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parent.parent / "templates"
+    return _find("templates")
