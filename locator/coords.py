@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, Union, overload
+from typing import Any, Final, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -281,7 +281,9 @@ def _identity(lon: Any, lat: Any) -> _Pair:
 # Public transforms
 # --------------------------------------------------------------------------
 
-Scalar = Union[int, float]
+Scalar = int | float
+_F2 = tuple[float, float]
+_A2 = tuple[NDArray[np.float64], NDArray[np.float64]]
 
 
 @overload
@@ -323,54 +325,54 @@ def _apply(lon: Any, lat: Any, scalar_fn: Callable, array_fn: Callable) -> Any:
 
 
 @overload
-def wgs84_to_gcj02(lon: Scalar, lat: Scalar) -> tuple[float, float]: ...
+def wgs84_to_gcj02(lon: Scalar, lat: Scalar) -> _F2: ...
 @overload
-def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...  # noqa: E501
+def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> _A2: ...
 def wgs84_to_gcj02(lon: Any, lat: Any) -> Any:
     """WGS-84 to GCJ-02 (Amap, Tencent, WeChat)."""
     return _apply(lon, lat, _wgs_to_gcj_s, _wgs_to_gcj_a)
 
 
 @overload
-def gcj02_to_wgs84(lon: Scalar, lat: Scalar) -> tuple[float, float]: ...
+def gcj02_to_wgs84(lon: Scalar, lat: Scalar) -> _F2: ...
 @overload
-def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...  # noqa: E501
+def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> _A2: ...
 def gcj02_to_wgs84(lon: Any, lat: Any) -> Any:
     """GCJ-02 to WGS-84, iterated until the round trip is exact (see module doc)."""
     return _apply(lon, lat, _gcj_to_wgs_s, _gcj_to_wgs_a)
 
 
 @overload
-def gcj02_to_bd09(lon: Scalar, lat: Scalar) -> tuple[float, float]: ...
+def gcj02_to_bd09(lon: Scalar, lat: Scalar) -> _F2: ...
 @overload
-def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...  # noqa: E501
+def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> _A2: ...
 def gcj02_to_bd09(lon: Any, lat: Any) -> Any:
     """GCJ-02 to BD-09 (Baidu ``bd09ll``)."""
     return _apply(lon, lat, _gcj_to_bd, _gcj_to_bd_a)
 
 
 @overload
-def bd09_to_gcj02(lon: Scalar, lat: Scalar) -> tuple[float, float]: ...
+def bd09_to_gcj02(lon: Scalar, lat: Scalar) -> _F2: ...
 @overload
-def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...  # noqa: E501
+def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> _A2: ...
 def bd09_to_gcj02(lon: Any, lat: Any) -> Any:
     """BD-09 to GCJ-02: the closed-form inverse refined by iteration until exact."""
     return _apply(lon, lat, _bd_to_gcj_s, _bd_to_gcj_a)
 
 
 @overload
-def wgs84_to_bd09(lon: Scalar, lat: Scalar) -> tuple[float, float]: ...
+def wgs84_to_bd09(lon: Scalar, lat: Scalar) -> _F2: ...
 @overload
-def wgs84_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...  # noqa: E501
+def wgs84_to_bd09(lon: ArrayLike, lat: ArrayLike) -> _A2: ...
 def wgs84_to_bd09(lon: Any, lat: Any) -> Any:
     """WGS-84 to BD-09, through GCJ-02."""
     return _apply(lon, lat, _wgs_to_bd_s, _wgs_to_bd_a)
 
 
 @overload
-def bd09_to_wgs84(lon: Scalar, lat: Scalar) -> tuple[float, float]: ...
+def bd09_to_wgs84(lon: Scalar, lat: Scalar) -> _F2: ...
 @overload
-def bd09_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...  # noqa: E501
+def bd09_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> _A2: ...
 def bd09_to_wgs84(lon: Any, lat: Any) -> Any:
     """BD-09 to WGS-84, through GCJ-02, both steps exact by iteration."""
     return _apply(lon, lat, _bd_to_wgs_s, _bd_to_wgs_a)
@@ -388,6 +390,10 @@ _FROM_WGS: Final = {
 }
 
 
+@overload
+def to_wgs84(lon: Scalar, lat: Scalar, crs: str) -> _F2: ...
+@overload
+def to_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str) -> _A2: ...
 def to_wgs84(lon: Any, lat: Any, crs: str) -> Any:
     """Convert ``(lon, lat)`` given in ``crs`` (any alias of :func:`parse_crs`) to WGS-84.
 
@@ -396,6 +402,10 @@ def to_wgs84(lon: Any, lat: Any, crs: str) -> Any:
     return _apply(lon, lat, *_TO_WGS[parse_crs(crs)])
 
 
+@overload
+def from_wgs84(lon: Scalar, lat: Scalar, crs: str) -> _F2: ...
+@overload
+def from_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str) -> _A2: ...
 def from_wgs84(lon: Any, lat: Any, crs: str) -> Any:
     """Convert a WGS-84 ``(lon, lat)`` to ``crs``, e.g. for display or a deep link."""
     return _apply(lon, lat, *_FROM_WGS[parse_crs(crs)])

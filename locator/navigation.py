@@ -153,8 +153,8 @@ def nav_links(
         tencent = f"{tencent}&fromcoord={og_lat:.6f},{og_lon:.6f}"
         baidu_name = quote(label.replace("|", "｜"), safe="")
         baidu = (f"{_BAIDU_ROUTE_URL}origin=latlng:{ob_lat:.6f},{ob_lon:.6f}"
-                 f"&destination=latlng:{b_lat:.6f},{b_lon:.6f}%7Cname:{baidu_name}&mode={baidu_mode}"
-                 f"&coord_type=bd09ll&output=html&src={_BAIDU_SRC}")
+                 f"&destination=latlng:{b_lat:.6f},{b_lon:.6f}%7Cname:{baidu_name}"
+                 f"&mode={baidu_mode}&coord_type=bd09ll&output=html&src={_BAIDU_SRC}")
         osm = (f"{_OSM_ROUTE_URL}engine={osm_engine}"
                f"&route={o_lat:.6f},{o_lon:.6f}%3B{lat:.6f},{lon:.6f}")
 

@@ -172,7 +172,8 @@ def test_nav_modes():
     assert NAV_MODES == ("walk", "bike", "ebike", "car")
 
 
-@pytest.mark.parametrize("mode", ["fly", "", "walking", None], ids=["fly", "empty", "alias", "none"])
+@pytest.mark.parametrize("mode", ["fly", "", "walking", None],
+                         ids=["fly", "empty", "alias", "none"])
 def test_unknown_mode(mode):
     with pytest.raises(InvalidInput, match=r"^mode: unknown travel mode .*; "
                                            r"allowed: walk, bike, ebike, car$") as info:
