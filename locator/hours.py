@@ -12,9 +12,12 @@ Supported subset (https://wiki.openstreetmap.org/wiki/Key:opening_hours/specific
   A rule with selectors but no times means the whole day.
 - Modifiers ``off``/``closed`` and ``open``; a trailing ``"comment"`` is kept in the text
   but ignored, unless it is all a rule says (that means "unknown" and is rejected).
-- Rule separators ``; `` (normal) and ``, `` (additional). The fallback separator
-  ``||``, ``SH``, dates, years, weeks, ``Th[3]``, open ends (``+``), ``unknown`` and
-  sunrise/sunset/dawn/dusk are rejected with an :class:`~locator.errors.InvalidInput`.
+- Rule separators ``; `` (normal) and ``, `` (additional). Spaces are not significant, so
+  a comma followed by a time continues the time list (``08:00-12:00, 14:00-18:00`` is one
+  rule with a lunch break) and one followed by a day continues the day list; an
+  additional rule starts after a rule's times or modifier (``Mo-Fr 08:00-12:00, We off``).
+- Rejected with :class:`~locator.errors.InvalidInput`: the ``||`` fallback, ``SH``, dates,
+  years, weeks, ``Th[3]``, open ends (``+``), ``unknown``, sunrise/sunset/dawn/dusk.
 - Lenient input: case is ignored, hours may have one digit, full-width ``：；，`` and
   ``–``/``~`` are read as ``:;,-``. :attr:`OpeningHours.text` is the canonical spelling.
 
@@ -40,6 +43,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from itertools import product
 from typing import NamedTuple, NoReturn
 
 from . import time_util
@@ -55,7 +59,8 @@ _WEEKDAYS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _WEEKDAY_INDEX = {name.lower(): i for i, name in enumerate(_WEEKDAYS)}
 _MONTH_INDEX = {name.lower(): i + 1 for i, name in enumerate(_MONTHS)}
-_MODIFIERS = ("off", "closed", "open")
+_WORD_KINDS = {**dict.fromkeys(_WEEKDAY_INDEX, "weekday"), **dict.fromkeys(_MONTH_INDEX, "month"),
+               **dict.fromkeys(("off", "closed", "open"), "modifier"), "ph": "ph"}
 _LENIENT = str.maketrans({"：": ":", "；": ";", "，": ",", "–": "-", "—": "-", "～": "-", "~": "-"})
 _SUPPORTED = (
     "Supported: '24/7'; months Jan-Dec; weekdays Mo-Su (ranges such as Sa-Mo, lists) and PH; "
@@ -63,21 +68,18 @@ _SUPPORTED = (
     "'off', 'closed', 'open'; rules separated by '; ' or ', '"
 )
 _UNSUPPORTED_WORDS = {
-    **dict.fromkeys(
-        ("sunrise", "sunset", "dawn", "dusk"),
-        "variable times (sunrise, sunset, dawn, dusk) are not supported; use fixed HH:MM times",
-    ),
+    **dict.fromkeys(("sunrise", "sunset", "dawn", "dusk"), "variable times (sunrise, sunset, "
+                    "dawn, dusk) are not supported; use fixed HH:MM times"),
     "sh": "school holidays (SH) are not supported; only PH is",
     "unknown": "the 'unknown' modifier is not supported; leave the hours empty instead",
     "week": "week-number selectors are not supported",
     "easter": "easter dates are not supported",
 }
-_TOKEN_RE = re.compile(
-    r'\s+|(?P<comment>"[^"]*")|(?P<always>24/7)|(?P<time>\d{1,2}:\d{2})'
-    r'|(?P<word>[A-Za-z]+)|(?P<number>\d+)|(?P<sym>\|\||[;,\-+\[\]():/"])'
-)
+_TOKEN_RE = re.compile(r'\s+|(?P<comment>"[^"]*")|(?P<always>24/7)|(?P<time>\d{1,2}:\d{2})'
+                       r'|(?P<word>[A-Za-z]+)|(?P<number>\d+)|(?P<sym>\|\||[;,\-+\[\]():/"])')
 
-Interval = tuple[int, int]
+_Span = tuple[int, int]
+_WHOLE_DAY: tuple[_Span, ...] = ((0, _DAY),)
 
 
 class _Token(NamedTuple):
@@ -90,7 +92,7 @@ class _Rule(NamedTuple):
     months: frozenset[int] | None  # 1-12; None: every month
     weekdays: frozenset[int] | None  # 0-6 (Monday 0); None with ph=False: every day
     ph: bool
-    spans: tuple[Interval, ...]  # minutes from the day's midnight, end < 2 days; () = whole day
+    spans: tuple[_Span, ...]  # minutes from the day's midnight, end < 2 days; () = whole day
     is_open: bool
     additional: bool
 
@@ -102,48 +104,40 @@ class _Parser:
     """Recursive-descent parser over the tokens of one whitespace-normalised value."""
 
     def __init__(self, text: str):
-        self.text = text
-        self.tokens = self._tokenize()
-        self.i = 0
+        self.text, self.i, self.tokens = text, 0, []
+        pos = 0
+        while pos < len(text):
+            m = _TOKEN_RE.match(text, pos)
+            if m is None or m.group() == '"':
+                self._fail("unterminated comment (missing closing '\"')" if m else
+                           f"unexpected character {text[pos]!r}", _Token("", "", pos))
+            kind, value = m.lastgroup, m.group()
+            if kind == "word":
+                kind = _WORD_KINDS.get(value.lower(), "word")
+            if kind is not None:
+                self.tokens.append(_Token(value if kind in ("sym", "always") else kind, value, pos))
+            pos = m.end()
 
     def _fail(self, problem: str, tok: _Token | None) -> NoReturn:
         where = f"at position {tok.pos}" if tok is not None else "at the end"
-        raise InvalidInput(
-            f"Invalid opening_hours {self.text!r} {where}: {problem}. {_SUPPORTED}.",
-            field="opening_hours",
-        )
+        raise InvalidInput(f"Invalid opening_hours {self.text!r} {where}: {problem}. "
+                           f"{_SUPPORTED}.", field="opening_hours")
 
-    def _tokenize(self) -> list[_Token]:
-        tokens, pos = [], 0
-        while pos < len(self.text):
-            m = _TOKEN_RE.match(self.text, pos)
-            if m is None:
-                self._fail(f"unexpected character {self.text[pos]!r}", _Token("", "", pos))
-            kind, value = m.lastgroup, m.group()
-            if kind == "word":
-                low = value.lower()
-                kind = ("weekday" if low in _WEEKDAY_INDEX else "month" if low in _MONTH_INDEX
-                        else "ph" if low == "ph" else "modifier" if low in _MODIFIERS else "word")
-            elif kind == "sym":
-                kind = value
-                if value == '"':
-                    self._fail("unterminated comment (missing closing '\"')", _Token("", "", pos))
-            elif kind == "always":
-                kind = "24/7"
-            if kind is not None:
-                tokens.append(_Token(kind, value, pos))
-            pos = m.end()
-        return tokens
-
-    def _peek(self, ahead: int = 0) -> _Token | None:
-        j = self.i + ahead
-        return self.tokens[j] if j < len(self.tokens) else None
+    def _peek(self) -> _Token | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
 
     def _kind(self, ahead: int = 0) -> str | None:
-        tok = self._peek(ahead)
-        return tok.kind if tok is not None else None
+        j = self.i + ahead
+        return self.tokens[j].kind if j < len(self.tokens) else None
+
+    def _take(self) -> _Token:
+        self.i += 1
+        return self.tokens[self.i - 1]
 
     def _unexpected(self, tok: _Token) -> NoReturn:
+        if tok.kind == "word":
+            word = tok.value.lower()
+            self._fail(_UNSUPPORTED_WORDS.get(word, f"unknown word {tok.value!r}"), tok)
         problems = {
             "||": "fallback rules ('||') are not supported",
             "+": "open-ended times ('+') are not supported; give a closing time",
@@ -152,111 +146,90 @@ class _Parser:
             "number": f"unexpected number {tok.value!r} (specific dates, years and week numbers "
             "are not supported; times are HH:MM)",
         }
-        if tok.kind == "word":
-            problem = _UNSUPPORTED_WORDS.get(tok.value.lower(), f"unknown word {tok.value!r}")
-        else:
-            problem = problems.get(tok.kind, f"unexpected {tok.value!r}")
-        self._fail(problem, tok)
+        hint = ("; separate rules with '; ' and put day selectors before times"
+                if tok.kind in ("weekday", "month", "ph", "time") else "")
+        self._fail(problems.get(tok.kind, f"unexpected {tok.value!r}{hint}"), tok)
 
     def parse(self) -> tuple[str, tuple[_Rule, ...]]:
         if not self.tokens:
-            raise InvalidInput(
-                "opening_hours is empty; expected e.g. '24/7' or 'Mo-Fr 08:00-20:00', "
-                "or no value at all when the hours are unknown",
-                field="opening_hours",
-            )
-        rules, texts, additional = [], [], False
+            raise InvalidInput("opening_hours is empty; expected e.g. '24/7' or 'Mo-Fr "
+                               "08:00-20:00', or no value at all when the hours are unknown",
+                               field="opening_hours")
+        rules, text, additional = [], "", False
         while True:
-            rule, text = self._rule(additional)
+            rule, rule_text = self._rule(additional)
             rules.append(rule)
-            texts.append(text)
-            tok = self._peek()
-            if tok is None:
-                break
-            if tok.kind not in (";", ","):
-                self._unexpected(tok)
+            text += rule_text
+            sep = self._peek()
+            if sep is None or (sep.kind == ";" and self.i + 1 == len(self.tokens)):
+                return text, tuple(rules)  # a trailing ';' is harmless
+            if sep.kind not in (";", ","):
+                self._unexpected(sep)
             self.i += 1
-            if self._peek() is None and tok.kind == ";":
-                break  # a trailing ';' is harmless
-            additional = tok.kind == ","
-            texts.append("; " if tok.kind == ";" else ", ")
-        return "".join(texts), tuple(rules)
+            additional = sep.kind == ","
+            text += f"{sep.kind} "
 
     def _rule(self, additional: bool) -> tuple[_Rule, str]:
-        start = self._peek()
-        months: frozenset[int] | None = None
-        weekdays: frozenset[int] | None = None
-        ph, spans, parts = False, (), []
+        start, months, weekdays, ph = self._peek(), None, None, False
+        spans: tuple[_Span, ...] = ()
+        parts: list[str] = []
         if self._kind() == "24/7":
             self.i += 1
-            spans, parts = ((0, _DAY),), ["24/7"]
+            spans, parts = _WHOLE_DAY, ["24/7"]
         else:
             if self._kind() == "month":
                 months, text = self._selector("month", _MONTH_INDEX, _MONTHS, 1)
                 parts.append(text)
             if self._kind() in ("weekday", "ph"):
                 days, text = self._selector("weekday", _WEEKDAY_INDEX, _WEEKDAYS, 0)
-                ph = "PH" in text.split(",")
-                weekdays = days or None
+                weekdays, ph = days or None, "PH" in text.split(",")
                 parts.append(text)
             if self._kind() == "time":
                 spans, text = self._times()
                 parts.append(text)
-        is_open, has_modifier = True, self._kind() == "modifier"
-        if has_modifier:
-            word = self.tokens[self.i].value.lower()
-            is_open = word == "open"
-            parts.append(word)
-            self.i += 1
+        has_modifier = self._kind() == "modifier"
+        modifier = self._take().value.lower() if has_modifier else "open"
+        parts += [modifier] if has_modifier else []
         if self._kind() == "comment":
             if not (spans or has_modifier):
                 self._fail("a comment without times or a modifier means 'unknown', which is "
                            "not supported; add times or 'off'", self._peek())
-            parts.append(self.tokens[self.i].value)
-            self.i += 1
+            parts.append(self._take().value)
         if not parts:
             if start is None or start.kind in (";", ","):
                 self._fail("empty rule", start)
             self._unexpected(start)
-        return _Rule(months, weekdays, ph, spans, is_open, additional), " ".join(parts)
+        rule = _Rule(months, weekdays, ph, spans, modifier == "open", additional)
+        return rule, " ".join(parts)
 
     def _selector(
         self, kind: str, index: dict[str, int], names: tuple[str, ...], base: int
     ) -> tuple[frozenset[int], str]:
-        """A comma-separated list of names and wrapping name ranges (and PH for weekdays)."""
+        """A comma-separated list of names and wrapping ranges (and PH, for weekdays)."""
         values: set[int] = set()
-        items = []
+        items, n = [], len(names)
         while True:
-            tok = self.tokens[self.i]
-            self.i += 1
+            tok = self._take()
             if tok.kind == "ph":
                 items.append("PH")
             else:
-                first = index[tok.value.lower()] - base
-                last = first
+                first = last = index[tok.value.lower()] - base
                 if self._kind() == "-":
                     self.i += 1
-                    end = self._peek()
-                    if end is None or end.kind != kind:
-                        self._fail(f"expected a {kind} after '-'", end)
-                    self.i += 1
-                    last = index[end.value.lower()] - base
-                    items.append(f"{names[first]}-{names[last]}")
-                else:
-                    items.append(names[first])
-                n = len(names)
+                    if self._kind() != kind:
+                        self._fail(f"expected a {kind} after '-'", self._peek())
+                    last = index[self._take().value.lower()] - base
+                items.append(names[first] if first == last else f"{names[first]}-{names[last]}")
                 values.update(base + (first + k) % n for k in range((last - first) % n + 1))
-            following = self._kind(1)
-            if self._kind() == "," and (following == kind or (kind == "weekday" and following == "ph")):
-                self.i += 1
-                continue
-            return frozenset(values), ",".join(items)
+            continues = (kind, "ph") if kind == "weekday" else (kind,)
+            if self._kind() != "," or self._kind(1) not in continues:
+                return frozenset(values), ",".join(items)
+            self.i += 1
 
-    def _times(self) -> tuple[tuple[Interval, ...], str]:
+    def _times(self) -> tuple[tuple[_Span, ...], str]:
         spans, items = [], []
         while True:
-            first = self.tokens[self.i]
-            self.i += 1
+            first = self._take()
             start = self._minutes(first, is_end=False)
             if self._kind() != "-":
                 if self._kind() == "+":
@@ -269,18 +242,15 @@ class _Parser:
                     self._unexpected(last)
                 self._fail(f"incomplete time span '{first.value}-': expected a closing time "
                            "HH:MM after '-'", last)
-            self.i += 1
-            end = self._minutes(last, is_end=True)
-            if end <= start:
-                end += _DAY
+            end = self._minutes(self._take(), is_end=True)
+            items.append(f"{_clock(start)}-{_clock(end)}")
+            end += _DAY if end <= start else 0
             if end - start > _DAY:
                 self._fail(f"time span '{first.value}-{last.value}' lasts more than 24 hours", last)
             spans.append((start, end))
-            items.append(f"{_clock(start)}-{_clock(self._minutes(last, is_end=True))}")
-            if self._kind() == "," and self._kind(1) == "time":
-                self.i += 1
-                continue
-            return tuple(spans), ",".join(items)
+            if self._kind() != "," or self._kind(1) != "time":
+                return tuple(spans), ",".join(items)
+            self.i += 1
 
     def _minutes(self, tok: _Token, *, is_end: bool) -> int:
         hours, minutes = (int(part) for part in tok.value.split(":"))
@@ -299,11 +269,9 @@ def _clock(minutes: int) -> str:
 
 # --------------------------------------------------------------------------- compiling
 
-_WHOLE_DAY: tuple[Interval, ...] = ((0, _DAY),)
 
-
-def _union(*lists: list[Interval]) -> list[Interval]:
-    merged: list[Interval] = []
+def _union(*lists: list[_Span]) -> list[_Span]:
+    merged: list[_Span] = []
     for start, end in sorted(iv for lst in lists for iv in lst):
         if merged and start <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
@@ -312,15 +280,12 @@ def _union(*lists: list[Interval]) -> list[Interval]:
     return merged
 
 
-def _subtract(state: list[Interval], holes: list[Interval]) -> list[Interval]:
+def _subtract(state: list[_Span], holes: list[_Span]) -> list[_Span]:
     pieces = state
     for h_start, h_end in holes:
-        pieces = [
-            piece
-            for start, end in pieces
-            for piece in ((start, min(end, h_start)), (max(start, h_end), end))
-            if piece[0] < piece[1]
-        ]
+        pieces = [piece for start, end in pieces
+                  for piece in ((start, min(end, h_start)), (max(start, h_end), end))
+                  if piece[0] < piece[1]]
     return pieces
 
 
@@ -336,7 +301,7 @@ def _day_bounds(
     rules: tuple[_Rule, ...], prev: tuple[int, int, bool], day: tuple[int, int, bool]
 ) -> tuple[int, ...]:
     """Sorted, merged open intervals of one day, flattened to (start0, end0, start1, ...)."""
-    state: list[Interval] = []
+    state: list[_Span] = []
     for rule in rules:
         spans = rule.spans or _WHOLE_DAY
         if _matches(rule, *day):
@@ -365,47 +330,42 @@ class OpeningHours:
     text: str
     _weekly: tuple[tuple[int, ...], ...] | None = field(repr=False, compare=False)
     _profiles: dict[tuple[int, int, int, bool, bool], tuple[int, ...]] = field(
-        repr=False, compare=False
-    )
+        repr=False, compare=False)
     _uses_months: bool = field(repr=False, compare=False)
     _uses_ph: bool = field(repr=False, compare=False)
+    _always: bool = field(repr=False, compare=False)
 
     @classmethod
     def _compile(cls, text: str, rules: tuple[_Rule, ...]) -> OpeningHours:
         uses_months = any(rule.months is not None for rule in rules)
         uses_ph = any(rule.ph for rule in rules)
         phs = (False, True) if uses_ph else (False,)
-        profiles = {}
-        for weekday in range(7):
-            for month in range(1, 13) if uses_months else (0,):
-                prev_months = {month, (month - 2) % 12 + 1} if uses_months else {0}
-                for prev_month in prev_months:
-                    for prev_ph in phs:
-                        for ph in phs:
-                            prev = ((weekday - 1) % 7, prev_month, prev_ph)
-                            key = (weekday, prev_month, month, prev_ph, ph)
-                            profiles[key] = _day_bounds(rules, prev, (weekday, month, ph))
+        month_pairs = [(m, m) for m in range(1, 13)] + [(m % 12 + 1, m) for m in range(1, 13)]
+        profiles = {
+            (wd, pm, m, pp, p): _day_bounds(rules, ((wd - 1) % 7, pm, pp), (wd, m, p))
+            for wd, (m, pm), pp, p in product(
+                range(7), month_pairs if uses_months else [(0, 0)], phs, phs)
+        }
         weekly = None
         if not (uses_months or uses_ph):
-            weekly = tuple(profiles[(weekday, 0, 0, False, False)] for weekday in range(7))
-        return cls(text, weekly, profiles, uses_months, uses_ph)
+            weekly = tuple(profiles[(wd, 0, 0, False, False)] for wd in range(7))
+        always = all(bounds == (0, _DAY) for bounds in profiles.values())
+        return cls(text, weekly, profiles, uses_months, uses_ph, always)
 
     @property
     def is_always_open(self) -> bool:
         """True if open at every minute of every kind of day (``24/7`` or equivalent)."""
-        return all(bounds == (0, _DAY) for bounds in self._profiles.values())
+        return self._always
 
     def _bounds(self, day: date) -> tuple[int, ...]:
-        weekday = day.weekday()
-        month = prev_month = 0
-        ph = prev_ph = False
+        month, prev_month, ph, prev_ph = 0, 0, False, False
         if self._uses_months:
             month = day.month
             prev_month = month if day.day > 1 else (month - 2) % 12 + 1
         if self._uses_ph:
             holidays = public_holidays()
             ph, prev_ph = day in holidays, (day - _ONE_DAY) in holidays
-        return self._profiles[(weekday, prev_month, month, prev_ph, ph)]
+        return self._profiles[(day.weekday(), prev_month, month, prev_ph, ph)]
 
     def is_open(self, dt: datetime) -> bool:
         """Whether the hours say open at ``dt`` (its wall-clock date and minute)."""
@@ -422,10 +382,10 @@ class OpeningHours:
         ``24/7``). The result carries ``dt``'s tzinfo and is computed in wall-clock time.
         """
         if not isinstance(horizon_days, int) or horizon_days < 1:
-            raise InvalidInput(
-                f"Got horizon_days={horizon_days!r}; it must be a positive integer",
-                field="horizon_days",
-            )
+            raise InvalidInput(f"Got horizon_days={horizon_days!r}; it must be a positive "
+                               "integer", field="horizon_days")
+        if self._always:
+            return None
         day0 = dt.date()
         now = dt.hour * 60 + dt.minute
         limit = now + horizon_days * _DAY
@@ -460,10 +420,8 @@ def parse_hours(text: str) -> OpeningHours:
         With ``field="opening_hours"``, naming the bad token and its position.
     """
     if not isinstance(text, str):
-        raise InvalidInput(
-            f"opening_hours must be a string such as 'Mo-Fr 08:00-20:00', got {type(text).__name__}",
-            field="opening_hours",
-        )
+        raise InvalidInput("opening_hours must be a string such as 'Mo-Fr 08:00-20:00', "
+                           f"got {type(text).__name__}", field="opening_hours")
     return _parse_normalised(" ".join(text.translate(_LENIENT).split()))
 
 

@@ -30,9 +30,10 @@ never see a half-applied change and never block.
 from __future__ import annotations
 
 import math
+import operator
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -51,6 +52,7 @@ _STATUS_CODES = STATUSES.codes
 _S_OPEN = _STATUS_CODES.index("open")
 _S_CLOSED = _STATUS_CODES.index("closed")
 _TYPE_CODES = STATION_TYPES.codes
+_DEFAULT_STATUSES = frozenset(i for i in range(len(_STATUS_CODES)) if i != _S_CLOSED)
 #: Two chord lengths closer than this count as a possible tie (about 6 micrometres).
 _TIE_EPS = 1e-12
 _R = config.EARTH_RADIUS_M
@@ -66,32 +68,70 @@ class NearestResult:
 
     ``distance_m`` is the great-circle distance; ``eta_min`` estimates travel
     time per mode as straight line x :data:`config.DETOUR_FACTOR` at
-    :data:`config.SPEEDS_KMH`. Open status and navigation links are computed
-    on first access.
+    :data:`config.SPEEDS_KMH`. The other attributes are read from the index
+    snapshot the query ran on; bearing, open status and navigation links are
+    computed on first access.
     """
 
-    __slots__ = ("id", "name", "type", "lon", "lat", "distance_m", "bearing_deg", "status",
-                 "amenities", "station", "_hours", "_at", "_open", "_nav", "_origin")
+    __slots__ = ("id", "distance_m", "_cols", "_i", "_qlon", "_qlat", "_hours", "_at",
+                 "_open", "_nav")
 
-    def __init__(self, sid: str, name: str, stype: str, lon: float, lat: float, dist: float,
-                 bearing: float, status: str, amenities: tuple[str, ...],
-                 station: Station | None, hours: OpeningHours | None, at: datetime | None,
-                 origin: tuple[float, float]):
+    def __init__(self, sid: str, dist: float, cols: _Columns, i: int, qlon: float, qlat: float,
+                 hours: _HoursTable, at: datetime | None):
         self.id = sid
-        self.name = name
-        self.type = stype
-        self.lon = lon
-        self.lat = lat
         self.distance_m = dist
-        self.bearing_deg = bearing
-        self.status = status
-        self.amenities = amenities
-        self.station = station
+        self._cols = cols
+        self._i = i
+        self._qlon = qlon
+        self._qlat = qlat
         self._hours = hours
         self._at = at
         self._open: tuple[str, datetime | None] | None = None
         self._nav: dict[str, str] | None = None
-        self._origin = origin
+
+    @property
+    def lon(self) -> float:
+        return self._cols.mv_lon[self._i]
+
+    @property
+    def lat(self) -> float:
+        return self._cols.mv_lat[self._i]
+
+    @property
+    def name(self) -> str:
+        names = self._cols.names
+        return names[self._i] if names is not None else self.id
+
+    @property
+    def type(self) -> str:
+        return _TYPE_CODES[self._cols.mv_type[self._i]]
+
+    @property
+    def status(self) -> str:
+        return _STATUS_CODES[self._cols.mv_status[self._i]]
+
+    @property
+    def amenities(self) -> tuple[str, ...]:
+        st = self.station
+        if st is not None:
+            return st.amenities
+        m = self._cols.mv_amen[self._i]
+        return tuple(c for c, b in AMENITY_BIT.items() if m & b)
+
+    @property
+    def station(self) -> Station | None:
+        """The full record, when the index was built from :class:`Station` objects."""
+        sts = self._cols.stations
+        return sts[self._i] if sts is not None else None
+
+    @property
+    def bearing_deg(self) -> float:
+        """Initial bearing from the query point, degrees clockwise from north."""
+        return bearing_deg(self._qlon, self._qlat, self.lon, self.lat)
+
+    @property
+    def _origin(self) -> tuple[float, float]:
+        return (self._qlon, self._qlat)
 
     def __repr__(self) -> str:
         return f"NearestResult(id={self.id!r}, distance_m={self.distance_m:.1f})"
@@ -112,7 +152,7 @@ class NearestResult:
             if self.status != "open":
                 self._open = ("closed", None)
             else:
-                self._open = open_status(self._hours, self._at)
+                self._open = open_status(self._hours.get(self._cols.mv_hours[self._i]), self._at)
         return self._open
 
     @property
@@ -127,7 +167,8 @@ class NearestResult:
 
     @property
     def opening_hours(self) -> str | None:
-        return self._hours.text if self._hours is not None else None
+        h = self._hours.get(self._cols.mv_hours[self._i])
+        return h.text if h is not None else None
 
     @property
     def nav_links(self) -> dict[str, str]:
@@ -185,6 +226,20 @@ class _Columns:
     hours_i: np.ndarray  # int32 index into the hours table, -1 = unknown
     names: list[str] | None
     stations: list[Station] | None
+    # Zero-copy memoryviews: indexing one gives a plain Python number, several times
+    # faster than indexing the numpy array (this is the single-query hot path).
+    mv_lon: memoryview = field(init=False, repr=False)
+    mv_lat: memoryview = field(init=False, repr=False)
+    mv_type: memoryview = field(init=False, repr=False)
+    mv_amen: memoryview = field(init=False, repr=False)
+    mv_status: memoryview = field(init=False, repr=False)
+    mv_hours: memoryview = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name, arr in (("mv_lon", self.lon), ("mv_lat", self.lat), ("mv_type", self.type_i),
+                          ("mv_amen", self.amen), ("mv_status", self.status_i),
+                          ("mv_hours", self.hours_i)):
+            object.__setattr__(self, name, memoryview(np.ascontiguousarray(arr)))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -412,14 +467,14 @@ class StationIndex:
             Ordered by ``(distance_m, id)``, identical to a brute-force scan.
         """
         lon, lat, k = _check_query(lon, lat, k)
-        type_set = _codes(types, STATION_TYPES, "type")
+        type_set = _codes(types, STATION_TYPES, "type") if types is not None else None
         need = 0
         if amenities is not None:
             for a in amenities:
                 need |= AMENITY_BIT[AMENITIES.parse(a, field="amenity")]
         status_set = frozenset(_STATUS_CODES.index(s) for s in
                                _codes(statuses, STATUSES, "status")) if statuses is not None \
-            else frozenset(i for i in range(len(_STATUS_CODES)) if i != _S_CLOSED)
+            else _DEFAULT_STATUSES
         at = parse_when(open_at) if open_at is not None else None
         bound = math.inf
         if max_distance_m is not None:
@@ -436,18 +491,26 @@ class StationIndex:
         snap = self._snap
         q = unit_xyz(lon, lat)
         hours = self._hours
+        default_status = statuses is None
+        plain = default_status and type_set is None and not need and at is None
 
         def accept(cols: _Columns, i: int) -> bool:
-            if int(cols.status_i[i]) not in status_set:
+            st = cols.mv_status[i]
+            if default_status:
+                if st == _S_CLOSED:
+                    return False
+            elif st not in status_set:
                 return False
-            if type_set is not None and _TYPE_CODES[cols.type_i[i]] not in type_set:
+            if plain:
+                return True
+            if type_set is not None and _TYPE_CODES[cols.mv_type[i]] not in type_set:
                 return False
-            if need and (int(cols.amen[i]) & need) != need:
+            if need and (cols.mv_amen[i] & need) != need:
                 return False
             if at is not None:
-                if int(cols.status_i[i]) != _S_OPEN:
+                if st != _S_OPEN:
                     return False
-                h = hours.get(int(cols.hours_i[i]))
+                h = hours.get(cols.mv_hours[i])
                 if h is not None and not h.is_open(at):
                     return False
             return True
@@ -470,44 +533,38 @@ class StationIndex:
                     cands.append((float(dd[j]), cols, 0))
         if not cands:
             return []
-        cands.sort(key=lambda c: c[0])
+        cands.sort(key=_first)
         # Every candidate within the k-th chord (plus tie slack) may rank in the top k.
         cut = cands[min(k, len(cands)) - 1][0] + _TIE_EPS
         ranked = []
         for chord, cols, i in cands:
             if chord > cut:
                 break
-            d = haversine_m(lon, lat, float(cols.lon[i]), float(cols.lat[i]))
+            d = haversine_m(lon, lat, cols.mv_lon[i], cols.mv_lat[i])
             if max_distance_m is not None and d > max_distance_m:
                 continue
             ranked.append((d, cols.ids[i], cols, i))
-        ranked.sort(key=lambda r: (r[0], r[1]))
-        out = []
-        origin = (lon, lat)
-        for d, sid, cols, i in ranked[:k]:
-            slon = float(cols.lon[i])
-            slat = float(cols.lat[i])
-            st = cols.stations[i] if cols.stations is not None else None
-            out.append(NearestResult(
-                sid, cols.names[i] if cols.names is not None else sid,
-                _TYPE_CODES[cols.type_i[i]], slon, slat, d,
-                bearing_deg(lon, lat, slon, slat), _STATUS_CODES[cols.status_i[i]],
-                st.amenities if st is not None else
-                tuple(c for c, b in AMENITY_BIT.items() if int(cols.amen[i]) & b),
-                st, hours.get(int(cols.hours_i[i])), at, origin))
-        return out
+        ranked.sort(key=_dist_id)
+        return [NearestResult(sid, d, cols, i, lon, lat, hours, at)
+                for d, sid, cols, i in ranked[:k]]
 
     @staticmethod
     def _search(snap: _Snapshot, tree: cKDTree, rows: np.ndarray | None,
                 q: tuple[float, float, float], k: int, bound: float, accept
                 ) -> list[tuple[float, _Columns, int]]:
-        """Accepted tree candidates, enough to fix the top k and all ties at the k-th."""
+        """Accepted tree candidates in chord order, enough to fix the top k and all ties
+        at the k-th."""
         n = tree.n
         dead = snap.dead
         kk = min(n, k + 1 + (len(dead) if len(dead) < 64 else 0))
         main = snap.main
+        qa = np.array(q)
         while True:
-            dist, idx = tree.query(q, k=kk, distance_upper_bound=bound)
+            # an ndarray query point and no infinite bound keep scipy on its fast path
+            if bound == math.inf:
+                dist, idx = tree.query(qa, k=kk)
+            else:
+                dist, idx = tree.query(qa, k=kk, distance_upper_bound=bound)
             if kk == 1:
                 dist, idx = [float(dist)], [int(idx)]
             else:
@@ -521,7 +578,7 @@ class StationIndex:
                     break
                 last = d
                 r = i if rows is None else int(rows[i])
-                if r in dead or not accept(main, r):
+                if (dead and r in dead) or not accept(main, r):
                     continue
                 got.append((d, main, r))
             if exhausted or kk >= n:
@@ -700,6 +757,13 @@ def _concat(parts: list[_Columns]) -> _Columns:
         names=[x for p in parts for x in p.names] if has_names else None,  # type: ignore[union-attr]
         stations=[x for p in parts for x in p.stations] if has_st else None,  # type: ignore[union-attr]
     )
+
+
+def _first(c: tuple) -> float:
+    return c[0]
+
+
+_dist_id = operator.itemgetter(0, 1)
 
 
 def _check_k(k: Any) -> int:

@@ -171,7 +171,8 @@ def test_is_always_open(text: str, expected: bool) -> None:
 
 
 def test_open_status_aware_utc_is_converted_to_shanghai() -> None:
-    state, change = open_status("Mo-Fr 08:00-20:00", datetime(2026, 7, 1, 0, 30, tzinfo=timezone.utc))
+    at = datetime(2026, 7, 1, 0, 30, tzinfo=timezone.utc)
+    state, change = open_status("Mo-Fr 08:00-20:00", at)
     assert state == "open"  # 08:30 on a Wednesday in Shanghai
     assert change == datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc)
     assert change.tzinfo == SHANGHAI and change.hour == 20
@@ -181,7 +182,8 @@ def test_open_status_naive_is_wall_clock_in_tz() -> None:
     assert open_status("Mo-Fr 08:00-20:00", datetime(2026, 7, 1, 0, 30)) == (
         "closed", _at("2026-07-01T08:00"))
     berlin = ZoneInfo("Europe/Berlin")
-    state, change = open_status("Mo-Fr 08:00-20:00", datetime(2026, 7, 1, 8, 30), tz="Europe/Berlin")
+    state, change = open_status("Mo-Fr 08:00-20:00", datetime(2026, 7, 1, 8, 30),
+                                tz="Europe/Berlin")
     assert (state, change) == ("open", datetime(2026, 7, 1, 20, 0, tzinfo=berlin))
 
 
