@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -275,10 +277,18 @@ def test_holiday_table_matches_the_state_council_notices() -> None:
             date(2024, 6, 8), date(2025, 10, 8)} <= holidays
     assert date(2026, 10, 8) not in holidays and date(2026, 2, 14) not in holidays
     assert all(2024 <= d.year <= 2026 for d in holidays)
+    assert holidays == CSV_HOLIDAYS
 
 
 # --------------------------------------------------------------------------- properties
-# A brute-force evaluator, minute by minute, straight from the rules as generated.
+# Random rule lists are rendered to text and checked against a brute-force evaluator that
+# works point by point on the generated rules, with the holiday dates read from the CSV.
+
+DAYS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+with (Path(__file__).resolve().parent.parent / "geodata" / "cn_public_holidays.csv").open(
+        encoding="utf-8", newline="") as _fh:
+    CSV_HOLIDAYS = frozenset(date.fromisoformat(row["date"]) for row in csv.DictReader(_fh))
 
 
 class GenRule(NamedTuple):
@@ -290,13 +300,11 @@ class GenRule(NamedTuple):
     additional: bool
 
     def render(self) -> str:
-        wd, mon = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"), ("Jan", "Feb", "Mar", "Apr", "May",
-              "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
         parts = []
         if self.months:
-            parts.append(",".join(mon[a - 1] if a == b else f"{mon[a - 1]}-{mon[b - 1]}"
+            parts.append(",".join(MONTHS[a - 1] if a == b else f"{MONTHS[a - 1]}-{MONTHS[b - 1]}"
                                   for a, b in self.months))
-        days = [wd[a] if a == b else f"{wd[a]}-{wd[b]}" for a, b in self.days]
+        days = [DAYS[a] if a == b else f"{DAYS[a]}-{DAYS[b]}" for a, b in self.days]
         if days or self.ph:
             parts.append(",".join(days + ["PH"] * self.ph))
         if self.spans:
@@ -318,10 +326,11 @@ def _rule_matches(rule: GenRule, day: date) -> bool:
     if not rule.days and not rule.ph:
         return True
     return bool(rule.days and _in_ranges(day.weekday(), rule.days, 7)) or (
-        rule.ph and day in public_holidays())
+        rule.ph and day in CSV_HOLIDAYS)
 
 
 def brute_is_open(rules: list[GenRule], when: datetime) -> bool:
+    """Open/closed at ``when`` by replaying the rules for that day and the day before."""
     day, minute = when.date(), when.hour * 60 + when.minute
     state = False
     for i, rule in enumerate(rules):
@@ -340,8 +349,10 @@ def brute_is_open(rules: list[GenRule], when: datetime) -> bool:
     return state
 
 
-_ranges = lambda lo, hi: st.lists(  # noqa: E731
-    st.tuples(st.integers(lo, hi), st.integers(lo, hi)), max_size=2).map(tuple)
+def _ranges(lo: int, hi: int) -> st.SearchStrategy[tuple[tuple[int, int], ...]]:
+    return st.lists(st.tuples(st.integers(lo, hi), st.integers(lo, hi)), max_size=2).map(tuple)
+
+
 _quarter = st.integers(0, 95).map(lambda q: q * 15)
 _span = st.tuples(_quarter, st.integers(1, 96).map(lambda q: q * 15))
 gen_rule = st.builds(
