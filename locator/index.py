@@ -46,7 +46,7 @@ from .geo import bearing_deg, chord_for_m, haversine_m, haversine_np, unit_xyz, 
 from .hours import OpeningHours, open_status, parse_hours
 from .model import Station
 from .time_util import parse_when
-from .vocab import AMENITIES, AMENITY_BIT, STATION_TYPES, STATUSES
+from .vocab import ACCESS, AMENITIES, AMENITY_BIT, STATION_TYPES, STATUSES
 
 _STATUS_CODES = STATUSES.codes
 _S_OPEN = _STATUS_CODES.index("open")
@@ -201,14 +201,19 @@ class NearestResult:
             "open_status": self.open_status,
             "next_change": self.next_change.isoformat() if self.next_change else None,
             "opening_hours": self.opening_hours,
+            "eta_min_by_mode": {m: round(v, 2) for m, v in self.eta_min.items()},
             "amenities": list(self.amenities),
+            "amenity_labels": [{"code": a, "zh": AMENITIES[a].zh, "en": AMENITIES[a].en}
+                               for a in self.amenities],
             "nav_links": self.nav_links_for(mode),
         }
         st = self.station
         if st is not None:
             d.update(address=st.address, phone=st.phone, access=st.access,
+                     access_zh=ACCESS[st.access].zh, access_en=ACCESS[st.access].en,
                      district_adcode=st.district_adcode, district_name=st.district_name,
-                     source=st.source)
+                     operator=st.operator, source=st.source,
+                     verified_date=st.verified_date.isoformat() if st.verified_date else None)
         return d
 
 
@@ -436,6 +441,44 @@ class StationIndex:
         if snap.main.stations is not None:
             out = [s for i, s in enumerate(snap.main.stations) if i not in snap.dead]
         out.extend(d.stations[0] for d in snap.delta if d.stations)
+        return out
+
+    def select(self, *, bbox: tuple[float, float, float, float] | None = None,
+               types: Iterable[str] | None = None, district: str | None = None,
+               statuses: Iterable[str] | None = None) -> list[Station]:
+        """Indexed stations inside a WGS-84 box (inclusive) and matching the filters,
+        ordered by id. ``statuses`` defaults to all."""
+        type_set = _codes(types, STATION_TYPES, "type") if types else None
+        status_set = _codes(statuses, STATUSES, "status") if statuses else None
+        snap = self._snap
+        main = snap.main
+        out: list[Station] = []
+        if main.stations is not None and len(main):
+            mask = np.ones(len(main), dtype=bool)
+            if bbox is not None:
+                x0, y0, x1, y1 = bbox
+                mask &= (main.lon >= x0) & (main.lon <= x1) & (main.lat >= y0) & (main.lat <= y1)
+            if type_set is not None:
+                mask &= np.isin(main.type_i, [_TYPE_CODES.index(t) for t in type_set])
+            if status_set is not None:
+                mask &= np.isin(main.status_i, [_STATUS_CODES.index(t) for t in status_set])
+            if snap.dead:
+                mask[np.fromiter(snap.dead, dtype=np.intp)] = False
+            out = [main.stations[i] for i in np.flatnonzero(mask).tolist()]
+        for d in snap.delta:
+            s = d.stations[0] if d.stations else None
+            if s is None:
+                continue
+            if bbox is not None and not (bbox[0] <= s.lon <= bbox[2] and
+                                         bbox[1] <= s.lat <= bbox[3]):
+                continue
+            if (type_set is not None and s.type not in type_set) or \
+                    (status_set is not None and s.status not in status_set):
+                continue
+            out.append(s)
+        if district is not None:
+            out = [s for s in out if district in (s.district_adcode, s.district_name)]
+        out.sort(key=lambda s: s.id)
         return out
 
     # ---------------------------------------------------------------- queries

@@ -294,3 +294,17 @@ def test_empty_index():
 def test_duplicate_ids_rejected(tiny_stations):
     with pytest.raises(InvalidInput, match="duplicate station id 'T01'"):
         StationIndex(tiny_stations + [tiny_stations[0]])
+
+
+def test_select_by_bbox_type_district_status(tiny_stations):
+    idx = StationIndex(tiny_stations)
+    assert [s.id for s in idx.select(bbox=(117.18, 34.25, 117.189, 34.264))] == [
+        "T01", "T03", "T05", "T06"]
+    assert [s.id for s in idx.select(types=["outdoor_worker"], statuses=["open"])] == [
+        "T01", "T02", "T07", "T10"]
+    assert [s.id for s in idx.select(district="320311")] == ["T03", "T09"]
+    assert [s.id for s in idx.select(district="泉山区")] == ["T03", "T09"]
+    idx.insert(Station(id="T00", name="n", type="legal_aid", lon=117.185, lat=34.26))
+    idx.delete("T03")
+    assert [s.id for s in idx.select(bbox=(117.18, 34.25, 117.189, 34.264))] == [
+        "T00", "T01", "T05", "T06"]

@@ -1,0 +1,123 @@
+"""The web app: ``create_app()`` builds a Flask app with one blueprint per audience.
+
+Configuration comes from ``LOCATOR_*`` environment variables, overridden by the
+``config`` mapping given to :func:`create_app`:
+
+=========================  ===============================================  ==========
+key                        meaning                                          default
+=========================  ===============================================  ==========
+LOCATOR_DB                 database path or SQLAlchemy URL                  ./station-locator.sqlite
+LOCATOR_CORS_ORIGINS       comma-separated origins allowed by CORS, or *    (none)
+LOCATOR_RATE_LIMIT         API requests per minute per client; 0 = off      600
+LOCATOR_TILES              base map: osm, tianditu, amap or none            osm
+LOCATOR_TIANDITU_KEY       key for Tianditu tiles                           (none)
+LOCATOR_REFRESH_SECONDS    how often to pick up other processes' writes     2
+LOCATOR_MAX_QUERY_LENGTH   longest accepted query string, characters        2048
+LOCATOR_MAX_CONTENT_LENGTH largest accepted request body, bytes             1048576
+=========================  ===============================================  ==========
+
+A prebuilt :class:`locator.Registry` may be passed as ``config["LOCATOR_REGISTRY"]``
+(tests and benchmarks do).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, g, request
+
+from .._paths import templates_dir
+from ..registry import Registry
+
+DEFAULTS: dict[str, Any] = {
+    "LOCATOR_DB": None,
+    "LOCATOR_CORS_ORIGINS": "",
+    "LOCATOR_RATE_LIMIT": 600,
+    "LOCATOR_TILES": "osm",
+    "LOCATOR_TIANDITU_KEY": "",
+    "LOCATOR_REFRESH_SECONDS": 2.0,
+    "LOCATOR_MAX_QUERY_LENGTH": 2048,
+    "LOCATOR_MAX_CONTENT_LENGTH": 1024 * 1024,
+}
+_TYPES = {"LOCATOR_RATE_LIMIT": int, "LOCATOR_REFRESH_SECONDS": float,
+          "LOCATOR_MAX_QUERY_LENGTH": int, "LOCATOR_MAX_CONTENT_LENGTH": int}
+
+
+def _load_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    out = dict(DEFAULTS)
+    for key in DEFAULTS:
+        if key in os.environ:
+            out[key] = os.environ[key]
+    out.update(config or {})
+    for key, typ in _TYPES.items():
+        try:
+            out[key] = typ(out[key])
+        except (TypeError, ValueError):
+            raise ValueError(f"{key}={out[key]!r} is not a valid {typ.__name__}") from None
+    tiles = str(out["LOCATOR_TILES"]).lower()
+    if tiles not in ("osm", "tianditu", "amap", "none"):
+        raise ValueError(f"LOCATOR_TILES={tiles!r}; allowed: osm, tianditu, amap, none")
+    out["LOCATOR_TILES"] = tiles
+    return out
+
+
+class RegistryHolder:
+    """The app's registry, refreshed (at most every few seconds) when another process
+    (another gunicorn worker, the CLI) has written to the store."""
+
+    def __init__(self, registry: Registry, refresh_seconds: float):
+        self.registry = registry
+        self.refresh_seconds = refresh_seconds
+        self._checked = time.monotonic()
+        self._lock = threading.Lock()
+
+    def get(self) -> Registry:
+        if self.refresh_seconds > 0 and time.monotonic() - self._checked > self.refresh_seconds:
+            if self._lock.acquire(blocking=False):
+                try:
+                    self._checked = time.monotonic()
+                    self.registry.refresh_if_changed()
+                finally:
+                    self._lock.release()
+        return self.registry
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app (see the module docstring for configuration)."""
+    cfg = _load_config(config)
+    app = Flask(__name__, template_folder=str(templates_dir()),
+                static_folder="static", static_url_path="/static")
+    app.config.update(cfg)
+    app.config["MAX_CONTENT_LENGTH"] = cfg["LOCATOR_MAX_CONTENT_LENGTH"]
+    app.config["JSON_SORT_KEYS"] = False
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    registry = cfg.get("LOCATOR_REGISTRY") or Registry.open(cfg["LOCATOR_DB"])
+    app.extensions["locator"] = RegistryHolder(registry, cfg["LOCATOR_REFRESH_SECONDS"])
+
+    from . import api, assets, pages
+    from .errors import register_error_handlers
+    from .i18n import init_i18n
+    from .security import init_security
+
+    init_i18n(app)
+    init_security(app)
+    register_error_handlers(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(assets.bp)
+    app.register_blueprint(pages.bp)
+    return app
+
+
+def get_registry() -> Registry:
+    from flask import current_app
+
+    return current_app.extensions["locator"].get()
+
+
+__all__ = ["create_app", "get_registry", "g", "request"]

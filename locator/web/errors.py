@@ -1,0 +1,101 @@
+"""Errors as RFC 9457 problem details (API) or short HTML pages, mapped in one place."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from ..errors import Conflict, InvalidInput, LocatorError, NotFound, SchemaError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_BASE = "https://station-locator.invalid/problems/"
+
+
+def problem(status: int, title: str, detail: str, *, kind: str | None = None,
+            invalid_params: list[dict[str, str]] | None = None,
+            headers: dict[str, str] | None = None) -> Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + kind if kind else "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.path,
+    }
+    if invalid_params:
+        body["invalid_params"] = invalid_params
+    resp = jsonify(body)
+    resp.status_code = status
+    resp.mimetype = "application/problem+json"
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _page(status: int, title: str, detail: str) -> Response:
+    html = render_template("error.html", status=status, title=title, detail=detail)
+    return Response(html, status=status, mimetype="text/html")
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(InvalidInput)
+    def _invalid(e: InvalidInput):
+        field = e.field or "request"
+        if _wants_json():
+            return problem(400, "Invalid parameter", str(e), kind="invalid-parameter",
+                           invalid_params=[{"name": field, "reason": e.message}])
+        return _page(400, "请求无效 / Bad request", str(e))
+
+    @app.errorhandler(NotFound)
+    def _not_found(e: NotFound):
+        if _wants_json():
+            return problem(404, "Not Found", str(e), kind="not-found")
+        return _page(404, "未找到 / Not found", str(e))
+
+    @app.errorhandler(Conflict)
+    def _conflict(e: Conflict):
+        if _wants_json():
+            return problem(409, "Conflict", str(e), kind="conflict")
+        return _page(409, "冲突 / Conflict", str(e))
+
+    @app.errorhandler(SchemaError)
+    def _schema(e: SchemaError):
+        log.error("database not usable: %s", e)
+        if _wants_json():
+            return problem(503, "Service Unavailable", str(e), kind="database")
+        return _page(503, "服务暂不可用 / Service unavailable", str(e))
+
+    @app.errorhandler(LocatorError)
+    def _other(e: LocatorError):
+        if _wants_json():
+            return problem(400, "Bad Request", str(e))
+        return _page(400, "请求无效 / Bad request", str(e))
+
+    @app.errorhandler(HTTPException)
+    def _http(e: HTTPException):
+        status = e.code or 500
+        detail = e.description or e.name
+        headers = {}
+        if status == 405 and getattr(e, "valid_methods", None):
+            headers["Allow"] = ", ".join(sorted(e.valid_methods))  # type: ignore[attr-defined]
+        if status == 429 and getattr(e, "retry_after", None):
+            headers["Retry-After"] = str(e.retry_after)  # type: ignore[attr-defined]
+        if _wants_json():
+            return problem(status, e.name, detail, headers=headers)
+        resp = _page(status, e.name, detail)
+        resp.headers.update(headers)
+        return resp
+
+    @app.errorhandler(Exception)
+    def _unexpected(e: Exception):  # never leak a traceback; log it
+        log.exception("unhandled error on %s", request.path)
+        if _wants_json():
+            return problem(500, "Internal Server Error", "unexpected error; it has been logged")
+        return _page(500, "Internal Server Error", "unexpected error; it has been logged")

@@ -1,0 +1,99 @@
+"""Security and caching headers, CORS, query-length and rate limits."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from flask import Flask, Response, current_app, request
+from werkzeug.exceptions import HTTPException
+
+CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; "
+       "style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; "
+       "connect-src 'self'; font-src 'self' data:; object-src 'none'; base-uri 'none'; "
+       "form-action 'self'; frame-ancestors 'self'")
+
+
+class TooManyRequests(HTTPException):
+    code = 429
+    description = "too many requests; slow down and retry after the given seconds"
+
+    def __init__(self, retry_after: int):
+        super().__init__()
+        self.retry_after = retry_after
+
+
+class QueryTooLong(HTTPException):
+    code = 400
+    description = "the query string is too long"
+
+
+class RateLimiter:
+    """A token bucket per client address: ``per_minute`` requests, bursts up to that many."""
+
+    def __init__(self, per_minute: int):
+        self.rate = per_minute / 60.0
+        self.capacity = float(per_minute)
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> tuple[bool, int]:
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - last) * self.rate)
+            if tokens < 1.0:
+                self._buckets[key] = (tokens, now)
+                return False, max(1, int((1.0 - tokens) / self.rate + 0.999))
+            self._buckets[key] = (tokens - 1.0, now)
+            if len(self._buckets) > 100_000:  # forget idle clients
+                self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 120}
+            return True, 0
+
+
+def init_security(app: Flask) -> None:
+    limit = app.config["LOCATOR_RATE_LIMIT"]
+    limiter = RateLimiter(limit) if limit > 0 else None
+    origins = [o.strip() for o in str(app.config["LOCATOR_CORS_ORIGINS"]).split(",") if o.strip()]
+    max_query = app.config["LOCATOR_MAX_QUERY_LENGTH"]
+
+    @app.before_request
+    def _limits():
+        if len(request.query_string) > max_query:
+            raise QueryTooLong(f"the query string is {len(request.query_string)} bytes long; "
+                               f"at most {max_query} allowed")
+        if limiter is not None and request.path.startswith("/api/"):
+            ok, retry = limiter.allow(request.remote_addr or "-")
+            if not ok:
+                raise TooManyRequests(retry)
+        if request.method == "OPTIONS" and origins and request.path.startswith("/api/"):
+            resp = current_app.make_default_options_response()
+            return resp
+
+    @app.after_request
+    def _headers(resp: Response) -> Response:
+        h = resp.headers
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        h.setdefault("Content-Security-Policy", CSP)
+        h.setdefault("X-Frame-Options", "SAMEORIGIN")
+        if request.path.startswith("/api/"):
+            if resp.status_code == 200 and request.method == "GET":
+                h.setdefault("Cache-Control", "public, max-age=30")
+            else:
+                h.setdefault("Cache-Control", "no-store")
+            h.add("Vary", "Accept-Language")
+        elif request.path.startswith("/static/") or request.path.startswith("/vendor/"):
+            h.setdefault("Cache-Control", "public, max-age=86400")
+        else:
+            h.setdefault("Cache-Control", "no-cache")
+        origin = request.headers.get("Origin")
+        if origin and origins and request.path.startswith("/api/") and (
+                "*" in origins or origin in origins):
+            h["Access-Control-Allow-Origin"] = "*" if "*" in origins else origin
+            if "*" not in origins:
+                h.add("Vary", "Origin")
+            h["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            h["Access-Control-Allow-Headers"] = "Content-Type"
+            h["Access-Control-Max-Age"] = "600"
+        return resp
