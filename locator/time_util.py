@@ -10,6 +10,11 @@ from .config import DEFAULT_TIMEZONE
 from .errors import InvalidInput
 
 
+#: Accepted years for user-supplied times (opening hours are about the present).
+MIN_YEAR = 1970
+MAX_YEAR = 2100
+
+
 @lru_cache(maxsize=16)
 def zone(name: str = DEFAULT_TIMEZONE) -> ZoneInfo:
     try:
@@ -34,6 +39,9 @@ def parse_when(value: datetime | str, *, field: str = "open_at",
             raise InvalidInput(
                 f"{field}: {value!r} is not an ISO 8601 date-time "
                 "(e.g. 2026-07-01T12:30 or 2026-07-01T12:30+08:00)", field=field) from None
+    if not MIN_YEAR <= dt.year <= MAX_YEAR:
+        raise InvalidInput(f"{field}: year {dt.year} is out of range; allowed "
+                           f"{MIN_YEAR}..{MAX_YEAR}", field=field)
     z = zone(tz)
     if dt.tzinfo is None:
         return dt.replace(tzinfo=z)

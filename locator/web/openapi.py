@@ -145,7 +145,7 @@ def spec() -> dict[str, Any]:
                        "Required amenity; repeat to require several.", repeat=True),
                     _q("open_at", {"type": "string", "format": "date-time"},
                        "Keep stations open at this time (naive = Asia/Shanghai). Stations "
-                       "with unknown hours are kept and marked `unknown`."),
+                       "with unknown hours are kept and marked `unknown`. Years 1970..2100."),
                     _q("open_now", {"type": "boolean", "default": False},
                        "Shortcut for open_at=now."),
                     _MODE,
