@@ -1,4 +1,4 @@
-"""Command line: ``locator init | import | export | nearest | demo | history``.
+"""Command line: ``locator init | import | export | nearest | history | serve | demo``.
 
 Each command parses its options, calls the library and prints. Errors from the
 library (bad input, missing database) become a one-line message and exit
@@ -267,11 +267,31 @@ def history(station_id: str | None, limit: int, db: str | None) -> None:
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--debug", is_flag=True, help="Flask debug mode (never in production).")
+@db_option
+@_handle_errors
+def serve(host: str, port: int, debug: bool, db: str | None) -> None:
+    """Run the web app with the development server (use gunicorn in production)."""
+    from .web import create_app
+
+    app = create_app({"LOCATOR_DB": db} if db else None)
+    click.echo(f"Serving {app.extensions['locator'].registry.store.url} at "
+               f"http://{host}:{port}/  (API docs: http://{host}:{port}/api/v1/docs)")
+    app.run(host=host, port=port, debug=debug, use_reloader=False)
+
+
+@main.command()
 @click.option("--db", envvar="LOCATOR_DEMO_DB", default="station-locator-demo.sqlite",
               show_default=True, help="Where to build the demo database.")
+@click.option("--serve/--no-serve", default=True, show_default=True,
+              help="Serve the web app on the demo data after building it.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
 @_handle_errors
-def demo(db: str) -> None:
-    """Build the Xuzhou demo database from the shipped SAMPLE data and query it."""
+def demo(db: str, serve: bool, host: str, port: int) -> None:
+    """Build the Xuzhou demo database from the shipped SAMPLE data, query it, serve it."""
     from .demo import build_demo
 
     reg, info = build_demo(db)
@@ -286,6 +306,14 @@ def demo(db: str) -> None:
                    f"{r.open_status}\n     {r.nav_links_for('ebike')['amap']}")
     click.echo("\nTry: locator nearest --db " + str(db) + " --lon 117.19 --lat 34.26 "
                "--amenity drinking_water --open-now")
+    if serve:
+        from .web import create_app
+
+        app = create_app({"LOCATOR_REGISTRY": reg})
+        click.echo(f"\nServing the demo (SAMPLE data) at http://{host}:{port}/  "
+                   f"map: http://{host}:{port}/map  API: http://{host}:{port}/api/v1/docs\n"
+                   "Press Ctrl+C to stop.")
+        app.run(host=host, port=port, use_reloader=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

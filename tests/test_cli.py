@@ -151,10 +151,44 @@ def test_missing_database_is_a_clear_error(runner, tmp_path):
 
 def test_demo_builds_sample_database(runner, tmp_path):
     path = tmp_path / "demo.sqlite"
-    r = runner.invoke(main, ["demo", "--db", str(path)])
+    r = runner.invoke(main, ["demo", "--db", str(path), "--no-serve"])
     assert r.exit_code == 0, r.output
     assert "SAMPLE stations (illustrative, not real)" in r.output
     n, sample = sqlite3.connect(path).execute(
         "select count(*), sum(source = 'sample') from stations").fetchone()
     assert n == sample and 1000 < n < 1300
     assert "uri.amap.com" in r.output
+
+
+def test_demo_serves_the_web_app(tmp_path):
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "locator"
+    if not exe.exists():
+        pytest.skip("console script not installed in this environment")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([str(exe), "demo", "--db", str(tmp_path / "d.sqlite"), "--port",
+                             str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        body = None
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/meta",
+                                            timeout=2) as r:
+                    body = json.loads(r.read())
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert body is not None, "the demo server did not answer"
+        assert body["sample_data"] is True and body["stations"] == body["sample_stations"]
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=10)[0].decode()
+    assert f"http://127.0.0.1:{port}/" in out
