@@ -463,6 +463,14 @@ def open_status(
         local = at.replace(tzinfo=zone)
     else:
         local = at.astimezone(zone)
+    # Opening hours change on whole minutes, so the state and the next change at any
+    # second of a minute equal those at its start: truncating makes the answer cacheable
+    # (many stations share hours, and "now" stays the same minute for many requests).
+    return _state_at_minute(parsed, local.replace(second=0, microsecond=0))
+
+
+@functools.lru_cache(maxsize=8192)
+def _state_at_minute(parsed: OpeningHours, local: datetime) -> tuple[str, datetime | None]:
     return ("open" if parsed.is_open(local) else "closed"), parsed.next_change(local)
 
 

@@ -29,6 +29,7 @@ never see a half-applied change and never block.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import threading
@@ -185,39 +186,62 @@ class NearestResult:
         return nav_links(self.lon, self.lat, self.name, origin=self._origin, mode=mode)
 
     def to_dict(self, *, mode: str = "walk", lang: str = "zh") -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "id": self.id,
-            "name": self.name,
-            "type": self.type,
-            "type_zh": STATION_TYPES[self.type].zh,
-            "type_en": STATION_TYPES[self.type].en,
-            "lon": self.lon,
-            "lat": self.lat,
-            "distance_m": round(self.distance_m, 3),
-            "bearing_deg": round(self.bearing_deg, 1),
-            "eta_min": round(self.eta(mode), 2),
-            "mode": mode,
-            "status": self.status,
-            "open_status": self.open_status,
-            "next_change": self.next_change.isoformat() if self.next_change else None,
-            "opening_hours": self.opening_hours,
-            "eta_min_by_mode": {m: round(v, 2) for m, v in self.eta_min.items()},
-            "amenities": list(self.amenities),
-            "amenity_labels": [{"code": a, "zh": AMENITIES[a].zh, "en": AMENITIES[a].en}
-                               for a in self.amenities],
-            "nav_links": self.nav_links_for(mode),
-        }
-        st = self.station
-        if st is not None:
-            d.update(address=st.address, phone=st.phone, access=st.access,
-                     access_zh=ACCESS[st.access].zh, access_en=ACCESS[st.access].en,
-                     district_adcode=st.district_adcode, district_name=st.district_name,
-                     operator=st.operator, source=st.source,
-                     verified_date=st.verified_date.isoformat() if st.verified_date else None)
+        """A JSON-ready dict: the station's fields, labels in both languages, the point in
+        GCJ-02/BD-09, and this query's distance, bearing, ETA, open status and links."""
+        if mode not in config.SPEEDS_KMH:
+            self.eta(mode)  # raises, naming the allowed modes
+        d = dict(_static_part(self._cols, self._i))
+        state, change = self._open_state()
+        d.update(
+            distance_m=round(self.distance_m, 3),
+            bearing_deg=round(self.bearing_deg, 1),
+            eta_min=round(_eta_minutes(self.distance_m, mode), 2),
+            eta_min_by_mode={m: round(_eta_minutes(self.distance_m, m), 2)
+                             for m in config.SPEEDS_KMH},
+            mode=mode,
+            open_status=state,
+            next_change=change.isoformat() if change else None,
+            opening_hours=self.opening_hours,
+            nav_links=self.nav_links_for(mode),
+        )
         return d
 
 
-@dataclass(frozen=True, slots=True)
+@functools.lru_cache(maxsize=32768)
+def _static_part(cols: _Columns, i: int) -> dict[str, Any]:
+    """The query-independent part of a result (cached: popular stations recur)."""
+    from .navigation import app_coords
+
+    sid = cols.ids[i]
+    stype = _TYPE_CODES[cols.mv_type[i]]
+    st = cols.stations[i] if cols.stations is not None else None
+    amen = st.amenities if st is not None else tuple(
+        c for c, b in AMENITY_BIT.items() if cols.mv_amen[i] & b)
+    lon, lat = cols.mv_lon[i], cols.mv_lat[i]
+    d: dict[str, Any] = {
+        "id": sid,
+        "name": cols.names[i] if cols.names is not None else sid,
+        "type": stype,
+        "type_zh": STATION_TYPES[stype].zh,
+        "type_en": STATION_TYPES[stype].en,
+        "lon": lon,
+        "lat": lat,
+        "coords": app_coords(lon, lat),
+        "status": _STATUS_CODES[cols.mv_status[i]],
+        "amenities": list(amen),
+        "amenity_labels": [{"code": a, "zh": AMENITIES[a].zh, "en": AMENITIES[a].en}
+                           for a in amen],
+    }
+    if st is not None:
+        d.update(address=st.address, phone=st.phone, access=st.access,
+                 access_zh=ACCESS[st.access].zh, access_en=ACCESS[st.access].en,
+                 district_adcode=st.district_adcode, district_name=st.district_name,
+                 operator=st.operator, source=st.source,
+                 verified_date=st.verified_date.isoformat() if st.verified_date else None)
+    return d
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # eq=False: hashed by identity
 class _Columns:
     """Columnar station attributes; row i belongs to ``ids[i]``."""
 

@@ -55,6 +55,7 @@ string formatting and the scalar :mod:`math` transforms (tens of microseconds).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Final
 from urllib.parse import quote
 
@@ -85,6 +86,24 @@ _OSM_ROUTE_URL: Final = "https://www.openstreetmap.org/directions?"
 _OSM_URL: Final = "https://www.openstreetmap.org/?"
 _OSM_ZOOM: Final = 17
 _BAIDU_SRC: Final = f"webapp.{SOURCE}"
+
+
+@lru_cache(maxsize=65536)
+def _destination(lon: float, lat: float, name: str
+                 ) -> tuple[float, float, float, float, str, str, str]:
+    """The per-station parts of the links (converted points, encoded names), cached:
+    a station is linked to again and again, from many origins."""
+    label = " ".join(name.split()) or f"{lat:.6f},{lon:.6f}"
+    g_lon, g_lat = wgs84_to_gcj02(lon, lat)
+    b_lon, b_lat = wgs84_to_bd09(lon, lat)
+    return (g_lon, g_lat, b_lon, b_lat, quote(label, safe=""),
+            quote(label.replace(",", "，"), safe=""), quote(label.replace("|", "｜"), safe=""))
+
+
+@lru_cache(maxsize=4096)
+def _origin(lon: float, lat: float) -> tuple[float, float, float, float]:
+    """The query point in GCJ-02 and BD-09 (cached: one query links to several stations)."""
+    return (*wgs84_to_gcj02(lon, lat), *wgs84_to_bd09(lon, lat))
 
 
 def nav_links(
@@ -125,42 +144,67 @@ def nav_links(
         raise InvalidInput(
             f"mode: unknown travel mode {mode!r}; allowed: {', '.join(NAV_MODES)}", field="mode"
         )
-    amap_mode, baidu_mode, tencent_type, osm_engine = _MODES[key]
-    lon, lat = validate_lonlat(lon, lat)
-    label = " ".join(str(name).split()) or f"{lat:.6f},{lon:.6f}"
-    q_name = quote(label, safe="")
-    g_lon, g_lat = wgs84_to_gcj02(lon, lat)
-    b_lon, b_lat = wgs84_to_bd09(lon, lat)
-    # Amap puts longitude first; Baidu, Tencent and OSM put latitude first.
-    amap = f"to={g_lon:.6f},{g_lat:.6f},{quote(label.replace(',', '，'), safe='')}"
-    tencent = f"type={tencent_type}&to={q_name}&tocoord={g_lat:.6f},{g_lon:.6f}"
-
+    if not (type(lon) is float and type(lat) is float and -180.0 <= lon <= 180.0
+            and -90.0 <= lat <= 90.0):
+        lon, lat = validate_lonlat(lon, lat)  # slow path: coerce and explain what is wrong
+    dest = _destination_parts(lon, lat, str(name), key)
     if origin is None:
-        baidu = (f"{_BAIDU_MARKER_URL}location={b_lat:.6f},{b_lon:.6f}"
-                 f"&title={q_name}&content={q_name}"
-                 f"&coord_type=bd09ll&output=html&src={_BAIDU_SRC}")
-        osm = f"{_OSM_URL}mlat={lat:.6f}&mlon={lon:.6f}#map={_OSM_ZOOM}/{lat:.6f}/{lon:.6f}"
-    else:
-        try:
-            o_lon, o_lat = origin
-        except (TypeError, ValueError):
-            raise InvalidInput(
-                f"origin: {origin!r} is not a (lon, lat) pair", field="origin") from None
+        return {"amap": dest[0] + dest[1], "baidu": dest[4], "tencent": dest[2] + dest[6],
+                "osm": dest[5]}
+    try:
+        o_lon, o_lat = origin
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            f"origin: {origin!r} is not a (lon, lat) pair", field="origin") from None
+    if not (type(o_lon) is float and type(o_lat) is float and -180.0 <= o_lon <= 180.0
+            and -90.0 <= o_lat <= 90.0):
         o_lon, o_lat = validate_lonlat(o_lon, o_lat, field_prefix="origin_")
-        og_lon, og_lat = wgs84_to_gcj02(o_lon, o_lat)
-        ob_lon, ob_lat = wgs84_to_bd09(o_lon, o_lat)
-        amap = f"from={og_lon:.6f},{og_lat:.6f}&{amap}"
-        tencent = f"{tencent}&fromcoord={og_lat:.6f},{og_lon:.6f}"
-        baidu_name = quote(label.replace("|", "｜"), safe="")
-        baidu = (f"{_BAIDU_ROUTE_URL}origin=latlng:{ob_lat:.6f},{ob_lon:.6f}"
-                 f"&destination=latlng:{b_lat:.6f},{b_lon:.6f}%7Cname:{baidu_name}"
-                 f"&mode={baidu_mode}&coord_type=bd09ll&output=html&src={_BAIDU_SRC}")
-        osm = (f"{_OSM_ROUTE_URL}engine={osm_engine}"
-               f"&route={o_lat:.6f},{o_lon:.6f}%3B{lat:.6f},{lon:.6f}")
-
+    amap_from, tencent_from, baidu_origin, osm_origin = _origin_parts(o_lon, o_lat)
     return {
-        "amap": f"{_AMAP_URL}{amap}&mode={amap_mode}&coordinate=gaode&callnative=1&src={SOURCE}",
-        "baidu": baidu,
-        "tencent": f"{_TENCENT_URL}{tencent}&coord_type=2&referer={SOURCE}",
-        "osm": osm,
+        "amap": dest[0] + amap_from + dest[1],
+        "baidu": _BAIDU_ROUTE_URL + baidu_origin + dest[3],
+        "tencent": dest[2] + tencent_from + dest[6],
+        "osm": f"{_OSM_ROUTE_URL}engine={_MODES[key][3]}&route={osm_origin}%3B{dest[7]}",
     }
+
+
+@lru_cache(maxsize=65536)
+def _destination_parts(lon: float, lat: float, name: str, key: str) -> tuple[str, ...]:
+    """Every origin-independent piece of the four links (cached: a station is linked to
+    again and again, from many origins)."""
+    amap_mode, baidu_mode, tencent_type, _ = _MODES[key]
+    g_lon, g_lat, b_lon, b_lat, q_name, amap_name, baidu_name = _destination(lon, lat, name)
+    # Amap puts longitude first; Baidu, Tencent and OSM put latitude first.
+    return (
+        _AMAP_URL,
+        f"to={g_lon:.6f},{g_lat:.6f},{amap_name}&mode={amap_mode}&coordinate=gaode"
+        f"&callnative=1&src={SOURCE}",
+        f"{_TENCENT_URL}type={tencent_type}&to={q_name}&tocoord={g_lat:.6f},{g_lon:.6f}",
+        f"&destination=latlng:{b_lat:.6f},{b_lon:.6f}%7Cname:{baidu_name}"
+        f"&mode={baidu_mode}&coord_type=bd09ll&output=html&src={_BAIDU_SRC}",
+        f"{_BAIDU_MARKER_URL}location={b_lat:.6f},{b_lon:.6f}&title={q_name}"
+        f"&content={q_name}&coord_type=bd09ll&output=html&src={_BAIDU_SRC}",
+        f"{_OSM_URL}mlat={lat:.6f}&mlon={lon:.6f}#map={_OSM_ZOOM}/{lat:.6f}/{lon:.6f}",
+        f"&coord_type=2&referer={SOURCE}",
+        f"{lat:.6f},{lon:.6f}",
+    )
+
+
+@lru_cache(maxsize=4096)
+def _origin_parts(lon: float, lat: float) -> tuple[str, str, str, str]:
+    og_lon, og_lat, ob_lon, ob_lat = _origin(lon, lat)
+    return (f"from={og_lon:.6f},{og_lat:.6f}&", f"&fromcoord={og_lat:.6f},{og_lon:.6f}",
+            f"origin=latlng:{ob_lat:.6f},{ob_lon:.6f}", f"{lat:.6f},{lon:.6f}")
+
+
+@lru_cache(maxsize=65536)
+def _app_coords(lon: float, lat: float) -> tuple[float, float, float, float]:
+    return (*wgs84_to_gcj02(lon, lat), *wgs84_to_bd09(lon, lat))
+
+
+def app_coords(lon: float, lat: float) -> dict[str, list[float]]:
+    """A WGS-84 point as shown by Chinese map apps: GCJ-02 (Amap, Tencent, WeChat's
+    ``wx.openLocation``) and BD-09 (Baidu), rounded to 7 decimals (about 1 cm)."""
+    g_lon, g_lat, b_lon, b_lat = _app_coords(lon, lat)
+    return {"gcj02": [round(g_lon, 7), round(g_lat, 7)],
+            "bd09": [round(b_lon, 7), round(b_lat, 7)]}

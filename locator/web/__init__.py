@@ -31,6 +31,7 @@ from typing import Any
 from flask import Flask, g, request
 
 from .._paths import templates_dir
+from .jsonfast import OrjsonProvider
 from ..registry import Registry
 
 DEFAULTS: dict[str, Any] = {
@@ -86,16 +87,18 @@ class RegistryHolder:
         return self.registry
 
 
+class _LocatorFlask(Flask):
+    json_provider_class = OrjsonProvider
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app (see the module docstring for configuration)."""
     cfg = _load_config(config)
-    app = Flask(__name__, template_folder=str(templates_dir()),
+    app = _LocatorFlask(__name__, template_folder=str(templates_dir()),
                 static_folder="static", static_url_path="/static")
     app.config.update(cfg)
     app.config["MAX_CONTENT_LENGTH"] = cfg["LOCATOR_MAX_CONTENT_LENGTH"]
     app.config["JSON_SORT_KEYS"] = False
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.json.sort_keys = False  # type: ignore[attr-defined]
 
     registry = cfg.get("LOCATOR_REGISTRY") or Registry.open(cfg["LOCATOR_DB"])
     app.extensions["locator"] = RegistryHolder(registry, cfg["LOCATOR_REFRESH_SECONDS"])

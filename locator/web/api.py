@@ -11,7 +11,7 @@ from ..coords import CRS_CODES, from_wgs84, parse_crs, validate_lonlat
 from ..errors import NotFound
 from ..hours import open_status
 from ..io import SAMPLE_NOTICE, stations_geojson
-from ..navigation import nav_links
+from ..navigation import app_coords, nav_links
 from ..time_util import now, parse_when
 from ..vocab import AMENITIES, STATION_TYPES, STATUSES, all_vocabularies
 from . import get_registry
@@ -71,14 +71,6 @@ def _sample_notice(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"sample_data": False}
 
 
-def _alt_coords(lon: float, lat: float) -> dict[str, list[float]]:
-    out = {}
-    for crs in ("gcj02", "bd09"):
-        x, y = from_wgs84(lon, lat, crs)
-        out[crs] = [round(x, 7), round(y, 7)]
-    return out
-
-
 @bp.get("/nearest")
 def nearest():
     a = parse_args(request.args, NEAREST_PARAMS)
@@ -96,9 +88,7 @@ def nearest():
     mode = a["mode"]
     items = []
     for r in res:
-        d = r.to_dict(mode=mode, lang=a["lang"])
-        d["coords"] = _alt_coords(r.lon, r.lat)
-        items.append(d)
+        items.append(r.to_dict(mode=mode, lang=a["lang"]))
     query = {"lon": lon, "lat": lat, "crs": "wgs84", "input_crs": a["crs"], "k": a["k"],
              "mode": mode, "open_at": at.isoformat() if at else None,
              "speed_kmh": config.SPEEDS_KMH[mode], "detour_factor": config.DETOUR_FACTOR}
@@ -182,7 +172,7 @@ def station(sid: str):
     d["open_status"] = state
     d["next_change"] = change.isoformat() if change else None
     d["nav_links"] = nav_links(st.lon, st.lat, st.name, mode=a["mode"])
-    d["coords"] = _alt_coords(st.lon, st.lat)
+    d["coords"] = app_coords(st.lon, st.lat)
     if st.is_sample:
         d["notice"] = SAMPLE_NOTICE
     return jsonify(d)

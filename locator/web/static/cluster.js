@@ -1,0 +1,311 @@
+/*
+ * A small marker-clustering layer for many stations (no third-party plugin).
+ *
+ * Grid clustering in screen pixels: on every moveend (zoomend included) the
+ * stations inside the view, plus a margin, are put into square cells of CELL
+ * pixels. A cell with one station draws a circle marker on a canvas; a cell
+ * with several draws one count bubble (a DOM marker) at their mean position.
+ * Clicking a bubble zooms to its stations, or, when they share one spot, lists
+ * them. Only what is on screen is ever drawn, so the cost per redraw is one
+ * pass over plain typed arrays plus a few hundred markers, whatever the total.
+ *
+ * Data (see locator/web/maps.py, station_payload): rows of
+ * [id, name, type index, lon, lat, amenity bitmask, hours index, open-state index]
+ * in the map's CRS. Popups are built with textContent only.
+ */
+(function (global) {
+  'use strict';
+
+  var CELL = 64;          // grid cell size in screen pixels
+  var SINGLE_ZOOM = 17;   // from this zoom on, every station is drawn on its own
+  var LIST_MAX = 30;      // names listed for a bubble whose stations share one spot
+
+  var el = function (tag, cls, text) { return global.LocatorMaps.el(tag, cls, text); };
+
+  function Cluster(map, data, options) {
+    this.map = map;
+    this.data = data;
+    this.opts = options || {};
+    this.strings = this.opts.strings || {};
+    var rows = data.rows;
+    var n = rows.length;
+    this.n = n;
+    this.x = new Float64Array(n);
+    this.y = new Float64Array(n);
+    this.t = new Uint8Array(n);
+    for (var i = 0; i < n; i++) {
+      var p = map.project([rows[i][4], rows[i][3]], 0);
+      this.x[i] = p.x;
+      this.y[i] = p.y;
+      this.t[i] = rows[i][2];
+    }
+    this.enabled = new Uint8Array(data.types.length);
+    for (var k = 0; k < this.enabled.length; k++) { this.enabled[k] = 1; }
+    this.byId = null;
+    if (!map.getPane('stationPane')) {
+      map.createPane('stationPane').style.zIndex = 450;
+    }
+    this.renderer = L.canvas({ padding: 0.2, pane: 'stationPane' });
+    this.group = L.layerGroup().addTo(map);
+    this.pending = false;
+    this.drawn = 0;
+    map.on('moveend', this.schedule, this);
+    this.redraw();
+  }
+
+  Cluster.prototype.schedule = function () {
+    if (this.pending) { return; }
+    this.pending = true;
+    var self = this;
+    var run = function () { self.pending = false; self.redraw(); };
+    if (global.requestAnimationFrame) { global.requestAnimationFrame(run); } else { setTimeout(run, 16); }
+  };
+
+  Cluster.prototype.color = function (t) {
+    var row = this.data.types[t];
+    return row ? row[2] : '#495057';
+  };
+
+  Cluster.prototype.redraw = function () {
+    var map = this.map;
+    var z = map.getZoom();
+    var s = map.getZoomScale(z, 0);
+    var pb = map.getPixelBounds();
+    var minx = pb.min.x - CELL, maxx = pb.max.x + CELL;
+    var miny = pb.min.y - CELL, maxy = pb.max.y + CELL;
+    var cell = z >= SINGLE_ZOOM ? 0 : CELL;
+    var cells = new Map();
+    var singles = [];
+    var x = this.x, y = this.y, t = this.t, on = this.enabled;
+    var visible = 0;
+    for (var i = 0; i < this.n; i++) {
+      if (!on[t[i]]) { continue; }
+      var px = x[i] * s;
+      if (px < minx || px > maxx) { continue; }
+      var py = y[i] * s;
+      if (py < miny || py > maxy) { continue; }
+      visible += 1;
+      if (cell === 0) { singles.push(i); continue; }
+      var key = Math.floor(px / cell) * 1e7 + Math.floor(py / cell);
+      var c = cells.get(key);
+      if (c === undefined) {
+        c = { members: [], sx: 0, sy: 0, x0: px, x1: px, y0: py, y1: py, types: 0 };
+        cells.set(key, c);
+      }
+      c.members.push(i);
+      c.sx += px; c.sy += py;
+      if (px < c.x0) { c.x0 = px; } else if (px > c.x1) { c.x1 = px; }
+      if (py < c.y0) { c.y0 = py; } else if (py > c.y1) { c.y1 = py; }
+      c.types |= 1 << t[i];
+    }
+    this.group.clearLayers();
+    var count = 0;
+    var self = this;
+    cells.forEach(function (c) {
+      if (c.members.length === 1) { singles.push(c.members[0]); return; }
+      self.group.addLayer(self.bubble(c, z));
+      count += 1;
+    });
+    for (var j = 0; j < singles.length; j++) {
+      this.group.addLayer(this.single(singles[j]));
+      count += 1;
+    }
+    this.drawn = count;
+    var box = map.getContainer();
+    box.setAttribute('data-marker-count', String(count));
+    box.setAttribute('data-visible-stations', String(visible));
+  };
+
+  Cluster.prototype.latLng = function (i) {
+    var row = this.data.rows[i];
+    return L.latLng(row[4], row[3]);
+  };
+
+  Cluster.prototype.single = function (i) {
+    var m = L.circleMarker(this.latLng(i), {
+      renderer: this.renderer, radius: 7, color: '#ffffff', weight: 2,
+      fillColor: this.color(this.t[i]), fillOpacity: 0.95
+    });
+    var self = this;
+    m.on('click', function () { self.openPopup(i); });
+    return m;
+  };
+
+  Cluster.prototype.bubble = function (c, z) {
+    var n = c.members.length;
+    var size = n < 10 ? 30 : n < 100 ? 36 : n < 1000 ? 44 : 52;
+    var inner = el('div', 'st-cluster-inner', n);
+    // One type only: its colour; a mix: neutral.
+    var single = (c.types & (c.types - 1)) === 0;
+    if (single) { inner.style.background = this.color(this.t[c.members[0]]); }
+    var icon = L.divIcon({ html: inner, className: 'st-cluster' + (single ? '' : ' st-cluster-mixed'),
+                           iconSize: [size, size] });
+    var center = this.map.unproject(L.point(c.sx / n, c.sy / n), z);
+    var label = (this.strings.cluster || '{n}').replace('{n}', String(n));
+    var marker = L.marker(center, { icon: icon, title: label, alt: label, keyboard: true });
+    var self = this;
+    marker.on('click', function () { self.zoomTo(c, z, center); });
+    return marker;
+  };
+
+  Cluster.prototype.zoomTo = function (c, z, center) {
+    var map = this.map;
+    var spread = Math.max(c.x1 - c.x0, c.y1 - c.y0);
+    if (spread < 2 || z >= map.getMaxZoom()) {
+      this.listPopup(c.members, center);
+      return;
+    }
+    var sw = map.unproject(L.point(c.x0, c.y1), z);
+    var ne = map.unproject(L.point(c.x1, c.y0), z);
+    var target = map.getBoundsZoom(L.latLngBounds(sw, ne), false, L.point(40, 40));
+    target = Math.min(Math.max(target, z + 1), map.getMaxZoom());
+    map.setView(L.latLngBounds(sw, ne).getCenter(), target);
+  };
+
+  Cluster.prototype.listPopup = function (members, latlng) {
+    var box = el('div', 'st-popup st-popup-list');
+    var rows = this.data.rows;
+    var list = el('ul');
+    var self = this;
+    members.slice(0, LIST_MAX).forEach(function (i) {
+      var li = el('li');
+      var b = el('button', 'linklike', rows[i][1]);
+      b.type = 'button';
+      b.addEventListener('click', function () { self.openPopup(i); });
+      li.appendChild(b);
+      list.appendChild(li);
+    });
+    box.appendChild(list);
+    if (members.length > LIST_MAX) {
+      box.appendChild(el('p', 'muted', '… +' + (members.length - LIST_MAX)));
+    }
+    L.popup({ maxWidth: 280 }).setLatLng(latlng).setContent(box).openOn(this.map);
+  };
+
+  Cluster.prototype.indexOf = function (id) {
+    if (!this.byId) {
+      this.byId = new Map();
+      for (var i = 0; i < this.n; i++) { this.byId.set(this.data.rows[i][0], i); }
+    }
+    var found = this.byId.get(id);
+    return found === undefined ? -1 : found;
+  };
+
+  // Centre on a station and open its popup (used by links and by tests).
+  Cluster.prototype.openStation = function (id) {
+    var i = this.indexOf(id);
+    if (i < 0) { return false; }
+    this.map.setView(this.latLng(i), Math.max(this.map.getZoom(), SINGLE_ZOOM));
+    this.openPopup(i);
+    return true;
+  };
+
+  Cluster.prototype.openPopup = function (i) {
+    var d = this.data;
+    var row = d.rows[i];
+    var S = this.strings;
+    var box = el('div', 'st-popup');
+    box.setAttribute('data-station-id', row[0]);
+    box.appendChild(el('h3', 'st-popup-name', row[1]));
+    var type = el('p', 'st-popup-type');
+    var sw = el('span', 'swatch');
+    sw.style.background = this.color(row[2]);
+    type.appendChild(sw);
+    type.appendChild(el('span', null, d.types[row[2]] ? d.types[row[2]][1] : ''));
+    box.appendChild(type);
+
+    var state = d.open_states[row[7]] || ['unknown', ''];
+    var hours = el('p', 'st-popup-hours');
+    hours.appendChild(el('span', 'open-state open-' + state[0], state[1]));
+    var hoursText = row[6] >= 0 ? d.hours[row[6]] : (S.noHours || '');
+    if (hoursText) { hours.appendChild(el('span', 'hours-text', ' ' + hoursText)); }
+    box.appendChild(hours);
+
+    if (row[5]) {
+      var list = el('ul', 'amenities');
+      for (var b = 0; b < d.amenities.length; b++) {
+        if (row[5] & (1 << b)) {
+          var li = el('li', 'badge amenity-' + d.amenities[b][0], d.amenities[b][1]);
+          list.appendChild(li);
+        }
+      }
+      box.appendChild(list);
+    }
+    var extra = el('p', 'st-popup-extra');
+    box.appendChild(extra);
+    var links = el('p', 'st-popup-links');
+    var nav = el('a', 'btn btn-nav', S.navigate || 'Navigate');
+    // Until the deep links arrive, "navigate" leads to the station page, which has them.
+    var page = (this.opts.pages || '/stations/') + encodeURIComponent(row[0]);
+    nav.href = page;
+    links.appendChild(nav);
+    var more = el('a', 'details-link', S.details || 'Details');
+    more.href = page;
+    links.appendChild(more);
+    var alts = el('span', 'alt-links');
+    links.appendChild(alts);
+    box.appendChild(links);
+
+    L.popup({ maxWidth: 290, minWidth: 200, autoPanPadding: [20, 20] })
+      .setLatLng(this.latLng(i)).setContent(box).openOn(this.map);
+    this.fillDetails(row[0], extra, nav, alts);
+  };
+
+  // Address, access and navigation links come from the API when a popup opens,
+  // which keeps the page small: no per-station links are embedded.
+  Cluster.prototype.fillDetails = function (id, extra, nav, alts) {
+    if (!global.fetch) { return; }
+    var S = this.strings;
+    var lang = this.data.lang === 'en' ? 'en' : 'zh';
+    var url = (this.opts.api || '/api/v1') + '/stations/' + encodeURIComponent(id) + '?lang=' + lang;
+    global.fetch(url, { headers: { Accept: 'application/json' } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (st) {
+        if (!st) { return; }
+        if (st.address) { extra.appendChild(el('span', 'addr', st.address)); }
+        if (st.access && st.access !== 'public' && S['access_' + st.access]) {
+          extra.appendChild(el('span', 'access', ' · ' + S['access_' + st.access]));
+        }
+        var links = st.nav_links || {};
+        if (links.amap) {
+          nav.href = links.amap;
+          nav.textContent = (S.navigate || 'Navigate') + ' · ' + (S.app_amap || 'Amap');
+          nav.target = '_blank';
+          nav.rel = 'noopener noreferrer';
+        }
+        ['baidu', 'tencent', 'osm'].forEach(function (app) {
+          if (!links[app]) { return; }
+          var a = el('a', 'alt-link', S['app_' + app] || app);
+          a.href = links[app];
+          a.target = '_blank';
+          a.rel = 'noopener noreferrer';
+          alts.appendChild(a);
+        });
+      })
+      .catch(function () { /* offline: the station-page link still works */ });
+  };
+
+  // An overlay for the layer control that switches one station type on and off.
+  Cluster.prototype.typeLayer = function (code) {
+    var self = this;
+    var ti = -1;
+    for (var i = 0; i < this.data.types.length; i++) {
+      if (this.data.types[i][0] === code) { ti = i; }
+    }
+    var TypeLayer = L.Layer.extend({
+      onAdd: function () { if (ti >= 0) { self.enabled[ti] = 1; self.schedule(); } },
+      onRemove: function () { if (ti >= 0) { self.enabled[ti] = 0; self.schedule(); } }
+    });
+    return new TypeLayer();
+  };
+
+  global.LocatorCluster = {
+    create: function (map, data, options) {
+      var c = new Cluster(map, data, options);
+      map._locatorCluster = c;
+      return c;
+    },
+    CELL: CELL,
+    SINGLE_ZOOM: SINGLE_ZOOM
+  };
+}(window));
