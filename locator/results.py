@@ -1,0 +1,199 @@
+"""Result objects of nearest-station queries."""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+from typing import Any
+
+from . import config
+from ._columns import STATUS_CODES, TYPE_CODES, Columns, HoursTable
+from .errors import InvalidInput
+from .geo import bearing_deg
+from .hours import open_status
+from .model import Station
+from .vocab import ACCESS, AMENITIES, AMENITY_BIT, STATION_TYPES
+
+
+def eta_minutes(distance_m: float, mode: str) -> float:
+    speed = min(config.SPEEDS_KMH[mode], config.EBIKE_LEGAL_MAX_KMH)
+    return distance_m * config.DETOUR_FACTOR / (speed * 1000.0 / 60.0)
+
+
+class NearestResult:
+    """One ranked answer of :meth:`StationIndex.nearest`.
+
+    ``distance_m`` is the great-circle distance; ``eta_min`` estimates travel
+    time per mode as straight line x :data:`config.DETOUR_FACTOR` at
+    :data:`config.SPEEDS_KMH`. The other attributes are read from the index
+    snapshot the query ran on; bearing, open status and navigation links are
+    computed on first access.
+    """
+
+    __slots__ = ("id", "distance_m", "_cols", "_i", "_qlon", "_qlat", "_hours", "_at",
+                 "_open", "_nav")
+
+    def __init__(self, sid: str, dist: float, cols: Columns, i: int, qlon: float, qlat: float,
+                 hours: HoursTable, at: datetime | None):
+        self.id = sid
+        self.distance_m = dist
+        self._cols = cols
+        self._i = i
+        self._qlon = qlon
+        self._qlat = qlat
+        self._hours = hours
+        self._at = at
+        self._open: tuple[str, datetime | None] | None = None
+        self._nav: dict[str, str] | None = None
+
+    @property
+    def lon(self) -> float:
+        return self._cols.mv_lon[self._i]
+
+    @property
+    def lat(self) -> float:
+        return self._cols.mv_lat[self._i]
+
+    @property
+    def name(self) -> str:
+        names = self._cols.names
+        return names[self._i] if names is not None else self.id
+
+    @property
+    def type(self) -> str:
+        return TYPE_CODES[self._cols.mv_type[self._i]]
+
+    @property
+    def status(self) -> str:
+        return STATUS_CODES[self._cols.mv_status[self._i]]
+
+    @property
+    def amenities(self) -> tuple[str, ...]:
+        st = self.station
+        if st is not None:
+            return st.amenities
+        m = self._cols.mv_amen[self._i]
+        return tuple(c for c, b in AMENITY_BIT.items() if m & b)
+
+    @property
+    def station(self) -> Station | None:
+        """The full record, when the index was built from :class:`Station` objects."""
+        sts = self._cols.stations
+        return sts[self._i] if sts is not None else None
+
+    @property
+    def bearing_deg(self) -> float:
+        """Initial bearing from the query point, degrees clockwise from north."""
+        return bearing_deg(self._qlon, self._qlat, self.lon, self.lat)
+
+    @property
+    def _origin(self) -> tuple[float, float]:
+        return (self._qlon, self._qlat)
+
+    def __repr__(self) -> str:
+        return f"NearestResult(id={self.id!r}, distance_m={self.distance_m:.1f})"
+
+    @property
+    def eta_min(self) -> dict[str, float]:
+        """Estimated minutes per mode (walk, bike, ebike)."""
+        return {m: eta_minutes(self.distance_m, m) for m in config.SPEEDS_KMH}
+
+    def eta(self, mode: str = "walk") -> float:
+        if mode not in config.SPEEDS_KMH:
+            raise InvalidInput(f"mode: unknown mode {mode!r}; allowed: "
+                               f"{', '.join(config.SPEEDS_KMH)}", field="mode")
+        return eta_minutes(self.distance_m, mode)
+
+    def _open_state(self) -> tuple[str, datetime | None]:
+        if self._open is None:
+            if self.status != "open":
+                self._open = ("closed", None)
+            else:
+                self._open = open_status(self._hours.get(self._cols.mv_hours[self._i]), self._at)
+        return self._open
+
+    @property
+    def open_status(self) -> str:
+        """``open``, ``closed`` or ``unknown`` (no hours) at the query time (default now)."""
+        return self._open_state()[0]
+
+    @property
+    def next_change(self) -> datetime | None:
+        """When :attr:`open_status` next flips, if known."""
+        return self._open_state()[1]
+
+    @property
+    def opening_hours(self) -> str | None:
+        h = self._hours.get(self._cols.mv_hours[self._i])
+        return h.text if h is not None else None
+
+    @property
+    def nav_links(self) -> dict[str, str]:
+        """Deep links for Amap, Baidu, Tencent (each in its own CRS) and OpenStreetMap."""
+        if self._nav is None:
+            from .navigation import nav_links
+
+            self._nav = nav_links(self.lon, self.lat, self.name, origin=self._origin)
+        return self._nav
+
+    def nav_links_for(self, mode: str) -> dict[str, str]:
+        from .navigation import nav_links
+
+        return nav_links(self.lon, self.lat, self.name, origin=self._origin, mode=mode)
+
+    def to_dict(self, *, mode: str = "walk", lang: str = "zh") -> dict[str, Any]:
+        """A JSON-ready dict: the station's fields, labels in both languages, the point in
+        GCJ-02/BD-09, and this query's distance, bearing, ETA, open status and links."""
+        if mode not in config.SPEEDS_KMH:
+            self.eta(mode)  # raises, naming the allowed modes
+        d = dict(_static_part(self._cols, self._i))
+        state, change = self._open_state()
+        d.update(
+            distance_m=round(self.distance_m, 3),
+            bearing_deg=round(self.bearing_deg, 1),
+            eta_min=round(eta_minutes(self.distance_m, mode), 2),
+            eta_min_by_mode={m: round(eta_minutes(self.distance_m, m), 2)
+                             for m in config.SPEEDS_KMH},
+            mode=mode,
+            open_status=state,
+            next_change=change.isoformat() if change else None,
+            opening_hours=self.opening_hours,
+            nav_links=self.nav_links_for(mode),
+        )
+        return d
+
+
+@functools.lru_cache(maxsize=32768)
+def _static_part(cols: Columns, i: int) -> dict[str, Any]:
+    """The query-independent part of a result (cached: popular stations recur)."""
+    from .navigation import app_coords
+
+    sid = cols.ids[i]
+    stype = TYPE_CODES[cols.mv_type[i]]
+    st = cols.stations[i] if cols.stations is not None else None
+    amen = st.amenities if st is not None else tuple(
+        c for c, b in AMENITY_BIT.items() if cols.mv_amen[i] & b)
+    lon, lat = cols.mv_lon[i], cols.mv_lat[i]
+    d: dict[str, Any] = {
+        "id": sid,
+        "name": cols.names[i] if cols.names is not None else sid,
+        "type": stype,
+        "type_zh": STATION_TYPES[stype].zh,
+        "type_en": STATION_TYPES[stype].en,
+        "lon": lon,
+        "lat": lat,
+        "coords": app_coords(lon, lat),
+        "status": STATUS_CODES[cols.mv_status[i]],
+        "amenities": list(amen),
+        "amenity_labels": [{"code": a, "zh": AMENITIES[a].zh, "en": AMENITIES[a].en}
+                           for a in amen],
+    }
+    if st is not None:
+        d.update(address=st.address, phone=st.phone, access=st.access,
+                 access_zh=ACCESS[st.access].zh, access_en=ACCESS[st.access].en,
+                 district_adcode=st.district_adcode, district_name=st.district_name,
+                 operator=st.operator, source=st.source,
+                 verified_date=st.verified_date.isoformat() if st.verified_date else None)
+    return d
+
+
