@@ -45,6 +45,8 @@ class Columns:
     mv_amen: memoryview = field(init=False, repr=False)
     mv_status: memoryview = field(init=False, repr=False)
     mv_hours: memoryview = field(init=False, repr=False)
+    #: Facts derived from the (immutable) rows, computed once on demand.
+    memo: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for name, arr in (("mv_lon", self.lon), ("mv_lat", self.lat), ("mv_type", self.type_i),

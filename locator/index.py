@@ -74,7 +74,7 @@ class _Snapshot:
     """Immutable view of the whole index (see the module docstring)."""
 
     __slots__ = ("main", "n", "tree", "pos", "dead", "delta", "dn", "ddead", "dpos",
-                 "version", "type_trees", "_delta_tree", "_ids_arr")
+                 "version", "type_trees", "has_closed", "_delta_tree", "_ids_arr")
 
     def __init__(self, main: Columns, n: int, tree: cKDTree | None, pos: dict[str, int],
                  dead: frozenset[int], delta: Columns, dn: int, ddead: frozenset[int],
@@ -91,6 +91,9 @@ class _Snapshot:
         self.version = version
         self.type_trees: dict[int, tuple[cKDTree | None, np.ndarray]] = \
             type_trees if type_trees is not None else {}
+        # Closed main rows that are not tombstoned (they must be filtered out by default).
+        # Computed once per main; snapshots that share the main share the answer.
+        self.has_closed = _has_closed(main, n)
         self._delta_tree: cKDTree | None = None
         self._ids_arr: np.ndarray | None = None
 
@@ -309,7 +312,16 @@ class StationIndex:
         list[NearestResult]
             Ordered by ``(distance_m, id)``, identical to a brute-force scan.
         """
-        lon, lat, k = _check_query(lon, lat, k)
+        if type(lon) is float and type(lat) is float and type(k) is int and \
+                -180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0 and 1 <= k <= config.MAX_K:
+            pass  # already valid (NaN fails the range tests)
+        else:
+            lon, lat, k = _check_query(lon, lat, k)
+        if types is None and amenities is None and open_at is None and statuses is None \
+                and max_distance_m is None:
+            snap = self._snap
+            if not snap.dn and snap.tree is not None and not snap.has_closed:
+                return self._plain(snap, lon, lat, k)
         type_set = _codes(types, STATION_TYPES, "type") if types is not None else None
         need = 0
         if amenities is not None:
@@ -386,6 +398,37 @@ class StationIndex:
         ranked.sort(key=_dist_id)
         return [NearestResult(sid, d, cols, i, lon, lat, hours, at)
                 for d, sid, cols, i in ranked[:k]]
+
+    def _plain(self, snap: _Snapshot, lon: float, lat: float, k: int) -> list[NearestResult]:
+        """:meth:`nearest` without filters, pending inserts or closed stations: every tree
+        hit is a result unless tombstoned."""
+        tree = snap.tree
+        n = tree.n
+        dead = snap.dead
+        kk = min(n, k + 1 + len(dead)) if len(dead) < 64 else n
+        dist, idx = tree.query(np.array(unit_xyz(lon, lat)), k=kk)
+        if kk == 1:
+            dist, idx = [float(dist)], [int(idx)]
+        else:
+            dist, idx = dist.tolist(), idx.tolist()
+        if dead:
+            pairs = [(d, i) for d, i in zip(dist, idx) if i not in dead]
+        else:
+            pairs = list(zip(dist, idx))
+        if len(pairs) > k and pairs[k][0] <= pairs[k - 1][0] + _TIE_EPS and kk < n:
+            # a tie at the k-th place reaches beyond what was fetched: take the general path
+            return self.nearest(lon, lat, k, statuses=("open", "temporarily_closed"))
+        if not pairs:
+            return []
+        cut = pairs[min(k, len(pairs)) - 1][0] + _TIE_EPS
+        main = snap.main
+        mv_lon, mv_lat, ids = main.mv_lon, main.mv_lat, main.ids
+        ranked = [(haversine_m(lon, lat, mv_lon[i], mv_lat[i]), ids[i], i)
+                  for d, i in pairs if d <= cut]
+        ranked.sort(key=_dist_id)
+        hours = self._hours
+        return [NearestResult(sid, d, main, i, lon, lat, hours, None)
+                for d, sid, i in ranked[:k]]
 
     def nearest_many(self, lons, lats, k: int = 1, *, workers: int = 1
                      ) -> tuple[np.ndarray, np.ndarray]:
@@ -564,6 +607,15 @@ class StationIndex:
                 self._compacting = False
         finally:
             self._compacting = False
+
+
+def _has_closed(main: Columns, n: int) -> bool:
+    """Whether rows [0, n) hold a station marked closed (cached on the columns)."""
+    key = ("has_closed", n)
+    got = main.memo.get(key)
+    if got is None:
+        got = main.memo[key] = bool((main.status_i[:n] == _S_CLOSED).any())
+    return got
 
 
 def _search(snap: _Snapshot, tree: cKDTree, rows: np.ndarray | None,

@@ -308,3 +308,19 @@ def test_select_by_bbox_type_district_status(tiny_stations):
     idx.delete("T03")
     assert [s.id for s in idx.select(bbox=(117.18, 34.25, 117.189, 34.264))] == [
         "T00", "T01", "T05", "T06"]
+
+
+def test_fast_path_without_closed_stations_matches_brute_force():
+    stations = [s.evolve(status="open") for s in make_stations(3000, seed=21)]
+    stations += [s.evolve(id=s.id + "t") for s in stations[:40]]  # exact ties
+    idx = StationIndex(stations)
+    rng = np.random.default_rng(3)
+    for s in stations[:40]:
+        check(idx, stations, s.lon, s.lat, 1)  # the tie at k=1 must go to the smaller id
+        check(idx, stations, s.lon + rng.normal(0, 0.01), s.lat, 5)
+    gone = stations[0]
+    idx.delete(gone.id)
+    rest = [s for s in stations if s.id != gone.id]
+    check(idx, rest, gone.lon, gone.lat, 3)  # tombstone, no pending insert: fast path
+    idx.compact()
+    check(idx, rest, gone.lon, gone.lat, 3)
