@@ -320,8 +320,10 @@ class StationIndex:
         if types is None and amenities is None and open_at is None and statuses is None \
                 and max_distance_m is None:
             snap = self._snap
-            if not snap.dn and snap.tree is not None and not snap.has_closed:
-                return self._plain(snap, lon, lat, k)
+            if not snap.dn and snap.tree is not None:
+                res = self._plain(snap, lon, lat, k)
+                if res is not None:
+                    return res
         type_set = _codes(types, STATION_TYPES, "type") if types is not None else None
         need = 0
         if amenities is not None:
@@ -399,25 +401,30 @@ class StationIndex:
         return [NearestResult(sid, d, cols, i, lon, lat, hours, at)
                 for d, sid, cols, i in ranked[:k]]
 
-    def _plain(self, snap: _Snapshot, lon: float, lat: float, k: int) -> list[NearestResult]:
-        """:meth:`nearest` without filters, pending inserts or closed stations: every tree
-        hit is a result unless tombstoned."""
+    def _plain(self, snap: _Snapshot, lon: float, lat: float, k: int
+               ) -> list[NearestResult] | None:
+        """:meth:`nearest` without filters and without pending inserts: every tree hit is
+        a result unless tombstoned or closed. None when the fetched neighbours do not
+        settle the answer (too many skipped, or a tie reaching past them)."""
         tree = snap.tree
         n = tree.n
         dead = snap.dead
-        kk = min(n, k + 1 + len(dead)) if len(dead) < 64 else n
+        kk = min(n, k + 1 + len(dead))
+        if kk > 4 * k + 64:
+            return None
         dist, idx = tree.query(np.array(unit_xyz(lon, lat)), k=kk)
         if kk == 1:
             dist, idx = [float(dist)], [int(idx)]
         else:
             dist, idx = dist.tolist(), idx.tolist()
-        if dead:
-            pairs = [(d, i) for d, i in zip(dist, idx) if i not in dead]
+        if dead or snap.has_closed:
+            status = snap.main.mv_status
+            pairs = [(d, i) for d, i in zip(dist, idx)
+                     if i not in dead and status[i] != _S_CLOSED]
         else:
             pairs = list(zip(dist, idx))
-        if len(pairs) > k and pairs[k][0] <= pairs[k - 1][0] + _TIE_EPS and kk < n:
-            # a tie at the k-th place reaches beyond what was fetched: take the general path
-            return self.nearest(lon, lat, k, statuses=("open", "temporarily_closed"))
+        if kk < n and (len(pairs) <= k or pairs[k][0] <= pairs[k - 1][0] + _TIE_EPS):
+            return None  # need more neighbours, or a tie at the k-th place: general path
         if not pairs:
             return []
         cut = pairs[min(k, len(pairs)) - 1][0] + _TIE_EPS
