@@ -10,7 +10,7 @@ Peers, each asked for the k=5 nearest stations to a WGS-84 point:
 5. the project's :class:`locator.StationIndex` (``nearest`` with result objects,
    ``nearest_many`` for batches).
 
-Run ``python benchmarks/bench_index.py`` (about 5 minutes on 2 cores) or with
+Run ``python benchmarks/bench_index.py`` (about 4 minutes on 2 cores) or with
 ``--quick`` for a smoke test. See ``benchmarks/README.md`` for every column.
 """
 
