@@ -70,20 +70,36 @@ def _tree(xyz: np.ndarray) -> cKDTree | None:
     return cKDTree(xyz, compact_nodes=False) if len(xyz) else None
 
 
-class _Snapshot:
-    """Immutable view of the whole index (see the module docstring)."""
+def _empty_mid() -> Columns:
+    return take(new_buffer(0), np.zeros(0, dtype=np.intp))
 
-    __slots__ = ("main", "n", "tree", "pos", "dead", "delta", "dn", "ddead", "dpos",
-                 "version", "type_trees", "has_closed", "_delta_tree", "_ids_arr")
+
+class _Snapshot:
+    """Immutable view of the whole index (see the module docstring).
+
+    Three levels: *main* (big KD-tree, rebuilt rarely, in the background), *mid* (a
+    smaller KD-tree rebuilt whenever the delta buffer fills) and the *delta* buffer
+    (searched with numpy). Each level has its own tombstones.
+    """
+
+    __slots__ = ("main", "n", "tree", "pos", "dead", "mid", "mid_tree", "mid_dead", "mid_pos",
+                 "delta", "dn", "ddead", "dpos", "version", "type_trees", "has_closed",
+                 "_extra_tree", "_ids_arr")
 
     def __init__(self, main: Columns, n: int, tree: cKDTree | None, pos: dict[str, int],
                  dead: frozenset[int], delta: Columns, dn: int, ddead: frozenset[int],
-                 dpos: dict[str, int], version: int, type_trees: dict | None = None):
+                 dpos: dict[str, int], version: int, type_trees: dict | None = None,
+                 mid: Columns | None = None, mid_tree: cKDTree | None = None,
+                 mid_dead: frozenset[int] = frozenset(), mid_pos: dict[str, int] | None = None):
         self.main = main  # rows [0, n) are this snapshot's main rows
         self.n = n
         self.tree = tree
         self.pos = pos  # id -> main row; shared, may hold rows >= n (invisible here)
         self.dead = dead  # tombstoned main rows
+        self.mid = mid if mid is not None else _empty_mid()
+        self.mid_tree = mid_tree
+        self.mid_dead = mid_dead
+        self.mid_pos = mid_pos if mid_pos is not None else {}
         self.delta = delta  # delta buffer; rows [0, dn) visible here
         self.dn = dn
         self.ddead = ddead  # tombstoned delta rows
@@ -94,8 +110,16 @@ class _Snapshot:
         # Closed main rows that are not tombstoned (they must be filtered out by default).
         # Computed once per main; snapshots that share the main share the answer.
         self.has_closed = _has_closed(main, n)
-        self._delta_tree: cKDTree | None = None
+        self._extra_tree: tuple | None = None
         self._ids_arr: np.ndarray | None = None
+
+    def evolve(self, **kw: Any) -> _Snapshot:
+        args = dict(main=self.main, n=self.n, tree=self.tree, pos=self.pos, dead=self.dead,
+                    delta=self.delta, dn=self.dn, ddead=self.ddead, dpos=self.dpos,
+                    version=self.version + 1, type_trees=self.type_trees, mid=self.mid,
+                    mid_tree=self.mid_tree, mid_dead=self.mid_dead, mid_pos=self.mid_pos)
+        args.update(kw)
+        return _Snapshot(**args)
 
     def type_tree(self, t: int) -> tuple[cKDTree | None, np.ndarray]:
         got = self.type_trees.get(t)
@@ -106,16 +130,20 @@ class _Snapshot:
         return got
 
     def live_delta_rows(self) -> np.ndarray:
-        rows = np.arange(self.dn)
-        if self.ddead:
-            rows = rows[~np.isin(rows, np.fromiter(self.ddead, np.intp))]
-        return rows
+        return _live(self.dn, self.ddead)
 
-    def delta_tree(self) -> tuple[cKDTree | None, np.ndarray]:
-        rows = self.live_delta_rows()
-        if self._delta_tree is None and len(rows):
-            self._delta_tree = cKDTree(self.delta.xyz[rows])
-        return self._delta_tree, rows
+    def live_mid_rows(self) -> np.ndarray:
+        return _live(len(self.mid), self.mid_dead)
+
+    def extra_tree(self) -> tuple[cKDTree | None, list[tuple[Columns, int]]]:
+        """A KD-tree over the live mid and delta rows (for batch queries), built lazily."""
+        if self._extra_tree is None:
+            mrows, drows = self.live_mid_rows(), self.live_delta_rows()
+            xyz = np.concatenate([self.mid.xyz[mrows], self.delta.xyz[drows]])
+            refs = [(self.mid, i) for i in mrows.tolist()] + \
+                [(self.delta, j) for j in drows.tolist()]
+            self._extra_tree = (_tree(xyz), refs)
+        return self._extra_tree
 
     def ids_arr(self) -> np.ndarray:
         if self._ids_arr is None:
@@ -125,7 +153,15 @@ class _Snapshot:
         return self._ids_arr
 
     def live_count(self) -> int:
-        return self.n - len(self.dead) + self.dn - len(self.ddead)
+        return (self.n - len(self.dead) + len(self.mid) - len(self.mid_dead)
+                + self.dn - len(self.ddead))
+
+
+def _live(n: int, dead: frozenset[int]) -> np.ndarray:
+    rows = np.arange(n)
+    if dead:
+        rows = rows[~np.isin(rows, np.fromiter(dead, np.intp))]
+    return rows
 
 
 class StationIndex:
@@ -141,18 +177,19 @@ class StationIndex:
     """
 
     def __init__(self, stations: Iterable[Station] = (), *,
-                 compact_threshold: int | None = None):
+                 compact_threshold: int | None = None, delta_limit: int | None = None):
         stations = list(stations)
         seen: set[str] = set()
         for s in stations:
             if s.id in seen:
                 raise InvalidInput(f"id: duplicate station id {s.id!r}", field="id")
             seen.add(s.id)
-        self._init(compact_threshold)
+        self._init(compact_threshold, delta_limit)
         self._snap = self._fresh(columns_from_stations(stations, self._hours), version=0,
                                  with_stations=True)
 
-    def _init(self, compact_threshold: int | None) -> None:
+    def _init(self, compact_threshold: int | None, delta_limit: int | None = None) -> None:
+        self._fixed_delta_limit = delta_limit
         self._hours = HoursTable()
         self._lock = threading.RLock()
         self._log: list[tuple[int, str, Station | None]] = []
@@ -163,9 +200,17 @@ class StationIndex:
 
     @property
     def compact_threshold(self) -> int:
+        """Pending changes (mid level plus new tombstones) that trigger a rebuild of main."""
         if self._fixed_threshold is not None:
             return self._fixed_threshold
-        return max(1024, self._snap.n // 1000)
+        return max(16384, self._snap.n // 20)
+
+    @property
+    def _delta_limit(self) -> int:
+        """Pending inserts in the delta buffer that trigger a (quick) mid-level rebuild."""
+        if self._fixed_delta_limit is not None:
+            return self._fixed_delta_limit
+        return min(_DELTA_CAPACITY, self.compact_threshold)
 
     @classmethod
     def from_arrays(cls, ids: Sequence[str], lons, lats, *, types: Sequence[str] | None = None,
@@ -221,6 +266,9 @@ class StationIndex:
             for j in range(snap.dn - 1, -1, -1):
                 if ids[j] == sid:
                     return None if j in snap.ddead else (snap.delta, j)
+        m = snap.mid_pos.get(sid)
+        if m is not None:
+            return None if m in snap.mid_dead else (snap.mid, m)
         i = snap.pos.get(sid)
         if i is not None and i < snap.n and i not in snap.dead:
             return snap.main, i
@@ -236,6 +284,7 @@ class StationIndex:
     def ids(self) -> list[str]:
         snap = self._snap
         out = [sid for i, sid in enumerate(snap.main.ids[:snap.n]) if i not in snap.dead]
+        out.extend(snap.mid.ids[j] for j in snap.live_mid_rows().tolist())
         out.extend(snap.delta.ids[j] for j in snap.live_delta_rows().tolist())
         return out
 
@@ -244,6 +293,8 @@ class StationIndex:
         out: list[Station] = []
         if snap.main.stations is not None:
             out = [s for i, s in enumerate(snap.main.stations[:snap.n]) if i not in snap.dead]
+        if snap.mid.stations is not None:
+            out.extend(snap.mid.stations[j] for j in snap.live_mid_rows().tolist())
         if snap.delta.stations is not None:
             out.extend(snap.delta.stations[j] for j in snap.live_delta_rows().tolist())
         return out
@@ -258,6 +309,7 @@ class StationIndex:
         snap = self._snap
         out: list[Station] = []
         for cols, rows in ((snap.main, self._alive_main(snap)),
+                           (snap.mid, snap.live_mid_rows()),
                            (snap.delta, snap.live_delta_rows())):
             if cols.stations is None or not len(rows):
                 continue
@@ -320,7 +372,7 @@ class StationIndex:
         if types is None and amenities is None and open_at is None and statuses is None \
                 and max_distance_m is None:
             snap = self._snap
-            if not snap.dn and snap.tree is not None:
+            if not snap.dn and snap.mid_tree is None and snap.tree is not None:
                 res = self._plain(snap, lon, lat, k)
                 if res is not None:
                     return res
@@ -379,10 +431,15 @@ class StationIndex:
                 for t in type_set:
                     tree, rows = snap.type_tree(TYPE_CODES.index(t))
                     if tree is not None:
-                        cands.extend(_search(snap, tree, rows, q, k, bound, accept))
+                        cands.extend(_search(snap.main, snap.dead, tree, rows, q, k, bound,
+                                             accept))
                 cands.sort(key=_first)
             else:
-                cands = _search(snap, snap.tree, None, q, k, bound, accept)
+                cands = _search(snap.main, snap.dead, snap.tree, None, q, k, bound, accept)
+        if snap.mid_tree is not None:
+            cands.extend(_search(snap.mid, snap.mid_dead, snap.mid_tree, None, q, k, bound,
+                                 accept))
+            cands.sort(key=_first)
         if snap.dn:
             cands = _merge_delta(snap, cands, q, k, bound, accept)
         if not cands:
@@ -480,8 +537,8 @@ class StationIndex:
             slow |= np.isin(idx, np.fromiter(snap.dead, dtype=np.intp)).any(axis=1)
         if kk > 1:
             slow |= (np.diff(d, axis=1) <= _TIE_EPS).any(axis=1)  # possible ties
-        if snap.dn - len(snap.ddead) > 0:
-            dtree, _ = snap.delta_tree()
+        if snap.dn - len(snap.ddead) + len(snap.mid) - len(snap.mid_dead) > 0:
+            dtree, _ = snap.extra_tree()
             dd, _ = dtree.query(q, k=1)
             kth = d[:, min(k, kk) - 1] if kk else np.full(m, np.inf)
             slow |= dd <= kth + _TIE_EPS
@@ -534,11 +591,14 @@ class StationIndex:
         """Publish a snapshot with ``sid`` removed and, if given, ``station`` added."""
         snap = self._snap
         dead, ddead = snap.dead, snap.ddead
+        mid_dead = snap.mid_dead
         got = self._locate(snap, sid)
         if got is not None:
             cols, i = got
             if cols is snap.delta:
                 ddead = ddead | {i}
+            elif cols is snap.mid:
+                mid_dead = mid_dead | {i}
             else:
                 dead = dead | {i}
         buf, dn = snap.delta, snap.dn
@@ -550,12 +610,23 @@ class StationIndex:
             write_row(buf, dn, station, self._hours)
             snap.dpos[station.id] = dn
             dn += 1
-        self._snap = _Snapshot(snap.main, snap.n, snap.tree, snap.pos, dead, buf, dn, ddead,
-                               snap.dpos, snap.version + 1, snap.type_trees)
+        if dn >= self._delta_limit:
+            # minor compaction: fold the delta buffer into a new mid-level tree (small, so
+            # it is quick) and start an empty buffer
+            live_mid = _live(len(snap.mid), mid_dead)
+            live_delta = _live(dn, ddead)
+            mid = concat(take(snap.mid, live_mid), len(live_mid), buf, live_delta)
+            self._snap = snap.evolve(
+                dead=dead, mid=mid, mid_tree=_tree(mid.xyz), mid_dead=frozenset(),
+                mid_pos=dict(zip(mid.ids, range(len(mid)))),
+                delta=new_buffer(_DELTA_CAPACITY, with_stations=buf.stations is not None),
+                dn=0, ddead=frozenset(), dpos={})
+            return
+        self._snap = snap.evolve(dead=dead, mid_dead=mid_dead, delta=buf, dn=dn, ddead=ddead)
 
     def _maybe_compact(self) -> None:
         snap = self._snap
-        pending = snap.dn + len(snap.dead) - self._dead_base
+        pending = len(snap.mid) + snap.dn + len(snap.dead) - self._dead_base
         if pending < self.compact_threshold or self._compacting:
             return
         self._compacting = True
@@ -577,18 +648,21 @@ class StationIndex:
 
     def _compact_from(self, snap: _Snapshot, *, purge: bool = False) -> None:
         try:
-            live = snap.live_delta_rows()
+            live_mid = snap.live_mid_rows()
+            extra = concat(take(snap.mid, live_mid), len(live_mid), snap.delta,
+                           snap.live_delta_rows())
+            everything = np.arange(len(extra))
             main = snap.main
             with_st = main.stations is not None
             if purge or len(snap.dead) > max(1024, snap.n // 20):
                 # many tombstones: rebuild without them (a new id map)
                 keep = self._alive_main(snap)
-                cols = concat(take(main, keep), len(keep), snap.delta, live)
+                cols = concat(take(main, keep), len(keep), extra, everything)
                 pos = None
                 dead: frozenset[int] = frozenset()
             else:
-                # append the live delta rows; tombstones stay; the shared id map grows
-                cols = concat(main, snap.n, snap.delta, live)
+                # append the live mid and delta rows; tombstones stay; the id map grows
+                cols = concat(main, snap.n, extra, everything)
                 pos = snap.pos
                 dead = snap.dead
             tree = _tree(cols.xyz)
@@ -625,15 +699,13 @@ def _has_closed(main: Columns, n: int) -> bool:
     return got
 
 
-def _search(snap: _Snapshot, tree: cKDTree, rows: np.ndarray | None,
+def _search(main: Columns, dead: frozenset[int], tree: cKDTree, rows: np.ndarray | None,
             q: tuple[float, float, float], k: int, bound: float, accept
             ) -> list[tuple[float, Columns, int]]:
     """Accepted tree candidates in chord order, enough to fix the top k and all ties at the
-    k-th."""
+    k-th. ``rows`` maps tree positions to rows of ``main`` (for per-type trees)."""
     n = tree.n
-    dead = snap.dead
     kk = min(n, k + 1 + (len(dead) if len(dead) < 64 else 0))
-    main = snap.main
     qa = np.array(q)
     while True:
         # an ndarray query point and no infinite bound keep scipy on its fast path

@@ -324,3 +324,48 @@ def test_fast_path_without_closed_stations_matches_brute_force():
     check(idx, rest, gone.lon, gone.lat, 3)  # tombstone, no pending insert: fast path
     idx.compact()
     check(idx, rest, gone.lon, gone.lat, 3)
+
+
+def test_three_levels_stay_exact_through_many_changes():
+    """Small delta buffer, large main threshold: inserts go delta -> mid level, repeatedly;
+    updates and deletes hit all three levels."""
+    stations = make_stations(1200, seed=31)
+    idx = StationIndex(stations[:800], compact_threshold=10**6, delta_limit=16)
+    live = {s.id: s for s in stations[:800]}
+    rng = np.random.default_rng(9)
+    for step in range(300):
+        r = rng.random()
+        if r < 0.5:
+            s = stations[800 + step % 400].evolve(lon=stations[800 + step % 400].lon + step * 1e-5)
+        elif r < 0.8:
+            s = live[list(live)[rng.integers(len(live))]]
+            s = s.evolve(lat=s.lat + 0.001)
+        else:
+            sid = list(live)[rng.integers(len(live))]
+            idx.delete(sid)
+            del live[sid]
+            continue
+        idx.upsert(s)
+        live[s.id] = s
+        if step % 25 == 0:
+            p = list(live.values())[rng.integers(len(live))]
+            check(idx, list(live.values()), p.lon, p.lat, 6)
+            check(idx, list(live.values()), p.lon, p.lat, 4, types=["mother_baby"],
+                  keep=lambda s: s.type == "mother_baby" and s.status != "closed")
+    snap = idx._snap
+    assert len(snap.mid) > 0  # the mid level was used
+    assert sorted(idx.ids()) == sorted(live)
+    assert len(idx) == len(live)
+    some = list(live.values())[::37]
+    for s in some:
+        assert idx.get(s.id) == s
+    lons = np.array([s.lon for s in some])
+    lats = np.array([s.lat for s in some])
+    ids, dist = idx.nearest_many(lons, lats, 3)
+    allst = list(live.values())
+    for i, s in enumerate(some):
+        want = brute(allst, s.lon, s.lat, 3, keep=lambda x: True)
+        assert list(ids[i]) == [w[0] for w in want]
+    box = (117.1, 34.2, 117.3, 34.35)
+    assert [s.id for s in idx.select(bbox=box)] == sorted(
+        s.id for s in allst if box[0] <= s.lon <= box[2] and box[1] <= s.lat <= box[3])

@@ -45,3 +45,7 @@ def test_wheel_contains_geodata_and_templates(tmp_path):
         assert f"locator/geodata/{f.name}" in names
     for f in (ROOT / "templates").rglob("*.html"):
         assert f"locator/templates/{f.relative_to(ROOT / 'templates')}" in names
+    # every module and browser asset of the package ships
+    for f in (ROOT / "locator").rglob("*"):
+        if f.suffix in (".py", ".js", ".css") and "__pycache__" not in f.parts:
+            assert f"locator/{f.relative_to(ROOT / 'locator')}" in names, f

@@ -1,5 +1,5 @@
-"""Two languages: Simplified Chinese first, English on request (``?lang=en``, a cookie
-set by the page's switch, or the browser's Accept-Language)."""
+"""Two languages: Simplified Chinese first, English on request (``?lang=en`` or the cookie
+set by the page's language switch)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,7 @@ def current_lang() -> str:
     elif q.startswith("zh"):
         lang = "zh"
     else:
-        best = request.accept_languages.best_match(["zh", "zh-CN", "en"], default="zh")
-        lang = "en" if best and best.startswith("en") else "zh"
+        lang = "zh"  # Chinese first, whatever the browser prefers; English on request
     g.lang = lang
     return lang
 

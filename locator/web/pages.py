@@ -8,11 +8,13 @@ search on the server, so a shared link such as ``/?lon=..&lat=..`` also works.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
 
 from .. import config
 from ..coords import CRS_CODES, from_wgs84, validate_lonlat
@@ -20,7 +22,8 @@ from ..errors import InvalidInput, NotFound
 from ..hours import open_status
 from ..navigation import nav_links
 from ..time_util import now
-from ..vocab import ACCESS, AMENITIES, OPEN_STATES, STATION_TYPES, STATUSES
+from ..model import Station
+from ..vocab import ACCESS, AMENITIES, OPEN_STATES, STATION_TYPES, STATUSES, Vocabulary
 from . import get_registry
 from .api import NEAREST_PARAMS
 from .i18n import current_lang, gettext as _
@@ -38,6 +41,9 @@ CRS_CHOICES = (("wgs84", "WGS-84（GPS、手机定位）", "WGS-84 (GPS, phone l
                ("bd09", "BD-09（百度）", "BD-09 (Baidu)"))
 MODE_LABELS = {"walk": ("步行", "Walk"), "bike": ("自行车", "Bike"),
                "ebike": ("电动车", "E-bike")}
+#: How an ETA names the mode: "步行约 6 分钟" / "about 6 min on foot".
+ETA_MODE = {"walk": ("步行", "on foot"), "bike": ("骑车", "by bike"),
+            "ebike": ("电动车", "by e-bike")}
 RESULTS_K = 10
 #: Parameters the rider form sends; everything else in the URL is ignored.
 _RIDER_FIELDS = ("lon", "lat", "crs", "mode", "type", "amenity", "open_now")
@@ -46,7 +52,7 @@ _RIDER_FIELDS = ("lon", "lat", "crs", "mode", "type", "amenity", "open_now")
 _JS_STRINGS: dict[str, tuple[str, str]] = {
     "locating": ("正在获取位置…", "Finding your location…"),
     "searching": ("正在查找附近站点…", "Searching nearby stations…"),
-    "found": ("找到 {n} 个站点（距 {where}）", "{n} stations found (from {where})"),
+    "found": ("找到 {n} 个站点（以{where}为起点）", "{n} stations found near {where}"),
     "where_gps": ("我的位置", "my location"),
     "where_map": ("地图上选的点", "the point picked on the map"),
     "where_typed": ("输入的坐标", "the typed coordinates"),
@@ -66,7 +72,7 @@ _JS_STRINGS: dict[str, tuple[str, str]] = {
     "offline": ("网络不可用，请稍后再试。", "The network is unavailable; please try again."),
     "metres": ("{d} 米", "{d} m"),
     "kilometres": ("{d} 公里", "{d} km"),
-    "eta": ("{mode}约 {m} 分钟", "about {m} min by {mode}"),
+    "eta": ("{mode}约 {m} 分钟", "about {m} min {mode}"),
     "until": ("，{t} 关门", ", closes {t}"),
     "opens": ("，{t} 开门", ", opens {t}"),
     "navigate": ("导航", "Navigate"),
@@ -86,8 +92,10 @@ def _js_strings() -> dict[str, str]:
         out[f"app_{code}"] = eng if en else zh
     for t in ACCESS:
         out[f"access_{t.code}"] = t.label("en" if en else "zh")
-    for mode, (zh, eng) in MODE_LABELS.items():
-        out[f"mode_{mode}"] = eng.lower() if en else zh
+    for mode, (zh, eng) in ETA_MODE.items():
+        out[f"mode_{mode}"] = eng if en else zh
+    for t in OPEN_STATES:
+        out[f"open_{t.code}"] = t.label("en" if en else "zh")
     return out
 
 
@@ -116,13 +124,13 @@ def _settings() -> tuple[str, str, str]:
     return cfg["LOCATOR_TILES"], cfg.get("LOCATOR_TIANDITU_KEY") or "", current_lang()
 
 
-def _vocab_rows(vocab, lang: str) -> list[dict[str, str]]:
+def _vocab_rows(vocab: Vocabulary, lang: str) -> list[dict[str, str]]:
     return [{"code": t.code, "label": t.label(lang)} for t in vocab]
 
 
-def _center(stations) -> tuple[float, float]:
+def _center(stations: Sequence[Station]) -> tuple[float, float]:
     from ..demo import DEMO_POINT
-    from .maps import _center as median_center
+    from .maps import median_center
 
     return median_center(stations, DEMO_POINT)
 
@@ -130,7 +138,7 @@ def _center(stations) -> tuple[float, float]:
 # --------------------------------------------------------------------------- rider
 
 
-def _rider_form(args) -> dict[str, Any]:
+def _rider_form(args: MultiDict) -> dict[str, Any]:
     """Values to prefill the form with (raw strings; validated only when searching)."""
     searched = bool(args.get("lon") or args.get("lat"))
     mode = args.get("mode", "walk")
@@ -147,7 +155,7 @@ def _rider_form(args) -> dict[str, Any]:
     }
 
 
-def _server_search(args, lang: str) -> list[dict[str, Any]]:
+def _server_search(args: MultiDict, lang: str) -> list[dict[str, Any]]:
     """The no-JavaScript fallback: the same search as ``GET /api/v1/nearest``."""
     allowed = {p.name: p for p in NEAREST_PARAMS}
     params = [allowed[name] for name in _RIDER_FIELDS]

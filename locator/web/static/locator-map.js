@@ -73,7 +73,7 @@
   function noteControl(map) {
     if (map._locatorNotes) { return map._locatorNotes; }
     var Notes = L.Control.extend({
-      options: { position: 'bottomleft' },
+      options: { position: 'topleft' },
       onAdd: function () {
         var box = el('div', 'locator-notes');
         box.setAttribute('role', 'status');

@@ -1,0 +1,81 @@
+"""Helpers shared by the page and browser tests (imported by them; not a pytest plugin):
+generated station sets, stations with hostile names, and a live server in a thread."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from locator.model import Station, station_from_dict
+from locator.vocab import AMENITIES, STATION_TYPES
+
+#: Pengcheng Square, central Xuzhou (WGS-84).
+XUZHOU = (117.1847, 34.2612)
+
+XSS_NAME = "<img src=x onerror=window.__xss=1;alert(1)>"
+XSS_ADDRESS = "</script><script>window.__xss=2;alert(2)</script>"
+XSS_OPERATOR = "<svg onload=window.__xss=3>"
+
+
+def xss_stations(near: tuple[float, float] = XUZHOU) -> list[Station]:
+    """Two open stations within a few metres of ``near`` whose texts are markup."""
+    lon, lat = near
+    common = {"type": "outdoor_worker", "opening_hours": "24/7", "source": "sample",
+              "amenities": "drinking_water;phone_charging"}
+    return [
+        station_from_dict({"id": "XSS1", "name": XSS_NAME, "lon": lon + 0.00002,
+                           "lat": lat, "address": "<b>bold</b> & co", **common}),
+        station_from_dict({"id": "XSS2", "name": "Script address \"'&", "lon": lon,
+                           "lat": lat + 0.00003, "address": XSS_ADDRESS,
+                           "operator": XSS_OPERATOR, **common}),
+    ]
+
+
+def many_stations(n: int, *, seed: int = 7, center: tuple[float, float] = XUZHOU,
+                  spread_deg: float = 0.45) -> list[Station]:
+    """``n`` illustrative stations scattered around ``center`` (a fixed seed)."""
+    rng = random.Random(seed)
+    types = STATION_TYPES.codes
+    amenities = AMENITIES.codes
+    hours = ("24/7", "Mo-Fr 08:00-18:00; PH off", "Mo-Su 09:00-21:00", None)
+    out = []
+    for i in range(n):
+        out.append(Station(
+            id=f"GEN-{i:05d}", name=f"测试站点{i:05d}", type=types[i % len(types)],
+            lon=round(center[0] + rng.uniform(-spread_deg, spread_deg), 6),
+            lat=round(center[1] + rng.uniform(-spread_deg * 0.8, spread_deg * 0.8), 6),
+            amenities=tuple(a for a in amenities if rng.random() < 0.3),
+            opening_hours=hours[i % len(hours)], source="sample"))
+    return out
+
+
+@contextmanager
+def registry_of(path: Path, stations: Sequence[Station]) -> Iterator:
+    """A :class:`locator.Registry` over a new SQLite file holding ``stations``."""
+    from locator import Registry, StationStore
+
+    store = StationStore(path, create=True)
+    try:
+        store.add_many(stations, actor="pytest")
+        yield Registry(store)
+    finally:
+        store.dispose()
+
+
+@contextmanager
+def live_server(app) -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1 on a free port in a thread; yields the base URL."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
