@@ -31,7 +31,7 @@ class NearestResult:
     """
 
     __slots__ = ("id", "distance_m", "_cols", "_i", "_qlon", "_qlat", "_hours", "_at",
-                 "_open", "_nav")
+                 "_open")
 
     def __init__(self, sid: str, dist: float, cols: Columns, i: int, qlon: float, qlat: float,
                  hours: HoursTable, at: datetime | None):
@@ -44,7 +44,6 @@ class NearestResult:
         self._hours = hours
         self._at = at
         self._open: tuple[str, datetime | None] | None = None
-        self._nav: dict[str, str] | None = None
 
     @property
     def lon(self) -> float:
@@ -129,17 +128,19 @@ class NearestResult:
 
     @property
     def nav_links(self) -> dict[str, str]:
-        """Deep links for Amap, Baidu, Tencent (each in its own CRS) and OpenStreetMap."""
-        if self._nav is None:
+        """Deep links for Amap, Baidu, Tencent (each in its own CRS) and OpenStreetMap, for
+        walking. They carry no start point: the rider's map app starts from where the rider
+        is, which is right even when the query point was a tapped spot on a map."""
+        return self.nav_links_for("walk")
+
+    def nav_links_for(self, mode: str, *, from_query_point: bool = False) -> dict[str, str]:
+        """Links for a travel mode; ``from_query_point`` routes from the query point instead
+        of the rider's position."""
+        if from_query_point:
             from .navigation import nav_links
 
-            self._nav = nav_links(self.lon, self.lat, self.name, origin=self._origin)
-        return self._nav
-
-    def nav_links_for(self, mode: str) -> dict[str, str]:
-        from .navigation import nav_links
-
-        return nav_links(self.lon, self.lat, self.name, origin=self._origin, mode=mode)
+            return nav_links(self.lon, self.lat, self.name, origin=self._origin, mode=mode)
+        return _station_links(self._cols, self._i, mode)
 
     def to_dict(self, *, mode: str = "walk", lang: str = "zh") -> dict[str, Any]:
         """A JSON-ready dict: the station's fields, labels in both languages, the point in
@@ -161,6 +162,16 @@ class NearestResult:
             nav_links=self.nav_links_for(mode),
         )
         return d
+
+
+@functools.lru_cache(maxsize=32768)
+def _station_links(cols: Columns, i: int, mode: str) -> dict[str, str]:
+    """A station's navigation links without a start point (cached per station and mode)."""
+    from .navigation import nav_links
+
+    names = cols.names
+    return nav_links(cols.mv_lon[i], cols.mv_lat[i], names[i] if names is not None else
+                     cols.ids[i], mode=mode)
 
 
 @functools.lru_cache(maxsize=32768)
