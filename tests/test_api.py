@@ -187,7 +187,7 @@ def test_security_cache_and_cors_headers(client):
     r = client.get("/api/v1/meta", headers={"Origin": "https://mini.example.cn"})
     h = r.headers
     assert h["X-Content-Type-Options"] == "nosniff"
-    assert "frame-ancestors 'self'" in h["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in h["Content-Security-Policy"]
     assert h["Cache-Control"] == "public, max-age=30"
     assert h["Access-Control-Allow-Origin"] == "https://mini.example.cn"
     r = client.get("/api/v1/meta", headers={"Origin": "https://evil.example"})
