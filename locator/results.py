@@ -163,6 +163,42 @@ class NearestResult:
         )
         return d
 
+    def to_json(self, *, mode: str = "walk") -> bytes:
+        """``to_dict(mode=mode)`` serialised as JSON (UTF-8), the same keys and values.
+
+        The query-independent part is serialised once per station and mode and cached;
+        only distance, bearing, ETAs and open status are formatted per call. This is the
+        API's hot path.
+        """
+        if mode not in config.SPEEDS_KMH:
+            self.eta(mode)  # raises, naming the allowed modes
+        head = _static_json(self._cols, self._i, mode, self.opening_hours)
+        state, change = self._open_state()
+        dist = self.distance_m
+        etas = [round(eta_minutes(dist, m), 2) for m in _MODES]
+        by_mode = ",".join(f'"{m}":{e!r}' for m, e in zip(_MODES, etas))
+        nxt = f'"{change.isoformat()}"' if change else "null"
+        tail = (f',"distance_m":{round(dist, 3)!r},"bearing_deg":{round(self.bearing_deg, 1)!r},'
+                f'"eta_min":{etas[_MODES.index(mode)]!r},"eta_min_by_mode":{{{by_mode}}},'
+                f'"open_status":"{state}","next_change":{nxt}}}')
+        return head + tail.encode()
+
+
+_MODES = tuple(config.SPEEDS_KMH)
+
+
+@functools.lru_cache(maxsize=32768)
+def _static_json(cols: Columns, i: int, mode: str, hours: str | None) -> bytes:
+    """The cached query-independent part of :meth:`NearestResult.to_json`: a JSON object
+    missing its closing brace."""
+    import orjson
+
+    d = dict(_static_part(cols, i))
+    d["mode"] = mode
+    d["opening_hours"] = hours
+    d["nav_links"] = _station_links(cols, i, mode)
+    return orjson.dumps(d)[:-1]
+
 
 @functools.lru_cache(maxsize=32768)
 def _station_links(cols: Columns, i: int, mode: str) -> dict[str, str]:
