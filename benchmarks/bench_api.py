@@ -34,18 +34,14 @@ sys.path.insert(0, str(HERE))
 from _common import machine_lines, markdown_table  # noqa: E402
 
 LUA = r"""
+-- a fresh random rider position for every request (no two URLs repeat, so no cache of
+-- any kind can help): the urban core and the county seats of Xuzhou, WGS-84
 math.randomseed(20260715)
-local paths = {}
-for i = 1, 5000 do
-  -- riders around Xuzhou (WGS-84): the urban core and the county seats
+request = function()
   local lon = 116.4 + math.random() * 2.0
   local lat = 33.7 + math.random() * 1.2
-  paths[i] = string.format("%s?lon=%.6f&lat=%.6f&k=5&mode=ebike", wrk.path, lon, lat)
-end
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format("GET", paths[(n % 5000) + 1])
+  return wrk.format("GET", string.format("%s?lon=%.7f&lat=%.7f&k=5&mode=ebike", wrk.path,
+                                         lon, lat))
 end
 """
 

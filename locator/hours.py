@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import time as _time
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
@@ -456,10 +457,10 @@ def open_status(
     if hours is None or (isinstance(hours, str) and not hours.strip()):
         return "unknown", None
     parsed = hours if isinstance(hours, OpeningHours) else parse_hours(hours)
-    zone = time_util.zone(tz)
     if at is None:
-        local = datetime.now(zone)
-    elif at.tzinfo is None:
+        return _state_at_minute(parsed, _this_minute(tz))
+    zone = time_util.zone(tz)
+    if at.tzinfo is None:
         local = at.replace(tzinfo=zone)
     else:
         local = at.astimezone(zone)
@@ -467,6 +468,19 @@ def open_status(
     # second of a minute equal those at its start: truncating makes the answer cacheable
     # (many stations share hours, and "now" stays the same minute for many requests).
     return _state_at_minute(parsed, local.replace(second=0, microsecond=0))
+
+
+_MINUTE: list = [None, None, None]  # (tz, minute number, aware datetime) of the last call
+
+
+def _this_minute(tz: str) -> datetime:
+    """The current minute in ``tz`` (the datetime is rebuilt once a minute, not per call)."""
+    m = int(_time.time() // 60)
+    cached = _MINUTE
+    if cached[0] != tz or cached[1] != m:
+        cached[2] = datetime.now(time_util.zone(tz)).replace(second=0, microsecond=0)
+        cached[0], cached[1] = tz, m
+    return cached[2]
 
 
 @functools.lru_cache(maxsize=8192)

@@ -175,16 +175,19 @@ class NearestResult:
         head = _static_json(self._cols, self._i, mode, self.opening_hours)
         state, change = self._open_state()
         dist = self.distance_m
-        etas = [round(eta_minutes(dist, m), 2) for m in _MODES]
-        by_mode = ",".join(f'"{m}":{e!r}' for m, e in zip(_MODES, etas))
+        w, b, e = (dist * f for f in _ETA_FACTORS)  # minutes per mode: walk, bike, ebike
         nxt = f'"{change.isoformat()}"' if change else "null"
-        tail = (f',"distance_m":{round(dist, 3)!r},"bearing_deg":{round(self.bearing_deg, 1)!r},'
-                f'"eta_min":{etas[_MODES.index(mode)]!r},"eta_min_by_mode":{{{by_mode}}},'
+        tail = (f',"distance_m":{dist:.3f},"bearing_deg":{self.bearing_deg:.1f},'
+                f'"eta_min":{(w, b, e)[_MODES.index(mode)]:.2f},'
+                f'"eta_min_by_mode":{{"walk":{w:.2f},"bike":{b:.2f},"ebike":{e:.2f}}},'
                 f'"open_status":"{state}","next_change":{nxt}}}')
         return head + tail.encode()
 
 
 _MODES = tuple(config.SPEEDS_KMH)
+assert _MODES == ("walk", "bike", "ebike")
+#: Minutes per metre for each mode, as :func:`eta_minutes` computes them.
+_ETA_FACTORS = tuple(eta_minutes(1.0, m) for m in _MODES)
 
 
 @functools.lru_cache(maxsize=32768)

@@ -221,3 +221,25 @@ def test_writes_from_another_process_show_up(db_path, registry):
     time.sleep(0.01)
     r = app.test_client().get("/api/v1/nearest?lon=100&lat=25&k=1")
     assert r.get_json()["results"][0]["id"] == "W1"
+
+
+def test_fast_path_answers_exactly_like_the_flask_view(client):
+    """A plain GET is answered by the WSGI fast path; an Origin header sends the same query
+    through Flask's view. Both bodies must be the same JSON."""
+    for q in ("lon=117.186&lat=34.262&k=5&mode=ebike", "lon=117.19&lat=34.26&k=10&open_at="
+              "2026-07-15T03:00", "lon=117.3&lat=34.3&k=3&type=driver_home&amenity=shower"):
+        fast = client.get(f"/api/v1/nearest?{q}")
+        slow = client.get(f"/api/v1/nearest?{q}", headers={"Origin": "https://x.example"})
+        assert fast.status_code == slow.status_code == 200
+        assert fast.get_json() == slow.get_json()
+        assert fast.headers["Content-Security-Policy"] == slow.headers["Content-Security-Policy"]
+        assert fast.headers["Cache-Control"] == slow.headers["Cache-Control"]
+
+
+def test_fast_path_counts_each_request_once_for_the_rate_limit(registry):
+    app = create_app({"LOCATOR_REGISTRY": registry, "LOCATOR_RATE_LIMIT": 4})
+    c = app.test_client()
+    codes = [c.get("/api/v1/nearest?lon=117.19&lat=34.26").status_code for _ in range(4)]
+    codes.append(c.get("/api/v1/nearest?lon=117.19&lat=95").status_code)  # bad and limited
+    codes.append(c.get("/api/v1/nearest?lon=117.19&lat=34.26").status_code)
+    assert codes == [200, 200, 200, 200, 429, 429]

@@ -124,6 +124,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(assets.bp)
     app.register_blueprint(pages.bp)
+    from .fastpath import NearestFastPath
+
+    app.wsgi_app = NearestFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 

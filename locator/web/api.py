@@ -72,9 +72,9 @@ def _sample_notice(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"sample_data": False}
 
 
-@bp.get("/nearest")
-def nearest():
-    a = parse_args(request.args, NEAREST_PARAMS)
+def nearest_query(args, registry) -> tuple[dict[str, Any], list, str]:
+    """Parse and run a nearest query: (the query echo, the results, the mode)."""
+    a = parse_args(args, NEAREST_PARAMS)
     lon, lat = validate_lonlat(a["lon"], a["lat"], crs=a["crs"])
     if a["open_now"] and a["open_at"] is not None:
         from ..errors import InvalidInput
@@ -83,34 +83,47 @@ def nearest():
                            field="open_now")
     at = now() if a["open_now"] else a["open_at"]
     statuses = ("open", "temporarily_closed", "closed") if a["include_closed"] else None
-    res = get_registry().index.nearest(
+    res = registry.index.nearest(
         lon, lat, a["k"], types=a["type"] or None, amenities=a["amenity"] or None,
         open_at=at, statuses=statuses, max_distance_m=a["max_distance_m"])
     mode = a["mode"]
     query = {"lon": lon, "lat": lat, "crs": "wgs84", "input_crs": a["crs"], "k": a["k"],
              "mode": mode, "open_at": at.isoformat() if at else None,
-             "speed_kmh": config.SPEEDS_KMH[mode], "detour_factor": config.DETOUR_FACTOR}
-    if a["format"] == "geojson":
+             "speed_kmh": config.SPEEDS_KMH[mode], "detour_factor": config.DETOUR_FACTOR,
+             "format": a["format"], "lang": a["lang"]}
+    return query, res, mode
+
+
+def nearest_json_body(query: dict[str, Any], res: list, mode: str) -> bytes:
+    """The JSON answer, assembled from each result's cached fragment (the hot path)."""
+    sample = any(r.station is not None and r.station.is_sample for r in res)
+    tail = {"sample_data": sample, **({"notice": SAMPLE_NOTICE} if sample else {})}
+    echo = {k: v for k, v in query.items() if k not in ("format", "lang")}
+    return b"".join((
+        b'{"query":', orjson.dumps(echo), b',"count":', str(len(res)).encode(),
+        b',"results":[', b",".join(r.to_json(mode=mode) for r in res), b"],",
+        orjson.dumps(tail)[1:]))
+
+
+@bp.get("/nearest")
+def nearest():
+    query, res, mode = nearest_query(request.args, get_registry())
+    if query["format"] == "geojson":
         feats = []
-        items = [r.to_dict(mode=mode, lang=a["lang"]) for r in res]
+        items = [r.to_dict(mode=mode, lang=query["lang"]) for r in res]
         for it in items:
             props = {k: v for k, v in it.items() if k not in ("lon", "lat")}
             feats.append({"type": "Feature", "id": it["id"],
                           "geometry": {"type": "Point", "coordinates": [it["lon"], it["lat"]]},
                           "properties": props})
-        body = {"type": "FeatureCollection", "features": feats, "query": query,
+        echo = {k: v for k, v in query.items() if k not in ("format", "lang")}
+        body = {"type": "FeatureCollection", "features": feats, "query": echo,
                 **_sample_notice(items)}
         resp = jsonify(body)
         resp.mimetype = "application/geo+json"
         return resp
-    # The hot path: each result serialises itself from a cached fragment.
-    sample = any(r.station is not None and r.station.is_sample for r in res)
-    tail = {"sample_data": sample, **({"notice": SAMPLE_NOTICE} if sample else {})}
-    body = b"".join((
-        b'{"query":', orjson.dumps(query), b',"count":', str(len(res)).encode(),
-        b',"results":[', b",".join(r.to_json(mode=mode) for r in res), b"],",
-        orjson.dumps(tail)[1:]))
-    return current_app.response_class(body, mimetype="application/json")
+    return current_app.response_class(nearest_json_body(query, res, mode),
+                                      mimetype="application/json")
 
 
 STATIONS_PARAMS = [

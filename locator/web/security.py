@@ -58,6 +58,7 @@ class RateLimiter:
 def init_security(app: Flask) -> None:
     limit = app.config["LOCATOR_RATE_LIMIT"]
     limiter = RateLimiter(limit) if limit > 0 else None
+    app.extensions["locator.rate_limiter"] = limiter
     origins = [o.strip() for o in str(app.config["LOCATOR_CORS_ORIGINS"]).split(",") if o.strip()]
     max_query = app.config["LOCATOR_MAX_QUERY_LENGTH"]
 
@@ -67,7 +68,9 @@ def init_security(app: Flask) -> None:
             raise QueryTooLong(f"the query string is {len(request.query_string)} bytes long; "
                                f"at most {max_query} allowed")
         if limiter is not None and request.path.startswith("/api/"):
-            ok, retry = limiter.allow(request.remote_addr or "-")
+            # the fast path (fastpath.py) may have counted this request already
+            checked = request.environ.get("locator.rate_checked")
+            ok, retry = checked if checked else limiter.allow(request.remote_addr or "-")
             if not ok:
                 raise TooManyRequests(retry)
         if request.method == "OPTIONS" and origins and request.path.startswith("/api/"):
