@@ -1,0 +1,637 @@
+"""Coverage figures: covered shares by district, cross-coverage, redundant stations.
+
+Everything here works on arrays through a :class:`~.straight.TravelEngine`, a
+:class:`StationSet` and a :class:`~.demand.Demand`, and returns result dataclasses with
+``to_dict()`` for JSON. Gaps (contiguous uncovered areas, :func:`find_gaps`) are at
+the end of the module.
+
+Which stations count
+--------------------
+:func:`select_stations` turns :class:`~locator.model.Station` records into a
+:class:`StationSet`. By default every station except ``closed`` ones counts (the same
+default as the nearest-station index). With ``at`` ("coverage at 22:00"), only
+stations whose status is ``open`` and whose opening hours say open at that time
+count; **a station with unknown (empty) hours counts as open**, because most such
+stations are simply undocumented, and the report says how many were counted that way.
+
+How a unit counts as covered
+----------------------------
+A demand unit is covered when its representative point is reached within the
+threshold. For cells this is an approximation along the edge of each station's
+reach (up to half a cell either way); the area figures inherit it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from ..config import DEFAULT_TIMEZONE
+from ..errors import InvalidInput
+from ..hours import parse_hours
+from ..model import Station
+from ..time_util import parse_when
+from ..vocab import STATION_TYPES, STATUSES
+from .demand import Demand, Districts
+from .straight import TravelEngine, check_minutes, check_thresholds
+
+__all__ = [
+    "CoverageFigures",
+    "CoverageReport",
+    "DistrictCoverage",
+    "RedundancyReport",
+    "RedundantStation",
+    "StationSet",
+    "ThresholdCoverage",
+    "coverage_report",
+    "redundant_stations",
+    "select_stations",
+    "station_set",
+]
+
+#: Reach levels reported for cross-coverage: reached by 0, 1, 2 and 3 or more stations.
+REACH_LEVELS = ("0", "1", "2", "3+")
+
+
+def _num(x: float | None, nd: int = 6) -> float | None:
+    if x is None or not np.isfinite(x):
+        return None
+    return round(float(x), nd)
+
+
+# --------------------------------------------------------------------------- stations
+
+
+@dataclass(frozen=True, eq=False)
+class StationSet:
+    """The stations that count for a coverage question, as arrays.
+
+    ``excluded`` counts the stations left out, by reason (``closed``, ``status``,
+    ``type``, ``not_open_at``); ``unknown_hours_counted_open`` how many stations
+    without hours were counted as open at ``at``.
+    """
+
+    ids: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    excluded: dict[str, int] = field(default_factory=dict)
+    at: datetime | None = None
+    unknown_hours_counted_open: int = 0
+
+    def __post_init__(self) -> None:
+        ids = np.asarray(self.ids, dtype=object).reshape(-1)
+        lon = np.ascontiguousarray(self.lon, dtype=np.float64).reshape(-1)
+        lat = np.ascontiguousarray(self.lat, dtype=np.float64).reshape(-1)
+        if not (ids.size == lon.size == lat.size):
+            raise InvalidInput("stations: ids, lon and lat must be equally long",
+                               field="stations")
+        if len(set(ids.tolist())) != ids.size:
+            raise InvalidInput("stations: station ids must be unique", field="id")
+        object.__setattr__(self, "ids", ids)
+        object.__setattr__(self, "lon", lon)
+        object.__setattr__(self, "lat", lat)
+
+    def __len__(self) -> int:
+        return int(self.lon.size)
+
+    def describe(self) -> dict[str, Any]:
+        return {"used": len(self), "excluded": dict(self.excluded),
+                "at": self.at.isoformat() if self.at else None,
+                "unknown_hours_counted_open": self.unknown_hours_counted_open}
+
+
+def station_set(ids: Sequence[Any], lon: Any, lat: Any) -> StationSet:
+    """A :class:`StationSet` from plain arrays (every station counts)."""
+    return StationSet(np.asarray(ids, dtype=object), lon, lat)
+
+
+def select_stations(stations: Iterable[Station], *, at: datetime | str | None = None,
+                    statuses: Iterable[str] | None = None, types: Iterable[str] | None = None,
+                    tz: str = DEFAULT_TIMEZONE) -> StationSet:
+    """The stations that count, from :class:`~locator.model.Station` records.
+
+    Parameters
+    ----------
+    at
+        Only stations open at this time (aware datetime or ISO 8601; naive means
+        ``tz``). Requires status ``open``; unknown hours count as open.
+    statuses
+        Statuses that count; default every status except ``closed``. Ignored
+        with ``at`` (then only ``open``).
+    types
+        Station types that count (codes or labels); default all.
+    """
+    when = parse_when(at, field="at", tz=tz) if at is not None else None
+    if statuses is None:
+        status_ok = {s for s in STATUSES.codes if s != "closed"}
+    else:
+        status_ok = {STATUSES.parse(s, field="statuses") for s in
+                     ([statuses] if isinstance(statuses, str) else statuses)}
+    if when is not None:
+        status_ok = {"open"}
+    type_ok = (None if types is None else
+               {STATION_TYPES.parse(t, field="types") for t in
+                ([types] if isinstance(types, str) else types)})
+    ids: list[str] = []
+    lon: list[float] = []
+    lat: list[float] = []
+    excluded = {"closed": 0, "status": 0, "type": 0, "not_open_at": 0}
+    unknown = 0
+    for s in stations:
+        if type_ok is not None and s.type not in type_ok:
+            excluded["type"] += 1
+            continue
+        if s.status not in status_ok:
+            excluded["closed" if s.status == "closed" else "status"] += 1
+            continue
+        if when is not None:
+            if not s.opening_hours:
+                unknown += 1
+            elif not parse_hours(s.opening_hours).is_open(when):
+                excluded["not_open_at"] += 1
+                continue
+        ids.append(s.id)
+        lon.append(s.lon)
+        lat.append(s.lat)
+    return StationSet(np.asarray(ids, dtype=object), np.asarray(lon, dtype=np.float64),
+                      np.asarray(lat, dtype=np.float64),
+                      {k: v for k, v in excluded.items() if v}, when, unknown)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class CoverageFigures:
+    """Covered demand and area of one area (the city or a district) at one threshold."""
+
+    units: int
+    units_covered: int
+    demand_total: float
+    demand_covered: float
+    #: Demand reached by 0, 1, 2 and 3+ stations.
+    demand_by_reach: tuple[float, float, float, float]
+    area_total_m2: float | None = None
+    area_covered_m2: float | None = None
+
+    @property
+    def share_demand(self) -> float | None:
+        return self.demand_covered / self.demand_total if self.demand_total > 0 else None
+
+    @property
+    def share_area(self) -> float | None:
+        if self.area_total_m2 is None or self.area_covered_m2 is None or \
+                not self.area_total_m2 > 0:
+            return None
+        return self.area_covered_m2 / self.area_total_m2
+
+    @property
+    def share_cross(self) -> float | None:
+        """Share of demand reached by two or more stations (cross-coverage)."""
+        if not self.demand_total > 0:
+            return None
+        return (self.demand_by_reach[2] + self.demand_by_reach[3]) / self.demand_total
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "units": self.units, "units_covered": self.units_covered,
+            "demand_total": _num(self.demand_total), "demand_covered": _num(self.demand_covered),
+            "share_demand": _num(self.share_demand),
+            "area_total_km2": _num(None if self.area_total_m2 is None
+                                   else self.area_total_m2 / 1e6),
+            "area_covered_km2": _num(None if self.area_covered_m2 is None
+                                     else self.area_covered_m2 / 1e6),
+            "share_area": _num(self.share_area),
+            "demand_by_reach": dict(zip(REACH_LEVELS, (_num(v) for v in self.demand_by_reach))),
+            "share_cross": _num(self.share_cross),
+        }
+
+
+@dataclass(frozen=True)
+class DistrictCoverage:
+    adcode: str
+    name: str
+    name_en: str
+    figures: CoverageFigures
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"adcode": self.adcode, "name": self.name, "name_en": self.name_en,
+                **self.figures.to_dict()}
+
+
+@dataclass(frozen=True)
+class ThresholdCoverage:
+    """Coverage at one threshold: the whole city and each district."""
+
+    minutes: float
+    city: CoverageFigures
+    districts: tuple[DistrictCoverage, ...]
+    #: Straight-line reach radius, when the engine has one.
+    radius_m: float | None = None
+
+    def district(self, adcode: str) -> DistrictCoverage:
+        for d in self.districts:
+            if d.adcode == adcode:
+                return d
+        raise InvalidInput(f"district: {adcode!r} is not in the report; allowed: "
+                           f"{', '.join(d.adcode for d in self.districts)}", field="district")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"minutes": self.minutes, "radius_m": _num(self.radius_m, 3),
+                "city": self.city.to_dict(),
+                "districts": [d.to_dict() for d in self.districts]}
+
+
+@dataclass(frozen=True)
+class CoverageReport:
+    """Coverage at several thresholds. ``illustrative`` is True when the demand is
+    synthetic: its figures describe the method, not the city."""
+
+    engine: dict[str, Any]
+    stations: dict[str, Any]
+    demand: dict[str, Any]
+    thresholds: tuple[ThresholdCoverage, ...]
+
+    @property
+    def illustrative(self) -> bool:
+        return self.demand.get("source") == "illustrative"
+
+    def at(self, minutes: float) -> ThresholdCoverage:
+        m = check_minutes(minutes)
+        for t in self.thresholds:
+            if t.minutes == m:
+                return t
+        raise InvalidInput(f"minutes: {minutes!r} is not in the report; allowed: "
+                           f"{', '.join(f'{t.minutes:g}' for t in self.thresholds)}",
+                           field="minutes")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"engine": self.engine, "stations": self.stations, "demand": self.demand,
+                "illustrative": self.illustrative,
+                "thresholds": [t.to_dict() for t in self.thresholds]}
+
+
+# --------------------------------------------------------------------------- coverage
+
+
+def _district_groups(demand: Demand, districts: Districts | None
+                     ) -> tuple[list[tuple[str, str, str]], np.ndarray]:
+    """Ordered (adcode, name, name_en) groups and each unit's group index."""
+    present = sorted(set(demand.district.tolist()))
+    groups: list[tuple[str, str, str]] = []
+    if districts is not None:
+        groups = [(a, n, e) for a, n, e in zip(districts.adcode, districts.name,
+                                                districts.name_en)]
+    known = {g[0] for g in groups}
+    groups += [(a, a, a) for a in present if a and a not in known]
+    if "" in present:
+        groups.append(("", "(outside the districts)", "(outside the districts)"))
+    pos = {g[0]: i for i, g in enumerate(groups)}
+    return groups, np.array([pos[a] for a in demand.district.tolist()], dtype=np.intp)
+
+
+def _figures(group: np.ndarray, n_groups: int, counts: np.ndarray, demand: Demand
+             ) -> tuple[list[CoverageFigures], CoverageFigures]:
+    w = demand.weight
+    level = np.minimum(counts, 3)
+    covered = counts > 0
+    by_reach = np.zeros((n_groups, 4))
+    for lv in range(4):
+        sel = level == lv
+        by_reach[:, lv] = np.bincount(group[sel], weights=w[sel], minlength=n_groups)
+    units = np.bincount(group, minlength=n_groups)
+    units_cov = np.bincount(group[covered], minlength=n_groups)
+    area = demand.area_m2
+    if area is not None:
+        a_tot = np.bincount(group, weights=area, minlength=n_groups)
+        a_cov = np.bincount(group[covered], weights=area[covered], minlength=n_groups)
+    out = []
+    for g in range(n_groups):
+        out.append(CoverageFigures(
+            int(units[g]), int(units_cov[g]), float(by_reach[g].sum()),
+            float(by_reach[g, 1:].sum()), tuple(float(v) for v in by_reach[g]),
+            None if area is None else float(a_tot[g]),
+            None if area is None else float(a_cov[g])))
+    tot = by_reach.sum(axis=0)
+    city = CoverageFigures(
+        len(demand), int(covered.sum()), float(tot.sum()), float(tot[1:].sum()),
+        tuple(float(v) for v in tot),
+        None if area is None else float(area.sum()),
+        None if area is None else float(area[covered].sum()))
+    return out, city
+
+
+def coverage_report(engine: TravelEngine, stations: StationSet, demand: Demand, *,
+                    minutes: float | Iterable[float] | None = None,
+                    districts: Districts | None = None) -> CoverageReport:
+    """Covered share of demand and of area, for the city and per district, and the
+    demand reached by 0, 1, 2 and 3+ stations, at each threshold (default 5, 10, 15).
+
+    Districts come from ``demand.district``; with ``districts`` every district is
+    listed (also those without demand) with its zh/en names.
+    """
+    thresholds = check_thresholds(minutes)
+    groups, group = _district_groups(demand, districts)
+    out = []
+    for m in thresholds:
+        counts = engine.reach_counts(stations.lon, stations.lat, demand.lon, demand.lat, m,
+                                     cap=3)
+        per, city = _figures(group, len(groups), counts, demand)
+        radius = getattr(engine, "radius_m", None)
+        out.append(ThresholdCoverage(
+            m, city, tuple(DistrictCoverage(a, n, e, f) for (a, n, e), f in zip(groups, per)),
+            radius(m) if callable(radius) else None))
+    return CoverageReport(engine.describe(), stations.describe(), _demand_info(demand),
+                          tuple(out))
+
+
+def _demand_info(demand: Demand) -> dict[str, Any]:
+    return {"units": len(demand), "kind": demand.kind, "weight": demand.weight_name,
+            "total": _num(demand.total_weight), "source": demand.source,
+            "cell_m": demand.cell_m}
+
+
+# --------------------------------------------------------------------------- redundancy
+
+
+@dataclass(frozen=True)
+class RedundantStation:
+    """A station whose reached demand is (almost) all reached by other stations too."""
+
+    id: str
+    demand_reached: float
+    demand_shared: float
+
+    @property
+    def share_shared(self) -> float | None:
+        return self.demand_shared / self.demand_reached if self.demand_reached > 0 else None
+
+    @property
+    def reaches_no_demand(self) -> bool:
+        return not self.demand_reached > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "demand_reached": _num(self.demand_reached),
+                "demand_shared": _num(self.demand_shared),
+                "share_shared": _num(self.share_shared),
+                "reaches_no_demand": self.reaches_no_demand}
+
+
+@dataclass(frozen=True)
+class RedundancyReport:
+    """Stations whose coverage is almost entirely redundant.
+
+    Each listed station is redundant *given all the others*: two stations side by
+    side are both listed, and closing both loses coverage. Re-run after any change.
+    """
+
+    minutes: float
+    threshold: float
+    stations_checked: int
+    stations: tuple[RedundantStation, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"minutes": self.minutes, "threshold": self.threshold,
+                "stations_checked": self.stations_checked,
+                "redundant": [s.to_dict() for s in self.stations]}
+
+
+def redundant_stations(engine: TravelEngine, stations: StationSet, demand: Demand,
+                       minutes: float = 15.0, *, threshold: float = 0.95,
+                       include_empty: bool = True) -> RedundancyReport:
+    """Stations for which at least ``threshold`` of the demand they reach is also
+    reached by another station, most redundant first (then by id).
+
+    ``include_empty`` also lists stations that reach no demand at all.
+    """
+    m = check_minutes(minutes)
+    try:
+        t = float(threshold)
+    except (TypeError, ValueError):
+        t = float("nan")
+    if not 0.0 < t <= 1.0:
+        raise InvalidInput(f"threshold: {threshold!r} is out of range; allowed (0, 1] "
+                           "(share of reached demand also reached by another station)",
+                           field="threshold")
+    a = engine.coverage_matrix(stations.lon, stations.lat, demand.lon, demand.lat, m)
+    counts = np.asarray(a.sum(axis=1)).ravel()
+    at = a.T.tocsr().astype(np.float64)
+    reached = at @ demand.weight
+    shared = at @ (demand.weight * (counts >= 2))
+    out = []
+    for j in range(len(stations)):
+        r, s = float(reached[j]), float(shared[j])
+        if r > 0 and s >= t * r or (include_empty and not r > 0):
+            out.append(RedundantStation(str(stations.ids[j]), r, s))
+    out.sort(key=lambda x: (-(x.share_shared if x.share_shared is not None else 2.0), x.id))
+    return RedundancyReport(m, t, len(stations), tuple(out))
+
+
+# --------------------------------------------------------------------------- gaps
+
+
+@dataclass(frozen=True)
+class Gap:
+    """One contiguous uncovered area.
+
+    ``rep_lon``/``rep_lat`` is the uncovered unit (``rep_id``) nearest to the
+    demand-weighted centre of the gap: a real demand location inside it, suitable as
+    a candidate site. ``nearest_station_m`` is the great-circle distance from there
+    to the nearest counted station, ``nearest_station_minutes`` the engine's time.
+    """
+
+    rank: int
+    demand: float
+    area_m2: float | None
+    units: int
+    polygon: Any  # shapely (Multi)Polygon, WGS-84
+    rep_id: str
+    rep_lon: float
+    rep_lat: float
+    districts: tuple[str, ...]
+    nearest_station_id: str | None
+    nearest_station_m: float
+    nearest_station_minutes: float
+
+    def to_dict(self, *, geometry: bool = True) -> dict[str, Any]:
+        import shapely.geometry
+
+        d: dict[str, Any] = {
+            "rank": self.rank, "demand": _num(self.demand),
+            "area_km2": _num(None if self.area_m2 is None else self.area_m2 / 1e6),
+            "units": self.units, "rep_id": self.rep_id,
+            "rep_point": [round(self.rep_lon, 6), round(self.rep_lat, 6)],
+            "districts": list(self.districts), "nearest_station_id": self.nearest_station_id,
+            "nearest_station_m": _num(self.nearest_station_m, 1),
+            "nearest_station_minutes": _num(self.nearest_station_minutes, 2),
+        }
+        if geometry:
+            d["geometry"] = shapely.geometry.mapping(self.polygon)
+        return d
+
+
+@dataclass(frozen=True)
+class GapReport:
+    """Uncovered areas at one threshold, ranked by uncovered demand."""
+
+    minutes: float
+    method: str  # "cells" (adjacent polygons) or "points" (clustered by link_m)
+    link_m: float | None
+    uncovered_demand: float
+    uncovered_units: int
+    gaps: tuple[Gap, ...]
+    illustrative: bool = False
+
+    def to_dict(self, *, geometry: bool = True) -> dict[str, Any]:
+        return {"minutes": self.minutes, "method": self.method, "link_m": self.link_m,
+                "uncovered_demand": _num(self.uncovered_demand),
+                "uncovered_units": self.uncovered_units, "illustrative": self.illustrative,
+                "gaps": [g.to_dict(geometry=geometry) for g in self.gaps]}
+
+    def to_geojson(self) -> dict[str, Any]:
+        """A FeatureCollection of the gap polygons, properties as in ``to_dict``."""
+        feats = []
+        for g in self.gaps:
+            props = g.to_dict(geometry=False)
+            feats.append({"type": "Feature", "properties": props,
+                          "geometry": g.to_dict()["geometry"]})
+        return {"type": "FeatureCollection", "features": feats}
+
+
+def find_gaps(engine: TravelEngine, stations: StationSet, demand: Demand,
+              minutes: float = 15.0, *, link_m: float | None = None, min_demand: float = 0.0,
+              limit: int | None = None, include_zero_weight: bool = False) -> GapReport:
+    """Contiguous uncovered areas, largest uncovered demand first.
+
+    With unit polygons (grids, hexagons, polygon demand), uncovered units sharing an
+    edge are merged (corner contact does not join). Point demand is clustered: two
+    uncovered points within ``link_m`` metres join (default 1.1 × ``cell_m`` for
+    gridded points, which links edge neighbours only, else 500 m); the polygon is
+    the union of the points' cells (squares of ``cell_m``) or, without a cell size,
+    the convex hull buffered by ``link_m / 2``.
+
+    Units with zero weight are left out unless ``include_zero_weight`` (for pure
+    area demand every unit has weight). Gaps with less than ``min_demand`` are
+    dropped; ``limit`` keeps the first ones.
+    """
+    import shapely
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from .demand import local_equal_area
+    from .straight import nearest_within
+
+    m = check_minutes(minutes)
+    counts = engine.reach_counts(stations.lon, stations.lat, demand.lon, demand.lat, m, cap=1)
+    unc = counts == 0
+    if not include_zero_weight:
+        unc &= demand.weight > 0
+    idx = np.flatnonzero(unc)
+    x0, y0, x1, y1 = (float(demand.lon.min()), float(demand.lat.min()),
+                      float(demand.lon.max()), float(demand.lat.max()))
+    fwd, inv = local_equal_area(round((x0 + x1) / 2, 2), round((y0 + y1) / 2, 2))
+    px, py = fwd.transform(demand.lon[idx], demand.lat[idx])
+
+    def to_m(geoms: np.ndarray) -> np.ndarray:
+        return shapely.transform(geoms, lambda xy: np.column_stack(fwd.transform(*xy.T)))
+
+    def to_deg(geoms: np.ndarray) -> np.ndarray:
+        return shapely.transform(geoms, lambda xy: np.column_stack(inv.transform(*xy.T)))
+
+    n = idx.size
+    if demand.geometry is not None:
+        method, link = "cells", None
+        cells = to_m(demand.geometry[idx])
+        i, j = _edge_neighbours(cells)
+    else:
+        method = "points"
+        if link_m is None:
+            link = 1.1 * demand.cell_m if demand.cell_m else 500.0
+        else:
+            link = float(link_m)
+            if not 0 < link <= 50_000:
+                raise InvalidInput(f"link_m: {link_m!r} is out of range; allowed (0, 50000] "
+                                   "metres", field="link_m")
+        from scipy.spatial import cKDTree
+
+        pairs = cKDTree(np.column_stack((px, py))).query_pairs(link, output_type="ndarray")
+        i, j = pairs[:, 0], pairs[:, 1]
+        if demand.cell_m:
+            # Cells are rebuilt around rounded points, so they are drawn a little larger
+            # (tol) to close hairline cracks, then shrunk back after the union.
+            tol = max(2.0, 0.01 * demand.cell_m)
+            h = demand.cell_m / 2 + tol
+            cells = shapely.box(px - h, py - h, px + h, py + h)
+        else:
+            cells = None
+    ncomp, label = connected_components(
+        coo_matrix((np.ones(i.size), (i, j)), shape=(n, n)), directed=False) if n else (0, [])
+    label = np.asarray(label, dtype=np.intp)
+    w = demand.weight[idx]
+    comp_w = np.bincount(label, weights=w, minlength=ncomp)
+    order = sorted(range(ncomp), key=lambda c: (-comp_w[c], int(np.flatnonzero(label == c)[0])))
+    order = [c for c in order if comp_w[c] >= min_demand]
+    if limit is not None:
+        order = order[:max(int(limit), 0)]
+    # Representative units: nearest to the weighted centre of each gap.
+    members = {c: np.flatnonzero(label == c) for c in order}
+    reps = []
+    for c in order:
+        mem = members[c]
+        ww = w[mem]
+        if ww.sum() > 0:
+            cx, cy = np.average(px[mem], weights=ww), np.average(py[mem], weights=ww)
+        else:
+            cx, cy = px[mem].mean(), py[mem].mean()
+        reps.append(int(mem[np.argmin((px[mem] - cx) ** 2 + (py[mem] - cy) ** 2)]))
+    rep_units = idx[np.asarray(reps, dtype=np.intp)]
+    near_i, near_m = nearest_within(stations.lon, stations.lat, demand.lon[rep_units],
+                                    demand.lat[rep_units])
+    near_min = engine.nearest_time(stations.lon, stations.lat, demand.lon[rep_units],
+                                   demand.lat[rep_units])
+    gaps = []
+    for rank, (c, r_unit) in enumerate(zip(order, rep_units.tolist()), start=1):
+        mem = members[c]
+        if cells is not None and method == "points":
+            poly_m = shapely.buffer(shapely.union_all(cells[mem]), -tol, join_style="mitre")
+        elif cells is not None:
+            poly_m = shapely.union_all(cells[mem], grid_size=0.01)
+        else:
+            pts = shapely.points(px[mem], py[mem])
+            poly_m = shapely.buffer(shapely.convex_hull(shapely.multipoints(pts)), link / 2)
+        poly = to_deg(np.array([poly_m], dtype=object))[0]
+        area = (None if demand.area_m2 is None else float(demand.area_m2[idx[mem]].sum()))
+        dw: dict[str, float] = {}
+        for code, wv in zip(demand.district[idx[mem]].tolist(), w[mem].tolist()):
+            dw[code] = dw.get(code, 0.0) + wv
+        k = rank - 1
+        gaps.append(Gap(
+            rank, float(comp_w[c]), area, int(mem.size), poly, str(demand.ids[r_unit]),
+            float(demand.lon[r_unit]), float(demand.lat[r_unit]),
+            tuple(sorted((d for d in dw if d), key=lambda d: (-dw[d], d))),
+            None if near_i[k] < 0 else str(stations.ids[near_i[k]]),
+            float(near_m[k]), float(near_min[k])))
+    return GapReport(m, method, link, float(w.sum()), int(n), tuple(gaps),
+                     demand.is_illustrative)
+
+
+def _edge_neighbours(cells: np.ndarray, eps: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of planar polygons that share an edge (or overlap), with a tolerance of
+    ``eps`` metres for vertices that moved in reprojection; corner contact does not
+    count."""
+    import shapely
+
+    if cells.size < 2:
+        return np.zeros(0, np.intp), np.zeros(0, np.intp)
+    tree = shapely.STRtree(cells)
+    i, j = tree.query(cells, predicate="dwithin", distance=eps)
+    keep = i < j
+    i, j = i[keep], j[keep]
+    shared = shapely.length(shapely.intersection(shapely.boundary(cells[i]),
+                                                 shapely.buffer(cells[j], eps, quad_segs=1)))
+    ok = shared > 20 * eps
+    return i[ok], j[ok]
