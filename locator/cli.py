@@ -316,5 +316,15 @@ def demo(db: str, serve: bool, host: str, port: int) -> None:
         app.run(host=host, port=port, use_reloader=False)
 
 
+def _register_planner_commands() -> None:
+    from .cli_coverage import coverage_cmd, suggest_cmd
+
+    for cmd in (coverage_cmd, suggest_cmd):
+        cmd.callback = _handle_errors(cmd.callback)
+        main.add_command(cmd)
+
+
+_register_planner_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,98 @@
+"""``locator coverage`` and ``locator suggest`` against the library's own answers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from locator.cli import main
+from locator.coverage import (StraightLineEngine, build_siting_problem, coverage_report,
+                              demand_from_points, read_candidates, select_stations,
+                              suggest_sites)
+
+
+@pytest.fixture()
+def db(tmp_path, runner, tiny_csv):
+    path = tmp_path / "cov.sqlite"
+    r = runner.invoke(main, ["import", str(tiny_csv), "--db", str(path), "--actor", "t"])
+    assert r.exit_code == 0, r.output
+    return path
+
+
+@pytest.fixture()
+def demand_csv(tmp_path):
+    rng = np.random.default_rng(4)
+    lon = 117.18 + rng.uniform(-0.03, 0.03, 400)
+    lat = 34.26 + rng.uniform(-0.03, 0.03, 400)
+    w = rng.integers(0, 20, 400)
+    p = tmp_path / "demand.csv"
+    p.write_text("id,lon,lat,workers\n" + "".join(
+        f"d{i},{lon[i]:.6f},{lat[i]:.6f},{w[i]}\n" for i in range(400)))
+    return p, lon, lat, w
+
+
+def test_coverage_json_equals_library(runner, db, demand_csv, tiny_stations):
+    path, lon, lat, w = demand_csv
+    r = runner.invoke(main, ["coverage", "--db", str(db), "--demand", str(path), "--weight",
+                             "workers", "--minutes", "5,15", "--ignore-hours", "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout.strip().splitlines()[-1])
+    assert doc["illustrative"] is True  # the tiny stations are sample data
+    eng = StraightLineEngine("walk")
+    dem = demand_from_points(lon, lat, w.astype(float), ids=[f"d{i}" for i in range(400)])
+    want = coverage_report(eng, select_stations(tiny_stations), dem, minutes=[5, 15])
+    for got_t, want_t in zip(doc["coverage"]["thresholds"], want.to_dict()["thresholds"]):
+        assert got_t["minutes"] == want_t["minutes"]
+        assert got_t["city"]["share_demand"] == pytest.approx(want_t["city"]["share_demand"])
+        assert got_t["city"]["demand_by_reach"] == want_t["city"]["demand_by_reach"]
+
+
+def test_coverage_writes_gaps(runner, db, demand_csv, tmp_path):
+    path = demand_csv[0]
+    out = tmp_path / "gaps.geojson"
+    r = runner.invoke(main, ["coverage", "--db", str(db), "--demand", str(path), "--weight",
+                             "workers", "--minutes", "5", "--ignore-hours", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    fc = json.loads(out.read_text(encoding="utf-8"))
+    assert fc["features"] and fc["notice"].startswith("ILLUSTRATIVE")
+    demands = [f["properties"]["demand"] for f in fc["features"]]
+    assert demands == sorted(demands, reverse=True)
+
+
+def test_suggest_equals_library(runner, db, demand_csv, tmp_path, tiny_stations):
+    path, lon, lat, w = demand_csv
+    cands = tmp_path / "cands.csv"
+    cands.write_text("id,lon,lat\n" + "".join(
+        f"c{i},{117.16 + 0.005 * i:.6f},{34.24 + 0.004 * (i % 7):.6f}\n" for i in range(20)))
+    r = runner.invoke(main, ["suggest", "--db", str(db), "--demand", str(path), "--weight",
+                             "workers", "--candidates", str(cands), "-n", "3", "--minutes", "10",
+                             "--ignore-hours", "--exact", "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout.strip().splitlines()[-1])
+    dem = demand_from_points(lon, lat, w.astype(float), ids=[f"d{i}" for i in range(400)])
+    problem = build_siting_problem(StraightLineEngine("walk"), select_stations(tiny_stations),
+                                   dem, read_candidates(cands), 10)
+    want = suggest_sites(problem, 3, exact=True)
+    assert [s["id"] for s in doc["sites"]] == list(want.best.site_ids)
+    assert doc["share_after"] == pytest.approx(want.to_dict()["share_after"])
+    assert doc["exact"]["objective"] >= doc["greedy"]["objective"] - 1e-9
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["coverage", "--minutes", "0"], "minutes"),
+        (["coverage", "--minutes", "1000"], "minutes"),
+        (["coverage", "--minutes", "ten"], "minutes: 'ten' must be numbers"),
+        (["coverage", "--engine", "network"], "--engine network needs --pbf"),
+        (["suggest", "-n", "0"], "n"),
+        (["suggest", "--beta", "2"], "beta"),
+    ],
+    ids=["zero-minutes", "1000-minutes", "text-minutes", "network-without-pbf", "n0", "beta"],
+)
+def test_bad_planner_input(runner, db, args, match):
+    r = runner.invoke(main, [*args, "--db", str(db), "--ignore-hours"])
+    assert r.exit_code == 2, r.output
+    assert match in r.output and "Traceback" not in r.output
