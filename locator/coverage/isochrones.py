@@ -1,0 +1,297 @@
+"""Isochrones on the road network: the area from which a station is reached in time.
+
+An isochrone is built from what is actually reachable, never from a circle:
+
+1. a bounded Dijkstra towards the station (on the reversed graph, as every time in
+   :mod:`.network`) gives each reached node ``v`` its time ``t(v)``;
+2. of every road segment ``u -> v`` ending at a reached node, the part from which ``v``
+   is still reached in time is kept: the fraction ``(budget - t(v)) / time(u -> v)`` of
+   it next to ``v`` (the whole segment if that is 1 or more). A point in the middle of
+   a long street is reached through whichever end is quicker, and a one-way street
+   only through the end it leads to;
+3. the walk from the station to its road node (its snapping line) is added, as far as
+   it is walked in time;
+4. the pieces are buffered by ``buffer_m`` (:data:`DEFAULT_BUFFER_M`, 30 m: a plot or
+   building entrance beside the street, half a typical Chinese road's width) in a local
+   azimuthal equidistant projection centred on the stations, unioned and returned in
+   WGS-84 (round ends drawn with 4 segments per quarter circle: within 0.6 m of a true
+   circle; no further simplification, whose topology-preserving variant costs more than
+   the union on a city-wide area).
+
+So the area follows the streets: it does not jump a river or railway without a
+crossing (unless the gap is narrower than two buffers), has no unreachable islands,
+and keeps holes inside blocks larger than the buffer. The covered area of many
+stations is computed from one multi-source search, not by unioning per-station
+polygons.
+
+Every map or export of these polygons must show :data:`.network.ATTRIBUTION`;
+:func:`to_feature_collection` adds it to the GeoJSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import shapely
+from pyproj import Transformer
+
+from ..errors import InvalidInput
+from .network import ATTRIBUTION, ATTRIBUTION_URL, _ranges
+from .straight import check_lonlat, check_minutes
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .network import NetworkEngine
+
+__all__ = [
+    "DEFAULT_BUFFER_M",
+    "covered_area",
+    "isochrones",
+    "isochrones_geojson",
+    "to_feature_collection",
+]
+
+#: Buffer around reachable road pieces, metres.
+DEFAULT_BUFFER_M = 30.0
+_QUAD_SEGS = 4
+_TILE_M = 1000.0
+_TILE_MIN = 4000  # fewer pieces: one plain union
+
+
+def _check_buffer(buffer_m: float | None) -> float:
+    b = DEFAULT_BUFFER_M if buffer_m is None else buffer_m
+    if not (isinstance(b, (int, float)) and math.isfinite(b) and 1.0 <= b <= 200.0):
+        raise InvalidInput(f"buffer_m: {buffer_m!r} is out of range; allowed 1..200 metres",
+                           field="buffer_m")
+    return float(b)
+
+
+def _projection(lon0: float, lat0: float) -> tuple[Transformer, Transformer]:
+    """Forward and inverse transformers of an azimuthal equidistant projection."""
+    aeqd = f"+proj=aeqd +lat_0={lat0:.8f} +lon_0={lon0:.8f} +datum=WGS84 +units=m +no_defs"
+    return (Transformer.from_crs("EPSG:4326", aeqd, always_xy=True),
+            Transformer.from_crs(aeqd, "EPSG:4326", always_xy=True))
+
+
+def _network_pieces(engine: NetworkEngine, reached: np.ndarray, t: np.ndarray,
+                    budget: float, fwd: Transformer) -> tuple[np.ndarray, np.ndarray]:
+    """Reachable parts of road segments as ``(k, 2, 2)`` projected line coordinates, and
+    the projected reached nodes that no segment of positive length starts from."""
+    rev = engine.graph.reverse
+    lon, lat = engine.graph.lon, engine.graph.lat
+    starts = rev.indptr[reached]
+    counts = rev.indptr[reached + 1] - starts
+    offs = _ranges(starts, counts)
+    v = np.repeat(reached, counts)
+    u = rev.indices[offs].astype(np.int64)
+    w = rev.data[offs]
+    rest = np.repeat(budget - t, counts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = np.where(w > 0, np.clip(rest / w, 0.0, 1.0), 1.0)
+    keep = f > 0
+    v, u, f = v[keep], u[keep], f[keep]
+    # Whole segments appear once per direction on two-way roads: keep one.
+    full = f >= 1.0
+    a, b = np.minimum(u[full], v[full]), np.maximum(u[full], v[full])
+    pairs = np.unique(np.column_stack([a, b]), axis=0) if a.size else np.zeros((0, 2), np.int64)
+    part = ~full
+    starts_, ends_, frac = (np.concatenate([pairs[:, 0], v[part]]),
+                            np.concatenate([pairs[:, 1], u[part]]),
+                            np.concatenate([np.ones(len(pairs)), f[part]]))
+    ids = np.unique(np.concatenate([reached, starts_, ends_]))
+    px, py = fwd.transform(lon[ids], lat[ids])
+    px, py = np.asarray(px), np.asarray(py)
+    i0, i1 = np.searchsorted(ids, starts_), np.searchsorted(ids, ends_)
+    x0, y0 = px[i0], py[i0]
+    x1, y1 = x0 + frac * (px[i1] - x0), y0 + frac * (py[i1] - y0)
+    lines = np.stack([np.column_stack([x0, y0]), np.column_stack([x1, y1])], axis=1)
+    lone = np.setdiff1d(reached, np.concatenate([pairs.ravel(), v[part]]))
+    j = np.searchsorted(ids, lone)
+    return lines, np.column_stack([px[j], py[j]])
+
+
+def _snap_piece(engine: NetworkEngine, lon: float, lat: float, node: int, metres: float,
+                minutes: float, fwd: Transformer) -> tuple[np.ndarray, np.ndarray]:
+    """The walk from a station towards its road node, as far as it goes in time."""
+    sx, sy = fwd.transform(lon, lat)
+    if metres <= 0:
+        return np.zeros((0, 2, 2)), np.array([[sx, sy]])
+    nx_, ny_ = fwd.transform(engine.graph.lon[node], engine.graph.lat[node])
+    f = min(1.0, minutes * 60.0 * engine.graph.walk_speed_kmh / 3.6 / metres)
+    line = np.array([[[sx, sy], [sx + f * (nx_ - sx), sy + f * (ny_ - sy)]]])
+    return line, np.zeros((0, 2))
+
+
+def _polygon(lines: Sequence[np.ndarray], points: Sequence[np.ndarray], buffer_m: float,
+             inv: Transformer) -> shapely.Geometry:
+    """Buffer and union projected pieces; returned in WGS-84."""
+    ln = np.concatenate([x for x in lines if len(x)]) if any(len(x) for x in lines) else None
+    pt = np.concatenate([x for x in points if len(x)]) if any(len(x) for x in points) else None
+    # Buffering each piece and unioning the buffers is two orders of magnitude faster in
+    # GEOS than buffering one MultiLineString.
+    parts = []
+    if ln is not None:
+        parts.append(shapely.buffer(shapely.linestrings(ln), buffer_m, quad_segs=_QUAD_SEGS))
+    if pt is not None:
+        parts.append(shapely.buffer(shapely.points(pt), buffer_m, quad_segs=_QUAD_SEGS))
+    if not parts:
+        return shapely.Polygon()
+    # Vertices a hair apart (the union leaves some) would turn into tiny self-crossings
+    # after the nonlinear transform back to degrees: merge those closer than 0.1 mm.
+    geom = shapely.remove_repeated_points(_union(np.concatenate(parts)), 1e-4)
+
+    def to_wgs84(xy: np.ndarray) -> np.ndarray:
+        x, y = inv.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+
+    out = shapely.transform(geom, to_wgs84)
+    if not out.is_valid:
+        out = shapely.make_valid(out)
+    return out
+
+
+def _union(polys: np.ndarray) -> shapely.Geometry:
+    """Union of many small polygons, for city-wide areas with tens of thousands of holes.
+
+    A plain cascaded union slows down badly as its partial results gather holes (a
+    city's covered area has one per block). So: union per tile of ``_TILE_M`` metres,
+    set aside the holes of each tile's result that no other tile's result can reach
+    (their envelopes meet no other tile's bounding box), union the filled tiles and put
+    those holes back. On a 200,000-node grid this takes a tenth of the plain union.
+    """
+    if len(polys) <= _TILE_MIN:
+        return shapely.union_all(polys)
+    b = shapely.bounds(polys)
+    kx = np.floor((b[:, 0] + b[:, 2]) / (2 * _TILE_M)).astype(np.int64)
+    ky = np.floor((b[:, 1] + b[:, 3]) / (2 * _TILE_M)).astype(np.int64)
+    key = (kx - kx.min()) * (ky.max() - ky.min() + 1) + (ky - ky.min())
+    order = np.argsort(key, kind="stable")
+    groups = np.split(order, np.flatnonzero(np.diff(key[order])) + 1)
+    tiles = np.array([shapely.union_all(polys[g]) for g in groups], dtype=object)
+    tree = shapely.STRtree(shapely.box(*shapely.bounds(tiles).T))
+    parts = shapely.get_parts(tiles, return_index=True)
+    rings, owner = shapely.get_rings(parts[0], return_index=True)
+    first = np.ones(rings.size, dtype=bool)
+    first[1:] = owner[1:] != owner[:-1]
+    hole_ix = np.flatnonzero(~first)
+    tile_of_hole = parts[1][owner[hole_ix]]
+    hits = tree.query(shapely.polygons(rings[hole_ix]))
+    reach_others = np.zeros(hole_ix.size, dtype=bool)
+    reach_others[hits[0][hits[1] != tile_of_hole[hits[0]]]] = True
+    kept = np.ones(rings.size, dtype=bool)
+    kept[hole_ix[~reach_others]] = False
+    filled = shapely.polygons(rings[kept], indices=owner[kept])
+    merged = shapely.get_parts(shapely.union_all(filled))
+    safe = rings[hole_ix[~reach_others]]
+    if safe.size == 0:
+        return shapely.multipolygons(merged) if merged.size > 1 else merged[0]
+    # Each set-aside hole lies inside exactly one part of the merged (filled) area.
+    xy = shapely.get_coordinates(shapely.point_on_surface(shapely.polygons(safe)))
+    owner_of_safe = np.full(safe.size, -1, dtype=np.int64)
+    cand = shapely.STRtree(merged).query(shapely.points(xy))
+    for j in np.unique(cand[1]):
+        mine = cand[0][cand[1] == j]
+        shapely.prepare(merged[j])
+        owner_of_safe[mine[shapely.contains_xy(merged[j], xy[mine, 0], xy[mine, 1])]] = j
+    m_rings, m_owner = shapely.get_rings(merged, return_index=True)
+    ok = owner_of_safe >= 0
+    all_rings = np.concatenate([m_rings, safe[ok]])
+    all_owner = np.concatenate([m_owner, owner_of_safe[ok]])
+    order = np.argsort(all_owner, kind="stable")  # each part's shell stays first
+    out = shapely.polygons(all_rings[order], indices=all_owner[order])
+    return shapely.multipolygons(out) if out.size > 1 else out[0]
+
+
+def isochrones(engine: NetworkEngine, station_lon: Any, station_lat: Any, minutes: float, *,
+               buffer_m: float | None = None) -> list[shapely.Geometry]:
+    """The isochrone of each station: where the station is reached from within
+    ``minutes`` (snapping walks included), as (Multi)Polygons in WGS-84.
+
+    Raises
+    ------
+    InvalidInput
+        For a bad threshold or buffer, or stations off the network (as
+        :meth:`~.network.NetworkEngine.snap_stations`).
+    """
+    limit = check_minutes(minutes) * 60.0
+    buf = _check_buffer(buffer_m)
+    st = engine.snap_stations(station_lon, station_lat)
+    lon, lat = check_lonlat(station_lon, station_lat, "station")
+    out = []
+    for i in range(st.node.size):
+        fwd, inv = _projection(float(lon[i]), float(lat[i]))
+        node = int(st.node[i])
+        line, point = _snap_piece(engine, lon[i], lat[i], node, float(st.metres[i]),
+                                  limit / 60.0, fwd)
+        lines, points = [line], [point]
+        budget = limit - float(st.seconds[i])
+        if budget >= 0:
+            reached, t = engine.times_to(node, budget)
+            nl, npt = _network_pieces(engine, reached, t, budget, fwd)
+            lines.append(nl)
+            points.append(npt)
+        out.append(_polygon(lines, points, buf, inv))
+    return out
+
+
+def covered_area(engine: NetworkEngine, station_lon: Any, station_lat: Any, minutes: float, *,
+                 buffer_m: float | None = None) -> shapely.Geometry:
+    """The union of the stations' isochrones (the area the stations serve), from one
+    multi-source search; a (Multi)Polygon in WGS-84, empty without stations."""
+    limit = check_minutes(minutes) * 60.0
+    buf = _check_buffer(buffer_m)
+    st = engine.snap_stations(station_lon, station_lat)
+    if st.node.size == 0:
+        return shapely.Polygon()
+    lon, lat = check_lonlat(station_lon, station_lat, "station")
+    fwd, inv = _projection(float(lon.mean()), float(lat.mean()))
+    t_all = engine.times_to_nearest(st.node, st.seconds, limit)
+    reached = np.flatnonzero(np.isfinite(t_all))
+    nl, npt = _network_pieces(engine, reached, t_all[reached], limit, fwd)
+    lines, points = [nl], [npt]
+    for i in range(st.node.size):
+        line, point = _snap_piece(engine, lon[i], lat[i], int(st.node[i]),
+                                  float(st.metres[i]), limit / 60.0, fwd)
+        lines.append(line)
+        points.append(point)
+    return _polygon(lines, points, buf, inv)
+
+
+def to_feature_collection(geoms: Sequence[shapely.Geometry],
+                          properties: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection of WGS-84 geometries (coordinates rounded to 1e-7°,
+    about 1 cm), carrying the OpenStreetMap attribution at the top and on each feature."""
+    props = list(properties) if properties is not None else [{} for _ in geoms]
+    if len(props) != len(geoms):
+        raise InvalidInput(f"properties: {len(props)} given for {len(geoms)} geometries; "
+                           "give one per geometry", field="properties")
+    features = []
+    for g, p in zip(geoms, props):
+        g = shapely.set_precision(g, 1e-7)
+        features.append({"type": "Feature",
+                         "geometry": json.loads(shapely.to_geojson(g)),
+                         "properties": {**p, "attribution": ATTRIBUTION}})
+    return {"type": "FeatureCollection", "features": features,
+            "attribution": ATTRIBUTION, "attribution_url": ATTRIBUTION_URL}
+
+
+def isochrones_geojson(engine: NetworkEngine, station_lon: Any, station_lat: Any,
+                       minutes: float, *, buffer_m: float | None = None, union: bool = False,
+                       ids: Sequence[Any] | None = None) -> dict[str, Any]:
+    """Isochrones as a GeoJSON FeatureCollection: one feature per station (``id``,
+    ``minutes``, ``mode``), or with ``union=True`` one feature for the covered area."""
+    buf = _check_buffer(buffer_m)
+    base = {"minutes": check_minutes(minutes), "mode": engine.mode, "engine": engine.name,
+            "buffer_m": buf}
+    if union:
+        geom = covered_area(engine, station_lon, station_lat, minutes, buffer_m=buf)
+        return to_feature_collection([geom], [{**base, "kind": "covered_area"}])
+    geoms = isochrones(engine, station_lon, station_lat, minutes, buffer_m=buf)
+    names = list(ids) if ids is not None else list(range(len(geoms)))
+    if len(names) != len(geoms):
+        raise InvalidInput(f"ids: {len(names)} given for {len(geoms)} stations; give one per "
+                           "station", field="ids")
+    return to_feature_collection(geoms, [{**base, "kind": "isochrone", "id": n} for n in names])
