@@ -136,7 +136,8 @@ def coverage_cmd(mode, minutes_text, engine_name, pbf, speed, detour, demand, we
     if report is not None:
         from .coverage.report import write_report
 
-        write_report(report, rep, gaps=gaps, stations=records, demand=dem, districts=dist)
+        write_report(report, rep, gaps=gaps, stations=records, demand=dem, districts=dist,
+                     engine=eng)
     if as_json:
         click.echo(json.dumps(doc, ensure_ascii=False))
         return

@@ -15,7 +15,17 @@ LOCATOR_REFRESH_SECONDS    how often to pick up other processes' writes     2
 LOCATOR_MAX_QUERY_LENGTH   longest accepted query string, characters        2048
 LOCATOR_MAX_CONTENT_LENGTH largest accepted request body, bytes             1048576
 LOCATOR_GC_FREEZE          exempt start-up objects from the cyclic GC       true
+LOCATOR_DEMAND             planner demand layer (points/polygons/raster)    illustrative Xuzhou layer
+LOCATOR_DISTRICTS          planner district boundaries (adcode, name)       Xuzhou's 10 districts
+LOCATOR_PBF                OpenStreetMap extract for the road-network engine (none: straight line)
+LOCATOR_PLANNER_WORKERS    threads running coverage/suggest jobs            2
+LOCATOR_PLANNER_QUEUE      jobs queued or running before 429                8
+LOCATOR_PLANNER_JOB_TTL    seconds finished jobs are kept                   600
+LOCATOR_PLANNER_WAIT       default seconds a POST waits before 202          2
 =========================  ===============================================  ==========
+
+Planner jobs live in the process that accepted them: with several gunicorn workers,
+poll with sticky routing (or run the planner in one worker).
 
 A prebuilt :class:`locator.Registry` may be passed as ``config["LOCATOR_REGISTRY"]``
 (tests and benchmarks do).
@@ -46,8 +56,17 @@ DEFAULTS: dict[str, Any] = {
     "LOCATOR_MAX_QUERY_LENGTH": 2048,
     "LOCATOR_MAX_CONTENT_LENGTH": 1024 * 1024,
     "LOCATOR_GC_FREEZE": True,
+    "LOCATOR_DEMAND": None,
+    "LOCATOR_DISTRICTS": None,
+    "LOCATOR_PBF": None,
+    "LOCATOR_PLANNER_WORKERS": 2,
+    "LOCATOR_PLANNER_QUEUE": 8,
+    "LOCATOR_PLANNER_JOB_TTL": 600,
+    "LOCATOR_PLANNER_WAIT": 2.0,
 }
-_TYPES = {"LOCATOR_GC_FREEZE": lambda v: str(v).lower() not in ("0", "false", "no", ""),
+_TYPES = {"LOCATOR_PLANNER_WORKERS": int, "LOCATOR_PLANNER_QUEUE": int,
+          "LOCATOR_PLANNER_JOB_TTL": float, "LOCATOR_PLANNER_WAIT": float,
+          "LOCATOR_GC_FREEZE": lambda v: str(v).lower() not in ("0", "false", "no", ""),
           "LOCATOR_RATE_LIMIT": int, "LOCATOR_REFRESH_SECONDS": float,
           "LOCATOR_MAX_QUERY_LENGTH": int, "LOCATOR_MAX_CONTENT_LENGTH": int}
 
@@ -113,7 +132,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         gc.freeze()
     app.extensions["locator"] = RegistryHolder(registry, cfg["LOCATOR_REFRESH_SECONDS"])
 
-    from . import api, assets, pages
+    from . import api, assets, pages, planner
     from .errors import register_error_handlers
     from .i18n import init_i18n
     from .security import init_security
@@ -124,10 +143,31 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(assets.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(planner.bp)
+    if cfg["LOCATOR_PBF"]:
+        app.extensions["locator.network_engine"] = _network_factory(cfg["LOCATOR_PBF"])
     from .fastpath import NearestFastPath
 
     app.wsgi_app = NearestFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
     return app
+
+
+def _network_factory(pbf: str):
+    """Road-network engines from one OpenStreetMap extract, built on first use per mode and
+    speed (the graph itself is cached on disk by :mod:`locator.coverage.network`)."""
+    engines: dict[tuple[str, float | None], Any] = {}
+    lock = threading.Lock()
+
+    def factory(mode: str, speed_kmh: float | None = None):
+        key = (mode, speed_kmh)
+        with lock:
+            if key not in engines:
+                from ..coverage.network import NetworkEngine
+
+                engines[key] = NetworkEngine.from_pbf(pbf, mode, speed_kmh=speed_kmh)
+            return engines[key]
+
+    return factory
 
 
 def get_registry() -> Registry:

@@ -45,6 +45,15 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def spec() -> dict[str, Any]:
+    """The whole document: the core API plus the planner's endpoints."""
+    from .planner import openapi_paths
+
+    doc = _core_spec()
+    doc["paths"].update(openapi_paths())
+    return doc
+
+
+def _core_spec() -> dict[str, Any]:
     type_enum = list(STATION_TYPES.codes)
     amenity_enum = list(AMENITIES.codes)
     nav = {"type": "object", "required": ["amap", "baidu", "tencent", "osm"],

