@@ -470,6 +470,11 @@ def open_status(
     return _state_at_minute(parsed, local.replace(second=0, microsecond=0))
 
 
+def state_now(hours: OpeningHours, tz: str = DEFAULT_TIMEZONE) -> tuple[str, datetime | None]:
+    """:func:`open_status` of parsed hours at the current minute (cached per minute)."""
+    return _state_at_minute(hours, _this_minute(tz))
+
+
 _MINUTE: list = [None, None, None]  # (tz, minute number, aware datetime) of the last call
 
 

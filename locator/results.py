@@ -10,9 +10,12 @@ from . import config
 from ._columns import STATUS_CODES, TYPE_CODES, Columns, HoursTable
 from .errors import InvalidInput
 from .geo import bearing_deg
-from .hours import open_status
+from .hours import OpeningHours, open_status, state_now
 from .model import Station
 from .vocab import ACCESS, AMENITIES, AMENITY_BIT, STATION_TYPES
+
+
+_S_OPEN = STATUS_CODES.index("open")
 
 
 def eta_minutes(distance_m: float, mode: str) -> float:
@@ -105,10 +108,17 @@ class NearestResult:
 
     def _open_state(self) -> tuple[str, datetime | None]:
         if self._open is None:
-            if self.status != "open":
+            cols, i = self._cols, self._i
+            if cols.mv_status[i] != _S_OPEN:
                 self._open = ("closed", None)
             else:
-                self._open = open_status(self._hours.get(self._cols.mv_hours[self._i]), self._at)
+                h = self._hours.get(cols.mv_hours[i])
+                if h is None:
+                    self._open = ("unknown", None)
+                elif self._at is None:  # now: the per-minute cached answer
+                    self._open = state_now(h)
+                else:
+                    self._open = open_status(h, self._at)
         return self._open
 
     @property
@@ -172,7 +182,8 @@ class NearestResult:
         """
         if mode not in config.SPEEDS_KMH:
             self.eta(mode)  # raises, naming the allowed modes
-        head = _static_json(self._cols, self._i, mode, self.opening_hours)
+        cols, i = self._cols, self._i
+        head = _static_json(cols, i, mode, self._hours.get(cols.mv_hours[i]))
         state, change = self._open_state()
         dist = self.distance_m
         w, b, e = (dist * f for f in _ETA_FACTORS)  # minutes per mode: walk, bike, ebike
@@ -191,14 +202,14 @@ _ETA_FACTORS = tuple(eta_minutes(1.0, m) for m in _MODES)
 
 
 @functools.lru_cache(maxsize=32768)
-def _static_json(cols: Columns, i: int, mode: str, hours: str | None) -> bytes:
+def _static_json(cols: Columns, i: int, mode: str, hours: OpeningHours | None) -> bytes:
     """The cached query-independent part of :meth:`NearestResult.to_json`: a JSON object
     missing its closing brace."""
     import orjson
 
     d = dict(_static_part(cols, i))
     d["mode"] = mode
-    d["opening_hours"] = hours
+    d["opening_hours"] = hours.text if hours is not None else None
     d["nav_links"] = _station_links(cols, i, mode)
     return orjson.dumps(d)[:-1]
 

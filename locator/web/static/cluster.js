@@ -158,7 +158,8 @@
     var sw = map.unproject(L.point(c.x0, c.y1), z);
     var ne = map.unproject(L.point(c.x1, c.y0), z);
     var target = map.getBoundsZoom(L.latLngBounds(sw, ne), false, L.point(40, 40));
-    target = Math.min(Math.max(target, z + 1), map.getMaxZoom());
+    // at least one level deeper than now (the bubble may date from an earlier zoom)
+    target = Math.min(Math.max(target, z + 1, map.getZoom() + 1), map.getMaxZoom());
     map.setView(L.latLngBounds(sw, ne).getCenter(), target);
   };
 
