@@ -524,3 +524,25 @@ def test_vector_demand_files_and_geodataframes(tmp_path):
     np.testing.assert_allclose(back.lon, [117.2, 117.3], atol=1e-9)
     with pytest.raises(InvalidInput, match="points need a weight property"):
         demand_from_geodataframe(gdf[["geometry"]])
+
+
+def test_population_raster_demand(tmp_path):
+    """A tiny WGS-84 GeoTIFF: one unit per populated pixel, weighted by its value."""
+    rasterio = pytest.importorskip("rasterio")
+    from rasterio.transform import from_origin
+
+    from locator.coverage import read_population_raster
+
+    data = np.array([[0, 5, 0], [2, 0, 7]], dtype="float32")
+    path = tmp_path / "pop.tif"
+    with rasterio.open(path, "w", driver="GTiff", height=2, width=3, count=1,
+                       dtype="float32", crs="EPSG:4326",
+                       transform=from_origin(117.0, 34.3, 0.01, 0.01)) as dst:
+        dst.write(data, 1)
+    dem = read_population_raster(path)
+    got = sorted(zip(np.round(dem.lon, 4), np.round(dem.lat, 4), dem.weight))
+    assert got == [(117.005, 34.285, 2.0), (117.015, 34.295, 5.0), (117.025, 34.285, 7.0)]
+    # a 0.01° pixel at 34.29°N is about 1,113 m x 919 m
+    assert dem.area_m2 == pytest.approx(np.full(3, 1_112_000 * 0.919), rel=0.01)
+    with pytest.raises(InvalidInput, match="no pixel has a value above 10"):
+        read_population_raster(path, min_value=10)
