@@ -99,16 +99,23 @@ def _illustrative(dem, sample: bool) -> bool:
               help="Write the gaps: .geojson, .gpkg or .csv.")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write a self-contained HTML report.")
+@click.option("--isochrones", "iso_out", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="With --engine network: write the covered area (the union of "
+                                 "the stations' isochrones at the largest threshold) as GeoJSON; "
+                                 "it is also drawn on --report.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @click.option("--db", envvar="LOCATOR_DB", default=None, help="Station database.")
 def coverage_cmd(mode, minutes_text, engine_name, pbf, speed, detour, demand, weight, districts,
-                 crs, at, ignore_hours, n_gaps, out, report, as_json, db) -> None:
+                 crs, at, ignore_hours, n_gaps, out, report, iso_out, as_json, db) -> None:
     """How much demand and area the stations cover within the thresholds, by district,
     with cross-coverage and the largest gaps."""
     from .coverage import coverage_report, find_gaps, redundant_stations
 
     minutes = _minutes_list(minutes_text)
-    steps = ["load", "coverage", "gaps", "redundant"]
+    if iso_out is not None and engine_name != "network":
+        raise InvalidInput("--isochrones needs --engine network (isochrones follow the roads)",
+                           field="isochrones")
+    steps = ["load", "coverage", "gaps", "redundant"] + (["isochrones"] if iso_out else [])
     with click.progressbar(steps, label="coverage", file=sys.stderr,
                            item_show_func=lambda s: s or "") as bar:
         results: dict[str, Any] = {}
@@ -122,8 +129,13 @@ def coverage_cmd(mode, minutes_text, engine_name, pbf, speed, detour, demand, we
                                                     districts=dist)
             elif step == "gaps":
                 results["gaps"] = find_gaps(eng, stations, dem, max(minutes), limit=n_gaps)
-            else:
+            elif step == "redundant":
                 results["redundant"] = redundant_stations(eng, stations, dem, max(minutes))
+            else:
+                from .coverage.isochrones import covered_area
+
+                results["isochrones"] = covered_area(eng, stations.lon, stations.lat,
+                                                     max(minutes))
     rep, gaps, red = results["report"], results["gaps"], results["redundant"]
     illustrative = _illustrative(dem, sample)
     doc = {"coverage": rep.to_dict(), "gaps": gaps.to_dict(geometry=False),
@@ -133,11 +145,19 @@ def coverage_cmd(mode, minutes_text, engine_name, pbf, speed, detour, demand, we
         doc["notice"] = ILLUSTRATIVE_NOTICE
     if out is not None:
         _write_gaps(gaps, out, illustrative)
+    iso = results.get("isochrones")
+    if iso_out is not None:
+        import shapely.geometry
+
+        fc = {"type": "FeatureCollection", "attribution": OSM_NOTICE, "features": [
+            {"type": "Feature", "geometry": shapely.geometry.mapping(iso),
+             "properties": {"minutes": max(minutes), "mode": mode, "attribution": OSM_NOTICE}}]}
+        iso_out.write_text(json.dumps(fc, ensure_ascii=False), encoding="utf-8")
     if report is not None:
         from .coverage.report import write_report
 
         write_report(report, rep, gaps=gaps, stations=records, demand=dem, districts=dist,
-                     engine=eng)
+                     engine=eng, isochrones=iso)
     if as_json:
         click.echo(json.dumps(doc, ensure_ascii=False))
         return

@@ -130,11 +130,26 @@ def test_network_coverage_on_helsinki(runner, tmp_path):
         f"p{i},{d_lon[i]:.7f},{d_lat[i]:.7f},1\n" for i in range(300)))
     r = runner.invoke(main, ["coverage", "--db", str(dbp), "--demand", str(demand), "--weight",
                              "w", "--engine", "network", "--pbf", pbf, "--minutes", "5,10",
-                             "--ignore-hours", "--json"], env={"LOCATOR_CACHE_DIR":
-                                                               str(tmp_path / "cache")})
+                             "--ignore-hours", "--json", "--isochrones",
+                             str(tmp_path / "iso.geojson"), "--report",
+                             str(tmp_path / "r.html")],
+                      env={"LOCATOR_CACHE_DIR": str(tmp_path / "cache")})
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout.strip().splitlines()[-1])
     assert "OpenStreetMap contributors" in doc["attribution"][0]
     for t in doc["coverage"]["thresholds"]:
         counts = eng.reach_counts(st_lon, st_lat, d_lon, d_lat, t["minutes"])
         assert t["city"]["demand_covered"] == pytest.approx(float((counts > 0).sum()))
+    import shapely.geometry
+
+    iso = json.loads((tmp_path / "iso.geojson").read_text(encoding="utf-8"))
+    area = shapely.geometry.shape(iso["features"][0]["geometry"])
+    assert "OpenStreetMap contributors" in iso["attribution"]
+    assert all(area.contains(shapely.geometry.Point(x, y)) for x, y in zip(st_lon, st_lat))
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "OpenStreetMap contributors" in html and '"isochrones"' in html
+
+
+def test_isochrones_need_the_network_engine(runner, db):
+    r = runner.invoke(main, ["coverage", "--db", str(db), "--isochrones", "x.geojson"])
+    assert r.exit_code == 2 and "--isochrones needs --engine network" in r.output
