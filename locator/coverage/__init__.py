@@ -19,6 +19,7 @@ Typical use::
 from __future__ import annotations
 
 from . import demand as demand
+from . import gaps as gaps
 from . import io as io
 from . import metrics as metrics
 from . import siting as siting
@@ -44,18 +45,16 @@ from .io import (
     read_population_raster,
     write_demand_csv,
 )
+from .gaps import Gap, GapReport, find_gaps
 from .metrics import (
     CoverageFigures,
     CoverageReport,
     DistrictCoverage,
-    Gap,
-    GapReport,
     RedundancyReport,
     RedundantStation,
     StationSet,
     ThresholdCoverage,
     coverage_report,
-    find_gaps,
     redundant_stations,
     select_stations,
     station_set,

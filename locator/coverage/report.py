@@ -40,7 +40,8 @@ from markupsafe import escape
 from .._paths import templates_dir
 from ..errors import InvalidInput
 from .demand import Demand, Districts
-from .metrics import REACH_LEVELS, CoverageReport, GapReport, StationSet, select_stations
+from .gaps import GapReport
+from .metrics import REACH_LEVELS, CoverageReport, StationSet, select_stations
 from .siting import Candidates, SitingResult
 from .straight import StraightLineEngine, TravelEngine
 

@@ -41,7 +41,8 @@ from scipy import sparse
 
 from ..errors import InvalidInput
 from .demand import Demand
-from .metrics import GapReport, StationSet
+from .gaps import GapReport
+from .metrics import StationSet
 from .straight import TravelEngine, check_lonlat, check_minutes
 
 __all__ = [

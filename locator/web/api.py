@@ -8,7 +8,7 @@ import orjson
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 
 from .. import config
-from ..coords import CRS_CODES, from_wgs84, parse_crs, validate_lonlat
+from ..coords import CRS_CODES, parse_crs, validate_lonlat
 from ..errors import NotFound
 from ..hours import open_status
 from ..io import SAMPLE_NOTICE, stations_geojson
