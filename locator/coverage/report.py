@@ -25,7 +25,6 @@ also used by the planner page, which passes :func:`report_context` to it.
 from __future__ import annotations
 
 import base64
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from markupsafe import escape
 
 from .._paths import templates_dir
 from ..errors import InvalidInput
+from ..htmljson import safe_json
 from .demand import Demand, Districts
 from .gaps import GapReport
 from .metrics import REACH_LEVELS, CoverageReport, StationSet, select_stations
@@ -64,15 +64,6 @@ MODE_LABELS = {"walk": ("步行", "walk"), "bike": ("自行车", "bike"), "ebike
 #: Colours of demand reached by 0, 1, 2 and 3+ stations (map and chart).
 REACH_COLORS = ("#e03131", "#b2f2bb", "#51cf66", "#2b8a3e")
 THRESHOLD_COLORS = ("#a5d8ff", "#4dabf7", "#1864ab", "#0b3d91", "#5f3dc4", "#862e9c")
-
-
-def safe_json(value: Any) -> str:
-    """JSON that is safe inside an HTML ``<script>`` element (the same rules as
-    ``locator.web.maps.safe_json``, repeated here because the core may not import the
-    web package): ``<``, ``>``, ``&``, U+2028 and U+2029 are escaped."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
 # --------------------------------------------------------------------------- context

