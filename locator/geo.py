@@ -65,11 +65,3 @@ def chord_for_m(distance_m: float) -> float:
     """Unit-sphere chord length of a great-circle distance (monotonic in it)."""
     half = min(distance_m / (2.0 * EARTH_RADIUS_M), math.pi / 2)
     return 2.0 * math.sin(half)
-
-
-def compass_point(bearing: float, lang: str = "zh") -> str:
-    """Eight-point compass name of a bearing."""
-    i = int(((bearing % 360.0) + 22.5) // 45.0) % 8
-    if lang.startswith("en"):
-        return ("N", "NE", "E", "SE", "S", "SW", "W", "NW")[i]
-    return ("北", "东北", "东", "东南", "南", "西南", "西", "西北")[i]

@@ -308,7 +308,7 @@ class StationIndex:
         status_set = _codes(statuses, STATUSES, "status") if statuses else None
         snap = self._snap
         out: list[Station] = []
-        for cols, rows in ((snap.main, self._alive_main(snap)),
+        for cols, rows in ((snap.main, _live(snap.n, snap.dead)),
                            (snap.mid, snap.live_mid_rows()),
                            (snap.delta, snap.live_delta_rows())):
             if cols.stations is None or not len(rows):
@@ -328,13 +328,6 @@ class StationIndex:
             out = [s for s in out if district in (s.district_adcode, s.district_name)]
         out.sort(key=lambda s: s.id)
         return out
-
-    @staticmethod
-    def _alive_main(snap: _Snapshot) -> np.ndarray:
-        rows = np.arange(snap.n)
-        if snap.dead:
-            rows = rows[~np.isin(rows, np.fromiter(snap.dead, np.intp))]
-        return rows
 
     # ---------------------------------------------------------------- queries
     def nearest(self, lon: float, lat: float, k: int = 5, *,
@@ -656,7 +649,7 @@ class StationIndex:
             with_st = main.stations is not None
             if purge or len(snap.dead) > max(1024, snap.n // 20):
                 # many tombstones: rebuild without them (a new id map)
-                keep = self._alive_main(snap)
+                keep = _live(snap.n, snap.dead)
                 cols = concat(take(main, keep), len(keep), extra, everything)
                 pos = None
                 dead: frozenset[int] = frozenset()

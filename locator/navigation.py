@@ -88,24 +88,6 @@ _OSM_ZOOM: Final = 17
 _BAIDU_SRC: Final = f"webapp.{SOURCE}"
 
 
-@lru_cache(maxsize=65536)
-def _destination(lon: float, lat: float, name: str
-                 ) -> tuple[float, float, float, float, str, str, str]:
-    """The per-station parts of the links (converted points, encoded names), cached:
-    a station is linked to again and again, from many origins."""
-    label = " ".join(name.split()) or f"{lat:.6f},{lon:.6f}"
-    g_lon, g_lat = wgs84_to_gcj02(lon, lat)
-    b_lon, b_lat = wgs84_to_bd09(lon, lat)
-    return (g_lon, g_lat, b_lon, b_lat, quote(label, safe=""),
-            quote(label.replace(",", "，"), safe=""), quote(label.replace("|", "｜"), safe=""))
-
-
-@lru_cache(maxsize=4096)
-def _origin(lon: float, lat: float) -> tuple[float, float, float, float]:
-    """The query point in GCJ-02 and BD-09 (cached: one query links to several stations)."""
-    return (*wgs84_to_gcj02(lon, lat), *wgs84_to_bd09(lon, lat))
-
-
 def nav_links(
     lon: float,
     lat: float,
@@ -173,7 +155,11 @@ def _destination_parts(lon: float, lat: float, name: str, key: str) -> tuple[str
     """Every origin-independent piece of the four links (cached: a station is linked to
     again and again, from many origins)."""
     amap_mode, baidu_mode, tencent_type, _ = _MODES[key]
-    g_lon, g_lat, b_lon, b_lat, q_name, amap_name, baidu_name = _destination(lon, lat, name)
+    label = " ".join(name.split()) or f"{lat:.6f},{lon:.6f}"
+    q_name = quote(label, safe="")
+    amap_name = quote(label.replace(",", "，"), safe="")  # "," separates Amap's fields
+    baidu_name = quote(label.replace("|", "｜"), safe="")  # "|" separates Baidu's fields
+    g_lon, g_lat, b_lon, b_lat = _app_coords(lon, lat)
     # Amap puts longitude first; Baidu, Tencent and OSM put latitude first.
     return (
         _AMAP_URL,
@@ -192,13 +178,14 @@ def _destination_parts(lon: float, lat: float, name: str, key: str) -> tuple[str
 
 @lru_cache(maxsize=4096)
 def _origin_parts(lon: float, lat: float) -> tuple[str, str, str, str]:
-    og_lon, og_lat, ob_lon, ob_lat = _origin(lon, lat)
+    og_lon, og_lat, ob_lon, ob_lat = _app_coords(lon, lat)
     return (f"from={og_lon:.6f},{og_lat:.6f}&", f"&fromcoord={og_lat:.6f},{og_lon:.6f}",
             f"origin=latlng:{ob_lat:.6f},{ob_lon:.6f}", f"{lat:.6f},{lon:.6f}")
 
 
 @lru_cache(maxsize=65536)
 def _app_coords(lon: float, lat: float) -> tuple[float, float, float, float]:
+    """A WGS-84 point in GCJ-02 and BD-09 (cached: stations and query points recur)."""
     return (*wgs84_to_gcj02(lon, lat), *wgs84_to_bd09(lon, lat))
 
 

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 from werkzeug.datastructures import MultiDict
 
 from ..errors import LocatorError
-from .security import API_CSP
+from .security import API_CACHE, API_CSP
 
 _PATH = "/api/v1/nearest"
 
@@ -41,7 +41,7 @@ class NearestFastPath:
                     ("Content-Length", str(len(body))),
                     ("X-Content-Type-Options", "nosniff"),
                     ("Content-Security-Policy", API_CSP),
-                    ("Cache-Control", "public, max-age=30"),
+                    ("Cache-Control", API_CACHE),
                 ])
                 return [body]
         return self.wsgi_app(environ, start_response)

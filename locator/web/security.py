@@ -16,6 +16,8 @@ CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; "
 
 #: For JSON: nothing may load from it, and no page may frame it.
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
+#: Cache-Control of a successful API GET (answers change as stations open and close).
+API_CACHE = "public, max-age=30"
 
 
 class TooManyRequests(HTTPException):
@@ -87,7 +89,7 @@ def init_security(app: Flask) -> None:
             if "Content-Security-Policy" not in h:
                 h["Content-Security-Policy"] = API_CSP
             if "Cache-Control" not in h:
-                h["Cache-Control"] = ("public, max-age=30" if resp.status_code == 200
+                h["Cache-Control"] = (API_CACHE if resp.status_code == 200
                                       and request.method == "GET" else "no-store")
             origin = request.headers.get("Origin")
             if origin and origins and ("*" in origins or origin in origins):
