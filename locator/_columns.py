@@ -7,6 +7,7 @@ that writers fill beyond every published snapshot's row count.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,9 @@ TYPE_CODES = STATION_TYPES.codes
 STATUS_CODES = STATUSES.codes
 
 
-@dataclass(frozen=True, slots=True, eq=False)  # eq=False: hashed by identity
+# eq=False: hashed by identity; weakref_slot (3.11+) lets tests watch the columns be freed
+@dataclass(frozen=True, slots=True, eq=False,
+           **({"weakref_slot": True} if sys.version_info >= (3, 11) else {}))
 class Columns:
     """Columnar station attributes; row i belongs to ``ids[i]``. ``len()`` is the row
     capacity, which for a delta buffer exceeds the rows written so far."""

@@ -201,7 +201,32 @@ assert _MODES == ("walk", "bike", "ebike")
 _ETA_FACTORS = tuple(eta_minutes(1.0, m) for m in _MODES)
 
 
-@functools.lru_cache(maxsize=32768)
+#: Entries kept per cache and per set of columns (a cache that fills up starts afresh).
+_MEMO_LIMIT = 32768
+
+
+def _per_columns_cache(fn):
+    """Cache ``fn(cols, *key)`` in ``cols.memo``, so that the cached parts of a station
+    die with the columns that hold it (after an index rebuild, the old columns and
+    their arrays are freed at once, not when a global cache evicts its entries)."""
+    name = fn.__name__
+
+    @functools.wraps(fn)
+    def cached(cols: Columns, *key: Any) -> Any:
+        cache = cols.memo.get(name)
+        if cache is None:
+            cache = cols.memo.setdefault(name, {})
+        value = cache.get(key)
+        if value is None:
+            if len(cache) >= _MEMO_LIMIT:
+                cache.clear()
+            value = cache[key] = fn(cols, *key)
+        return value
+
+    return cached
+
+
+@_per_columns_cache
 def _static_json(cols: Columns, i: int, mode: str, hours: OpeningHours | None) -> bytes:
     """The cached query-independent part of :meth:`NearestResult.to_json`: a JSON object
     missing its closing brace."""
@@ -214,7 +239,7 @@ def _static_json(cols: Columns, i: int, mode: str, hours: OpeningHours | None) -
     return orjson.dumps(d)[:-1]
 
 
-@functools.lru_cache(maxsize=32768)
+@_per_columns_cache
 def _station_links(cols: Columns, i: int, mode: str) -> dict[str, str]:
     """A station's navigation links without a start point (cached per station and mode)."""
     from .navigation import nav_links
@@ -224,7 +249,7 @@ def _station_links(cols: Columns, i: int, mode: str) -> dict[str, str]:
                      cols.ids[i], mode=mode)
 
 
-@functools.lru_cache(maxsize=32768)
+@_per_columns_cache
 def _static_part(cols: Columns, i: int) -> dict[str, Any]:
     """The query-independent part of a result (cached: popular stations recur)."""
     from .navigation import app_coords

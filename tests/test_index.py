@@ -369,3 +369,25 @@ def test_three_levels_stay_exact_through_many_changes():
     box = (117.1, 34.2, 117.3, 34.35)
     assert [s.id for s in idx.select(bbox=box)] == sorted(
         s.id for s in allst if box[0] <= s.lon <= box[2] and box[1] <= s.lat <= box[3])
+
+
+def test_cached_result_parts_do_not_outlive_their_columns(tiny_stations):
+    """Result fragments are cached on the columns that hold the station, so a rebuilt
+    index frees its old columns instead of a global cache keeping them alive."""
+    import gc
+    import weakref
+
+    idx = StationIndex(tiny_stations)
+    r = idx.nearest(117.1850, 34.2615, 1)[0]
+    first = r.to_json(mode="walk")
+    assert list(r._cols.memo["_static_json"]) == [(r._i, "walk", r._hours.get(r._cols.mv_hours[r._i]))]
+    try:
+        old = weakref.ref(r._cols)
+    except TypeError:
+        pytest.skip("Columns supports weak references from Python 3.11 on")
+    del r
+    idx.insert(Station(id="NEW", name="n", type="outdoor_worker", lon=100.0, lat=30.0))
+    idx.compact()
+    gc.collect()
+    assert old() is None
+    assert idx.nearest(117.1850, 34.2615, 1)[0].to_json(mode="walk") == first
