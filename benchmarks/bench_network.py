@@ -11,12 +11,14 @@ Rows (each timed on the same graph, already built, stations at graph nodes):
 
 1. ``scipy dijkstra min_only``: one ``scipy.sparse.csgraph.dijkstra(graph,
    indices=station_nodes, min_only=True, limit=900 s)`` call: the reference;
-2. ``NetworkEngine coverage (demand snapped)``: ``nearest_time(..., max_minutes=15)``
-   from lon/lat: snapping the stations, a super-source Dijkstra that adds each
-   station's snapping walk, and the demand points' times; the demand was snapped by
-   an earlier call (the engine caches it: planners evaluate many station sets on the
-   same demand);
-3. the same, demand snapped in the call (cache cleared);
+2. ``NetworkEngine coverage step``: ``nearest_time(..., max_minutes=15)`` from
+   lon/lat: snapping the stations, a super-source Dijkstra that adds each station's
+   snapping walk, and the demand points' times. The demand layer was prepared before
+   (``snap_demand``: each point snapped to its nearest node, once per layer and kept by
+   the engine, as the graph is built once): a planner evaluates many station sets,
+   thresholds and times of day on one demand layer;
+3. preparing the demand layer (``snap_demand`` of 100,000 points, cache cleared), and
+   the coverage step with the preparation in the same call (a planner's first run);
 4. ``networkx multi_source_dijkstra_path_length(G, sources, cutoff=900)``;
 5. cross-coverage: ``NetworkEngine.reach_counts`` (stations reaching each demand
    point), one local bounded Dijkstra per station;
@@ -148,9 +150,11 @@ def run(side: int, n_stations: int, n_demand: int, seed: int, repeat: int) -> di
 
     ref = measure("scipy", lambda: dijkstra(mat, indices=st, min_only=True, limit=limit),
                   repeat * 3)
-    eng.nearest_time(slon, slat, dlon, dlat, max_minutes=MINUTES)  # snaps the demand once
+    eng.snap_demand(dlon, dlat)  # prepare the demand layer once
     warm = measure("warm", lambda: eng.nearest_time(slon, slat, dlon, dlat,
                                                     max_minutes=MINUTES), repeat * 3)
+    measure("prepare", lambda: eng.snap_demand(dlon, dlat), repeat * 3,
+            before=eng.clear_cache)
     cold = measure("cold", lambda: eng.nearest_time(slon, slat, dlon, dlat,
                                                     max_minutes=MINUTES), repeat,
                    before=eng.clear_cache)
@@ -205,10 +209,12 @@ def report(res: dict, args: argparse.Namespace) -> tuple[str, bool]:
     base = rows["scipy"]["s"]
     spec = [
         ("scipy", "scipy `dijkstra(min_only=True, limit=900)`, one call", "reference"),
-        ("warm", "**NetworkEngine coverage**, demand snapped", "`nearest_time(max_minutes=15)`: "
+        ("warm", "**NetworkEngine coverage step**", "`nearest_time(max_minutes=15)`: "
          "snap stations + super-source Dijkstra with snapping walks + demand times"),
-        ("cold", "NetworkEngine coverage, demand snapped in the call",
-         f"the same plus snapping {args.demand:,} demand points"),
+        ("prepare", "NetworkEngine `snap_demand` (prepare the demand layer)",
+         f"snap {args.demand:,} demand points to nodes, once per layer"),
+        ("cold", "coverage step + preparing the demand layer in the call",
+         "a planner's first run on a new demand layer"),
         ("networkx", "networkx `multi_source_dijkstra_path_length(cutoff=900)`",
          "node times only, no snapping"),
         ("reach", "NetworkEngine `reach_counts` (cross-coverage)",
@@ -241,7 +247,8 @@ def report(res: dict, args: argparse.Namespace) -> tuple[str, bool]:
         table,
         "",
         f"- **{'PASS' if ok1 else 'FAIL'}** coverage step within 2× of one scipy min_only "
-        f"Dijkstra: {r_scipy:.2f}× (demand snapped in the call: {r_cold:.2f}×)",
+        f"Dijkstra: {r_scipy:.2f}× (with the demand layer prepared in the same call: "
+        f"{r_cold:.2f}×, not held to the target)",
         f"- **{'PASS' if ok2 else 'FAIL'}** coverage step at least 10× faster than networkx "
         f"multi-source Dijkstra: {r_nx:.1f}×",
         f"- Results agree (covered sets: engine = scipy + snapping = networkx nodes; "
