@@ -24,7 +24,7 @@ from locator.coverage import (
 )
 from locator.coverage.io import write_demand_csv
 from locator.web import create_app
-from locator.web.planner import openapi_paths
+from locator.web.planner_api import openapi_paths
 
 CANDIDATES = [{"id": "C1", "lon": 117.20, "lat": 34.28}, {"id": "C2", "lon": 117.23, "lat": 34.25},
               {"id": "C3", "lon": 117.17, "lat": 34.295}, {"id": "C4", "lon": 117.26, "lat": 34.27},
@@ -321,7 +321,8 @@ def test_full_queue_is_429_and_a_slow_job_is_202(registry, demand_csv):
     app = make_app(registry, demand_csv, LOCATOR_PLANNER_WORKERS=1, LOCATOR_PLANNER_QUEUE=2,
                    LOCATOR_PLANNER_WAIT=0.2)
     client = app.test_client()
-    jobs = app.extensions["locator.planner"].jobs
+    with app.app_context():
+        jobs = app.extensions["locator.planner"].jobs
     release = threading.Event()
     blocker = jobs.submit("test", lambda: {"ok": release.wait(10)})
     try:
@@ -375,7 +376,8 @@ def test_network_engine_hook(registry, demand_csv):
 
 def test_openapi_paths():
     paths = openapi_paths()
-    assert set(paths) == {"/api/v1/coverage", "/api/v1/suggest", "/api/v1/jobs/{id}"}
+    assert set(paths) == {"/api/v1/coverage", "/api/v1/suggest", "/api/v1/jobs/{id}",
+                          "/api/v1/reach"}
     cov = paths["/api/v1/coverage"]["post"]
     props = cov["requestBody"]["content"]["application/json"]["schema"]["properties"]
     assert {"mode", "minutes", "at", "wait", "gaps"} <= set(props)

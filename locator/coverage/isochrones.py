@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -51,6 +53,8 @@ __all__ = [
     "covered_area",
     "isochrones",
     "isochrones_geojson",
+    "reach_areas",
+    "reach_circles",
     "to_feature_collection",
 ]
 
@@ -134,7 +138,9 @@ def _polygon(lines: Sequence[np.ndarray], points: Sequence[np.ndarray], buffer_m
     # GEOS than buffering one MultiLineString.
     parts = []
     if ln is not None:
-        parts.append(shapely.buffer(shapely.linestrings(ln), buffer_m, quad_segs=_QUAD_SEGS))
+        parts.extend(_parallel(lambda chunk: shapely.buffer(shapely.linestrings(chunk), buffer_m,
+                                                            quad_segs=_QUAD_SEGS),
+                               np.array_split(ln, max(1, min(_threads(), len(ln) // 5000)))))
     if pt is not None:
         parts.append(shapely.buffer(shapely.points(pt), buffer_m, quad_segs=_QUAD_SEGS))
     if not parts:
@@ -153,6 +159,18 @@ def _polygon(lines: Sequence[np.ndarray], points: Sequence[np.ndarray], buffer_m
     return out
 
 
+def _threads() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _parallel(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    """``[fn(x) for x in items]`` on a few threads (GEOS runs without the GIL)."""
+    if len(items) < 2 or _threads() == 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=_threads()) as pool:
+        return list(pool.map(fn, items))
+
+
 def _union(polys: np.ndarray) -> shapely.Geometry:
     """Union of many small polygons, for city-wide areas with tens of thousands of holes.
 
@@ -160,7 +178,8 @@ def _union(polys: np.ndarray) -> shapely.Geometry:
     city's covered area has one per block). So: union per tile of ``_TILE_M`` metres,
     set aside the holes of each tile's result that no other tile's result can reach
     (their envelopes meet no other tile's bounding box), union the filled tiles and put
-    those holes back. On a 200,000-node grid this takes a tenth of the plain union.
+    those holes back. On a 200,000-node grid this takes a tenth of the plain union. Tiles
+    are unioned on a few threads.
     """
     if len(polys) <= _TILE_MIN:
         return shapely.union_all(polys)
@@ -170,7 +189,8 @@ def _union(polys: np.ndarray) -> shapely.Geometry:
     key = (kx - kx.min()) * (ky.max() - ky.min() + 1) + (ky - ky.min())
     order = np.argsort(key, kind="stable")
     groups = np.split(order, np.flatnonzero(np.diff(key[order])) + 1)
-    tiles = np.array([shapely.union_all(polys[g]) for g in groups], dtype=object)
+    tiles = np.empty(len(groups), dtype=object)
+    tiles[:] = _parallel(lambda g: shapely.union_all(polys[g]), groups)
     tree = shapely.STRtree(shapely.box(*shapely.bounds(tiles).T))
     parts = shapely.get_parts(tiles, return_index=True)
     rings, owner = shapely.get_rings(parts[0], return_index=True)
@@ -184,7 +204,11 @@ def _union(polys: np.ndarray) -> shapely.Geometry:
     kept = np.ones(rings.size, dtype=bool)
     kept[hole_ix[~reach_others]] = False
     filled = shapely.polygons(rings[kept], indices=owner[kept])
-    merged = shapely.get_parts(shapely.union_all(filled))
+    # Union the filled tiles in vertical bands, one per thread, then the bands.
+    bands = np.array_split(np.argsort(shapely.bounds(filled)[:, 0], kind="stable"),
+                           _threads() if filled.size > 64 else 1)
+    merged = shapely.get_parts(shapely.union_all(
+        _parallel(lambda b: shapely.union_all(filled[b]), bands)))
     safe = rings[hole_ix[~reach_others]]
     if safe.size == 0:
         return shapely.multipolygons(merged) if merged.size > 1 else merged[0]
@@ -269,7 +293,7 @@ def to_feature_collection(geoms: Sequence[shapely.Geometry],
         raise InvalidInput(f"properties: {len(props)} given for {len(geoms)} geometries; "
                            "give one per geometry", field="properties")
     features = []
-    for g, p in zip(geoms, props):
+    for g, p in zip(geoms, props, strict=True):
         g = shapely.set_precision(g, 1e-7)
         features.append({"type": "Feature",
                          "geometry": json.loads(shapely.to_geojson(g)),
@@ -295,3 +319,43 @@ def isochrones_geojson(engine: NetworkEngine, station_lon: Any, station_lat: Any
         raise InvalidInput(f"ids: {len(names)} given for {len(geoms)} stations; give one per "
                            "station", field="ids")
     return to_feature_collection(geoms, [{**base, "kind": "isochrone", "id": n} for n in names])
+
+
+def reach_circles(lon: Any, lat: Any, radius_m: float, *,
+                  segments: int = 72) -> list[shapely.Geometry]:
+    """Circles of ``radius_m`` great-circle metres around points, as WGS-84 polygons:
+    the reach of the straight-line engine, on the same sphere as its distances
+    (:data:`locator.config.EARTH_RADIUS_M`), so a demand point is covered exactly when
+    it lies inside (up to the chords between vertices, which are ``360 / segments``
+    degrees of azimuth apart; each vertex lies exactly ``radius_m`` away)."""
+    from pyproj import Geod
+
+    from ..config import EARTH_RADIUS_M
+
+    x, y = check_lonlat(lon, lat, "station")
+    if not (isinstance(radius_m, (int, float)) and math.isfinite(radius_m) and radius_m > 0):
+        raise InvalidInput(f"radius_m: {radius_m!r} must be a positive number of metres",
+                           field="radius_m")
+    az = np.linspace(0.0, 360.0, segments, endpoint=False)
+    sphere = Geod(a=EARTH_RADIUS_M, f=0.0)
+    out = []
+    for cx, cy in zip(x.tolist(), y.tolist(), strict=True):
+        px, py, _ = sphere.fwd(np.full(az.size, cx), np.full(az.size, cy), az,
+                               np.full(az.size, float(radius_m)))
+        out.append(shapely.Polygon(np.column_stack([px, py])))
+    return out
+
+
+def reach_areas(engine: Any, lon: Any, lat: Any, minutes: float, *,
+                buffer_m: float | None = None) -> list[shapely.Geometry]:
+    """Each station's reach in ``minutes`` with either engine: road-network isochrones
+    for :class:`~.network.NetworkEngine`, geodesic circles of the engine's radius for
+    the straight-line engine."""
+    m = check_minutes(minutes)
+    if hasattr(engine, "isochrones"):
+        return engine.isochrones(lon, lat, m, buffer_m=buffer_m)
+    radius = getattr(engine, "radius_m", None)
+    if not callable(radius):
+        raise InvalidInput(f"engine: {type(engine).__name__} draws no reach areas",
+                           field="engine")
+    return reach_circles(lon, lat, radius(m))

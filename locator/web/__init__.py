@@ -21,11 +21,13 @@ LOCATOR_PBF                OpenStreetMap extract for the road-network engine (no
 LOCATOR_PLANNER_WORKERS    threads running coverage/suggest jobs            2
 LOCATOR_PLANNER_QUEUE      jobs queued or running before 429                8
 LOCATOR_PLANNER_JOB_TTL    seconds finished jobs are kept                   600
+LOCATOR_PLANNER_TIMEOUT    seconds before an unfinished job is abandoned   3600
 LOCATOR_PLANNER_WAIT       default seconds a POST waits before 202          2
 =========================  ===============================================  ==========
 
-Planner jobs live in the process that accepted them: with several gunicorn workers,
-poll with sticky routing (or run the planner in one worker).
+A planner job runs in the process that accepted it, and its record is kept in the
+station database (table ``planner_jobs``), so any worker or server sharing that database
+answers a poll.
 
 A prebuilt :class:`locator.Registry` may be passed as ``config["LOCATOR_REGISTRY"]``
 (tests and benchmarks do).
@@ -62,10 +64,12 @@ DEFAULTS: dict[str, Any] = {
     "LOCATOR_PLANNER_WORKERS": 2,
     "LOCATOR_PLANNER_QUEUE": 8,
     "LOCATOR_PLANNER_JOB_TTL": 600,
+    "LOCATOR_PLANNER_TIMEOUT": 3600,
     "LOCATOR_PLANNER_WAIT": 2.0,
 }
 _TYPES = {"LOCATOR_PLANNER_WORKERS": int, "LOCATOR_PLANNER_QUEUE": int,
           "LOCATOR_PLANNER_JOB_TTL": float, "LOCATOR_PLANNER_WAIT": float,
+          "LOCATOR_PLANNER_TIMEOUT": float,
           "LOCATOR_GC_FREEZE": lambda v: str(v).lower() not in ("0", "false", "no", ""),
           "LOCATOR_RATE_LIMIT": int, "LOCATOR_REFRESH_SECONDS": float,
           "LOCATOR_MAX_QUERY_LENGTH": int, "LOCATOR_MAX_CONTENT_LENGTH": int}
@@ -132,7 +136,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         gc.freeze()
     app.extensions["locator"] = RegistryHolder(registry, cfg["LOCATOR_REFRESH_SECONDS"])
 
-    from . import api, assets, pages, planner
+    from . import api, assets, pages, planner, planner_api
     from .errors import register_error_handlers
     from .i18n import init_i18n
     from .security import init_security
@@ -144,6 +148,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(assets.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(planner.bp)
+    app.register_blueprint(planner_api.bp)
     if cfg["LOCATOR_PBF"]:
         app.extensions["locator.network_engine"] = _network_factory(cfg["LOCATOR_PBF"])
     from .fastpath import NearestFastPath

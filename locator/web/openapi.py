@@ -46,7 +46,7 @@ def _errors(*codes: int) -> dict[str, Any]:
 @lru_cache(maxsize=1)
 def spec() -> dict[str, Any]:
     """The whole document: the core API plus the planner's endpoints."""
-    from .planner import openapi_paths
+    from .planner_api import openapi_paths
 
     doc = _core_spec()
     doc["paths"].update(openapi_paths())

