@@ -23,7 +23,7 @@ changed meanwhile. Tombstones stay in the main arrays until they are many; only
 then is the main rebuilt without them.
 
 Concurrency model: **immutable snapshots swapped under a lock.** All index
-state a query needs lives in one :class:`_Snapshot`: the main columns and tree,
+state a query needs lives in one :class:`Snapshot`: the main columns and tree,
 the tombstone sets and the *number* of delta rows it may see. Writers hold
 ``self._lock``, write beyond every published row count, and publish a new
 snapshot with one attribute assignment. Readers take ``self._snap`` once and use
@@ -41,11 +41,30 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from . import config
-from ._columns import (STATUS_CODES, TYPE_CODES, Columns, HoursTable, columns_from_stations,
-                       concat, grow_buffer, new_buffer, take, write_row)
+from ._columns import (
+    STATUS_CODES,
+    TYPE_CODES,
+    Columns,
+    HoursTable,
+    columns_from_stations,
+    concat,
+    grow_buffer,
+    new_buffer,
+    take,
+    write_row,
+)
+from ._snapshot import (
+    S_CLOSED,
+    TIE_EPS,
+    Snapshot,
+    first,
+    live_rows,
+    make_tree,
+    merge_delta,
+    search_tree,
+)
 from .errors import InvalidInput, NotFound
 from .geo import chord_for_m, haversine_m, unit_xyz, unit_xyz_np
 from .model import Station
@@ -56,112 +75,9 @@ from .vocab import AMENITIES, AMENITY_BIT, STATION_TYPES, STATUSES
 __all__ = ["NearestResult", "StationIndex", "eta_minutes"]
 
 _S_OPEN = STATUS_CODES.index("open")
-_S_CLOSED = STATUS_CODES.index("closed")
-_DEFAULT_STATUSES = frozenset(i for i in range(len(STATUS_CODES)) if i != _S_CLOSED)
-#: Two chord lengths closer than this count as a possible tie (about 6 micrometres).
-_TIE_EPS = 1e-12
+_DEFAULT_STATUSES = frozenset(i for i in range(len(STATUS_CODES)) if i != S_CLOSED)
 _R = config.EARTH_RADIUS_M
 _DELTA_CAPACITY = 1024
-
-
-def _tree(xyz: np.ndarray) -> cKDTree | None:
-    # Balanced splits with non-compacted nodes measured fastest for both clustered and
-    # spread-out station sets (benchmarks/bench_index.py).
-    return cKDTree(xyz, compact_nodes=False) if len(xyz) else None
-
-
-def _empty_mid() -> Columns:
-    return take(new_buffer(0), np.zeros(0, dtype=np.intp))
-
-
-class _Snapshot:
-    """Immutable view of the whole index (see the module docstring).
-
-    Three levels: *main* (big KD-tree, rebuilt rarely, in the background), *mid* (a
-    smaller KD-tree rebuilt whenever the delta buffer fills) and the *delta* buffer
-    (searched with numpy). Each level has its own tombstones.
-    """
-
-    __slots__ = ("main", "n", "tree", "pos", "dead", "mid", "mid_tree", "mid_dead", "mid_pos",
-                 "delta", "dn", "ddead", "dpos", "version", "type_trees", "has_closed",
-                 "_extra_tree", "_ids_arr")
-
-    def __init__(self, main: Columns, n: int, tree: cKDTree | None, pos: dict[str, int],
-                 dead: frozenset[int], delta: Columns, dn: int, ddead: frozenset[int],
-                 dpos: dict[str, int], version: int, type_trees: dict | None = None,
-                 mid: Columns | None = None, mid_tree: cKDTree | None = None,
-                 mid_dead: frozenset[int] = frozenset(), mid_pos: dict[str, int] | None = None):
-        self.main = main  # rows [0, n) are this snapshot's main rows
-        self.n = n
-        self.tree = tree
-        self.pos = pos  # id -> main row; shared, may hold rows >= n (invisible here)
-        self.dead = dead  # tombstoned main rows
-        self.mid = mid if mid is not None else _empty_mid()
-        self.mid_tree = mid_tree
-        self.mid_dead = mid_dead
-        self.mid_pos = mid_pos if mid_pos is not None else {}
-        self.delta = delta  # delta buffer; rows [0, dn) visible here
-        self.dn = dn
-        self.ddead = ddead  # tombstoned delta rows
-        self.dpos = dpos  # id -> newest delta row; shared with later snapshots
-        self.version = version
-        self.type_trees: dict[int, tuple[cKDTree | None, np.ndarray]] = \
-            type_trees if type_trees is not None else {}
-        # Closed main rows that are not tombstoned (they must be filtered out by default).
-        # Computed once per main; snapshots that share the main share the answer.
-        self.has_closed = _has_closed(main, n)
-        self._extra_tree: tuple | None = None
-        self._ids_arr: np.ndarray | None = None
-
-    def evolve(self, **kw: Any) -> _Snapshot:
-        args = dict(main=self.main, n=self.n, tree=self.tree, pos=self.pos, dead=self.dead,
-                    delta=self.delta, dn=self.dn, ddead=self.ddead, dpos=self.dpos,
-                    version=self.version + 1, type_trees=self.type_trees, mid=self.mid,
-                    mid_tree=self.mid_tree, mid_dead=self.mid_dead, mid_pos=self.mid_pos)
-        args.update(kw)
-        return _Snapshot(**args)
-
-    def type_tree(self, t: int) -> tuple[cKDTree | None, np.ndarray]:
-        got = self.type_trees.get(t)
-        if got is None:
-            rows = np.flatnonzero(self.main.type_i[:self.n] == t)
-            got = (_tree(self.main.xyz[rows]), rows)
-            self.type_trees[t] = got
-        return got
-
-    def live_delta_rows(self) -> np.ndarray:
-        return _live(self.dn, self.ddead)
-
-    def live_mid_rows(self) -> np.ndarray:
-        return _live(len(self.mid), self.mid_dead)
-
-    def extra_tree(self) -> tuple[cKDTree | None, list[tuple[Columns, int]]]:
-        """A KD-tree over the live mid and delta rows (for batch queries), built lazily."""
-        if self._extra_tree is None:
-            mrows, drows = self.live_mid_rows(), self.live_delta_rows()
-            xyz = np.concatenate([self.mid.xyz[mrows], self.delta.xyz[drows]])
-            refs = [(self.mid, i) for i in mrows.tolist()] + \
-                [(self.delta, j) for j in drows.tolist()]
-            self._extra_tree = (_tree(xyz), refs)
-        return self._extra_tree
-
-    def ids_arr(self) -> np.ndarray:
-        if self._ids_arr is None:
-            arr = np.empty(self.n, dtype=object)
-            arr[:] = self.main.ids[:self.n]
-            self._ids_arr = arr
-        return self._ids_arr
-
-    def live_count(self) -> int:
-        return (self.n - len(self.dead) + len(self.mid) - len(self.mid_dead)
-                + self.dn - len(self.ddead))
-
-
-def _live(n: int, dead: frozenset[int]) -> np.ndarray:
-    rows = np.arange(n)
-    if dead:
-        rows = rows[~np.isin(rows, np.fromiter(dead, np.intp))]
-    return rows
 
 
 class StationIndex:
@@ -242,11 +158,11 @@ class StationIndex:
 
     def _fresh(self, cols: Columns, *, version: int, with_stations: bool,
                pos: dict[str, int] | None = None, dead: frozenset[int] = frozenset(),
-               type_trees: dict | None = None) -> _Snapshot:
+               type_trees: dict | None = None) -> Snapshot:
         if pos is None:
             pos = dict(zip(cols.ids, range(len(cols))))
         buf = new_buffer(_DELTA_CAPACITY, with_stations=with_stations)
-        return _Snapshot(cols, len(cols), _tree(cols.xyz), pos, dead, buf, 0, frozenset(), {},
+        return Snapshot(cols, len(cols), make_tree(cols.xyz), pos, dead, buf, 0, frozenset(), {},
                          version, type_trees)
 
     # ---------------------------------------------------------------- reading
@@ -257,7 +173,7 @@ class StationIndex:
         return self._locate(self._snap, sid) is not None
 
     @staticmethod
-    def _locate(snap: _Snapshot, sid: Any) -> tuple[Columns, int] | None:
+    def _locate(snap: Snapshot, sid: Any) -> tuple[Columns, int] | None:
         j = snap.dpos.get(sid)
         if j is not None and j < snap.dn:
             return None if j in snap.ddead else (snap.delta, j)
@@ -308,7 +224,7 @@ class StationIndex:
         status_set = _codes(statuses, STATUSES, "status") if statuses else None
         snap = self._snap
         out: list[Station] = []
-        for cols, rows in ((snap.main, _live(snap.n, snap.dead)),
+        for cols, rows in ((snap.main, live_rows(snap.n, snap.dead)),
                            (snap.mid, snap.live_mid_rows()),
                            (snap.delta, snap.live_delta_rows())):
             if cols.stations is None or not len(rows):
@@ -388,7 +304,7 @@ class StationIndex:
             if not (max_distance_m > 0) or math.isinf(max_distance_m):
                 raise InvalidInput("max_distance_m: must be a positive, finite number of metres",
                                    field="max_distance_m")
-            bound = chord_for_m(max_distance_m) * (1 + 1e-9) + _TIE_EPS
+            bound = chord_for_m(max_distance_m) * (1 + 1e-9) + TIE_EPS
 
         snap = self._snap
         q = unit_xyz(lon, lat)
@@ -399,7 +315,7 @@ class StationIndex:
         def accept(cols: Columns, i: int) -> bool:
             st = cols.mv_status[i]
             if default_status:
-                if st == _S_CLOSED:
+                if st == S_CLOSED:
                     return False
             elif st not in status_set:
                 return False
@@ -424,21 +340,21 @@ class StationIndex:
                 for t in type_set:
                     tree, rows = snap.type_tree(TYPE_CODES.index(t))
                     if tree is not None:
-                        cands.extend(_search(snap.main, snap.dead, tree, rows, q, k, bound,
+                        cands.extend(search_tree(snap.main, snap.dead, tree, rows, q, k, bound,
                                              accept))
-                cands.sort(key=_first)
+                cands.sort(key=first)
             else:
-                cands = _search(snap.main, snap.dead, snap.tree, None, q, k, bound, accept)
+                cands = search_tree(snap.main, snap.dead, snap.tree, None, q, k, bound, accept)
         if snap.mid_tree is not None:
-            cands.extend(_search(snap.mid, snap.mid_dead, snap.mid_tree, None, q, k, bound,
+            cands.extend(search_tree(snap.mid, snap.mid_dead, snap.mid_tree, None, q, k, bound,
                                  accept))
-            cands.sort(key=_first)
+            cands.sort(key=first)
         if snap.dn:
-            cands = _merge_delta(snap, cands, q, k, bound, accept)
+            cands = merge_delta(snap, cands, q, k, bound, accept)
         if not cands:
             return []
         # Every candidate within the k-th chord (plus tie slack) may rank in the top k.
-        cut = cands[min(k, len(cands)) - 1][0] + _TIE_EPS
+        cut = cands[min(k, len(cands)) - 1][0] + TIE_EPS
         ranked = []
         for chord, cols, i in cands:
             if chord > cut:
@@ -451,7 +367,7 @@ class StationIndex:
         return [NearestResult(sid, d, cols, i, lon, lat, hours, at)
                 for d, sid, cols, i in ranked[:k]]
 
-    def _plain(self, snap: _Snapshot, lon: float, lat: float, k: int
+    def _plain(self, snap: Snapshot, lon: float, lat: float, k: int
                ) -> list[NearestResult] | None:
         """:meth:`nearest` without filters and without pending inserts: every tree hit is
         a result unless tombstoned or closed. None when the fetched neighbours do not
@@ -470,14 +386,14 @@ class StationIndex:
         if dead or snap.has_closed:
             status = snap.main.mv_status
             pairs = [(d, i) for d, i in zip(dist, idx)
-                     if i not in dead and status[i] != _S_CLOSED]
+                     if i not in dead and status[i] != S_CLOSED]
         else:
             pairs = list(zip(dist, idx))
-        if kk < n and (len(pairs) <= k or pairs[k][0] <= pairs[k - 1][0] + _TIE_EPS):
+        if kk < n and (len(pairs) <= k or pairs[k][0] <= pairs[k - 1][0] + TIE_EPS):
             return None  # need more neighbours, or a tie at the k-th place: general path
         if not pairs:
             return []
-        cut = pairs[min(k, len(pairs)) - 1][0] + _TIE_EPS
+        cut = pairs[min(k, len(pairs)) - 1][0] + TIE_EPS
         main = snap.main
         mv_lon, mv_lat, ids = main.mv_lon, main.mv_lat, main.ids
         ranked = [(haversine_m(lon, lat, mv_lon[i], mv_lat[i]), ids[i], i)
@@ -529,12 +445,12 @@ class StationIndex:
         if snap.dead:
             slow |= np.isin(idx, np.fromiter(snap.dead, dtype=np.intp)).any(axis=1)
         if kk > 1:
-            slow |= (np.diff(d, axis=1) <= _TIE_EPS).any(axis=1)  # possible ties
+            slow |= (np.diff(d, axis=1) <= TIE_EPS).any(axis=1)  # possible ties
         if snap.dn - len(snap.ddead) + len(snap.mid) - len(snap.mid_dead) > 0:
             dtree, _ = snap.extra_tree()
             dd, _ = dtree.query(q, k=1)
             kth = d[:, min(k, kk) - 1] if kk else np.full(m, np.inf)
-            slow |= dd <= kth + _TIE_EPS
+            slow |= dd <= kth + TIE_EPS
             if kk < k:
                 slow[:] = True
         kf = min(k, kk)
@@ -606,11 +522,11 @@ class StationIndex:
         if dn >= self._delta_limit:
             # minor compaction: fold the delta buffer into a new mid-level tree (small, so
             # it is quick) and start an empty buffer
-            live_mid = _live(len(snap.mid), mid_dead)
-            live_delta = _live(dn, ddead)
+            live_mid = live_rows(len(snap.mid), mid_dead)
+            live_delta = live_rows(dn, ddead)
             mid = concat(take(snap.mid, live_mid), len(live_mid), buf, live_delta)
             self._snap = snap.evolve(
-                dead=dead, mid=mid, mid_tree=_tree(mid.xyz), mid_dead=frozenset(),
+                dead=dead, mid=mid, mid_tree=make_tree(mid.xyz), mid_dead=frozenset(),
                 mid_pos=dict(zip(mid.ids, range(len(mid)))),
                 delta=new_buffer(_DELTA_CAPACITY, with_stations=buf.stations is not None),
                 dn=0, ddead=frozenset(), dpos={})
@@ -639,7 +555,7 @@ class StationIndex:
             snap = self._snap
         self._compact_from(snap, purge=True)
 
-    def _compact_from(self, snap: _Snapshot, *, purge: bool = False) -> None:
+    def _compact_from(self, snap: Snapshot, *, purge: bool = False) -> None:
         try:
             live_mid = snap.live_mid_rows()
             extra = concat(take(snap.mid, live_mid), len(live_mid), snap.delta,
@@ -649,7 +565,7 @@ class StationIndex:
             with_st = main.stations is not None
             if purge or len(snap.dead) > max(1024, snap.n // 20):
                 # many tombstones: rebuild without them (a new id map)
-                keep = _live(snap.n, snap.dead)
+                keep = live_rows(snap.n, snap.dead)
                 cols = concat(take(main, keep), len(keep), extra, everything)
                 pos = None
                 dead: frozenset[int] = frozenset()
@@ -658,7 +574,7 @@ class StationIndex:
                 cols = concat(main, snap.n, extra, everything)
                 pos = snap.pos
                 dead = snap.dead
-            tree = _tree(cols.xyz)
+            tree = make_tree(cols.xyz)
             type_trees = {t: None for t in snap.type_trees}
             with self._lock:
                 if pos is None:
@@ -667,7 +583,7 @@ class StationIndex:
                     ids = cols.ids
                     for r in range(snap.n, len(cols)):
                         pos[ids[r]] = r
-                fresh = _Snapshot(cols, len(cols), tree, pos, dead,
+                fresh = Snapshot(cols, len(cols), tree, pos, dead,
                                   new_buffer(_DELTA_CAPACITY, with_stations=with_st), 0,
                                   frozenset(), {}, snap.version)
                 for t in type_trees:
@@ -681,86 +597,6 @@ class StationIndex:
                 self._compacting = False
         finally:
             self._compacting = False
-
-
-def _has_closed(main: Columns, n: int) -> bool:
-    """Whether rows [0, n) hold a station marked closed (cached on the columns)."""
-    key = ("has_closed", n)
-    got = main.memo.get(key)
-    if got is None:
-        got = main.memo[key] = bool((main.status_i[:n] == _S_CLOSED).any())
-    return got
-
-
-def _search(main: Columns, dead: frozenset[int], tree: cKDTree, rows: np.ndarray | None,
-            q: tuple[float, float, float], k: int, bound: float, accept
-            ) -> list[tuple[float, Columns, int]]:
-    """Accepted tree candidates in chord order, enough to fix the top k and all ties at the
-    k-th. ``rows`` maps tree positions to rows of ``main`` (for per-type trees)."""
-    n = tree.n
-    kk = min(n, k + 1 + (len(dead) if len(dead) < 64 else 0))
-    qa = np.array(q)
-    while True:
-        # an ndarray query point and no infinite bound keep scipy on its fast path
-        if bound == math.inf:
-            dist, idx = tree.query(qa, k=kk)
-        else:
-            dist, idx = tree.query(qa, k=kk, distance_upper_bound=bound)
-        if kk == 1:
-            dist, idx = [float(dist)], [int(idx)]
-        else:
-            dist, idx = dist.tolist(), idx.tolist()
-        got: list[tuple[float, Columns, int]] = []
-        last = 0.0
-        exhausted = False
-        for d, i in zip(dist, idx):
-            if i >= n:  # beyond the distance bound
-                exhausted = True
-                break
-            last = d
-            r = i if rows is None else int(rows[i])
-            if (dead and r in dead) or not accept(main, r):
-                continue
-            got.append((d, main, r))
-        if exhausted or kk >= n:
-            return got
-        # Done when k were accepted and the farthest seen is past the k-th (no tie cut off).
-        if len(got) >= k and last > got[k - 1][0] + _TIE_EPS:
-            return got
-        kk = min(n, max(kk * 4, 64))
-
-
-def _merge_delta(snap: _Snapshot, cands: list[tuple[float, Columns, int]],
-                 q: tuple[float, float, float], k: int, bound: float, accept
-                 ) -> list[tuple[float, Columns, int]]:
-    """Merge delta-buffer rows into the sorted tree candidates, visiting them nearest first
-    and stopping once they cannot enter the top k."""
-    buf = snap.delta
-    dd = np.sqrt(((buf.xyz[:snap.dn] - q) ** 2).sum(axis=1))
-    if snap.ddead:
-        dd[np.fromiter(snap.ddead, np.intp)] = np.inf
-    order = np.argsort(dd, kind="stable")
-    merged = list(cands)
-    kth = merged[k - 1][0] if len(merged) >= k else math.inf
-    added = False
-    for j in order.tolist():
-        dj = float(dd[j])
-        if dj > bound or dj > kth + _TIE_EPS:
-            break
-        if not accept(buf, j):
-            continue
-        merged.append((dj, buf, j))
-        added = True
-        if len(merged) >= k:
-            merged.sort(key=_first)
-            kth = merged[k - 1][0]
-    if added:
-        merged.sort(key=_first)
-    return merged
-
-
-def _first(c: tuple) -> float:
-    return c[0]
 
 
 _dist_id = operator.itemgetter(0, 1)
