@@ -227,38 +227,16 @@ def _folium_classes() -> tuple[type, type, type]:
     import folium
     from folium.template import Template
 
-    class CoverageMap(folium.Map):
-        """A folium map with no asset links: the embedding document provides Leaflet
-        (inline in the report, from /vendor/leaflet/ on the planner page)."""
+    from ..foliummap import BareMap, map_template
 
-        _template = Template("""
-{% macro html(this, kwargs) %}
+    class CoverageMap(BareMap):
+        """The coverage map: no asset links (the embedding document provides Leaflet,
+        inline in the report, from /vendor/leaflet/ on the planner page)."""
+
+        _template = map_template("""
 <div class="coverage-map" id="{{ this.get_name() }}" role="region"
  aria-label="{{ this.label|e }}"></div>
-{% endmacro %}
-{% macro script(this, kwargs) %}
-var {{ this.get_name() }} = L.map({{ this.get_name()|tojson }}, {
-    crs: L.CRS.EPSG3857,
-    ...{{ this.options|tojavascript }}
-});
-{%- if this.bounds %}
-{{ this.get_name() }}.fitBounds({{ this.bounds|tojson }}, {padding: [12, 12], maxZoom: 15});
-{%- else %}
-{{ this.get_name() }}.setView({{ this.location|tojson }}, {{ this.options.zoom|tojson }});
-{%- endif %}
-L.control.scale({imperial: false}).addTo({{ this.get_name() }});
-{% endmacro %}
 """)
-        default_js: list[tuple[str, str]] = []
-        default_css: list[tuple[str, str]] = []
-
-        def __init__(self, *, location: Sequence[float], label: str):
-            super().__init__(location=list(location), zoom_start=11, tiles=None,
-                             prefer_canvas=True)
-            self.default_js, self.default_css = [], []
-            self.options.update(max_zoom=19, min_zoom=3)
-            self.label = label
-            self.bounds: list[list[float]] | None = None
 
     class CoverageData(folium.MacroElement):
         """The map's data (one JSON block, never executed) and the layer factory."""
@@ -300,27 +278,20 @@ def _build_map(payload: dict[str, Any], layers: list[tuple[str, str, bool]],
                tiles: Sequence[Mapping[str, Any]], bounds: list[list[float]] | None,
                center: tuple[float, float], label: str) -> tuple[Any, Any]:
     import folium
-    from markupsafe import Markup
+
+    from ..foliummap import render_parts
 
     CoverageMap, CoverageData, CoverageLayer = _folium_classes()
     m = CoverageMap(location=(center[1], center[0]), label=label)
     m.bounds = bounds
-    for src in tiles:
-        folium.TileLayer(tiles=src["url"], attr=src["attribution"], name=src["name"],
-                         subdomains=src.get("subdomains", "abc"),
-                         max_zoom=src.get("max_zoom", 18),
-                         max_native_zoom=src.get("max_zoom", 18),
-                         overlay=bool(src.get("overlay")),
-                         control=len(tiles) > 1 and not src.get("overlay")).add_to(m)
+    m.add_tiles(tiles)
     data = CoverageData(payload)
     data.add_to(m)
     for key, name, show in layers:
         CoverageLayer(data, key, name, show=show).add_to(m)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
-    fig = m.get_root()
-    fig.header._children.pop("meta_http", None)
-    fig.render()
-    return Markup(fig.html.render()), Markup(fig.script.render())
+    _, html, script = render_parts(m)
+    return html, script
 
 
 def coverage_map(report: CoverageReport, *, main: float, t: Any, lang: str, crs: str,

@@ -19,7 +19,7 @@ converts them to WGS-84 before querying.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,8 @@ from folium.template import Template
 from markupsafe import Markup
 
 from ..coords import wgs84_to_gcj02
+from ..foliummap import BareMap, map_template
+from ..foliummap import render_parts as render_foliummap
 from ..hours import open_status
 from ..htmljson import safe_json
 from ..model import Station
@@ -120,7 +122,7 @@ def tile_sources(tiles: str, *, tianditu_key: str = "", lang: str = "zh") -> lis
 # --------------------------------------------------------------------------- map
 
 
-class LocatorMap(folium.Map):
+class LocatorMap(BareMap):
     """A folium map that loads only same-origin assets.
 
     The header of folium's own template (a second viewport tag that disables
@@ -130,46 +132,25 @@ class LocatorMap(folium.Map):
     page scripts can find it, together with the CRS its tiles use.
     """
 
-    _template = Template("""
-{% macro html(this, kwargs) %}
+    fit_padding = 16
+    _template = map_template("""
 <div class="folium-map locator-map {{ this.css_class|e }}" id="{{ this.get_name() }}"
  data-map-key="{{ this.key|e }}" data-tiles="{{ this.tiles_key|e }}"
  data-crs="{{ this.crs_code|e }}" role="region" aria-label="{{ this.label|e }}"></div>
-{% endmacro %}
-{% macro script(this, kwargs) %}
-var {{ this.get_name() }} = L.map({{ this.get_name()|tojson }}, {
-    crs: L.CRS.EPSG3857,
-    ...{{ this.options|tojavascript }}
-});
-{%- if this.bounds %}
-{{ this.get_name() }}.fitBounds({{ this.bounds|tojson }}, {padding: [16, 16], maxZoom: 15});
-{%- else %}
-{{ this.get_name() }}.setView({{ this.location|tojson }}, {{ this.options.zoom|tojson }});
-{%- endif %}
-{%- if this.control_scale %}
-L.control.scale({imperial: false}).addTo({{ this.get_name() }});
-{%- endif %}
+""", """
 LocatorMaps.register({{ this.key|tojson }}, {{ this.get_name() }}, {{ this.setup_json }});
-{% endmacro %}
 """)
 
     def __init__(self, *, key: str, location: Sequence[float], zoom: int = 12,
                  tiles: str = "osm", tianditu_key: str = "", lang: str = "zh",
                  css_class: str = "", label: str = "", notes: Sequence[str] = ()):
-        super().__init__(location=list(location), zoom_start=zoom, tiles=None,
-                         prefer_canvas=True, control_scale=True)
-        self.options.update(max_zoom=19, min_zoom=3)
-        # Instance lists: folium's add_js_link/add_css_link mutate these in place,
-        # and the class attributes are shared with every other folium.Map.
+        super().__init__(location=location, zoom=zoom, label=label)
         self.default_js = [("leaflet", LEAFLET_JS), ("locator_map", MAP_JS)]
         self.default_css = [("leaflet_css", LEAFLET_CSS), ("locator_map_css", MAP_CSS)]
         self.key = key
-        #: [[south, west], [north, east]] in the map's CRS: open fitted to it instead.
-        self.bounds: list[list[float]] | None = None
         self.tiles_key = tiles
         self.crs_code = map_crs(tiles)
         self.css_class = css_class
-        self.label = label
         sources = tile_sources(tiles, tianditu_key=tianditu_key, lang=lang)
         notes = list(notes)
         if tiles == "tianditu" and not sources:
@@ -181,11 +162,7 @@ LocatorMaps.register({{ this.key|tojson }}, {{ this.get_name() }}, {{ this.setup
                               else "Base map tiles could not be loaded; "
                                    "station data is unaffected"),
         }
-        for src in sources:
-            folium.TileLayer(tiles=src.url, attr=src.attribution, name=src.name,
-                             subdomains=src.subdomains, max_zoom=src.max_zoom,
-                             max_native_zoom=src.max_zoom, overlay=src.overlay,
-                             control=len(sources) > 1 and not src.overlay).add_to(self)
+        self.add_tiles(asdict(src) for src in sources)
 
     @property
     def setup_json(self) -> str:
@@ -393,11 +370,8 @@ class MapParts:
 
 
 def render_parts(m: LocatorMap) -> MapParts:
-    fig = m.get_root()
-    fig.header._children.pop("meta_http", None)  # the page sets its own charset
-    fig.render()
-    return MapParts(header=Markup(fig.header.render()), html=Markup(fig.html.render()),
-                    script=Markup(fig.script.render()))
+    header, html, script = render_foliummap(m)
+    return MapParts(header=header, html=html, script=script)
 
 
 def median_center(stations: Sequence[Station], default: tuple[float, float]
