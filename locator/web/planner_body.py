@@ -204,4 +204,5 @@ COVERAGE_FIELDS = _common_fields(Field("minutes", _minutes_list, REPORT_MINUTES)
 SUGGEST_FIELDS = _common_fields(Field("minutes", _one_minutes, 15.0)) + [
     Field("n", _integer(1, 100), 5), Field("beta", _number(0, 1)),
     Field("exact", _bool), Field("candidates", _candidate_items),
-    Field("from_gaps", _bool, False), Field("crs", _crs, "wgs84")]
+    Field("from_gaps", _bool, False), Field("from_nodes", _bool, False),
+    Field("spacing_m", _number(10, 10_000, " metres"), 250.0), Field("crs", _crs, "wgs84")]
