@@ -287,3 +287,37 @@ def test_suggest_from_road_nodes_through_the_api(helsinki):
     assert bad.status_code == 400 and bad.get_json()["invalid_params"][0]["name"] == "from_nodes"
     both = client.post("/api/v1/suggest", json={"from_nodes": True, "from_gaps": True})
     assert both.status_code == 400 and both.get_json()["invalid_params"][0]["name"] == "candidates"
+
+
+# --------------------------------------------------------------------------- slow pages
+
+
+def test_a_slow_planner_run_answers_a_reloading_page(registry, demand_csv, monkeypatch):
+    import threading
+
+    import locator.web.planner as planner
+
+    release = threading.Event()
+    real = planner.coverage_report
+
+    def slow(*args, **kwargs):
+        release.wait(20)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(planner, "coverage_report", slow)
+    app = make_app(registry, demand_csv, LOCATOR_PLANNER_PAGE_WAIT=0.2)
+    client = app.test_client()
+    r = client.get("/planner?minutes=12&n=0&at=&lang=en")
+    assert r.status_code == 202 and r.headers["Retry-After"] == "3"
+    html = r.get_data(as_text=True)
+    assert '<meta http-equiv="refresh" content="3">' in html and "reloads by itself" in html
+    report = client.get("/planner/report.html?minutes=12&n=0&at=")
+    assert report.status_code == 202 and 'http-equiv="refresh"' in report.get_data(as_text=True)
+    release.set()
+    end = time.monotonic() + 20
+    while (r := client.get("/planner?minutes=12&n=0&at=&lang=en")).status_code == 202:
+        assert time.monotonic() < end
+        time.sleep(0.1)
+    assert r.status_code == 200 and 'class="coverage-map"' in r.get_data(as_text=True)
+    done = client.get("/planner/report.html?minutes=12&n=0&at=")
+    assert done.status_code == 200 and "attachment" in done.headers["Content-Disposition"]

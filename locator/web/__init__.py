@@ -23,6 +23,7 @@ LOCATOR_PLANNER_QUEUE      jobs queued or running before 429                8
 LOCATOR_PLANNER_JOB_TTL    seconds finished jobs are kept                   600
 LOCATOR_PLANNER_TIMEOUT    seconds before an unfinished job is abandoned   3600
 LOCATOR_PLANNER_WAIT       default seconds a POST waits before 202          2
+LOCATOR_PLANNER_PAGE_WAIT  seconds /planner waits before a reloading page   10
 =========================  ===============================================  ==========
 
 A planner job runs in the process that accepted it, and its record is kept in the
@@ -66,9 +67,11 @@ DEFAULTS: dict[str, Any] = {
     "LOCATOR_PLANNER_JOB_TTL": 600,
     "LOCATOR_PLANNER_TIMEOUT": 3600,
     "LOCATOR_PLANNER_WAIT": 2.0,
+    "LOCATOR_PLANNER_PAGE_WAIT": 10.0,
 }
 _TYPES = {"LOCATOR_PLANNER_WORKERS": int, "LOCATOR_PLANNER_QUEUE": int,
           "LOCATOR_PLANNER_JOB_TTL": float, "LOCATOR_PLANNER_WAIT": float,
+          "LOCATOR_PLANNER_PAGE_WAIT": float,
           "LOCATOR_PLANNER_TIMEOUT": float,
           "LOCATOR_GC_FREEZE": lambda v: str(v).lower() not in ("0", "false", "no", ""),
           "LOCATOR_RATE_LIMIT": int, "LOCATOR_REFRESH_SECONDS": float,

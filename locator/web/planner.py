@@ -22,6 +22,9 @@ shipped ILLUSTRATIVE Xuzhou layer. ``LOCATOR_DISTRICTS``: district boundaries
 Jobs (see :mod:`.jobs`): ``LOCATOR_PLANNER_WORKERS`` (2 threads per process),
 ``LOCATOR_PLANNER_QUEUE`` (8 jobs queued or running), ``LOCATOR_PLANNER_JOB_TTL``
 (600 s), ``LOCATOR_PLANNER_TIMEOUT`` (3,600 s), ``LOCATOR_PLANNER_WAIT`` (2 s).
+The page waits ``LOCATOR_PLANNER_PAGE_WAIT`` (10 s) for its run; a longer one (a
+city-wide road network) answers 202 with a page that reloads until the run, which goes
+on in the background, is ready (runs are cached per process).
 
 Road network hook: put a factory in ``app.extensions["locator.network_engine"]``,
 called as ``factory(mode, speed_kmh=None)`` and returning a
@@ -37,6 +40,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -74,6 +78,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("planner", __name__)
 
 EXACT_TIME_LIMIT_S = 20.0
+#: Seconds between reloads of a page whose run is still being computed.
+REFRESH_S = 3
 _ATTRIBUTION = {"basemap_osm": "© OpenStreetMap contributors "
                                "(https://www.openstreetmap.org/copyright)"}
 
@@ -104,6 +110,9 @@ class PlannerState:
         self._data: PlannerData | None = None
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple, Any] = OrderedDict()
+        self._pending: dict[tuple, Future] = {}
+        self._pages = ThreadPoolExecutor(max_workers=1, thread_name_prefix="planner-page")
+        self.page_wait_s = float(cfg.get("LOCATOR_PLANNER_PAGE_WAIT", 10.0))
 
     @property
     def jobs(self) -> JobManager:
@@ -115,6 +124,7 @@ class PlannerState:
         return self._jobs
 
     def shutdown(self) -> None:
+        self._pages.shutdown(wait=False, cancel_futures=True)
         if self._jobs is not None:
             self._jobs.shutdown()
 
@@ -149,13 +159,30 @@ class PlannerState:
                                      "LOCATOR_DISTRICTS") from None
         return PlannerData(demand, districts)
 
-    def cached(self, key: tuple, make: Callable[[], Any]) -> Any:
+    def cached(self, key: tuple, make: Callable[[], Any], *,
+               wait: float | None = None) -> Any | None:
+        """The value cached under ``key``, or ``make()`` run on the page thread and
+        cached. With ``wait``, give up after that many seconds and return None (the run
+        goes on, and a later call with the same key picks it up): a long road-network
+        run must not hold a request (and its gunicorn worker) for minutes."""
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        value = make()
+            future = self._pending.get(key)
+            if future is None:
+                future = self._pages.submit(make)
+                self._pending[key] = future
+        try:
+            value = future.result(timeout=wait)
+        except TimeoutError:
+            return None
+        except BaseException:
+            with self._lock:
+                self._pending.pop(key, None)  # a later call tries again
+            raise
         with self._lock:
+            self._pending.pop(key, None)
             self._cache[key] = value
             while len(self._cache) > 6:
                 self._cache.popitem(last=False)
@@ -315,7 +342,9 @@ def _page_args() -> dict[str, Any]:
     return a
 
 
-def _plan(a: dict[str, Any]) -> Plan:
+def _plan(a: dict[str, Any], *, wait: float | None = None) -> Plan | None:
+    """The page's run for the arguments ``a`` (cached per process); None if it is still
+    being computed after ``wait`` seconds."""
     st = _state()
     spec = _run_spec(mode=a["mode"], engine=a["engine"], at=a["at"], types=None)
     key = (a["mode"], a["minutes"], a["engine"], a["at"], a["n"],
@@ -338,7 +367,7 @@ def _plan(a: dict[str, Any]) -> Plan:
             area = spec.engine.covered_area(spec.stations.lon, spec.stations.lat, m)
         return Plan(spec, data, rep, gaps, sugg, cands, m, area)
 
-    return st.cached(key, make)
+    return st.cached(key, make, wait=wait)
 
 
 def _tiles(lang: str) -> tuple[list[dict[str, Any]], str]:
@@ -376,11 +405,14 @@ def planner_page():
     form = {"mode": request.args.get("mode", "walk"), "minutes": request.args.get("minutes", "15"),
             "engine": request.args.get("engine", "straight"), "n": request.args.get("n", "5"),
             "at": request.args.get("at")}
-    error, ctx, a, sample, reach = None, None, None, False, None
+    error, ctx, a, sample, reach, computing = None, None, None, False, None, False
     try:
         a = _page_args()
         form["at"] = "" if a["at"] is None else a["at"].strftime("%Y-%m-%dT%H:%M")
-        plan = _plan(a)
+        plan = _plan(a, wait=_state().page_wait_s)
+        if plan is None:
+            computing = True
+            raise _Computing
         sample = plan.spec.sample
         tiles, crs = _tiles(lang)
         ctx = report_context(plan.report, **_report_kwargs(plan, lang), tiles=tiles, crs=crs,
@@ -389,15 +421,26 @@ def planner_page():
                  "engine": a["engine"], "crs": crs, "lang": lang}
     except InvalidInput as e:
         error = str(e)
+    except _Computing:
+        pass
     if form["at"] is None:
         form["at"] = now().strftime("%Y-%m-%dT%H:%M")
     html = render_template(
         "planner.html", ctx=ctx, error=error, form=form, network=network,
-        sample_data=sample, reach=reach,
+        sample_data=sample, reach=reach, computing=computing,
         modes=[(m, _(*MODE_LABELS[m]), config.SPEEDS_KMH[m]) for m in MODES],
         report_url=("/planner/report.html?" + _query(a)) if a is not None and ctx else None,
         detour=config.DETOUR_FACTOR)
-    return Response(html, status=400 if error else 200, mimetype="text/html")
+    resp = Response(html, status=400 if error else 202 if computing else 200,
+                    mimetype="text/html")
+    if computing:
+        resp.headers["Retry-After"] = str(REFRESH_S)
+        resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+class _Computing(Exception):
+    """The page's run is not finished yet."""
 
 
 @bp.get("/planner/report.html")
@@ -405,7 +448,13 @@ def planner_report():
     from ..coverage.report import build_report
 
     a = _page_args()
-    plan = _plan(a)
+    plan = _plan(a, wait=_state().page_wait_s)
+    if plan is None:
+        resp = Response(render_template("planner_wait.html", refresh_s=REFRESH_S), status=202,
+                        mimetype="text/html")
+        resp.headers["Retry-After"] = str(REFRESH_S)
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
     lang = current_lang()
     html = build_report(plan.report, **_report_kwargs(plan, lang))
     stamp = (a["at"].strftime("%Y%m%d-%H%M") if a["at"] is not None else "any-time")
