@@ -29,8 +29,9 @@ the straight-line distance a traveller covers in the threshold (a 15-minute walk
 * ``nearest_time`` and ``reach_counts(cap=1)``: one multi-source Dijkstra on the
   reversed graph from a super-source joined to every station node by an edge weighted
   with that station's snapping time, cut off at the threshold: ``O(m + n log n)`` once,
-  independent of ``S``; ``O(D log n)`` to snap demand (demand snapping is cached for the
-  last few demand arrays, since planners evaluate many station sets on the same demand).
+  independent of ``S``. Preparing a demand layer (:meth:`NetworkEngine.snap_demand`,
+  ``O(D log n)``) is done once per layer and kept for the last four layers, since
+  planners evaluate many station sets, thresholds and times on the same demand.
 * ``reach_counts`` and ``coverage_matrix`` (cross-coverage): one bounded Dijkstra per
   distinct station node on the sub-graph of the nodes within the straight-line radius
   ``speed * (threshold - snap)``. No edge is faster than the mode, so a node outside
