@@ -42,3 +42,28 @@ def runner():
     from click.testing import CliRunner
 
     return CliRunner()
+
+
+@pytest.fixture(scope="module")
+def districts():
+    """The shipped Xuzhou district boundaries."""
+    from locator.coverage import load_xuzhou_districts
+
+    return load_xuzhou_districts()
+
+
+@pytest.fixture(scope="module")
+def demand_csv(tmp_path_factory, districts):
+    """About 900 gridded illustrative demand points over central Xuzhou, as a CSV (the
+    planner tests' demand layer)."""
+    import numpy as np
+
+    from locator.coverage import demand_from_points
+    from locator.coverage.io import write_demand_csv
+
+    lon, lat = np.meshgrid(np.arange(117.16, 117.32, 0.004), np.arange(34.24, 34.31, 0.0035))
+    w = np.random.default_rng(5).integers(0, 10, lon.size).astype(float)
+    dem = demand_from_points(lon.ravel(), lat.ravel(), w, districts=districts,
+                             weight_name="workers", source="illustrative", cell_m=370.0,
+                             area_m2=np.full(lon.size, 370.0 ** 2))
+    return write_demand_csv(dem, tmp_path_factory.mktemp("demand") / "demand.csv")

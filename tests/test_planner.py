@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 
-import numpy as np
 import pytest
 
 from locator.coverage import (
@@ -15,36 +14,17 @@ from locator.coverage import (
     build_siting_problem,
     candidates_from_gaps,
     coverage_report,
-    demand_from_points,
     find_gaps,
-    load_xuzhou_districts,
     read_demand,
     select_stations,
     suggest_sites,
 )
-from locator.coverage.io import write_demand_csv
 from locator.web import create_app
 from locator.web.planner_api import openapi_paths
 
 CANDIDATES = [{"id": "C1", "lon": 117.20, "lat": 34.28}, {"id": "C2", "lon": 117.23, "lat": 34.25},
               {"id": "C3", "lon": 117.17, "lat": 34.295}, {"id": "C4", "lon": 117.26, "lat": 34.27},
               {"id": "C5", "lon": 117.186, "lat": 34.262}]
-
-
-@pytest.fixture(scope="module")
-def districts():
-    return load_xuzhou_districts()
-
-
-@pytest.fixture(scope="module")
-def demand_csv(tmp_path_factory, districts):
-    """About 900 gridded illustrative demand points over central Xuzhou, as a CSV."""
-    lon, lat = np.meshgrid(np.arange(117.16, 117.32, 0.004), np.arange(34.24, 34.31, 0.0035))
-    w = np.random.default_rng(5).integers(0, 10, lon.size).astype(float)
-    dem = demand_from_points(lon.ravel(), lat.ravel(), w, districts=districts,
-                             weight_name="workers", source="illustrative", cell_m=370.0,
-                             area_m2=np.full(lon.size, 370.0 ** 2))
-    return write_demand_csv(dem, tmp_path_factory.mktemp("demand") / "demand.csv")
 
 
 def make_app(registry, demand_csv, **config):

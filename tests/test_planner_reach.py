@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import shapely
 import shapely.geometry
-from test_planner import demand_csv, districts, make_app  # noqa: F401 (fixtures)
+from test_planner import make_app
 
 from locator.coords import wgs84_to_gcj02
 from locator.coverage import StraightLineEngine

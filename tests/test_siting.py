@@ -27,7 +27,7 @@ from locator.coverage import (
     station_set,
     suggest_sites,
 )
-from locator.coverage.siting import MatrixTable
+from locator.coverage.siting_matrix import MatrixTable
 from locator.errors import InvalidInput
 from locator.geo import haversine_np
 

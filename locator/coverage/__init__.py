@@ -30,10 +30,9 @@ from .demand import (
     Districts,
     demand_from_points,
     demand_from_polygons,
-    generate_illustrative_demand,
-    grid_demand,
-    h3_demand,
 )
+from .demand_grids import generate_illustrative_demand, grid_demand, h3_demand
+from .gaps import Gap, GapReport, find_gaps
 from .io import (
     demand_from_geodataframe,
     load_illustrative_demand,
@@ -45,7 +44,6 @@ from .io import (
     read_population_raster,
     write_demand_csv,
 )
-from .gaps import Gap, GapReport, find_gaps
 from .metrics import (
     CoverageFigures,
     CoverageReport,
@@ -61,20 +59,18 @@ from .metrics import (
 )
 from .siting import (
     Candidates,
-    MatrixTable,
     SitingProblem,
     SitingResult,
     SitingSolution,
     build_siting_problem,
     candidates_from_demand,
     candidates_from_gaps,
-    coverage_from_table,
     evaluate_sites,
     exact_sites,
     greedy_sites,
-    siting_problem_from_matrix,
     suggest_sites,
 )
+from .siting_matrix import MatrixTable, coverage_from_table, siting_problem_from_matrix
 from .straight import (
     DEFAULT_THRESHOLDS,
     MAX_MINUTES,

@@ -38,10 +38,11 @@ from .demand import (
     Districts,
     demand_from_points,
     demand_from_polygons,
-    generate_illustrative_demand,
     valid_polygons,
 )
-from .siting import Candidates, MatrixTable
+from .demand_grids import generate_illustrative_demand
+from .siting import Candidates
+from .siting_matrix import MatrixTable
 
 __all__ = [
     "DEMAND_CSV_COLUMNS",
