@@ -450,9 +450,8 @@ def test_tiled_union_equals_plain_union(monkeypatch):
     lines = np.array(h + v)
     lines = lines[rng.random(len(lines)) > 0.1]
     polys = shapely.buffer(shapely.linestrings(lines), DEFAULT_BUFFER_M, quad_segs=4)
-    monkeypatch.setattr(iso, "_TILE_M", 700.0)
     monkeypatch.setattr(iso, "_TILE_MIN", 100)
-    tiled = iso._union(polys)
+    tiled = iso._union(polys, tile=700.0)
     plain = shapely.union_all(polys)
     assert tiled.is_valid
     assert len(shapely.get_rings(tiled)) == len(shapely.get_rings(plain)) > 1000

@@ -62,6 +62,7 @@ __all__ = [
 DEFAULT_BUFFER_M = 30.0
 _QUAD_SEGS = 4
 _TILE_M = 1000.0
+_M_PER_DEG_LAT = 111_195.0  # tiles need not be exact squares
 _TILE_MIN = 4000  # fewer pieces: one plain union
 
 
@@ -145,18 +146,18 @@ def _polygon(lines: Sequence[np.ndarray], points: Sequence[np.ndarray], buffer_m
         parts.append(shapely.buffer(shapely.points(pt), buffer_m, quad_segs=_QUAD_SEGS))
     if not parts:
         return shapely.Polygon()
-    # Vertices a hair apart (the union leaves some) would turn into tiny self-crossings
-    # after the nonlinear transform back to degrees: merge those closer than 0.1 mm.
-    geom = shapely.remove_repeated_points(_union(np.concatenate(parts)), 1e-4)
 
     def to_wgs84(xy: np.ndarray) -> np.ndarray:
         x, y = inv.transform(xy[:, 0], xy[:, 1])
         return np.column_stack([x, y])
 
-    out = shapely.transform(geom, to_wgs84)
-    if not out.is_valid:
-        out = shapely.make_valid(out)
-    return out
+    # The small buffers go back to degrees before the union (a near-affine map moves
+    # their vertices, metres apart, without folding them), so the union is computed
+    # where it is returned and is valid as GEOS builds it: transforming a finished
+    # city-wide union instead can fold vertices a hair apart, and checking its validity
+    # costs more than the union itself.
+    pieces = shapely.transform(np.concatenate(parts), to_wgs84)
+    return _union(pieces, tile=_TILE_M / _M_PER_DEG_LAT)
 
 
 def _threads() -> int:
@@ -171,11 +172,12 @@ def _parallel(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
         return list(pool.map(fn, items))
 
 
-def _union(polys: np.ndarray) -> shapely.Geometry:
+def _union(polys: np.ndarray, *, tile: float) -> shapely.Geometry:
     """Union of many small polygons, for city-wide areas with tens of thousands of holes.
 
     A plain cascaded union slows down badly as its partial results gather holes (a
-    city's covered area has one per block). So: union per tile of ``_TILE_M`` metres,
+    city's covered area has one per block). So: union per square tile of side ``tile``
+    (in the polygons' units),
     set aside the holes of each tile's result that no other tile's result can reach
     (their envelopes meet no other tile's bounding box), union the filled tiles and put
     those holes back. On a 200,000-node grid this takes a tenth of the plain union. Tiles
@@ -184,8 +186,8 @@ def _union(polys: np.ndarray) -> shapely.Geometry:
     if len(polys) <= _TILE_MIN:
         return shapely.union_all(polys)
     b = shapely.bounds(polys)
-    kx = np.floor((b[:, 0] + b[:, 2]) / (2 * _TILE_M)).astype(np.int64)
-    ky = np.floor((b[:, 1] + b[:, 3]) / (2 * _TILE_M)).astype(np.int64)
+    kx = np.floor((b[:, 0] + b[:, 2]) / (2 * tile)).astype(np.int64)
+    ky = np.floor((b[:, 1] + b[:, 3]) / (2 * tile)).astype(np.int64)
     key = (kx - kx.min()) * (ky.max() - ky.min() + 1) + (ky - ky.min())
     order = np.argsort(key, kind="stable")
     groups = np.split(order, np.flatnonzero(np.diff(key[order])) + 1)
