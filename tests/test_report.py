@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 from html.parser import HTMLParser
 
 import numpy as np
 import pytest
 import shapely
-from conftest_browser import XSS_ADDRESS, XSS_NAME, xss_stations
+from conftest_browser import XSS_ADDRESS, XSS_NAME, chromium_page, xss_stations
 
 from locator.coverage import (
     StraightLineEngine,
@@ -29,7 +28,6 @@ from locator.coverage import (
 from locator.coverage.report import _leaflet_assets, build_report, safe_json, write_report
 from locator.errors import InvalidInput
 
-CHROMIUM = "/usr/bin/chromium"
 #: URLs that may appear in the report outside the inlined Leaflet: the tile template, the
 #: copyright link and the SVG namespace. Nothing is loaded from them except the tiles.
 ALLOWED_URLS = ("https://tile.openstreetmap.org/", "https://www.openstreetmap.org/copyright",
@@ -269,9 +267,6 @@ BLANK_PNG = base64.b64decode(
 
 
 def test_report_opens_in_chromium(scene, tmp_path):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"needs Chromium at {CHROMIUM}")
-    sync_api = pytest.importorskip("playwright.sync_api")
     path = tmp_path / "report.html"
     path.write_text(scene["html"], encoding="utf-8")
     errors: list[str] = []
@@ -287,53 +282,44 @@ def test_report_opens_in_chromium(scene, tmp_path):
             others.append(url)
             r.abort()
 
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 900})
-            page.set_default_timeout(10_000)
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
-            page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
-            page.route("**/*", route)
-            page.goto(path.as_uri())
-            page.wait_for_selector(".coverage-map[data-coverage-ready='1']")
-            page.wait_for_selector("img.leaflet-tile-loaded")
-            info = page.evaluate("""() => {
-                const m = document.querySelector('.coverage-map');
-                return {stations: +m.dataset.stations, gaps: +m.dataset.gaps,
-                        sites: +m.dataset.sites, covered: +(m.dataset.demandDrawnCovered || 0),
-                        uncovered: +(m.dataset.demandDrawnUncovered || 0),
-                        canvases: m.querySelectorAll('canvas').length,
-                        sitePins: m.querySelectorAll('.cov-site-label').length,
-                        xss: window.__xss || null,
-                        attribution: m.querySelector('.leaflet-control-attribution').textContent,
-                        layers: [...m.querySelectorAll('.leaflet-control-layers-overlays span')]
-                                .map(s => s.textContent.trim())}; }""")
-            assert info["xss"] is None
-            assert info["stations"] == len(scene["records"])
-            assert info["sites"] == info["sitePins"] == 3
-            assert info["gaps"] == len(scene["gaps"].gaps) > 0
-            weighted = int((scene["demand"].weight > 0).sum())
-            assert info["covered"] > 0 and info["uncovered"] > 0
-            assert info["covered"] + info["uncovered"] == weighted  # all in view
-            assert info["canvases"] >= 3  # vectors + covered + uncovered demand
-            assert "OpenStreetMap" in info["attribution"] and "Tianditu" in info["attribution"]
-            assert {"站点", "已覆盖需求", "未覆盖需求", "覆盖缺口", "建议新站点"} <= set(info["layers"])
-            # Station names are text: the XSS station's tooltip shows its name verbatim.
-            shown = page.evaluate("""() => {
-                const cov = document.querySelector('.coverage-map').locatorCoverage;
-                let text = null;
-                cov.layers.stations.eachLayer(m => {
-                    if (m.getTooltip().getContent().textContent.includes('onerror')) {
-                        m.openTooltip();
-                        text = document.querySelector('.leaflet-tooltip').textContent;
-                    }
-                });
-                return text; }""")
-            assert shown == XSS_NAME
-            assert page.evaluate("() => window.__xss || null") is None
-            assert errors == [] and others == []
-        finally:
-            browser.close()
+    with chromium_page(errors, timeout_ms=10_000) as page:
+        page.route("**/*", route)
+        page.goto(path.as_uri())
+        page.wait_for_selector(".coverage-map[data-coverage-ready='1']")
+        page.wait_for_selector("img.leaflet-tile-loaded")
+        info = page.evaluate("""() => {
+            const m = document.querySelector('.coverage-map');
+            return {stations: +m.dataset.stations, gaps: +m.dataset.gaps,
+                    sites: +m.dataset.sites, covered: +(m.dataset.demandDrawnCovered || 0),
+                    uncovered: +(m.dataset.demandDrawnUncovered || 0),
+                    canvases: m.querySelectorAll('canvas').length,
+                    sitePins: m.querySelectorAll('.cov-site-label').length,
+                    xss: window.__xss || null,
+                    attribution: m.querySelector('.leaflet-control-attribution').textContent,
+                    layers: [...m.querySelectorAll('.leaflet-control-layers-overlays span')]
+                            .map(s => s.textContent.trim())}; }""")
+        assert info["xss"] is None
+        assert info["stations"] == len(scene["records"])
+        assert info["sites"] == info["sitePins"] == 3
+        assert info["gaps"] == len(scene["gaps"].gaps) > 0
+        weighted = int((scene["demand"].weight > 0).sum())
+        assert info["covered"] > 0 and info["uncovered"] > 0
+        assert info["covered"] + info["uncovered"] == weighted  # all in view
+        assert info["canvases"] >= 3  # vectors + covered + uncovered demand
+        assert "OpenStreetMap" in info["attribution"] and "Tianditu" in info["attribution"]
+        assert {"站点", "已覆盖需求", "未覆盖需求", "覆盖缺口", "建议新站点"} <= set(info["layers"])
+        # Station names are text: the XSS station's tooltip shows its name verbatim.
+        shown = page.evaluate("""() => {
+            const cov = document.querySelector('.coverage-map').locatorCoverage;
+            let text = null;
+            cov.layers.stations.eachLayer(m => {
+                if (m.getTooltip().getContent().textContent.includes('onerror')) {
+                    m.openTooltip();
+                    text = document.querySelector('.leaflet-tooltip').textContent;
+                }
+            });
+            return text; }""")
+        assert shown == XSS_NAME
+        assert page.evaluate("() => window.__xss || null") is None
+        assert errors == [] and others == []
+
