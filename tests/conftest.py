@@ -91,3 +91,28 @@ def helsinki_scene(tmp_path: Path, n_stations: int, *, seed: int, source: str = 
         f"H{i},赫尔辛基站{i},outdoor_worker,{lon[i]:.7f},{lat[i]:.7f}{extra}\n"
         for i in range(n_stations)), encoding="utf-8")
     return eng, pbf, lon, lat, csv, rng
+
+
+@pytest.fixture()
+def pg_url():
+    """A SQLAlchemy URL of a new, empty PostgreSQL database on 127.0.0.1:5432 (trust auth,
+    as on the CI machine), dropped afterwards; skips where no server answers."""
+    import secrets
+
+    sa = pytest.importorskip("sqlalchemy")
+    pytest.importorskip("psycopg")
+    admin = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+                             isolation_level="AUTOCOMMIT")
+    name = f"locator_test_{secrets.token_hex(4)}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    except sa.exc.OperationalError as e:
+        admin.dispose()
+        pytest.skip(f"no PostgreSQL server on 127.0.0.1:5432 ({e.orig})")
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()

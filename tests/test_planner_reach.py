@@ -168,8 +168,18 @@ def _http(method: str, url: str, body: dict | None = None) -> tuple[int, dict, d
         return e.code, dict(e.headers), json.loads(e.read())
 
 
-def test_a_job_started_in_one_process_is_polled_in_another(registry, db_path, demand_csv):
-    procs = [subprocess.Popen([sys.executable, "-c", SERVER, str(db_path), str(demand_csv)],
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_job_started_in_one_process_is_polled_in_another(database, request, registry, db_path,
+                                                            demand_csv, tiny_stations):
+    db = str(db_path)
+    if database == "postgresql":  # a real server, as several app servers would share
+        from locator import StationStore
+
+        db = request.getfixturevalue("pg_url")
+        store = StationStore(db, create=True)
+        store.add_many(tiny_stations, actor="pytest")
+        store.dispose()
+    procs = [subprocess.Popen([sys.executable, "-c", SERVER, db, str(demand_csv)],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
              for _ in range(2)]
     try:

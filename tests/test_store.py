@@ -1,4 +1,5 @@
-"""The SQLite store, its history, and the registry keeping the index in step."""
+"""The store (SQLite, and PostgreSQL through the same SQLAlchemy code), its history, and
+the registry keeping the index in step."""
 
 from __future__ import annotations
 
@@ -9,6 +10,22 @@ import pytest
 from locator import Conflict, InvalidInput, NotFound, Registry, SchemaError, StationStore
 from locator.model import station_from_dict
 from locator.store import SCHEMA_VERSION
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, db_path):
+    """The database the registry tests run on: a SQLite file, and a new database on the
+    PostgreSQL server (skipped where none answers)."""
+    return str(db_path) if request.param == "sqlite" else request.getfixturevalue("pg_url")
+
+
+@pytest.fixture()
+def registry(db_url, tiny_stations):
+    store = StationStore(db_url, create=True)
+    store.add_many(tiny_stations, actor="pytest")
+    reg = Registry(store)
+    yield reg
+    store.dispose()
 
 
 def test_schema_is_versioned(db_path):
@@ -119,18 +136,22 @@ def test_upsert_updates_existing_and_keeps_history(registry):
     assert h["op"] == "update" and h["batch"] == "f.csv" and h["before"]["name"] == "测试驿站二号"
 
 
-def test_index_rebuilt_from_store_at_startup(db_path, registry):
+def test_index_rebuilt_from_store_at_startup(db_url, registry):
     registry.add(station_from_dict({"id": "P1", "name": "p", "type": "outdoor_worker",
                                     "lon": 110, "lat": 30}), actor="x")
-    fresh = Registry.open(db_path)
-    assert len(fresh.index) == registry.store.count() == 11
-    assert fresh.index.nearest(110, 30, 1)[0].id == "P1"
+    fresh = Registry.open(db_url)
+    try:
+        assert len(fresh.index) == registry.store.count() == 11
+        assert fresh.index.nearest(110, 30, 1)[0].id == "P1"
+    finally:
+        fresh.store.dispose()
 
 
-def test_other_process_writes_are_picked_up(db_path, registry):
-    other = Registry.open(db_path)
+def test_other_process_writes_are_picked_up(db_url, registry):
+    other = Registry.open(db_url)
     other.add(station_from_dict({"id": "Q1", "name": "q", "type": "outdoor_worker",
                                  "lon": 100, "lat": 25}), actor="other")
+    other.store.dispose()
     assert registry.index.nearest(100, 25, 1)[0].id != "Q1"
     assert registry.refresh_if_changed() is True
     assert registry.index.nearest(100, 25, 1)[0].id == "Q1"

@@ -1,5 +1,7 @@
-"""Station storage through SQLAlchemy Core: SQLite by default, any SQL database
-SQLAlchemy speaks by URL (a PostGIS store plugs in behind the same interface).
+"""Station storage through SQLAlchemy Core: SQLite by default; PostgreSQL by URL
+(tested on a real server), so several app servers can share one database. Spatial
+queries run in the in-memory index either way; a PostGIS store with server-side
+geometry would plug in behind the same interface.
 
 Every write runs in one transaction together with its history rows, so a
 failed write (or a failed import, whatever its size) leaves the database as it
