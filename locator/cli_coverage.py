@@ -145,7 +145,7 @@ def coverage_cmd(mode, minutes_text, engine_name, pbf, speed, detour, demand, we
     if illustrative:
         doc["notice"] = ILLUSTRATIVE_NOTICE
     if out is not None:
-        _write_gaps(gaps, out, illustrative)
+        _write_gaps(gaps, out, illustrative, engine_name == "network")
     iso = results.get("isochrones")
     if iso_out is not None:
         import shapely.geometry
@@ -201,29 +201,27 @@ def _pct(x: Any) -> str:
     return "—" if x is None else f"{100 * float(x):.1f}%"
 
 
-def _write_gaps(gaps, out: Path, illustrative: bool) -> None:
-    suffix = out.suffix.lower()
-    fc = gaps.to_geojson()
-    fc.setdefault("properties", {})
-    if illustrative:
-        fc["notice"] = ILLUSTRATIVE_NOTICE
-    if suffix in (".geojson", ".json"):
-        out.write_text(json.dumps(fc, ensure_ascii=False), encoding="utf-8")
-        return
-    import geopandas as gpd
+def _write_gaps(gaps, out: Path, illustrative: bool, network: bool = False) -> None:
+    from .coverage.export import gaps_csv, gaps_geojson
 
-    gdf = gpd.GeoDataFrame.from_features(fc["features"], crs="EPSG:4326")
-    if illustrative:
-        gdf["notice"] = ILLUSTRATIVE_NOTICE
-    if suffix == ".gpkg":
+    suffix = out.suffix.lower()
+    caveats = {"notice": ILLUSTRATIVE_NOTICE if illustrative else None,
+               "attribution": OSM_NOTICE if network else None}
+    if suffix in (".geojson", ".json"):
+        out.write_text(json.dumps(gaps_geojson(gaps, **caveats), ensure_ascii=False),
+                       encoding="utf-8")
+    elif suffix == ".csv":
+        out.write_text(gaps_csv(gaps, **caveats), encoding="utf-8", newline="")
+    elif suffix == ".gpkg":
+        import geopandas as gpd
+
+        gdf = gpd.GeoDataFrame.from_features(gaps_geojson(gaps)["features"], crs="EPSG:4326")
+        for key, value in caveats.items():
+            if value:
+                gdf[key] = value
         if out.exists():
             out.unlink()
         gdf.to_file(out, driver="GPKG", layer="gaps")
-    elif suffix == ".csv":
-        df = gdf.drop(columns="geometry")
-        pts = gdf.geometry.representative_point()
-        df["lon"], df["lat"] = pts.x, pts.y
-        df.to_csv(out, index=False, encoding="utf-8-sig")
     else:
         raise InvalidInput(f"--out: unsupported format {suffix!r}; use .geojson, .gpkg or .csv",
                            field="out")
@@ -322,10 +320,11 @@ def suggest_cmd(n, candidates, cands_from, spacing, matrix, threshold, mode, min
     chosen = list(result.best.site_ids)
     if cands is not None:
         where = {str(i): (float(x), float(y)) for i, x, y in zip(cands.ids, cands.lon, cands.lat)}
-        doc["sites"] = [{"id": s, "lon": where[s][0], "lat": where[s][1]} for s in chosen
-                        if s in where]
+        doc["sites"] = [{"id": s, "lon": where[s][0], "lat": where[s][1], "gain": round(g, 6)}
+                        for s, g in zip(chosen, result.best.gains, strict=True) if s in where]
     if out is not None:
-        _write_sites(doc.get("sites", [{"id": s} for s in chosen]), out, illustrative)
+        _write_sites(doc.get("sites", [{"id": s} for s in chosen]), out, illustrative,
+                     engine_name == "network")
     if as_json:
         click.echo(json.dumps(doc, ensure_ascii=False))
         return
@@ -340,25 +339,18 @@ def suggest_cmd(n, candidates, cands_from, spacing, matrix, threshold, mode, min
                                            else ""))
 
 
-def _write_sites(sites: list[dict[str, Any]], out: Path, illustrative: bool) -> None:
-    suffix = out.suffix.lower()
-    if suffix in (".geojson", ".json"):
-        fc = {"type": "FeatureCollection", "features": [
-            {"type": "Feature", "id": s["id"], "properties": {"id": s["id"], "rank": i},
-             "geometry": ({"type": "Point", "coordinates": [s["lon"], s["lat"]]}
-                          if "lon" in s else None)} for i, s in enumerate(sites, 1)]}
-        if illustrative:
-            fc["notice"] = ILLUSTRATIVE_NOTICE
-        out.write_text(json.dumps(fc, ensure_ascii=False), encoding="utf-8")
-    elif suffix == ".csv":
-        import csv
+def _write_sites(sites: list[dict[str, Any]], out: Path, illustrative: bool,
+                 network: bool = False) -> None:
+    from .coverage.export import sites_csv, sites_geojson
 
-        with out.open("w", encoding="utf-8-sig", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["rank", "id", "lon", "lat", "notice"])
-            for i, s in enumerate(sites, 1):
-                w.writerow([i, s["id"], s.get("lon", ""), s.get("lat", ""),
-                            ILLUSTRATIVE_NOTICE if illustrative else ""])
+    suffix = out.suffix.lower()
+    caveats = {"notice": ILLUSTRATIVE_NOTICE if illustrative else None,
+               "attribution": OSM_NOTICE if network else None}
+    if suffix in (".geojson", ".json"):
+        out.write_text(json.dumps(sites_geojson(sites, **caveats), ensure_ascii=False),
+                       encoding="utf-8")
+    elif suffix == ".csv":
+        out.write_text(sites_csv(sites, **caveats), encoding="utf-8", newline="")
     else:
         raise InvalidInput(f"--out: unsupported format {suffix!r}; use .geojson or .csv",
                            field="out")

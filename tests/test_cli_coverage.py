@@ -68,6 +68,24 @@ def test_coverage_writes_gaps(runner, db, demand_csv, tmp_path):
     assert fc["features"] and fc["notice"].startswith("ILLUSTRATIVE")
     demands = [f["properties"]["demand"] for f in fc["features"]]
     assert demands == sorted(demands, reverse=True)
+    # The same gaps as CSV (UTF-8 with BOM, the notice on every row) and as GeoPackage.
+    import csv
+
+    import geopandas as gpd
+
+    args = ["coverage", "--db", str(db), "--demand", str(path), "--weight", "workers",
+            "--minutes", "5", "--ignore-hours", "--out"]
+    assert runner.invoke(main, [*args, str(tmp_path / "g.csv")]).exit_code == 0
+    text = (tmp_path / "g.csv").read_text(encoding="utf-8")
+    rows = list(csv.DictReader(text.lstrip("\ufeff").splitlines()))
+    assert text.startswith("\ufeff") and [float(x["demand"]) for x in rows] == demands
+    assert all(x["notice"].startswith("ILLUSTRATIVE") for x in rows)
+    assert runner.invoke(main, [*args, str(tmp_path / "g.gpkg")]).exit_code == 0
+    gdf = gpd.read_file(tmp_path / "g.gpkg", layer="gaps")
+    assert list(gdf["demand"]) == demands and gdf.crs.to_epsg() == 4326
+    assert (gdf["notice"].str.startswith("ILLUSTRATIVE")).all()
+    bad = runner.invoke(main, [*args, str(tmp_path / "g.shp")])
+    assert bad.exit_code == 2 and "unsupported format" in bad.output
 
 
 def test_suggest_equals_library(runner, db, demand_csv, tmp_path, tiny_stations):

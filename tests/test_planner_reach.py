@@ -306,3 +306,59 @@ def test_a_slow_planner_run_answers_a_reloading_page(registry, demand_csv, monke
     assert r.status_code == 200 and 'class="coverage-map"' in r.get_data(as_text=True)
     done = client.get("/planner/report.html?minutes=12&n=0&at=")
     assert done.status_code == 200 and "attachment" in done.headers["Content-Disposition"]
+
+
+# --------------------------------------------------------------------------- downloads
+
+
+def test_planner_downloads_gaps_and_sites_equal_the_core(client, registry, demand_csv):
+    import csv
+    import io
+
+    from locator.coverage import (build_siting_problem, candidates_from_gaps, find_gaps,
+                                  read_demand, select_stations, suggest_sites)
+
+    q = "mode=walk&minutes=5&n=3&at="
+    page = client.get("/planner?" + q).get_data(as_text=True)
+    assert 'id="gaps-geojson"' in page and 'id="sites-csv"' in page
+    eng, st = StraightLineEngine("walk"), select_stations(registry.index.stations())
+    dem = read_demand(demand_csv)
+    gaps = find_gaps(eng, st, dem, 5)
+    cands = candidates_from_gaps(gaps)
+    best = suggest_sites(build_siting_problem(eng, st, dem, cands, 5), min(3, len(cands)),
+                         exact=False).best  # as the page: at most one site per gap
+
+    r = client.get("/planner/gaps.geojson?" + q)
+    assert r.status_code == 200 and r.mimetype == "application/geo+json"
+    assert 'filename="gaps-walk-5min-any-time.geojson"' in r.headers["Content-Disposition"]
+    fc = json.loads(r.data)
+    assert len(fc["features"]) == len(gaps.gaps) > 0
+    assert [f["properties"]["demand"] for f in fc["features"]] == \
+        [pytest.approx(g.demand) for g in gaps.gaps]
+    assert "Illustrative" in fc["notice"]  # illustrative demand, sample stations
+    assert "attribution" not in fc  # straight line: no OSM-derived data
+    rows = list(csv.DictReader(io.StringIO(client.get("/planner/gaps.csv?" + q)
+                                           .get_data(as_text=True).lstrip("\ufeff"))))
+    assert [int(x["rank"]) for x in rows] == [g.rank for g in gaps.gaps]
+    assert float(rows[0]["lon"]) == pytest.approx(gaps.gaps[0].rep_lon, abs=1e-6)
+    assert all("Illustrative" in x["notice"] for x in rows)
+
+    sites = json.loads(client.get("/planner/sites.geojson?" + q).data)
+    assert [f["id"] for f in sites["features"]] == list(best.site_ids) != []
+    assert [f["properties"]["gain"] for f in sites["features"]] == \
+        [pytest.approx(g, abs=1e-6) for g in best.gains]
+    rows = list(csv.DictReader(io.StringIO(client.get("/planner/sites.csv?" + q)
+                                           .get_data(as_text=True).lstrip("\ufeff"))))
+    assert [x["id"] for x in rows] == list(best.site_ids)
+    assert client.get("/planner/roads.shp?" + q).status_code == 404
+    assert client.get("/planner/gaps.csv?minutes=0").status_code == 400
+
+
+def test_network_downloads_carry_the_osm_attribution(helsinki):
+    client = helsinki["app"].test_client()
+    r = client.get("/planner/gaps.csv?engine=network&minutes=2&n=0&at=")
+    assert r.status_code == 200
+    text = r.get_data(as_text=True)
+    assert text.startswith("\ufeffrank,") and "OpenStreetMap contributors" in text
+    fc = json.loads(client.get("/planner/gaps.geojson?engine=network&minutes=2&n=0&at=").data)
+    assert "OpenStreetMap contributors" in fc["attribution"] and fc["features"]

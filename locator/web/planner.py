@@ -64,7 +64,7 @@ from ..coverage import (
     select_stations,
     suggest_sites,
 )
-from ..errors import InvalidInput, LocatorError
+from ..errors import InvalidInput, LocatorError, NotFound
 from ..io import SAMPLE_NOTICE
 from ..time_util import now, parse_when
 from . import get_registry
@@ -80,8 +80,8 @@ bp = Blueprint("planner", __name__)
 EXACT_TIME_LIMIT_S = 20.0
 #: Seconds between reloads of a page whose run is still being computed.
 REFRESH_S = 3
-_ATTRIBUTION = {"basemap_osm": "© OpenStreetMap contributors "
-                               "(https://www.openstreetmap.org/copyright)"}
+_OSM = "© OpenStreetMap contributors (https://www.openstreetmap.org/copyright)"
+_ATTRIBUTION = {"basemap_osm": _OSM}
 
 
 # --------------------------------------------------------------------------- app state
@@ -430,6 +430,7 @@ def planner_page():
         sample_data=sample, reach=reach, computing=computing,
         modes=[(m, _(*MODE_LABELS[m]), config.SPEEDS_KMH[m]) for m in MODES],
         report_url=("/planner/report.html?" + _query(a)) if a is not None and ctx else None,
+        query=_query(a) if a is not None and ctx else None,
         detour=config.DETOUR_FACTOR)
     resp = Response(html, status=400 if error else 202 if computing else 200,
                     mimetype="text/html")
@@ -443,6 +444,22 @@ class _Computing(Exception):
     """The page's run is not finished yet."""
 
 
+def _waiting() -> Response:
+    resp = Response(render_template("planner_wait.html", refresh_s=REFRESH_S), status=202,
+                    mimetype="text/html")
+    resp.headers["Retry-After"] = str(REFRESH_S)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _attachment(body: str, mimetype: str, a: dict[str, Any], what: str, ext: str) -> Response:
+    stamp = (a["at"].strftime("%Y%m%d-%H%M") if a["at"] is not None else "any-time")
+    name = f"{what}-{a['mode']}-{a['minutes']:g}min-{stamp}.{ext}"
+    resp = Response(body, mimetype=mimetype)
+    resp.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return resp
+
+
 @bp.get("/planner/report.html")
 def planner_report():
     from ..coverage.report import build_report
@@ -450,17 +467,50 @@ def planner_report():
     a = _page_args()
     plan = _plan(a, wait=_state().page_wait_s)
     if plan is None:
-        resp = Response(render_template("planner_wait.html", refresh_s=REFRESH_S), status=202,
-                        mimetype="text/html")
-        resp.headers["Retry-After"] = str(REFRESH_S)
-        resp.headers["Cache-Control"] = "no-store"
-        return resp
-    lang = current_lang()
-    html = build_report(plan.report, **_report_kwargs(plan, lang))
-    stamp = (a["at"].strftime("%Y%m%d-%H%M") if a["at"] is not None else "any-time")
-    name = f"coverage-{a['mode']}-{a['minutes']:g}min-{stamp}.html"
-    resp = Response(html, mimetype="text/html")
-    resp.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return resp
+        return _waiting()
+    html = build_report(plan.report, **_report_kwargs(plan, current_lang()))
+    return _attachment(html, "text/html", a, "coverage", "html")
+
+
+EXPORTS = {"gaps.geojson", "gaps.csv", "sites.geojson", "sites.csv"}
+
+
+@bp.get("/planner/<name>")
+def planner_export(name: str):
+    """The page's gaps or suggested sites as GeoJSON or CSV (with the page's arguments)."""
+    import orjson
+
+    from ..coverage.export import gaps_csv, gaps_geojson, sites_csv, sites_geojson
+
+    if name not in EXPORTS:
+        raise NotFound(f"no planner download {name!r}; allowed: {', '.join(sorted(EXPORTS))}")
+    a = _page_args()
+    plan = _plan(a, wait=_state().page_wait_s)
+    if plan is None:
+        return _waiting()
+    flags = _flags(plan.spec, plan.data.demand)
+    caveats = {"notice": flags.get("notice"),
+               "attribution": _OSM if a["engine"] == "network" else None}
+    layer, ext = name.split(".")
+    if layer == "gaps":
+        body = (gaps_csv(plan.gaps, **caveats) if ext == "csv" else
+                orjson.dumps(gaps_geojson(plan.gaps, **caveats)).decode())
+    else:
+        sites = _site_list(plan)
+        body = (sites_csv(sites, **caveats) if ext == "csv" else
+                orjson.dumps(sites_geojson(sites, **caveats)).decode())
+    mime = "text/csv" if ext == "csv" else "application/geo+json"
+    return _attachment(body, mime, a, "gaps" if layer == "gaps" else "new-sites", ext)
+
+
+def _site_list(plan: Plan) -> list[dict[str, Any]]:
+    """The page's suggested sites, in the order chosen, with their added demand."""
+    if plan.suggestions is None or plan.candidates is None:
+        return []
+    c = plan.candidates
+    where = {str(i): (float(x), float(y)) for i, x, y in zip(c.ids, c.lon, c.lat, strict=True)}
+    best = plan.suggestions.best
+    return [{"id": sid, "lon": round(where[sid][0], 7), "lat": round(where[sid][1], 7),
+             "gain": round(g, 6)} for sid, g in zip(best.site_ids, best.gains, strict=True)]
 
 

@@ -1,0 +1,96 @@
+"""Gaps and suggested sites as GeoJSON and CSV, for the CLI's files and the planner's
+downloads (GeoPackage, which needs geopandas, is written by the CLI).
+
+Every export carries its caveats with it: ``notice`` (figures computed on illustrative
+demand or sample stations) and ``attribution`` (data derived from OpenStreetMap roads)
+go into the GeoJSON's top level and into a column of every CSV row, so that a copied
+file never loses them. Coordinates are WGS-84 (EPSG:4326); CSV is UTF-8 with a BOM,
+which Excel and WPS open as UTF-8.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .gaps import GapReport
+
+__all__ = ["gaps_csv", "gaps_geojson", "sites_csv", "sites_geojson"]
+
+
+def _caveats(notice: str | None, attribution: str | None) -> dict[str, str]:
+    out = {}
+    if notice:
+        out["notice"] = notice
+    if attribution:
+        out["attribution"] = attribution
+    return out
+
+
+def _csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    buf = io.StringIO()
+    buf.write("\ufeff")
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def _cell(v: Any) -> Any:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return ""
+    return v
+
+
+def gaps_geojson(gaps: GapReport, *, notice: str | None = None,
+                 attribution: str | None = None) -> dict[str, Any]:
+    """The gap polygons as a FeatureCollection, largest uncovered demand first."""
+    fc = gaps.to_geojson()
+    fc["properties"] = {"minutes": gaps.minutes,
+                        "uncovered_demand": gaps.to_dict(geometry=False)["uncovered_demand"],
+                        **_caveats(notice, attribution)}
+    fc.update(_caveats(notice, attribution))
+    return fc
+
+
+def gaps_csv(gaps: GapReport, *, notice: str | None = None,
+             attribution: str | None = None) -> str:
+    """One row per gap: rank, uncovered demand, area, representative point, districts and
+    the nearest existing station."""
+    header = ["rank", "demand", "area_km2", "units", "lon", "lat", "districts",
+              "nearest_station_id", "nearest_station_m", "nearest_station_minutes", "notice",
+              "attribution"]
+    rows = []
+    for g in gaps.gaps:
+        d = g.to_dict(geometry=False)
+        rows.append([d["rank"], _cell(d["demand"]), _cell(d["area_km2"]), d["units"],
+                     d["rep_point"][0], d["rep_point"][1], ";".join(d["districts"]),
+                     _cell(d["nearest_station_id"]), _cell(d["nearest_station_m"]),
+                     _cell(d["nearest_station_minutes"]), notice or "", attribution or ""])
+    return _csv(header, rows)
+
+
+def sites_geojson(sites: Sequence[Mapping[str, Any]], *, notice: str | None = None,
+                  attribution: str | None = None) -> dict[str, Any]:
+    """Suggested sites (``id``, ``lon``, ``lat``, optional ``gain``) as points, in the
+    order chosen."""
+    feats = []
+    for rank, s in enumerate(sites, start=1):
+        props = {"rank": rank, "id": s["id"]}
+        if s.get("gain") is not None:
+            props["gain"] = s["gain"]
+        feats.append({"type": "Feature", "id": s["id"], "properties": props,
+                      "geometry": ({"type": "Point", "coordinates": [s["lon"], s["lat"]]}
+                                   if s.get("lon") is not None else None)})
+    return {"type": "FeatureCollection", "features": feats, **_caveats(notice, attribution)}
+
+
+def sites_csv(sites: Sequence[Mapping[str, Any]], *, notice: str | None = None,
+              attribution: str | None = None) -> str:
+    """One row per suggested site, in the order chosen."""
+    rows = [[rank, s["id"], _cell(s.get("lon")), _cell(s.get("lat")), _cell(s.get("gain")),
+             notice or "", attribution or ""] for rank, s in enumerate(sites, start=1)]
+    return _csv(["rank", "id", "lon", "lat", "gain", "notice", "attribution"], rows)
