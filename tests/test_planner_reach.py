@@ -362,3 +362,32 @@ def test_network_downloads_carry_the_osm_attribution(helsinki):
     assert text.startswith("\ufeffrank,") and "OpenStreetMap contributors" in text
     fc = json.loads(client.get("/planner/gaps.geojson?engine=network&minutes=2&n=0&at=").data)
     assert "OpenStreetMap contributors" in fc["attribution"] and fc["features"]
+
+
+def test_planner_page_on_a_road_network_in_chromium(helsinki):
+    """The covered area and a station's isochrone drawn in a real browser."""
+    errors: list[str] = []
+    with chromium_page(errors) as page, live_server(helsinki["app"]) as url:
+        page.goto(url + "/planner?engine=network&minutes=5&n=0&at=&lang=en")
+        page.wait_for_selector(".coverage-map[data-coverage-ready='1']")
+        drawn = page.evaluate("""() => {
+            const cov = document.querySelector('.coverage-map').locatorCoverage;
+            let n = 0;
+            cov.layers.isochrones.eachLayer(() => { n += 1; });
+            return {areas: n, attribution: cov.map.attributionControl.getContainer().textContent};
+        }""")
+        assert drawn["areas"] >= 1 and "OpenStreetMap" in drawn["attribution"]
+        page.evaluate("""() => {
+            const cov = document.querySelector('.coverage-map').locatorCoverage;
+            cov.layers.stations.eachLayer(m => { if (m.stationId === 'H0') m.openPopup(); });
+        }""")
+        page.click(".leaflet-popup .reach-btn")
+        page.wait_for_function(
+            "() => document.querySelector('.coverage-map').dataset.reach === 'H0'")
+        bounds = page.evaluate("""() => {
+            const b = document.querySelector('.coverage-map').locatorCoverage
+                .layers.stationReach.getBounds();
+            return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]; }""")
+        iso = helsinki["engine"].isochrones(helsinki["lon"][:1], helsinki["lat"][:1], 5)[0]
+        assert np.allclose(bounds, iso.bounds, atol=2e-6)
+        assert errors == []
