@@ -391,3 +391,32 @@ def test_planner_page_on_a_road_network_in_chromium(helsinki):
         iso = helsinki["engine"].isochrones(helsinki["lon"][:1], helsinki["lat"][:1], 5)[0]
         assert np.allclose(bounds, iso.bounds, atol=2e-6)
         assert errors == []
+
+
+def test_covered_area_download(client, registry, helsinki):
+    from locator.coverage import select_stations
+
+    fc = json.loads(client.get("/planner/covered.geojson?minutes=10&n=0&at=").data)
+    (feat,) = fc["features"]
+    area = shapely.geometry.shape(feat["geometry"])
+    st = select_stations(registry.index.stations())
+    radius = StraightLineEngine("walk").radius_m(10)
+    # Every station is inside, and a point just beyond every station's radius is not.
+    assert shapely.contains_xy(area, st.lon, st.lat).all()
+    assert feat["properties"]["kind"] == "circles" and "Illustrative" in fc["notice"]
+    assert feat["properties"]["stations"] == st.lon.size and feat["properties"]["area_km2"] > 0
+    from pyproj import Geod
+
+    far = Geod(a=6_371_008.8, f=0).fwd(st.lon, st.lat, np.zeros(st.lon.size),
+                                       np.full(st.lon.size, radius + 30.0))
+    d_all = haversine_np(far[0][:, None], far[1][:, None], st.lon, st.lat).min(axis=1)
+    beyond = d_all > radius + 1.0
+    assert beyond.any() and not shapely.contains_xy(area, far[0][beyond], far[1][beyond]).any()
+    # On a road network: the isochrones' union, with the OSM attribution.
+    net = json.loads(helsinki["app"].test_client().get(
+        "/planner/covered.geojson?engine=network&minutes=5&n=0&at=").data)
+    union = helsinki["engine"].covered_area(helsinki["lon"], helsinki["lat"], 5)
+    got = shapely.geometry.shape(net["features"][0]["geometry"])
+    assert net["features"][0]["properties"]["kind"] == "isochrones"
+    assert "OpenStreetMap" in net["attribution"]
+    assert shapely.hausdorff_distance(got, union) < 1e-6

@@ -472,7 +472,7 @@ def planner_report():
     return _attachment(html, "text/html", a, "coverage", "html")
 
 
-EXPORTS = {"gaps.geojson", "gaps.csv", "sites.geojson", "sites.csv"}
+EXPORTS = {"gaps.geojson", "gaps.csv", "sites.geojson", "sites.csv", "covered.geojson"}
 
 
 @bp.get("/planner/<name>")
@@ -492,7 +492,9 @@ def planner_export(name: str):
     caveats = {"notice": flags.get("notice"),
                "attribution": _OSM if a["engine"] == "network" else None}
     layer, ext = name.split(".")
-    if layer == "gaps":
+    if layer == "covered":
+        body = orjson.dumps(_covered_geojson(plan, a, caveats)).decode()
+    elif layer == "gaps":
         body = (gaps_csv(plan.gaps, **caveats) if ext == "csv" else
                 orjson.dumps(gaps_geojson(plan.gaps, **caveats)).decode())
     else:
@@ -500,7 +502,37 @@ def planner_export(name: str):
         body = (sites_csv(sites, **caveats) if ext == "csv" else
                 orjson.dumps(sites_geojson(sites, **caveats)).decode())
     mime = "text/csv" if ext == "csv" else "application/geo+json"
-    return _attachment(body, mime, a, "gaps" if layer == "gaps" else "new-sites", ext)
+    what = {"gaps": "gaps", "sites": "new-sites", "covered": "covered-area"}[layer]
+    return _attachment(body, mime, a, what, ext)
+
+
+def _covered_geojson(plan: Plan, a: dict[str, Any], caveats: dict[str, Any]) -> dict[str, Any]:
+    """The area the counted stations serve: the road-network isochrones' union, or the
+    union of the straight-line reach circles."""
+    import shapely
+    import shapely.geometry
+    from pyproj import Geod
+
+    from ..coverage.isochrones import reach_circles
+
+    st = plan.spec.stations
+    if plan.covered_area is not None:
+        geom, kind = plan.covered_area, "isochrones"
+    elif st.lon.size:
+        geom = shapely.union_all(reach_circles(st.lon, st.lat,
+                                               plan.spec.engine.radius_m(plan.minutes)))
+        kind = "circles"
+    else:
+        geom, kind = shapely.Polygon(), "circles"
+    area = abs(Geod(ellps="WGS84").geometry_area_perimeter(geom)[0]) if not geom.is_empty \
+        else 0.0
+    props = {"minutes": plan.minutes, "mode": a["mode"], "engine": a["engine"], "kind": kind,
+             "stations": int(st.lon.size), "area_km2": round(area / 1e6, 4),
+             **{k: v for k, v in caveats.items() if v}}
+    return {"type": "FeatureCollection", **{k: v for k, v in caveats.items() if v},
+            "features": [{"type": "Feature", "properties": props,
+                          "geometry": shapely.geometry.mapping(
+                              shapely.set_precision(geom, 1e-7))}]}
 
 
 def _site_list(plan: Plan) -> list[dict[str, Any]]:
