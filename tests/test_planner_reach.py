@@ -64,6 +64,8 @@ def test_reach_in_gcj02_is_the_shifted_circle(client):
     x, y = wgs84_to_gcj02(a[:, 0], a[:, 1])
     assert np.abs(np.column_stack([x, y]) - b).max() < 2e-6
     assert np.abs(a - b).max() > 1e-3  # the shift is hundreds of metres in Xuzhou
+    amap = client.get("/api/v1/reach?id=T01&crs=Amap").get_json()  # an alias of GCJ-02
+    assert amap["crs"] == "gcj02" and amap["features"][0]["geometry"] == gcj
 
 
 @pytest.mark.parametrize("query,status,field", [

@@ -28,7 +28,7 @@ import shapely.geometry
 from flask import Blueprint, Response, jsonify, request
 
 from .. import config
-from ..coords import from_wgs84
+from ..coords import from_wgs84, parse_crs
 from ..coverage import check_minutes
 from ..coverage.isochrones import reach_areas
 from ..errors import InvalidInput, LocatorError, NotFound
@@ -142,7 +142,7 @@ REACH_PARAMS = [
     Param("mode", choice(*MODES), default="walk"),
     Param("engine", choice(*ENGINES), default="straight"),
     Param("speed_kmh", number(0.1, 60)),
-    Param("crs", choice("wgs84", "gcj02", "bd09"), default="wgs84"),
+    Param("crs", parse_crs, default="wgs84"),
     Param("lang", choice("zh", "en"), default="zh"),
 ]
 
