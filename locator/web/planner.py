@@ -197,7 +197,7 @@ def _init(setup_state: Any) -> None:
     weakref.finalize(app, st.shutdown)
 
 
-def _state() -> PlannerState:
+def planner_state() -> PlannerState:
     return current_app.extensions["locator.planner"]
 
 
@@ -220,7 +220,7 @@ class RunSpec:
     at: datetime | None
 
 
-def _make_engine(engine: str, mode: str, speed_kmh: float | None,
+def make_engine(engine: str, mode: str, speed_kmh: float | None,
                  detour: float | None) -> TravelEngine:
     if engine == "network":
         factory = _network_factory()
@@ -237,9 +237,9 @@ def _make_engine(engine: str, mode: str, speed_kmh: float | None,
     return StraightLineEngine(mode, **kw)
 
 
-def _run_spec(*, mode: str, engine: str, at: datetime | None, types: Sequence[str] | None,
+def run_spec(*, mode: str, engine: str, at: datetime | None, types: Sequence[str] | None,
               speed_kmh: float | None = None, detour: float | None = None) -> RunSpec:
-    eng = _make_engine(engine, mode, speed_kmh, detour)
+    eng = make_engine(engine, mode, speed_kmh, detour)
     records = get_registry().index.stations()
     st = select_stations(records, at=at, types=types or None)
     used = set(st.ids.tolist())
@@ -345,8 +345,8 @@ def _page_args() -> dict[str, Any]:
 def _plan(a: dict[str, Any], *, wait: float | None = None) -> Plan | None:
     """The page's run for the arguments ``a`` (cached per process); None if it is still
     being computed after ``wait`` seconds."""
-    st = _state()
-    spec = _run_spec(mode=a["mode"], engine=a["engine"], at=a["at"], types=None)
+    st = planner_state()
+    spec = run_spec(mode=a["mode"], engine=a["engine"], at=a["at"], types=None)
     key = (a["mode"], a["minutes"], a["engine"], a["at"], a["n"],
            get_registry().store.last_change_id())
 
@@ -409,7 +409,7 @@ def planner_page():
     try:
         a = _page_args()
         form["at"] = "" if a["at"] is None else a["at"].strftime("%Y-%m-%dT%H:%M")
-        plan = _plan(a, wait=_state().page_wait_s)
+        plan = _plan(a, wait=planner_state().page_wait_s)
         if plan is None:
             computing = True
             raise _Computing
@@ -465,7 +465,7 @@ def planner_report():
     from ..coverage.report import build_report
 
     a = _page_args()
-    plan = _plan(a, wait=_state().page_wait_s)
+    plan = _plan(a, wait=planner_state().page_wait_s)
     if plan is None:
         return _waiting()
     html = build_report(plan.report, **_report_kwargs(plan, current_lang()))
@@ -485,7 +485,7 @@ def planner_export(name: str):
     if name not in EXPORTS:
         raise NotFound(f"no planner download {name!r}; allowed: {', '.join(sorted(EXPORTS))}")
     a = _page_args()
-    plan = _plan(a, wait=_state().page_wait_s)
+    plan = _plan(a, wait=planner_state().page_wait_s)
     if plan is None:
         return _waiting()
     flags = _flags(plan.spec, plan.data.demand)

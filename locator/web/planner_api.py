@@ -13,8 +13,8 @@
     from any process of the app (job records are kept in the database).
 ``GET /api/v1/reach?id=...&minutes=15&mode=walk&engine=straight``
     Where each given station is reached from within ``minutes``: road-network
-    isochrones (engine ``network``, with the OpenStreetMap attribution) or geodesic
-    circles of the straight-line radius, as GeoJSON, in the ``crs`` asked for.
+    isochrones (engine ``network``, with the OpenStreetMap attribution) or circles of
+    the straight-line radius on the engine's sphere, as GeoJSON, in the ``crs`` asked for.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from ..io import SAMPLE_NOTICE
 from ..vocab import STATION_TYPES
 from . import get_registry
 from .params import Param, choice, number, parse_args
-from .planner import RunSpec, _make_engine, _run_spec, _state, run_coverage, run_suggest
+from .planner import RunSpec, make_engine, run_spec, planner_state, run_coverage, run_suggest
 from .planner_body import (
     COVERAGE_FIELDS,
     ENGINES,
@@ -46,8 +46,8 @@ from .planner_body import (
     MODES,
     REPORT_MINUTES,
     SUGGEST_FIELDS,
-    _candidates,
-    _json_body,
+    candidates_of,
+    json_body,
     parse_body,
 )
 
@@ -59,12 +59,12 @@ _OSM = "© OpenStreetMap contributors"
 
 
 def _spec_of(a: dict[str, Any]) -> RunSpec:
-    return _run_spec(mode=a["mode"], engine=a["engine"], at=a["at"], types=a["types"],
+    return run_spec(mode=a["mode"], engine=a["engine"], at=a["at"], types=a["types"],
                      speed_kmh=a["speed_kmh"], detour=a["detour"])
 
 
 def _answer(kind: str, fn: Callable[[], dict[str, Any]], wait: float | None) -> Response:
-    st = _state()
+    st = planner_state()
     job = st.jobs.submit(kind, fn)
     if st.jobs.wait(job, st.wait_s if wait is None else wait):
         if job.status == "failed":
@@ -82,9 +82,9 @@ def _answer(kind: str, fn: Callable[[], dict[str, Any]], wait: float | None) -> 
 
 @bp.post("/api/v1/coverage")
 def api_coverage():
-    a = parse_body(_json_body(), COVERAGE_FIELDS)
+    a = parse_body(json_body(), COVERAGE_FIELDS)
     spec = _spec_of(a)
-    data = _state().data()
+    data = planner_state().data()
     minutes, gaps, limit, geometry = a["minutes"], a["gaps"], a["gap_limit"], a["geometry"]
     return _answer("coverage", lambda: run_coverage(spec, data, minutes, gaps=gaps,
                                                     gap_limit=limit, geometry=geometry),
@@ -93,19 +93,19 @@ def api_coverage():
 
 @bp.post("/api/v1/suggest")
 def api_suggest():
-    a = parse_body(_json_body(), SUGGEST_FIELDS)
+    a = parse_body(json_body(), SUGGEST_FIELDS)
     if (a["candidates"] is not None) + a["from_gaps"] + a["from_nodes"] != 1:
         raise InvalidInput("candidates: give one of 'candidates' (a list of {id, lon, lat}), "
                            "'from_gaps': true or 'from_nodes': true", field="candidates")
     if a["from_nodes"] and a["engine"] != "network":
         raise InvalidInput("from_nodes: road nodes as candidates need 'engine': 'network'",
                            field="from_nodes")
-    cands = None if a["candidates"] is None else _candidates(a["candidates"], a["crs"])
+    cands = None if a["candidates"] is None else candidates_of(a["candidates"], a["crs"])
     if cands is not None and a["n"] > len(cands):
         raise InvalidInput(f"n: {a['n']} is more than the {len(cands)} candidate sites; allowed "
                            f"1..{len(cands)}", field="n")
     spec = _spec_of(a)
-    data = _state().data()
+    data = planner_state().data()
     minutes, n, exact = a["minutes"], a["n"], a["exact"]
     beta = 0.0 if a["beta"] is None else a["beta"]
     spacing = a["spacing_m"] if a["from_nodes"] else None
@@ -117,10 +117,10 @@ def api_suggest():
 @bp.get("/api/v1/jobs/<job_id>")
 def api_job(job_id: str):
     parse_args(request.args, [])
-    job = _state().jobs.get(job_id)
+    job = planner_state().jobs.get(job_id)
     if job is None:
         raise NotFound(f"job {job_id!r} does not exist (finished jobs are kept "
-                       f"{_state().jobs.ttl:g} s)")
+                       f"{planner_state().jobs.ttl:g} s)")
     resp = jsonify(job)
     resp.headers["Cache-Control"] = "no-store"
     return resp
@@ -170,7 +170,7 @@ def api_reach():
             stations.append(index.get(sid))
         except NotFound:
             raise NotFound(f"station {sid!r} does not exist") from None
-    engine = _make_engine(a["engine"], a["mode"], a["speed_kmh"], None)
+    engine = make_engine(a["engine"], a["mode"], a["speed_kmh"], None)
     lon = np.array([s.lon for s in stations])
     lat = np.array([s.lat for s in stations])
     areas = reach_areas(engine, lon, lat, a["minutes"])

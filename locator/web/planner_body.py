@@ -35,7 +35,7 @@ class Field:
     default: Any = None
 
 
-def _json_body() -> dict[str, Any]:
+def json_body() -> dict[str, Any]:
     if request.mimetype != "application/json":
         raise UnsupportedMediaType(f"the body must be JSON (Content-Type: application/json); "
                                    f"got {request.mimetype or 'none'!s}")
@@ -172,7 +172,7 @@ def _candidate_items(v: Any) -> list[dict[str, Any]]:
     return v
 
 
-def _candidates(items: list[dict[str, Any]], crs: str) -> Candidates:
+def candidates_of(items: list[dict[str, Any]], crs: str) -> Candidates:
     ids, lon, lat = [], [], []
     for i, c in enumerate(items):
         x, y = validate_lonlat(c["lon"], c["lat"], crs=_crs(c["crs"]) if "crs" in c else crs,
