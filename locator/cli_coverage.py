@@ -101,9 +101,9 @@ def _illustrative(dem, sample: bool) -> bool:
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write a self-contained HTML report.")
 @click.option("--isochrones", "iso_out", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="With --engine network: write the covered area (the union of "
-                                 "the stations' isochrones at the largest threshold) as GeoJSON; "
-                                 "it is also drawn on --report.")
+              default=None, help="Write the covered area at the largest threshold as GeoJSON: "
+                                 "the union of the stations' isochrones with --engine network "
+                                 "(also drawn on --report), else of their reach circles.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @click.option("--db", envvar="LOCATOR_DB", default=None, help="Station database.")
 def coverage_cmd(mode, minutes_text, engine_name, pbf, speed, detour, demand, weight, districts,
@@ -113,9 +113,6 @@ def coverage_cmd(mode, minutes_text, engine_name, pbf, speed, detour, demand, we
     from .coverage import coverage_report, find_gaps, redundant_stations
 
     minutes = _minutes_list(minutes_text)
-    if iso_out is not None and engine_name != "network":
-        raise InvalidInput("--isochrones needs --engine network (isochrones follow the roads)",
-                           field="isochrones")
     steps = ["load", "coverage", "gaps", "redundant"] + (["isochrones"] if iso_out else [])
     with click.progressbar(steps, label="coverage", file=sys.stderr,
                            item_show_func=lambda s: s or "") as bar:
@@ -133,10 +130,11 @@ def coverage_cmd(mode, minutes_text, engine_name, pbf, speed, detour, demand, we
             elif step == "redundant":
                 results["redundant"] = redundant_stations(eng, stations, dem, max(minutes))
             else:
-                from .coverage.isochrones import covered_area
+                from .coverage.export import covered_area_geojson
 
-                results["isochrones"] = covered_area(eng, stations.lon, stations.lat,
-                                                     max(minutes))
+                results["isochrones"] = covered_area_geojson(
+                    eng, stations.lon, stations.lat, max(minutes),
+                    notice=ILLUSTRATIVE_NOTICE if _illustrative(dem, sample) else None)
     rep, gaps, red = results["report"], results["gaps"], results["redundant"]
     illustrative = _illustrative(dem, sample)
     doc = {"coverage": rep.to_dict(), "gaps": gaps.to_dict(geometry=False),
@@ -146,14 +144,11 @@ def coverage_cmd(mode, minutes_text, engine_name, pbf, speed, detour, demand, we
         doc["notice"] = ILLUSTRATIVE_NOTICE
     if out is not None:
         _write_gaps(gaps, out, illustrative, engine_name == "network")
-    iso = results.get("isochrones")
+    covered = results.get("isochrones")
+    # The report draws road-network isochrones; straight-line reach is drawn as circles.
+    iso = covered if covered is not None and engine_name == "network" else None
     if iso_out is not None:
-        import shapely.geometry
-
-        fc = {"type": "FeatureCollection", "attribution": OSM_NOTICE, "features": [
-            {"type": "Feature", "geometry": shapely.geometry.mapping(iso),
-             "properties": {"minutes": max(minutes), "mode": mode, "attribution": OSM_NOTICE}}]}
-        iso_out.write_text(json.dumps(fc, ensure_ascii=False), encoding="utf-8")
+        iso_out.write_text(json.dumps(covered, ensure_ascii=False), encoding="utf-8")
     if report is not None:
         from .coverage.report import write_report
 

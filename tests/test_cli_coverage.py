@@ -167,9 +167,30 @@ def test_network_coverage_on_helsinki(runner, tmp_path):
     assert "OpenStreetMap contributors" in html and '"isochrones"' in html
 
 
-def test_isochrones_need_the_network_engine(runner, db):
-    r = runner.invoke(main, ["coverage", "--db", str(db), "--isochrones", "x.geojson"])
-    assert r.exit_code == 2 and "--isochrones needs --engine network" in r.output
+def test_straight_line_covered_area_is_the_union_of_reach_circles(runner, db, tmp_path,
+                                                                   tiny_stations):
+    import shapely.geometry
+
+    out = tmp_path / "covered.geojson"
+    r = runner.invoke(main, ["coverage", "--db", str(db), "--minutes", "10", "--ignore-hours",
+                             "--detour", "1.0", "--isochrones", str(out)])
+    assert r.exit_code == 0, r.output
+    fc = json.loads(out.read_text(encoding="utf-8"))
+    (feat,) = fc["features"]
+    area = shapely.geometry.shape(feat["geometry"])
+    assert feat["properties"]["kind"] == "circles" and "attribution" not in fc
+    assert fc["notice"].startswith("ILLUSTRATIVE")  # sample stations, illustrative demand
+    st = select_stations(tiny_stations)
+    radius = StraightLineEngine("walk", detour=1.0).radius_m(10)  # 666.7 m
+    assert radius == pytest.approx(2000 / 3)
+    # Points at 0.99 and 1.01 radii due north of each station: inside, and outside unless
+    # another station is that close.
+    lat_step = np.degrees(radius / 6_371_008.8)
+    inside = shapely.contains_xy(area, st.lon, st.lat + 0.99 * lat_step)
+    outside = ~shapely.contains_xy(area, st.lon, st.lat + 1.01 * lat_step)
+    nearest = haversine_np(st.lon[:, None], (st.lat + 1.01 * lat_step)[:, None], st.lon,
+                           st.lat).min(axis=1)
+    assert inside.all() and outside[nearest > radius].all() and (nearest > radius).any()
 
 
 def test_suggest_from_road_nodes_on_helsinki(runner, tmp_path):

@@ -1,5 +1,5 @@
-"""Gaps and suggested sites as GeoJSON and CSV, for the CLI's files and the planner's
-downloads (GeoPackage, which needs geopandas, is written by the CLI).
+"""Covered areas, gaps and suggested sites as GeoJSON and CSV, for the CLI's files and
+the planner's downloads (GeoPackage, which needs geopandas, is written by the CLI).
 
 Every export carries its caveats with it: ``notice`` (figures computed on illustrative
 demand or sample stations) and ``attribution`` (data derived from OpenStreetMap roads)
@@ -18,7 +18,10 @@ from typing import Any
 
 from .gaps import GapReport
 
-__all__ = ["gaps_csv", "gaps_geojson", "sites_csv", "sites_geojson"]
+__all__ = ["covered_area_geojson", "gaps_csv", "gaps_geojson", "sites_csv", "sites_geojson"]
+
+#: Attribution of everything derived from OpenStreetMap roads.
+OSM_ATTRIBUTION = "© OpenStreetMap contributors (https://www.openstreetmap.org/copyright)"
 
 
 def _caveats(notice: str | None, attribution: str | None) -> dict[str, str]:
@@ -94,3 +97,40 @@ def sites_csv(sites: Sequence[Mapping[str, Any]], *, notice: str | None = None,
     rows = [[rank, s["id"], _cell(s.get("lon")), _cell(s.get("lat")), _cell(s.get("gain")),
              notice or "", attribution or ""] for rank, s in enumerate(sites, start=1)]
     return _csv(["rank", "id", "lon", "lat", "gain", "notice", "attribution"], rows)
+
+
+def covered_area_geojson(engine: Any, lon: Any, lat: Any, minutes: float, *,
+                         geometry: Any = None, notice: str | None = None) -> dict[str, Any]:
+    """The area the stations at ``lon``/``lat`` serve within ``minutes``, as one feature:
+    the union of their road-network isochrones (an engine with ``covered_area``, which
+    adds the OpenStreetMap attribution), or of the straight-line engine's reach circles.
+    ``geometry`` passes an area computed already. The feature carries its geodesic area
+    (WGS-84 ellipsoid) in km²."""
+    import numpy as np
+    import shapely
+    import shapely.geometry
+    from pyproj import Geod
+
+    from .isochrones import reach_circles
+    from .straight import check_minutes
+
+    m = check_minutes(minutes)
+    x = np.asarray(lon, dtype=np.float64).reshape(-1)
+    y = np.asarray(lat, dtype=np.float64).reshape(-1)
+    network = hasattr(engine, "covered_area")
+    if geometry is None:
+        if network:
+            geometry = engine.covered_area(x, y, m)
+        elif x.size:
+            geometry = shapely.union_all(reach_circles(x, y, engine.radius_m(m)))
+        else:
+            geometry = shapely.Polygon()
+    area = (abs(Geod(ellps="WGS84").geometry_area_perimeter(geometry)[0])
+            if not geometry.is_empty else 0.0)
+    caveats = _caveats(notice, OSM_ATTRIBUTION if network else None)
+    props = {"minutes": m, "mode": engine.mode, "engine": engine.name,
+             "kind": "isochrones" if network else "circles", "stations": int(x.size),
+             "area_km2": round(area / 1e6, 4), **caveats}
+    return {"type": "FeatureCollection", **caveats, "features": [
+        {"type": "Feature", "properties": props,
+         "geometry": shapely.geometry.mapping(shapely.set_precision(geometry, 1e-7))}]}

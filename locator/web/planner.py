@@ -480,7 +480,8 @@ def planner_export(name: str):
     """The page's gaps or suggested sites as GeoJSON or CSV (with the page's arguments)."""
     import orjson
 
-    from ..coverage.export import gaps_csv, gaps_geojson, sites_csv, sites_geojson
+    from ..coverage.export import (covered_area_geojson, gaps_csv, gaps_geojson, sites_csv,
+                                   sites_geojson)
 
     if name not in EXPORTS:
         raise NotFound(f"no planner download {name!r}; allowed: {', '.join(sorted(EXPORTS))}")
@@ -493,7 +494,10 @@ def planner_export(name: str):
                "attribution": _OSM if a["engine"] == "network" else None}
     layer, ext = name.split(".")
     if layer == "covered":
-        body = orjson.dumps(_covered_geojson(plan, a, caveats)).decode()
+        st = plan.spec.stations
+        body = orjson.dumps(covered_area_geojson(
+            plan.spec.engine, st.lon, st.lat, plan.minutes, geometry=plan.covered_area,
+            notice=caveats["notice"])).decode()
     elif layer == "gaps":
         body = (gaps_csv(plan.gaps, **caveats) if ext == "csv" else
                 orjson.dumps(gaps_geojson(plan.gaps, **caveats)).decode())
@@ -504,35 +508,6 @@ def planner_export(name: str):
     mime = "text/csv" if ext == "csv" else "application/geo+json"
     what = {"gaps": "gaps", "sites": "new-sites", "covered": "covered-area"}[layer]
     return _attachment(body, mime, a, what, ext)
-
-
-def _covered_geojson(plan: Plan, a: dict[str, Any], caveats: dict[str, Any]) -> dict[str, Any]:
-    """The area the counted stations serve: the road-network isochrones' union, or the
-    union of the straight-line reach circles."""
-    import shapely
-    import shapely.geometry
-    from pyproj import Geod
-
-    from ..coverage.isochrones import reach_circles
-
-    st = plan.spec.stations
-    if plan.covered_area is not None:
-        geom, kind = plan.covered_area, "isochrones"
-    elif st.lon.size:
-        geom = shapely.union_all(reach_circles(st.lon, st.lat,
-                                               plan.spec.engine.radius_m(plan.minutes)))
-        kind = "circles"
-    else:
-        geom, kind = shapely.Polygon(), "circles"
-    area = abs(Geod(ellps="WGS84").geometry_area_perimeter(geom)[0]) if not geom.is_empty \
-        else 0.0
-    props = {"minutes": plan.minutes, "mode": a["mode"], "engine": a["engine"], "kind": kind,
-             "stations": int(st.lon.size), "area_km2": round(area / 1e6, 4),
-             **{k: v for k, v in caveats.items() if v}}
-    return {"type": "FeatureCollection", **{k: v for k, v in caveats.items() if v},
-            "features": [{"type": "Feature", "properties": props,
-                          "geometry": shapely.geometry.mapping(
-                              shapely.set_precision(geom, 1e-7))}]}
 
 
 def _site_list(plan: Plan) -> list[dict[str, Any]]:
