@@ -422,3 +422,36 @@ def test_covered_area_download(client, registry, helsinki):
     assert net["features"][0]["properties"]["kind"] == "isochrones"
     assert "OpenStreetMap" in net["attribution"]
     assert shapely.hausdorff_distance(got, union) < 1e-6
+
+
+def test_loading_a_road_network_does_not_hold_the_request(registry, demand_csv):
+    """The first network run loads the city's extract (minutes for a big one): that
+    happens in the background run, so the page answers at once and reloads."""
+    import threading
+
+    loaded = threading.Event()
+    calls = []
+
+    def slow_factory(mode, speed_kmh=None):
+        calls.append(mode)
+        loaded.wait(20)
+        return StraightLineEngine(mode, speed_kmh=speed_kmh, detour=1.0)
+
+    app = make_app(registry, demand_csv, LOCATOR_PLANNER_PAGE_WAIT=0.2,
+                   LOCATOR_PLANNER_WAIT=0.2)
+    app.extensions["locator.network_engine"] = slow_factory
+    client = app.test_client()
+    t0 = time.monotonic()
+    page = client.get("/planner?engine=network&mode=bike&minutes=5&n=0&at=")
+    api = client.post("/api/v1/coverage", json={"engine": "network", "minutes": 5})
+    assert page.status_code == 202 and api.status_code == 202
+    assert time.monotonic() - t0 < 5 and calls and set(calls) <= {"bike", "walk"}
+    bad = client.post("/api/v1/coverage", json={"engine": "network", "detour": 1.2})
+    assert bad.status_code == 400  # parameters are still checked in the request
+    loaded.set()
+    end = time.monotonic() + 20
+    while (page := client.get("/planner?engine=network&mode=bike&minutes=5&n=0&at=")
+           ).status_code == 202:
+        assert time.monotonic() < end
+        time.sleep(0.1)
+    assert page.status_code == 200 and 'class="coverage-map"' in page.get_data(as_text=True)

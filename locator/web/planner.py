@@ -61,6 +61,7 @@ from ..coverage import (
     check_minutes,
     coverage_report,
     find_gaps,
+    mode_speed_kmh,
     select_stations,
     suggest_sites,
 )
@@ -209,19 +210,37 @@ def _network_factory() -> Callable[..., TravelEngine] | None:
 # --------------------------------------------------------------------------- runs
 
 
-@dataclass(frozen=True)
 class RunSpec:
-    """What to compute on, validated: the engine and the stations that count."""
+    """What to compute on, validated: the engine and the stations that count.
 
-    engine: TravelEngine
-    stations: Any  # StationSet
-    records: tuple  # the counted Station records (for the map)
-    sample: bool
-    at: datetime | None
+    The engine is made on first use (``engine``), so that loading a road network (a
+    city's OpenStreetMap extract can take minutes the first time) happens in the
+    background run, not in the request that asked for it.
+    """
+
+    def __init__(self, make: Callable[[], TravelEngine], stations: Any, records: tuple,
+                 sample: bool, at: datetime | None):
+        self._make = make
+        self._engine: TravelEngine | None = None
+        self._lock = threading.Lock()
+        self.stations = stations  # StationSet
+        self.records = records  # the counted Station records (for the map)
+        self.sample = sample
+        self.at = at
+
+    @property
+    def engine(self) -> TravelEngine:
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    self._engine = self._make()
+        return self._engine
 
 
 def make_engine(engine: str, mode: str, speed_kmh: float | None,
-                 detour: float | None) -> TravelEngine:
+                detour: float | None) -> Callable[[], TravelEngine]:
+    """Check the engine's parameters now (a 400 names the bad one) and return what makes
+    the engine: at once for the straight line, on first call for a road network."""
     if engine == "network":
         factory = _network_factory()
         if factory is None:
@@ -230,21 +249,23 @@ def make_engine(engine: str, mode: str, speed_kmh: float | None,
         if detour is not None:
             raise InvalidInput("detour: only the straight-line engine takes a detour factor",
                                field="detour")
-        return factory(mode, speed_kmh=speed_kmh)
+        mode_speed_kmh(mode, speed_kmh)  # validates mode and speed
+        return lambda: factory(mode, speed_kmh=speed_kmh)
     kw: dict[str, Any] = {"speed_kmh": speed_kmh}
     if detour is not None:
         kw["detour"] = detour
-    return StraightLineEngine(mode, **kw)
+    straight = StraightLineEngine(mode, **kw)
+    return lambda: straight
 
 
 def run_spec(*, mode: str, engine: str, at: datetime | None, types: Sequence[str] | None,
               speed_kmh: float | None = None, detour: float | None = None) -> RunSpec:
-    eng = make_engine(engine, mode, speed_kmh, detour)
+    make = make_engine(engine, mode, speed_kmh, detour)
     records = get_registry().index.stations()
     st = select_stations(records, at=at, types=types or None)
     used = set(st.ids.tolist())
     counted = tuple(s for s in records if s.id in used)
-    return RunSpec(eng, st, counted, any(s.is_sample for s in counted), at)
+    return RunSpec(make, st, counted, any(s.is_sample for s in counted), at)
 
 
 def _flags(spec: RunSpec, demand: Demand) -> dict[str, Any]:
@@ -480,8 +501,13 @@ def planner_export(name: str):
     """The page's gaps or suggested sites as GeoJSON or CSV (with the page's arguments)."""
     import orjson
 
-    from ..coverage.export import (covered_area_geojson, gaps_csv, gaps_geojson, sites_csv,
-                                   sites_geojson)
+    from ..coverage.export import (
+        covered_area_geojson,
+        gaps_csv,
+        gaps_geojson,
+        sites_csv,
+        sites_geojson,
+    )
 
     if name not in EXPORTS:
         raise NotFound(f"no planner download {name!r}; allowed: {', '.join(sorted(EXPORTS))}")

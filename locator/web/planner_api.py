@@ -36,7 +36,7 @@ from ..io import SAMPLE_NOTICE
 from ..vocab import STATION_TYPES
 from . import get_registry
 from .params import Param, choice, number, parse_args
-from .planner import RunSpec, make_engine, run_spec, planner_state, run_coverage, run_suggest
+from .planner import RunSpec, make_engine, planner_state, run_coverage, run_spec, run_suggest
 from .planner_body import (
     COVERAGE_FIELDS,
     ENGINES,
@@ -170,7 +170,7 @@ def api_reach():
             stations.append(index.get(sid))
         except NotFound:
             raise NotFound(f"station {sid!r} does not exist") from None
-    engine = make_engine(a["engine"], a["mode"], a["speed_kmh"], None)
+    engine = make_engine(a["engine"], a["mode"], a["speed_kmh"], None)()
     lon = np.array([s.lon for s in stations])
     lat = np.array([s.lat for s in stations])
     areas = reach_areas(engine, lon, lat, a["minutes"])
