@@ -153,7 +153,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(planner.bp)
     app.register_blueprint(planner_api.bp)
     if cfg["LOCATOR_PBF"]:
-        app.extensions["locator.network_engine"] = _network_factory(cfg["LOCATOR_PBF"])
+        factory = _network_factory(cfg["LOCATOR_PBF"])
+        app.extensions["locator.network_engine"] = factory
+        # Build (or load from the disk cache) the walking graph now, in the background, so
+        # that the first planner run or reach request does not wait for it.
+        threading.Thread(target=_warm_up, args=(factory,), name="locator-network-warm-up",
+                         daemon=True).start()
     from .fastpath import NearestFastPath
 
     app.wsgi_app = NearestFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
@@ -176,6 +181,15 @@ def _network_factory(pbf: str):
             return engines[key]
 
     return factory
+
+
+def _warm_up(factory: Any) -> None:
+    import logging
+
+    try:
+        factory("walk")
+    except Exception as e:  # noqa: BLE001 - the request that needs it reports the error
+        logging.getLogger(__name__).warning("road network not loaded at start-up: %s", e)
 
 
 def get_registry() -> Registry:
