@@ -455,3 +455,42 @@ def test_loading_a_road_network_does_not_hold_the_request(registry, demand_csv):
         assert time.monotonic() < end
         time.sleep(0.1)
     assert page.status_code == 200 and 'class="coverage-map"' in page.get_data(as_text=True)
+
+
+def test_reach_of_points_and_of_a_suggested_site_in_chromium(client, registry, demand_csv):
+    # The API: a point given in GCJ-02 gets the circle around its WGS-84 position.
+    from locator.coords import gcj02_to_wgs84
+
+    gx, gy = wgs84_to_gcj02(117.2000, 34.2800)
+    doc = client.get(f"/api/v1/reach?point={gx:.7f},{gy:.7f}&crs=gcj02&minutes=10").get_json()
+    (feat,) = doc["features"]
+    assert feat["properties"]["id"] == "point-1" and doc["illustrative"] is False
+    ring = np.array(feat["geometry"]["coordinates"][0])
+    wx, wy = gcj02_to_wgs84(ring[:, 0], ring[:, 1])
+    d = haversine_np(117.2, 34.28, wx, wy)
+    assert np.abs(d - StraightLineEngine("walk").radius_m(10)).max() < 0.3
+    bad = client.get("/api/v1/reach?point=117.2")
+    assert bad.status_code == 400 and bad.get_json()["invalid_params"][0]["name"] == "point"
+    far = client.get("/api/v1/reach?point=10,50&crs=gcj02")  # GCJ-02 exists only in China
+    assert far.status_code == 400 and "point[1].lon" in far.get_json()["detail"]
+    # The planner page: a suggested site's popup shows its reach.
+    errors: list[str] = []
+    with chromium_page(errors) as page, live_server(make_app(registry, demand_csv)) as url:
+        page.goto(url + "/planner?minutes=5&n=1&at=&lang=en")
+        page.wait_for_selector(".coverage-map[data-coverage-ready='1']")
+        site = page.evaluate("""() => {
+            const cov = document.querySelector('.coverage-map').locatorCoverage;
+            let s = null;
+            cov.layers.sites.eachLayer(m => { s = [m.siteId, m.sitePoint]; m.openPopup(); });
+            return s; }""")
+        page.click(".leaflet-popup .reach-btn")
+        page.wait_for_function("(key) => document.querySelector('.coverage-map')"
+                               ".dataset.reach === key", arg=f"site-{site[0]}")
+        ring = np.array(page.evaluate("""() => {
+            const ring = [];
+            document.querySelector('.coverage-map').locatorCoverage.layers.stationReach
+                .eachLayer(l => l.getLatLngs()[0].forEach(p => ring.push([p.lng, p.lat])));
+            return ring; }"""))
+        d = haversine_np(site[1][0], site[1][1], ring[:, 0], ring[:, 1])
+        assert np.abs(d - StraightLineEngine("walk").radius_m(5)).max() < 0.3
+        assert errors == []

@@ -11,8 +11,9 @@
 ``GET /api/v1/jobs/<id>``
     ``{"id", "kind", "status": "queued"|"running"|"done"|"failed", "result", "error"}``,
     from any process of the app (job records are kept in the database).
-``GET /api/v1/reach?id=...&minutes=15&mode=walk&engine=straight``
-    Where each given station is reached from within ``minutes``: road-network
+``GET /api/v1/reach?id=...&point=lon,lat&minutes=15&mode=walk&engine=straight``
+    Where each given station (or point: a candidate or suggested site, in ``crs``) is
+    reached from within ``minutes``: road-network
     isochrones (engine ``network``, with the OpenStreetMap attribution) or circles of
     the straight-line radius on the engine's sphere, as GeoJSON, in the ``crs`` asked for.
 """
@@ -28,7 +29,7 @@ import shapely.geometry
 from flask import Blueprint, Response, jsonify, request
 
 from .. import config
-from ..coords import from_wgs84, parse_crs
+from ..coords import from_wgs84, parse_crs, validate_lonlat
 from ..coverage import check_minutes
 from ..coverage.isochrones import reach_areas
 from ..errors import InvalidInput, LocatorError, NotFound
@@ -136,8 +137,16 @@ def _station_id(v: str) -> str:
     return v
 
 
+def _point(v: str) -> tuple[str, str]:
+    parts = v.split(",")
+    if len(parts) != 2:
+        raise InvalidInput(f"{v!r} is not 'lon,lat'")
+    return parts[0].strip(), parts[1].strip()
+
+
 REACH_PARAMS = [
     Param("id", _station_id, repeat=True),
+    Param("point", _point, repeat=True),
     Param("minutes", check_minutes, default=15.0),
     Param("mode", choice(*MODES), default="walk"),
     Param("engine", choice(*ENGINES), default="straight"),
@@ -156,33 +165,45 @@ def _in_crs(geom: Any, crs: str) -> dict[str, Any]:
     return shapely.geometry.mapping(shapely.transform(geom, fn))
 
 
+def _places(a: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stations (``id``) and points (``point``, in ``crs``) asked for, in WGS-84."""
+    ids = list(dict.fromkeys(a["id"]))
+    if not 1 <= len(ids) + len(a["point"]) <= MAX_REACH_STATIONS:
+        raise InvalidInput(f"id: give 1..{MAX_REACH_STATIONS} station ids or points (repeat "
+                           "'id' or 'point')", field="id")
+    index = get_registry().index
+    places = []
+    for sid in ids:
+        try:
+            s = index.get(sid)
+        except NotFound:
+            raise NotFound(f"station {sid!r} does not exist") from None
+        places.append({"id": s.id, "name": s.name, "lon": s.lon, "lat": s.lat,
+                       "sample": s.is_sample})
+    for i, (x, y) in enumerate(a["point"], start=1):
+        lon, lat = validate_lonlat(x, y, crs=a["crs"], field_prefix=f"point[{i}].")
+        places.append({"id": f"point-{i}", "name": None, "lon": lon, "lat": lat,
+                       "sample": False})
+    return places
+
+
 @bp.get("/api/v1/reach")
 def api_reach():
     a = parse_args(request.args, REACH_PARAMS)
-    ids = list(dict.fromkeys(a["id"]))
-    if not 1 <= len(ids) <= MAX_REACH_STATIONS:
-        raise InvalidInput(f"id: give 1..{MAX_REACH_STATIONS} station ids (repeat the "
-                           "parameter)", field="id")
-    index = get_registry().index
-    stations = []
-    for sid in ids:
-        try:
-            stations.append(index.get(sid))
-        except NotFound:
-            raise NotFound(f"station {sid!r} does not exist") from None
+    places = _places(a)
     engine = make_engine(a["engine"], a["mode"], a["speed_kmh"], None)()
-    lon = np.array([s.lon for s in stations])
-    lat = np.array([s.lat for s in stations])
+    lon = np.array([p["lon"] for p in places])
+    lat = np.array([p["lat"] for p in places])
     areas = reach_areas(engine, lon, lat, a["minutes"])
     info = engine.describe()
     network = a["engine"] == "network"
     radius = getattr(engine, "radius_m", None)
     features = []
-    for s, geom in zip(stations, areas, strict=True):
+    for place, geom in zip(places, areas, strict=True):
         props: dict[str, Any] = {
-            "id": s.id, "name": s.name, "minutes": a["minutes"], "mode": a["mode"],
-            "engine": info.get("engine"), "kind": "isochrone" if network else "circle",
-            "sample": s.is_sample}
+            "id": place["id"], "name": place["name"], "minutes": a["minutes"],
+            "mode": a["mode"], "engine": info.get("engine"),
+            "kind": "isochrone" if network else "circle", "sample": place["sample"]}
         if not network and callable(radius):
             props["radius_m"] = round(radius(a["minutes"]), 1)
         if network:
@@ -191,7 +212,7 @@ def api_reach():
                          "geometry": _in_crs(geom, a["crs"])})
     out: dict[str, Any] = {"type": "FeatureCollection", "features": features,
                            "crs": a["crs"], "engine": info, "minutes": a["minutes"],
-                           "illustrative": any(s.is_sample for s in stations)}
+                           "illustrative": any(p["sample"] for p in places)}
     if network:
         out["attribution"] = _OSM
     if out["illustrative"]:
@@ -303,10 +324,14 @@ def openapi_paths() -> dict[str, Any]:
             "operationId": "reach",
             "summary": "Where stations are reached from within a time: isochrones or circles",
             "parameters": [
-                {"name": "id", "in": "query", "required": True, "style": "form",
+                {"name": "id", "in": "query", "style": "form",
                  "explode": True, "description": f"Station ids, 1..{MAX_REACH_STATIONS}.",
-                 "schema": {"type": "array", "minItems": 1, "maxItems": MAX_REACH_STATIONS,
+                 "schema": {"type": "array", "maxItems": MAX_REACH_STATIONS,
                             "items": {"type": "string", "minLength": 1, "maxLength": 64}}},
+                {"name": "point", "in": "query", "style": "form", "explode": True,
+                 "description": "Points 'lon,lat' in crs (e.g. suggested sites).",
+                 "schema": {"type": "array", "maxItems": MAX_REACH_STATIONS,
+                            "items": {"type": "string", "maxLength": 60}}},
                 {"name": "minutes", "in": "query", "schema": {**minutes, "default": 15}},
                 {"name": "mode", "in": "query",
                  "schema": {"type": "string", "enum": list(MODES), "default": "walk"}},

@@ -56,18 +56,18 @@
   }).addTo(cov.map);
   cov.layers.stationReach = reachLayer;
 
-  function reachUrl(id) {
-    var q = ['id=' + encodeURIComponent(id), 'minutes=' + encodeURIComponent(R.minutes),
+  function reachUrl(what) {
+    var q = [what, 'minutes=' + encodeURIComponent(R.minutes),
              'mode=' + encodeURIComponent(R.mode), 'engine=' + encodeURIComponent(R.engine),
              'crs=' + encodeURIComponent(R.crs), 'lang=' + encodeURIComponent(R.lang)];
     return R.url + '?' + q.join('&');
   }
 
-  function showReach(id, button, note) {
+  function showReach(what, key, button, note) {
     button.disabled = true;
     note.textContent = cfg.reach_busy;
     box.setAttribute('data-reach', 'loading');
-    fetch(reachUrl(id), { headers: { Accept: 'application/geo+json' } })
+    fetch(reachUrl(what), { headers: { Accept: 'application/geo+json' } })
       .then(function (r) {
         return r.json().then(function (body) { return { ok: r.ok, body: body }; });
       })
@@ -77,7 +77,7 @@
         reachLayer.addData(res.body);
         if (res.body.attribution) { cov.map.attributionControl.addAttribution(res.body.attribution); }
         note.textContent = cfg.reach_shown;
-        box.setAttribute('data-reach', id);
+        box.setAttribute('data-reach', key);
       })
       .catch(function (e) {
         note.textContent = cfg.reach_failed + e.message;
@@ -86,17 +86,32 @@
       .then(function () { button.disabled = false; });
   }
 
-  cov.layers.stations.on('popupopen', function (e) {
-    var id = e.layer.stationId;
-    var content = e.popup.getContent();
-    if (id === undefined || !content || content.querySelector('.reach-btn')) { return; }
-    var button = LocatorCoverage.el('button', 'btn reach-btn', cfg.reach_show);
-    button.type = 'button';
-    var note = LocatorCoverage.el('div', 'reach-note');
-    note.setAttribute('role', 'status');
-    button.addEventListener('click', function () { showReach(id, button, note); });
-    content.appendChild(button);
-    content.appendChild(note);
-    e.popup.update();
+  // A "show the reach" button in the popups of a layer's markers; ``query`` gives a
+  // marker's reach query ('id=...' for a station, 'point=lon,lat' for a suggested site).
+  function reachButtons(layer, query) {
+    if (!layer) { return; }
+    layer.on('popupopen', function (e) {
+      var what = query(e.layer);
+      var content = e.popup.getContent();
+      if (!what || !content || content.querySelector('.reach-btn')) { return; }
+      var button = LocatorCoverage.el('button', 'btn reach-btn', cfg.reach_show);
+      button.type = 'button';
+      var note = LocatorCoverage.el('div', 'reach-note');
+      note.setAttribute('role', 'status');
+      button.addEventListener('click', function () { showReach(what.q, what.key, button, note); });
+      content.appendChild(button);
+      content.appendChild(note);
+      e.popup.update();
+    });
+  }
+
+  reachButtons(cov.layers.stations, function (m) {
+    return m.stationId === undefined ? null
+      : { q: 'id=' + encodeURIComponent(m.stationId), key: m.stationId };
+  });
+  reachButtons(cov.layers.sites, function (m) {
+    return !m.sitePoint ? null
+      : { q: 'point=' + encodeURIComponent(m.sitePoint[0] + ',' + m.sitePoint[1]),
+          key: 'site-' + m.siteId };
   });
 }());
