@@ -27,10 +27,17 @@ def db_path(tmp_path) -> Path:
 
 
 @pytest.fixture()
-def registry(db_path, tiny_stations):
+def db_url(db_path) -> str:
+    """Where ``registry`` keeps its stations: the SQLite file ``db_path`` (test_store.py
+    also runs on PostgreSQL)."""
+    return str(db_path)
+
+
+@pytest.fixture()
+def registry(db_url, tiny_stations):
     from locator import Registry, StationStore
 
-    store = StationStore(db_path, create=True)
+    store = StationStore(db_url, create=True)
     store.add_many(tiny_stations, actor="pytest")
     reg = Registry(store)
     yield reg

@@ -19,14 +19,6 @@ def db_url(request, db_path):
     return str(db_path) if request.param == "sqlite" else request.getfixturevalue("pg_url")
 
 
-@pytest.fixture()
-def registry(db_url, tiny_stations):
-    store = StationStore(db_url, create=True)
-    store.add_many(tiny_stations, actor="pytest")
-    reg = Registry(store)
-    yield reg
-    store.dispose()
-
 
 def test_schema_is_versioned(db_path):
     store = StationStore(db_path, create=True)
