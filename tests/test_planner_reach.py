@@ -494,3 +494,22 @@ def test_reach_of_points_and_of_a_suggested_site_in_chromium(client, registry, d
         d = haversine_np(site[1][0], site[1][1], ring[:, 0], ring[:, 1])
         assert np.abs(d - StraightLineEngine("walk").radius_m(5)).max() < 0.3
         assert errors == []
+
+
+def test_planner_page_suggests_road_nodes_on_a_network(helsinki, client):
+    app = helsinki["app"]
+    c = app.test_client()
+    q = "engine=network&minutes=2&n=2&sites_from=nodes&at="
+    page = c.get("/planner?" + q)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'value="nodes" selected' in html and "sites_from=nodes" in html  # kept in links
+    sites = json.loads(c.get("/planner/sites.geojson?" + q).data)["features"]
+    assert len(sites) == 2 and all(f["id"].startswith("node-") for f in sites)
+    eng = helsinki["engine"]
+    i = [int(f["id"][5:]) for f in sites]
+    assert np.allclose([f["geometry"]["coordinates"][0] for f in sites], eng.graph.lon[i])
+    # Road nodes need the road network.
+    bad = client.get("/planner?sites_from=nodes")
+    assert bad.status_code == 400 and "sites_from" in bad.get_data(as_text=True)
+    assert '<option value="nodes" disabled>' in client.get("/planner?n=0").get_data(as_text=True)

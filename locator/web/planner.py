@@ -280,6 +280,20 @@ def _flags(spec: RunSpec, demand: Demand) -> dict[str, Any]:
     return out
 
 
+def node_candidates(spec: RunSpec, demand: Demand, minutes: float,
+                    spacing_m: float) -> Candidates:
+    """Road nodes within reach of the demand no counted station reaches in ``minutes``,
+    one per ``spacing_m`` (see :func:`~locator.coverage.network.candidates_from_nodes`)."""
+    from ..coverage.network import candidates_from_nodes
+
+    d = demand
+    t = spec.engine.nearest_time(spec.stations.lon, spec.stations.lat, d.lon, d.lat,
+                                 max_minutes=minutes)
+    todo = ~np.isfinite(t) & (d.weight > 0)
+    return candidates_from_nodes(spec.engine, minutes, near_lon=d.lon[todo],
+                                 near_lat=d.lat[todo], spacing_m=spacing_m)
+
+
 def run_coverage(spec: RunSpec, data: PlannerData, minutes: Sequence[float], *,
                  gaps: bool, gap_limit: int, geometry: bool) -> dict[str, Any]:
     rep = coverage_report(spec.engine, spec.stations, data.demand, minutes=minutes,
@@ -295,14 +309,7 @@ def run_suggest(spec: RunSpec, data: PlannerData, minutes: float, *, n: int, bet
                 exact: bool | None, candidates: Candidates | None,
                 node_spacing_m: float | None = None) -> dict[str, Any]:
     if candidates is None and node_spacing_m is not None:
-        from ..coverage.network import candidates_from_nodes
-
-        d = data.demand
-        t = spec.engine.nearest_time(spec.stations.lon, spec.stations.lat, d.lon, d.lat,
-                                     max_minutes=minutes)
-        todo = ~np.isfinite(t) & (d.weight > 0)
-        candidates = candidates_from_nodes(spec.engine, minutes, near_lon=d.lon[todo],
-                                           near_lat=d.lat[todo], spacing_m=node_spacing_m)
+        candidates = node_candidates(spec, data.demand, minutes, node_spacing_m)
     elif candidates is None:
         candidates = candidates_from_gaps(find_gaps(spec.engine, spec.stations, data.demand,
                                                     minutes))
@@ -333,8 +340,11 @@ PAGE_PARAMS = [
     Param("engine", choice(*ENGINES), default="straight"),
     Param("at", text),
     Param("n", integer(0, 20), default=5),
+    Param("sites_from", choice("gaps", "nodes"), default="gaps"),
     Param("lang", choice("zh", "en"), default="zh"),
 ]
+#: Metres between road-node candidates on the page.
+PAGE_NODE_SPACING_M = 250.0
 
 
 @dataclass(frozen=True)
@@ -368,7 +378,10 @@ def _plan(a: dict[str, Any], *, wait: float | None = None) -> Plan | None:
     being computed after ``wait`` seconds."""
     st = planner_state()
     spec = run_spec(mode=a["mode"], engine=a["engine"], at=a["at"], types=None)
-    key = (a["mode"], a["minutes"], a["engine"], a["at"], a["n"],
+    if a["sites_from"] == "nodes" and a["engine"] != "network":
+        raise InvalidInput("sites_from: road nodes as candidate sites need the road-network "
+                           "engine", field="sites_from")
+    key = (a["mode"], a["minutes"], a["engine"], a["at"], a["n"], a["sites_from"],
            get_registry().store.last_change_id())
 
     def make() -> Plan:
@@ -380,7 +393,8 @@ def _plan(a: dict[str, Any], *, wait: float | None = None) -> Plan | None:
         gaps = find_gaps(spec.engine, spec.stations, data.demand, m)
         sugg = cands = None
         if a["n"] and gaps.gaps:
-            cands = candidates_from_gaps(gaps)
+            cands = (node_candidates(spec, data.demand, m, PAGE_NODE_SPACING_M)
+                     if a["sites_from"] == "nodes" else candidates_from_gaps(gaps))
             problem = build_siting_problem(spec.engine, spec.stations, data.demand, cands, m)
             sugg = suggest_sites(problem, min(a["n"], len(cands)), exact=False)
         area = None
@@ -413,7 +427,8 @@ def _query(a: dict[str, Any]) -> str:
 
     at = "" if a["at"] is None else a["at"].strftime("%Y-%m-%dT%H:%M")
     q = {"mode": a["mode"], "minutes": f"{a['minutes']:g}", "engine": a["engine"], "at": at,
-         "n": a["n"], "lang": a["lang"] if "lang" in request.args else None}
+         "n": a["n"], "sites_from": a["sites_from"] if a["sites_from"] != "gaps" else None,
+         "lang": a["lang"] if "lang" in request.args else None}
     return urlencode({k: v for k, v in q.items() if v is not None})
 
 
@@ -425,6 +440,7 @@ def planner_page():
     network = _network_factory() is not None
     form = {"mode": request.args.get("mode", "walk"), "minutes": request.args.get("minutes", "15"),
             "engine": request.args.get("engine", "straight"), "n": request.args.get("n", "5"),
+            "sites_from": request.args.get("sites_from", "gaps"),
             "at": request.args.get("at")}
     error, ctx, a, sample, reach, computing = None, None, None, False, None, False
     try:
