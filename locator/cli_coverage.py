@@ -14,10 +14,9 @@ from typing import Any
 import click
 import numpy as np
 
-from .config import SPEEDS_KMH
+from .config import OSM_NOTICE, SPEEDS_KMH
 from .errors import InvalidInput
 
-OSM_NOTICE = "© OpenStreetMap contributors (https://www.openstreetmap.org/copyright)"
 ILLUSTRATIVE_NOTICE = ("ILLUSTRATIVE: computed on sample stations and/or illustrative demand; "
                        "not facts about any real city")
 

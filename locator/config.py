@@ -36,3 +36,12 @@ SERVICE_RADIUS_M: Final = 1000.0
 CHINA_BBOX: Final = (72.004, 0.8293, 137.8347, 55.8271)
 
 MODES: Final = tuple(SPEEDS_KMH)
+
+#: The credit every map, export and result built on OpenStreetMap data must carry (ODbL),
+#: its link, and the two in one line for plain-text files.
+OSM_CREDIT: Final = "© OpenStreetMap contributors"
+OSM_COPYRIGHT_URL: Final = "https://www.openstreetmap.org/copyright"
+OSM_NOTICE: Final = f"{OSM_CREDIT} ({OSM_COPYRIGHT_URL})"
+#: The same credit as HTML, for Leaflet's attribution control.
+OSM_CREDIT_HTML: Final = (f'&copy; <a href="{OSM_COPYRIGHT_URL}">OpenStreetMap</a> '
+                          "contributors")

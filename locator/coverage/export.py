@@ -16,12 +16,13 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .. import config
 from .gaps import GapReport
 
 __all__ = ["covered_area_geojson", "gaps_csv", "gaps_geojson", "sites_csv", "sites_geojson"]
 
 #: Attribution of everything derived from OpenStreetMap roads.
-OSM_ATTRIBUTION = "© OpenStreetMap contributors (https://www.openstreetmap.org/copyright)"
+OSM_ATTRIBUTION = config.OSM_NOTICE
 
 
 def _caveats(notice: str | None, attribution: str | None) -> dict[str, str]:

@@ -33,6 +33,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from .. import config
 from .._paths import templates_dir
 from ..errors import InvalidInput
 from ..htmljson import safe_json
@@ -372,7 +373,7 @@ def report_context(report: CoverageReport, *, gaps: GapReport | None = None,
         st_rows=st_rows, demand=demand, districts=districts, gaps=gaps, sites=sites,
         isochrones=isochrones, engine=engine, notes=warnings, boundary=boundary,
         tiles=tile_list)
-    attr_list = [("© OpenStreetMap contributors", "https://www.openstreetmap.org/copyright")]
+    attr_list = [(config.OSM_CREDIT, config.OSM_COPYRIGHT_URL)]
     if boundary:
         attr_list.append((boundary, ""))
     when = generated_at or now()

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from markupsafe import escape
 
+from .. import config
 from ..errors import InvalidInput
 from ..htmljson import safe_json
 from .demand import Demand, Districts
@@ -26,8 +27,7 @@ from .metrics import CoverageReport, StationSet, select_stations
 from .siting import Candidates, SitingResult
 from .straight import StraightLineEngine, TravelEngine
 
-OSM_ATTRIBUTION = ('&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> '
-                   'contributors')
+OSM_ATTRIBUTION = config.OSM_CREDIT_HTML
 #: At most this many gap polygons go on the map (largest first).
 MAP_GAPS = 150
 #: Demand units drawn at most (largest weights first); the rest are left off the map.

@@ -101,8 +101,8 @@ __all__ = [
 ]
 
 #: Attribution every map, report and export built from OSM data must show.
-ATTRIBUTION = "© OpenStreetMap contributors"
-ATTRIBUTION_URL = "https://www.openstreetmap.org/copyright"
+ATTRIBUTION = config.OSM_CREDIT
+ATTRIBUTION_URL = config.OSM_COPYRIGHT_URL
 #: Strongly connected pieces with fewer nodes are dropped from a graph read from OSM.
 DEFAULT_MIN_COMPONENT_NODES = 10
 

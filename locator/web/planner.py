@@ -81,7 +81,7 @@ bp = Blueprint("planner", __name__)
 EXACT_TIME_LIMIT_S = 20.0
 #: Seconds between reloads of a page whose run is still being computed.
 REFRESH_S = 3
-_OSM = "© OpenStreetMap contributors (https://www.openstreetmap.org/copyright)"
+_OSM = config.OSM_NOTICE
 _ATTRIBUTION = {"basemap_osm": _OSM}
 
 

@@ -56,7 +56,7 @@ bp = Blueprint("planner_api", __name__)
 
 #: Stations per reach request.
 MAX_REACH_STATIONS = 20
-_OSM = "© OpenStreetMap contributors"
+_OSM = config.OSM_CREDIT
 
 
 def _spec_of(a: dict[str, Any]) -> RunSpec:
