@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
 from .config import OSM_NOTICE, SPEEDS_KMH
 from .errors import InvalidInput
@@ -280,13 +279,10 @@ def suggest_cmd(n, candidates, cands_from, spacing, matrix, threshold, mode, min
                 if candidates is not None:
                     cands = read_candidates(candidates, crs=crs)
                 elif matrix is None and cands_from == "nodes":
-                    from .coverage.network import candidates_from_nodes
+                    from .coverage.network import candidates_near_uncovered
 
-                    t = eng.nearest_time(stations.lon, stations.lat, dem.lon, dem.lat,
-                                         max_minutes=minutes)
-                    open_ = ~np.isfinite(t) & (dem.weight > 0)
-                    cands = candidates_from_nodes(eng, minutes, near_lon=dem.lon[open_],
-                                                  near_lat=dem.lat[open_], spacing_m=spacing)
+                    cands = candidates_near_uncovered(eng, stations.lon, stations.lat, dem,
+                                                      minutes, spacing_m=spacing)
                 elif matrix is None:
                     cands = candidates_from_gaps(find_gaps(eng, stations, dem, minutes,
                                                            limit=max(50, 10 * n)))

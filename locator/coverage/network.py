@@ -86,6 +86,7 @@ __all__ = [
     "SegmentAccess",
     "Snapped",
     "candidates_from_nodes",
+    "candidates_near_uncovered",
     "default_cache_dir",
     "graph_from_arrays",
     "graph_from_segments",
@@ -491,3 +492,15 @@ def candidates_from_nodes(engine: NetworkEngine, minutes: float, *,
                            field="spacing_m")
     return Candidates(np.array([f"node-{i}" for i in nodes], dtype=object),
                       g.lon[nodes], g.lat[nodes], f"road nodes every {spacing_m:g} m")
+
+
+def candidates_near_uncovered(engine: NetworkEngine, station_lon: Any, station_lat: Any,
+                              demand: Any, minutes: float, *, spacing_m: float = 250.0) -> Any:
+    """Road nodes as candidate sites for the demand (a :class:`~.demand.Demand`) that
+    no station reaches within ``minutes``: :func:`candidates_from_nodes` near the
+    uncovered units of positive weight."""
+    t = engine.nearest_time(station_lon, station_lat, demand.lon, demand.lat,
+                            max_minutes=minutes)
+    todo = ~np.isfinite(t) & (demand.weight > 0)
+    return candidates_from_nodes(engine, minutes, near_lon=demand.lon[todo],
+                                 near_lat=demand.lat[todo], spacing_m=spacing_m)

@@ -45,7 +45,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 from flask import Blueprint, Flask, Response, current_app, render_template, request
 from werkzeug.exceptions import ServiceUnavailable
 
@@ -283,15 +282,11 @@ def _flags(spec: RunSpec, demand: Demand) -> dict[str, Any]:
 def node_candidates(spec: RunSpec, demand: Demand, minutes: float,
                     spacing_m: float) -> Candidates:
     """Road nodes within reach of the demand no counted station reaches in ``minutes``,
-    one per ``spacing_m`` (see :func:`~locator.coverage.network.candidates_from_nodes`)."""
-    from ..coverage.network import candidates_from_nodes
+    one per ``spacing_m``."""
+    from ..coverage.network import candidates_near_uncovered
 
-    d = demand
-    t = spec.engine.nearest_time(spec.stations.lon, spec.stations.lat, d.lon, d.lat,
-                                 max_minutes=minutes)
-    todo = ~np.isfinite(t) & (d.weight > 0)
-    return candidates_from_nodes(spec.engine, minutes, near_lon=d.lon[todo],
-                                 near_lat=d.lat[todo], spacing_m=spacing_m)
+    return candidates_near_uncovered(spec.engine, spec.stations.lon, spec.stations.lat,
+                                     demand, minutes, spacing_m=spacing_m)
 
 
 def run_coverage(spec: RunSpec, data: PlannerData, minutes: Sequence[float], *,
