@@ -19,6 +19,7 @@ import numpy as np
 from markupsafe import escape
 
 from .. import config
+from ..coords import from_wgs84
 from ..errors import InvalidInput
 from ..htmljson import safe_json
 from .demand import Demand, Districts
@@ -39,20 +40,14 @@ REACH_COLORS = ("#e03131", "#b2f2bb", "#51cf66", "#2b8a3e")
 # --------------------------------------------------------------------------- map data
 
 
-def _shift(lon: np.ndarray, lat: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:
-    if crs == "gcj02" and lon.size:
-        from ..coords import wgs84_to_gcj02
-
-        return wgs84_to_gcj02(lon, lat)
-    return lon, lat
-
-
-def _geojson_geom(geom: Any, crs: str, nd: int = 5) -> dict[str, Any]:
+def geojson_in_crs(geom: Any, crs: str, nd: int = 5) -> dict[str, Any]:
+    """A WGS-84 shapely geometry as a GeoJSON geometry mapping in ``crs`` (wgs84, gcj02 or
+    bd09), coordinates rounded to ``nd`` decimals."""
     import shapely
     import shapely.geometry
 
     def fn(xy: np.ndarray) -> np.ndarray:
-        x, y = _shift(xy[:, 0].copy(), xy[:, 1].copy(), crs)
+        x, y = from_wgs84(xy[:, 0].copy(), xy[:, 1].copy(), crs)
         return np.round(np.column_stack((x, y)), nd)
 
     return shapely.geometry.mapping(shapely.transform(geom, fn))
@@ -66,7 +61,7 @@ def _isochrone_features(isochrones: Any, crs: str) -> list[dict[str, Any]]:
 
     def one(item: Any) -> list[dict[str, Any]]:
         if isinstance(item, shapely.Geometry):
-            return [{"type": "Feature", "properties": {}, "geometry": _geojson_geom(item, crs)}]
+            return [{"type": "Feature", "properties": {}, "geometry": geojson_in_crs(item, crs)}]
         if isinstance(item, Mapping):
             kind = item.get("type")
             if kind == "FeatureCollection":
@@ -78,7 +73,7 @@ def _isochrone_features(isochrones: Any, crs: str) -> list[dict[str, Any]]:
                 props = {k: v for k, v in (item.get("properties") or {}).items()
                          if isinstance(v, (str, int, float, bool)) or v is None}
                 return [{"type": "Feature", "properties": props,
-                         "geometry": _geojson_geom(shapely.geometry.shape(geom), crs)}]
+                         "geometry": geojson_in_crs(shapely.geometry.shape(geom), crs)}]
             if "coordinates" in item:
                 return one(shapely.geometry.shape(item))
         raise InvalidInput(f"isochrones: {type(item).__name__} is not a geometry; allowed: a "
@@ -123,7 +118,7 @@ def station_rows(stations: Any, crs: str) -> list[list[Any]]:
         types = [s.type for s in stations]
         lon = np.array([s.lon for s in stations], dtype=np.float64)
         lat = np.array([s.lat for s in stations], dtype=np.float64)
-    x, y = _shift(lon, lat, crs)
+    x, y = from_wgs84(lon, lat, crs)
     xs, ys = np.round(x, 6).tolist(), np.round(y, 6).tolist()
     return [[i, n, a, b, ty] for i, n, a, b, ty in zip(ids, names, xs, ys, types)]
 
@@ -166,7 +161,7 @@ def _demand_payload(demand: Demand, counts: np.ndarray | None, crs: str
         order = np.argsort(-demand.weight[keep], kind="stable")
         dropped = int(keep.size - MAP_DEMAND)
         keep = np.sort(keep[order[:MAP_DEMAND]])
-    x, y = _shift(demand.lon[keep], demand.lat[keep], crs)
+    x, y = from_wgs84(demand.lon[keep], demand.lat[keep], crs)
     w = demand.weight[keep]
     w_ref = float(np.percentile(w, 95)) if w.size else 1.0
     return {"lon": np.round(x, 5).tolist(), "lat": np.round(y, 5).tolist(),
@@ -194,7 +189,7 @@ def site_rows(suggestions: SitingResult | None, candidates: Candidates | None,
     out = []
     for rank, (sid, gain) in enumerate(zip(best.site_ids, best.gains), start=1):
         lon, lat = where[sid]
-        x, y = _shift(np.array([lon]), np.array([lat]), crs)
+        x, y = from_wgs84(np.array([lon]), np.array([lat]), crs)
         out.append({"rank": rank, "id": sid, "lon": round(lon, 6), "lat": round(lat, 6),
                     "map": [round(float(x[0]), 6), round(float(y[0]), 6)],
                     "gain": round(gain, 3)})
@@ -318,7 +313,7 @@ def coverage_map(report: CoverageReport, *, main: float, t: Any, lang: str, crs:
     if districts is not None:
         payload["districts"] = {"type": "FeatureCollection", "features": [
             {"type": "Feature", "properties": {"adcode": a, "name": n},
-             "geometry": _geojson_geom(g, crs)}
+             "geometry": geojson_in_crs(g, crs)}
             for a, n, g in zip(districts.adcode, districts.name, districts.geometry)]}
     radius = report.at(main).radius_m
     if isochrones is not None:
@@ -334,7 +329,7 @@ def coverage_map(report: CoverageReport, *, main: float, t: Any, lang: str, crs:
                            f"({dropped:,} left off)."))
     if gaps is not None and gaps.gaps:
         payload["gaps"] = {"type": "FeatureCollection", "features": [
-            {"type": "Feature", "geometry": _geojson_geom(g.polygon, crs),
+            {"type": "Feature", "geometry": geojson_in_crs(g.polygon, crs),
              "properties": {"rank": g.rank, "demand": round(g.demand, 3),
                             "minutes": (round(g.nearest_station_minutes, 1)
                                         if math.isfinite(g.nearest_station_minutes) else None)}}

@@ -30,7 +30,7 @@ from folium.template import Template
 from markupsafe import Markup
 
 from .. import config
-from ..coords import wgs84_to_gcj02
+from ..coords import from_wgs84, wgs84_to_gcj02
 from ..foliummap import BareMap, map_template
 from ..foliummap import render_parts as render_foliummap
 from ..hours import open_status
@@ -170,16 +170,7 @@ LocatorMaps.register({{ this.key|tojson }}, {{ this.get_name() }}, {{ this.setup
 
     def to_map(self, lon: float, lat: float) -> tuple[float, float]:
         """A WGS-84 point in this map's CRS, as (lon, lat)."""
-        if self.crs_code == "gcj02":
-            return wgs84_to_gcj02(lon, lat)
-        return lon, lat
-
-
-def _to_map_arrays(lons: np.ndarray, lats: np.ndarray, crs: str
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    if crs == "gcj02" and len(lons):
-        return wgs84_to_gcj02(lons, lats)
-    return lons, lats
+        return from_wgs84(lon, lat, self.crs_code)
 
 
 # --------------------------------------------------------------------------- stations
@@ -210,7 +201,7 @@ def station_payload(stations: Sequence[Station], *, crs: str, lang: str,
     n = len(stations)
     lons = np.fromiter((s.lon for s in stations), dtype=np.float64, count=n)
     lats = np.fromiter((s.lat for s in stations), dtype=np.float64, count=n)
-    mlons, mlats = _to_map_arrays(lons, lats, crs)
+    mlons, mlats = from_wgs84(lons, lats, crs)
     mlons = np.round(mlons, 7).tolist()
     mlats = np.round(mlats, 7).tolist()
     rows: list[list[Any]] = []
@@ -445,7 +436,7 @@ def build_stations_map(stations: Sequence[Station], *, tiles: str, tianditu_key:
     lon, lat = m.to_map(*median_center(stations, default_center))
     m.location = [lat, lon]
     if stations:
-        lons, lats = _to_map_arrays(
+        lons, lats = from_wgs84(
             np.fromiter((s.lon for s in stations), dtype=np.float64, count=len(stations)),
             np.fromiter((s.lat for s in stations), dtype=np.float64, count=len(stations)),
             m.crs_code)

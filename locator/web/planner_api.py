@@ -24,14 +24,13 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import shapely
-import shapely.geometry
 from flask import Blueprint, Response, jsonify, request
 
 from .. import config
-from ..coords import from_wgs84, parse_crs, validate_lonlat
+from ..coords import parse_crs, validate_lonlat
 from ..coverage import check_minutes
 from ..coverage.isochrones import reach_areas
+from ..coverage.report_map import geojson_in_crs
 from ..errors import InvalidInput, LocatorError, NotFound
 from ..io import SAMPLE_NOTICE
 from ..vocab import STATION_TYPES
@@ -156,15 +155,6 @@ REACH_PARAMS = [
 ]
 
 
-def _in_crs(geom: Any, crs: str) -> dict[str, Any]:
-    def fn(xy: np.ndarray) -> np.ndarray:
-        if crs != "wgs84":
-            xy = np.column_stack(from_wgs84(xy[:, 0].copy(), xy[:, 1].copy(), crs))
-        return np.round(xy, 6)
-
-    return shapely.geometry.mapping(shapely.transform(geom, fn))
-
-
 def _places(a: dict[str, Any]) -> list[dict[str, Any]]:
     """The stations (``id``) and points (``point``, in ``crs``) asked for, in WGS-84."""
     ids = list(dict.fromkeys(a["id"]))
@@ -209,7 +199,7 @@ def api_reach():
         if network:
             props["attribution"] = _OSM
         features.append({"type": "Feature", "properties": props,
-                         "geometry": _in_crs(geom, a["crs"])})
+                         "geometry": geojson_in_crs(geom, a["crs"], 6)})
     out: dict[str, Any] = {"type": "FeatureCollection", "features": features,
                            "crs": a["crs"], "engine": info, "minutes": a["minutes"],
                            "illustrative": any(p["sample"] for p in places)}
