@@ -194,12 +194,17 @@ def _pct(x: Any) -> str:
     return "—" if x is None else f"{100 * float(x):.1f}%"
 
 
+def _caveats(illustrative: bool, network: bool) -> dict[str, str | None]:
+    """What every exported file carries: the illustrative notice, the OSM credit."""
+    return {"notice": ILLUSTRATIVE_NOTICE if illustrative else None,
+            "attribution": OSM_NOTICE if network else None}
+
+
 def _write_gaps(gaps, out: Path, illustrative: bool, network: bool = False) -> None:
     from .coverage.export import gaps_csv, gaps_geojson
 
     suffix = out.suffix.lower()
-    caveats = {"notice": ILLUSTRATIVE_NOTICE if illustrative else None,
-               "attribution": OSM_NOTICE if network else None}
+    caveats = _caveats(illustrative, network)
     if suffix in (".geojson", ".json"):
         out.write_text(json.dumps(gaps_geojson(gaps, **caveats), ensure_ascii=False),
                        encoding="utf-8")
@@ -334,8 +339,7 @@ def _write_sites(sites: list[dict[str, Any]], out: Path, illustrative: bool,
     from .coverage.export import sites_csv, sites_geojson
 
     suffix = out.suffix.lower()
-    caveats = {"notice": ILLUSTRATIVE_NOTICE if illustrative else None,
-               "attribution": OSM_NOTICE if network else None}
+    caveats = _caveats(illustrative, network)
     if suffix in (".geojson", ".json"):
         out.write_text(json.dumps(sites_geojson(sites, **caveats), ensure_ascii=False),
                        encoding="utf-8")
