@@ -259,8 +259,13 @@ def make_engine(engine: str, mode: str, speed_kmh: float | None,
 
 def run_spec(*, mode: str, engine: str, at: datetime | None, types: Sequence[str] | None,
               speed_kmh: float | None = None, detour: float | None = None) -> RunSpec:
-    make = make_engine(engine, mode, speed_kmh, detour)
-    records = get_registry().index.stations()
+    return spec_of(make_engine(engine, mode, speed_kmh, detour), get_registry().index.stations(),
+                   at=at, types=types)
+
+
+def spec_of(make: Callable[[], TravelEngine], records: Sequence[Any], *, at: datetime | None,
+            types: Sequence[str] | None) -> RunSpec:
+    """The run's spec from the station records: those that count at ``at``."""
     st = select_stations(records, at=at, types=types or None)
     used = set(st.ids.tolist())
     counted = tuple(s for s in records if s.id in used)
@@ -372,14 +377,18 @@ def _plan(a: dict[str, Any], *, wait: float | None = None) -> Plan | None:
     """The page's run for the arguments ``a`` (cached per process); None if it is still
     being computed after ``wait`` seconds."""
     st = planner_state()
-    spec = run_spec(mode=a["mode"], engine=a["engine"], at=a["at"], types=None)
+    make_eng = make_engine(a["engine"], a["mode"], None, None)  # checked in the request
     if a["sites_from"] == "nodes" and a["engine"] != "network":
         raise InvalidInput("sites_from: road nodes as candidate sites need the road-network "
                            "engine", field="sites_from")
+    reg = get_registry()
     key = (a["mode"], a["minutes"], a["engine"], a["at"], a["n"], a["sites_from"],
-           get_registry().store.last_change_id())
+           reg.store.last_change_id())
 
     def make() -> Plan:
+        # Selecting the counted stations (opening hours of every station) is done only
+        # when the run is not cached.
+        spec = spec_of(make_eng, reg.index.stations(), at=a["at"], types=None)
         data = st.data()
         m = a["minutes"]
         thresholds = sorted({*REPORT_MINUTES, m})
