@@ -63,10 +63,11 @@ def free_port() -> int:
 
 def build_db(path: Path, extra: int) -> int:
     """Demo sample stations plus ``extra`` synthetic ones around China's cities."""
+    from locator.cli.demo import load_sample_stations
+
     from locator import StationStore
-    from locator.demo import load_sample_stations
-    from locator.model import Station
-    from locator.vocab import AMENITIES, STATION_TYPES
+    from locator.stations.model import Station
+    from locator.stations.vocab import AMENITIES, STATION_TYPES
 
     store = StationStore(path, create=True)
     sample = load_sample_stations()

@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import fmt_num, machine_lines, markdown_table, rss_bytes  # noqa: E402
 
-from locator.coverage import (  # noqa: E402
+from locator.coverage import (
     Candidates,
     StraightLineEngine,
     build_siting_problem,

@@ -8,16 +8,24 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import coords as coords
-from . import vocab as vocab
-from .coords import from_wgs84, to_wgs84
+import sys as _sys
+
 from .errors import Conflict, ImportFailed, InvalidInput, LocatorError, NotFound, SchemaError
 from .geo import bearing_deg, haversine_m
-from .hours import open_status, parse_hours
-from .index import NearestResult, StationIndex
-from .model import Station, station_from_dict
-from .registry import Registry
+from .index.station_index import NearestResult, StationIndex
+from .stations import coords as coords
+from .stations import vocab as vocab
+from .stations.coords import from_wgs84, to_wgs84
+from .stations.hours import open_status, parse_hours
+from .stations.model import Station, station_from_dict
 from .store import StationStore
+from .store.registry import Registry
+
+# ``locator.coords`` and ``locator.vocab`` were top-level modules before the package was
+# grouped into rooms; keep ``import locator.coords`` (and ``from locator.vocab import ...``)
+# working for code written against them.
+_sys.modules[f"{__name__}.coords"] = coords
+_sys.modules[f"{__name__}.vocab"] = vocab
 
 __all__ = [
     "Conflict", "ImportFailed", "InvalidInput", "LocatorError", "NearestResult", "NotFound",

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 from .config import DEFAULT_TIMEZONE
 from .errors import InvalidInput
 
-
 #: Accepted years for user-supplied times (opening hours are about the present).
 MIN_YEAR = 1970
 MAX_YEAR = 2100

@@ -16,7 +16,7 @@ def tiny_csv() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_stations(tiny_csv):
-    from locator.io import read_station_file, validate_rows
+    from locator.store.files import read_station_file, validate_rows
 
     return validate_rows(read_station_file(tiny_csv), default_source="sample")
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from locator.model import Station, station_from_dict
-from locator.vocab import AMENITIES, STATION_TYPES
+from locator.stations.model import Station, station_from_dict
+from locator.stations.vocab import AMENITIES, STATION_TYPES
 
 #: Pengcheng Square, central Xuzhou (WGS-84).
 XUZHOU = (117.1847, 34.2612)

@@ -12,6 +12,7 @@ if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null;
     echo "installing ${need[*]} with apt-get" >&2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+rm -rf build  # setuptools would reuse stale modules from an earlier build
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check ".[test]"
 # .venv/bin/pytest (not python -m pytest) keeps the checkout off sys.path, so the tests

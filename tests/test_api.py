@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from locator.coords import wgs84_to_bd09, wgs84_to_gcj02
+from locator.stations.coords import wgs84_to_bd09, wgs84_to_gcj02
 from locator.web import create_app
 
 
@@ -200,7 +200,7 @@ def test_openapi_and_docs(client):
     spec = client.get("/api/v1/openapi.json").get_json()
     assert spec["openapi"].startswith("3.")
     params = {p["name"] for p in spec["paths"]["/api/v1/nearest"]["get"]["parameters"]}
-    from locator.web.api import NEAREST_PARAMS
+    from locator.web.api.routes import NEAREST_PARAMS
 
     assert params == {p.name for p in NEAREST_PARAMS}  # the spec lists exactly what is parsed
     html = client.get("/api/v1/docs").get_data(as_text=True)
@@ -209,7 +209,7 @@ def test_openapi_and_docs(client):
 
 def test_writes_from_another_process_show_up(db_path, registry):
     from locator import Registry
-    from locator.model import station_from_dict
+    from locator.stations.model import station_from_dict
 
     app = create_app({"LOCATOR_REGISTRY": registry, "LOCATOR_RATE_LIMIT": 0,
                       "LOCATOR_REFRESH_SECONDS": 0.001})

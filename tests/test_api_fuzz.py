@@ -17,7 +17,7 @@ def _app():
     import tempfile
     from pathlib import Path
 
-    from locator.io import read_station_file, validate_rows
+    from locator.store.files import read_station_file, validate_rows
 
     tmp = Path(tempfile.mkdtemp()) / "fuzz.sqlite"
     store = StationStore(tmp, create=True)

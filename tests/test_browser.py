@@ -15,11 +15,18 @@ import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from conftest_browser import (XSS_ADDRESS, XSS_NAME, XUZHOU, live_server, many_stations,
-                              registry_of, xss_stations)
+from conftest_browser import (
+    XSS_ADDRESS,
+    XSS_NAME,
+    XUZHOU,
+    live_server,
+    many_stations,
+    registry_of,
+    xss_stations,
+)
+from locator.cli.demo import load_sample_stations
 
-from locator.coords import gcj02_to_wgs84, wgs84_to_gcj02
-from locator.demo import load_sample_stations
+from locator.stations.coords import gcj02_to_wgs84, wgs84_to_gcj02
 from locator.web import create_app
 
 CHROMIUM = "/usr/bin/chromium"
@@ -138,8 +145,7 @@ def _locate(page, base_url, *, open_now: bool = False):
 def test_rider_lists_the_same_stations_as_locator_nearest(open_page, base_url, sample_registry,
                                                           sample_db):
     from click.testing import CliRunner
-
-    from locator.cli import main
+    from locator.cli.main import main
 
     page, console, hits = open_page(**_geo(POINT))
     _locate(page, base_url)

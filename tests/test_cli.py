@@ -6,10 +6,10 @@ import json
 import sqlite3
 
 import pytest
+from locator.cli.main import main
 
 from locator import Registry
-from locator.cli import main
-from locator.coords import wgs84_to_gcj02
+from locator.stations.coords import wgs84_to_gcj02
 
 
 @pytest.fixture()

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 from conftest import helsinki_scene
+from locator.cli.main import main
 
-from locator.cli import main
 from locator.coverage import (
     StraightLineEngine,
     build_siting_problem,

@@ -1,4 +1,4 @@
-"""Tests for locator.coords: reference points, round trips, vectorisation, validation.
+"""Tests for locator.stations.coords: reference points, round trips, vectorisation, validation.
 
 Reference values come from independent public sources, cited at each constant.
 Sources that used an approximate inverse (one-step GCJ-02 -> WGS-84, or the
@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from locator.config import CHINA_BBOX, EARTH_RADIUS_M
-from locator.coords import (
+from locator.errors import InvalidInput
+from locator.stations.coords import (
     CRS_CODES,
     bd09_to_gcj02,
     bd09_to_wgs84,
@@ -31,7 +32,6 @@ from locator.coords import (
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
-from locator.errors import InvalidInput
 
 
 def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:

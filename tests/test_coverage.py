@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
+from locator.cli.demo import load_districts
 
-from locator import coords
 from locator.config import EARTH_RADIUS_M
 from locator.coverage import (
     Demand,
@@ -34,10 +34,10 @@ from locator.coverage import (
 )
 from locator.coverage.demand import ILLUSTRATIVE_SEED, local_equal_area
 from locator.coverage.io import DEMAND_CSV_COLUMNS, write_demand_csv, write_illustrative_demand
-from locator.demo import load_districts
 from locator.errors import InvalidInput
 from locator.geo import haversine_np
-from locator.model import Station
+from locator.stations import coords
+from locator.stations.model import Station
 
 GEODATA = Path(__file__).resolve().parent.parent / "geodata"
 

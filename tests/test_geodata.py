@@ -15,13 +15,13 @@ import pytest
 import shapely
 
 from locator.errors import InvalidInput
-from locator.sample import (
+from locator.stations.sample import (
     SAMPLE_COLUMNS,
     generate_sample_stations,
     read_sample_csv,
     write_sample_csv,
 )
-from locator.vocab import ACCESS, AMENITIES, SOURCES, STATION_TYPES, STATUSES
+from locator.stations.vocab import ACCESS, AMENITIES, SOURCES, STATION_TYPES, STATUSES
 
 GEODATA = Path(__file__).resolve().parent.parent / "geodata"
 DISTRICTS_PATH = GEODATA / "xuzhou_districts.geojson"

@@ -14,12 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from locator.errors import InvalidInput
-from locator.hours import (
-    open_status,
-    parse_hours,
-    public_holidays,
-    validate_hours,
-)
+from locator.stations.hours import open_status, parse_hours, public_holidays, validate_hours
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 WEEK = "Mo-Fr 08:00-20:00; Sa,Su 09:00-17:00; PH off"

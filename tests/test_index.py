@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from locator import InvalidInput, NotFound, Station, StationIndex
-from locator.coords import wgs84_to_gcj02
 from locator.geo import haversine_np
-from locator.vocab import AMENITIES, STATION_TYPES
+from locator.stations.coords import wgs84_to_gcj02
+from locator.stations.vocab import AMENITIES, STATION_TYPES
 
 R = 6_371_008.8
 

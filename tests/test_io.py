@@ -7,8 +7,8 @@ import json
 import pytest
 
 from locator import ImportFailed, InvalidInput, StationStore
-from locator.coords import wgs84_to_bd09, wgs84_to_gcj02
-from locator.io import export_stations, read_station_file, validate_rows
+from locator.stations.coords import wgs84_to_bd09, wgs84_to_gcj02
+from locator.store.files import export_stations, read_station_file, validate_rows
 
 ZH_HEADER = "站点编号,站点名称,站点类型,经度,纬度,详细地址,开放时间,服务设施,联系电话,状态\n"
 ZH_ROWS = ("A1,鼓楼爱心驿站,爱心驿站,117.185,34.2615,鼓楼区中山北路1号,Mo-Su 08:00-22:00,"

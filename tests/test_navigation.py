@@ -1,4 +1,4 @@
-"""Tests for locator.navigation: every link carries its app's own CRS and survives parsing."""
+"""Tests for locator.stations.navigation: every link carries its app's own CRS and survives parsing."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from locator.coords import wgs84_to_bd09, wgs84_to_gcj02
 from locator.errors import InvalidInput
-from locator.navigation import NAV_MODES, SOURCE, nav_links
+from locator.stations.coords import wgs84_to_bd09, wgs84_to_gcj02
+from locator.stations.navigation import NAV_MODES, SOURCE, nav_links
 
 LON, LAT = 117.18, 34.26  # Xuzhou, WGS-84
 ORIGIN = (117.17, 34.25)

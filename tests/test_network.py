@@ -18,7 +18,7 @@ nx = pytest.importorskip("networkx")
 shapely = pytest.importorskip("shapely")
 
 from locator.coverage.isochrones import DEFAULT_BUFFER_M, isochrones_geojson  # noqa: E402
-from locator.coverage.network import (  # noqa: E402
+from locator.coverage.network import (
     ATTRIBUTION,
     NetworkEngine,
     graph_from_arrays,

@@ -8,11 +8,17 @@ from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from conftest_browser import (XSS_ADDRESS, XSS_NAME, XSS_OPERATOR, many_stations, registry_of,
-                              xss_stations)
+from conftest_browser import (
+    XSS_ADDRESS,
+    XSS_NAME,
+    XSS_OPERATOR,
+    many_stations,
+    registry_of,
+    xss_stations,
+)
 
-from locator.coords import wgs84_to_gcj02
-from locator.model import station_from_dict
+from locator.stations.coords import wgs84_to_gcj02
+from locator.stations.model import station_from_dict
 from locator.web import create_app
 from locator.web.maps import safe_json
 
@@ -248,7 +254,7 @@ def test_amap_tiles_shift_every_drawn_coordinate(registry, tiny_stations):
     blocks = parse(html).json_blocks
     (key,) = [k for k in blocks if k.startswith("boundary_layer_")]
     ring = json.loads(blocks[key])["features"][0]["geometry"]["coordinates"][0]
-    from locator.demo import load_districts
+    from locator.cli.demo import load_districts
 
     wgs_ring = load_districts()["features"][0]["geometry"]["coordinates"][0]
     assert ring[0] == pytest.approx(list(wgs84_to_gcj02(*wgs_ring[0])), abs=1e-7)

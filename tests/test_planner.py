@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from locator.web.planner.api import openapi_paths
 
 from locator.coverage import (
     Candidates,
@@ -20,7 +21,6 @@ from locator.coverage import (
     suggest_sites,
 )
 from locator.web import create_app
-from locator.web.planner_api import openapi_paths
 
 CANDIDATES = [{"id": "C1", "lon": 117.20, "lat": 34.28}, {"id": "C2", "lon": 117.23, "lat": 34.25},
               {"id": "C3", "lon": 117.17, "lat": 34.295}, {"id": "C4", "lon": 117.26, "lat": 34.27},
@@ -262,7 +262,7 @@ def test_suggest_from_gaps_and_gcj02_candidates(client, registry, demand_csv, di
     assert body["siting"]["greedy"] == {**want["greedy"],
                                         "runtime_s": body["siting"]["greedy"]["runtime_s"]}
     assert body["candidates"] == {"count": len(cands), "source": "gaps"}
-    from locator.coords import wgs84_to_gcj02
+    from locator.stations.coords import wgs84_to_gcj02
 
     x, y = wgs84_to_gcj02(117.20, 34.28)
     r = post(client, "/api/v1/suggest", {"candidates": [{"id": "G", "lon": x, "lat": y}],

@@ -18,10 +18,10 @@ from conftest import helsinki_scene
 from conftest_browser import chromium_page, live_server
 from test_planner import make_app
 
-from locator.coords import wgs84_to_gcj02
 from locator.coverage import StraightLineEngine
 from locator.coverage.isochrones import reach_circles
 from locator.geo import haversine_np
+from locator.stations.coords import wgs84_to_gcj02
 
 T01 = (117.1850, 34.2615)
 
@@ -97,7 +97,7 @@ def test_reach_bad_input(client, query, status, field):
 def helsinki(tmp_path_factory):
     """An app on the Helsinki extract: 5 stations at road nodes, demand near the roads."""
     from locator import Registry, StationStore
-    from locator.io import read_station_file, validate_rows
+    from locator.store.files import read_station_file, validate_rows
 
     tmp = tmp_path_factory.mktemp("helsinki")
     eng, pbf, lon, lat, csv, rng = helsinki_scene(tmp, 5, seed=3, source="sample")
@@ -208,7 +208,7 @@ def test_a_job_started_in_one_process_is_polled_in_another(database, request, re
 
 
 def test_abandoned_jobs_are_reported_failed_and_free_the_queue(registry, demand_csv):
-    from locator.web.jobs import JOBS
+    from locator.web.planner.jobs import JOBS
 
     app = make_app(registry, demand_csv, LOCATOR_PLANNER_QUEUE=1, LOCATOR_PLANNER_TIMEOUT=60)
     client = app.test_client()
@@ -282,7 +282,7 @@ def test_suggest_from_road_nodes_through_the_api(helsinki):
 def test_a_slow_planner_run_answers_a_reloading_page(registry, demand_csv, monkeypatch):
     import threading
 
-    import locator.web.planner as planner
+    import locator.web.planner.page as planner
 
     release = threading.Event()
     real = planner.coverage_report
@@ -317,8 +317,14 @@ def test_planner_downloads_gaps_and_sites_equal_the_core(client, registry, deman
     import csv
     import io
 
-    from locator.coverage import (build_siting_problem, candidates_from_gaps, find_gaps,
-                                  read_demand, select_stations, suggest_sites)
+    from locator.coverage import (
+        build_siting_problem,
+        candidates_from_gaps,
+        find_gaps,
+        read_demand,
+        select_stations,
+        suggest_sites,
+    )
 
     q = "mode=walk&minutes=5&n=3&at="
     page = client.get("/planner?" + q).get_data(as_text=True)
@@ -459,7 +465,7 @@ def test_loading_a_road_network_does_not_hold_the_request(registry, demand_csv):
 
 def test_reach_of_points_and_of_a_suggested_site_in_chromium(client, registry, demand_csv):
     # The API: a point given in GCJ-02 gets the circle around its WGS-84 position.
-    from locator.coords import gcj02_to_wgs84
+    from locator.stations.coords import gcj02_to_wgs84
 
     gx, gy = wgs84_to_gcj02(117.2000, 34.2800)
     doc = client.get(f"/api/v1/reach?point={gx:.7f},{gy:.7f}&crs=gcj02&minutes=10").get_json()

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from locator import Conflict, InvalidInput, NotFound, Registry, SchemaError, StationStore
-from locator.model import station_from_dict
+from locator.stations.model import station_from_dict
 from locator.store import SCHEMA_VERSION
 
 
@@ -89,7 +89,7 @@ def test_update_validates_and_changes_nothing_on_error(registry):
 
 
 def test_update_in_gcj02_converts_to_wgs84(registry):
-    from locator.coords import wgs84_to_gcj02
+    from locator.stations.coords import wgs84_to_gcj02
 
     glon, glat = wgs84_to_gcj02(117.2, 34.25)
     new = registry.update("T01", {"lon": glon, "lat": glat}, actor="x", crs="gcj02")

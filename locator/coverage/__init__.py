@@ -24,13 +24,7 @@ from . import io as io
 from . import metrics as metrics
 from . import siting as siting
 from . import straight as straight
-from .demand import (
-    ILLUSTRATIVE_SOURCE,
-    Demand,
-    Districts,
-    demand_from_points,
-    demand_from_polygons,
-)
+from .demand import ILLUSTRATIVE_SOURCE, Demand, Districts, demand_from_points, demand_from_polygons
 from .demand_grids import generate_illustrative_demand, grid_demand, h3_demand
 from .gaps import Gap, GapReport, find_gaps
 from .io import (

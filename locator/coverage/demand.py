@@ -175,7 +175,7 @@ class Districts:
     @classmethod
     def from_geojson(cls, fc: dict[str, Any], *, repair: bool = True) -> Districts:
         """From a GeoJSON FeatureCollection with properties ``adcode`` and ``name``
-        (``name_en`` optional), such as :func:`locator.demo.load_districts`."""
+        (``name_en`` optional), such as :func:`locator.cli.demo.load_districts`."""
         feats = fc.get("features") if isinstance(fc, dict) else None
         if not feats:
             raise InvalidInput("districts: the FeatureCollection has no features",

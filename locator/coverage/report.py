@@ -36,7 +36,7 @@ from typing import Any
 from .. import config
 from .._paths import templates_dir
 from ..errors import InvalidInput
-from ..htmljson import safe_json
+from ..render.htmljson import safe_json
 from .demand import Demand, Districts
 from .gaps import GapReport
 from .metrics import REACH_LEVELS, CoverageReport, StationSet
@@ -419,7 +419,7 @@ def build_report(report: CoverageReport, *, gaps: GapReport | None = None,
         Uncovered areas and suggested sites; ``candidates`` locates the suggested sites
         (not needed when they were chosen from ``gaps``).
     stations
-        The stations counted: :class:`~locator.model.Station` records (names, types and
+        The stations counted: :class:`~locator.stations.model.Station` records (names, types and
         the sample-data warning) or a :class:`~.metrics.StationSet`.
     demand, districts
         The demand layer (covered and uncovered units on the map) and the boundaries.

@@ -19,9 +19,9 @@ import numpy as np
 from markupsafe import escape
 
 from .. import config
-from ..coords import from_wgs84
 from ..errors import InvalidInput
-from ..htmljson import safe_json
+from ..render.htmljson import safe_json
+from ..stations.coords import from_wgs84
 from .demand import Demand, Districts
 from .gaps import GapReport
 from .metrics import CoverageReport, StationSet, select_stations
@@ -222,7 +222,7 @@ def _folium_classes() -> tuple[type, type, type]:
     import folium
     from folium.template import Template
 
-    from ..foliummap import BareMap, map_template
+    from ..render.foliummap import BareMap, map_template
 
     class CoverageMap(BareMap):
         """The coverage map: no asset links (the embedding document provides Leaflet,
@@ -274,7 +274,7 @@ def _build_map(payload: dict[str, Any], layers: list[tuple[str, str, bool]],
                center: tuple[float, float], label: str) -> tuple[Any, Any]:
     import folium
 
-    from ..foliummap import render_parts
+    from ..render.foliummap import render_parts
 
     CoverageMap, CoverageData, CoverageLayer = _folium_classes()
     m = CoverageMap(location=(center[1], center[0]), label=label)

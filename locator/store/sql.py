@@ -21,9 +21,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ..coords import validate_lonlat
 from ..errors import Conflict, InvalidInput, NotFound, SchemaError
-from ..model import EDITABLE_FIELDS, Station, station_from_dict
+from ..stations.coords import validate_lonlat
+from ..stations.model import EDITABLE_FIELDS, Station, station_from_dict
 
 #: Bump with every schema change and add a step to ``_MIGRATIONS``.
 SCHEMA_VERSION = 1

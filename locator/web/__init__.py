@@ -46,8 +46,8 @@ from typing import Any
 from flask import Flask, g, request
 
 from .._paths import templates_dir
+from ..store.registry import Registry
 from .jsonfast import OrjsonProvider
-from ..registry import Registry
 
 DEFAULTS: dict[str, Any] = {
     "LOCATOR_DB": None,
@@ -139,9 +139,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         gc.freeze()
     app.extensions["locator"] = RegistryHolder(registry, cfg["LOCATOR_REFRESH_SECONDS"])
 
-    from . import api, assets, pages, planner, planner_api
+    from . import assets
+    from .api import routes as api
     from .errors import register_error_handlers
     from .i18n import init_i18n
+    from .planner import api as planner_api
+    from .planner import page as planner
+    from .rider import pages
     from .security import init_security
 
     init_i18n(app)
@@ -159,7 +163,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # that the first planner run or reach request does not wait for it.
         threading.Thread(target=_warm_up, args=(factory,), name="locator-network-warm-up",
                          daemon=True).start()
-    from .fastpath import NearestFastPath
+    from .api.fastpath import NearestFastPath
 
     app.wsgi_app = NearestFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
     return app

@@ -30,14 +30,14 @@ from folium.template import Template
 from markupsafe import Markup
 
 from .. import config
-from ..coords import from_wgs84, wgs84_to_gcj02
-from ..foliummap import BareMap, map_template
-from ..foliummap import render_parts as render_foliummap
-from ..hours import open_status
-from ..htmljson import safe_json
-from ..model import Station
+from ..render.foliummap import BareMap, map_template
+from ..render.foliummap import render_parts as render_foliummap
+from ..render.htmljson import safe_json
+from ..stations.coords import from_wgs84, wgs84_to_gcj02
+from ..stations.hours import open_status
+from ..stations.model import Station
+from ..stations.vocab import AMENITIES, OPEN_STATES, STATION_TYPES
 from ..time_util import now
-from ..vocab import AMENITIES, OPEN_STATES, STATION_TYPES
 
 __all__ = [
     "LEAFLET_CSS", "LEAFLET_JS", "MAP_CSS", "MAP_JS", "CLUSTER_JS", "TYPE_COLORS",

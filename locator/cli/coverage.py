@@ -1,0 +1,361 @@
+"""Command line for planners: ``locator coverage`` and ``locator suggest``.
+
+Both call :mod:`locator.coverage`; this module only parses options, shows progress and
+writes files. Registered on the main ``locator`` group by :mod:`locator.cli.main`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..config import OSM_NOTICE, SPEEDS_KMH
+from ..errors import InvalidInput
+
+ILLUSTRATIVE_NOTICE = ("ILLUSTRATIVE: computed on sample stations and/or illustrative demand; "
+                       "not facts about any real city")
+
+
+def _minutes_list(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InvalidInput(f"minutes: {text!r} must be numbers separated by commas, e.g. "
+                           "5,10,15", field="minutes") from None
+
+
+def _engine(name: str, mode: str, speed: float | None, detour: float | None,
+            pbf: Path | None, stations_lonlat=None):
+    from .. import config
+
+    if name == "straight":
+        from ..coverage import StraightLineEngine
+
+        return StraightLineEngine(mode, speed_kmh=speed,
+                                  detour=config.DETOUR_FACTOR if detour is None else detour)
+    if pbf is None:
+        raise InvalidInput("--engine network needs --pbf FILE.osm.pbf (an OpenStreetMap "
+                           "extract of the city)", field="pbf")
+    try:
+        from ..coverage import network
+    except ImportError as e:
+        raise InvalidInput(f"the road-network engine is not available: {e}",
+                           field="engine") from None
+    return network.NetworkEngine.from_pbf(pbf, mode=mode, speed_kmh=speed)
+
+
+def _inputs(db: str | None, demand: Path | None, weight: str | None, districts: Path | None,
+            crs: str, at: str | None, ignore_hours: bool):
+    from ..coverage import (
+        load_illustrative_demand,
+        load_xuzhou_districts,
+        read_demand,
+        read_districts,
+        select_stations,
+    )
+    from ..store import StationStore
+    from ..time_util import now
+
+    dist = read_districts(districts, crs=crs) if districts else load_xuzhou_districts()
+    dem = (read_demand(demand, weight=weight, crs=crs, districts=dist) if demand
+           else load_illustrative_demand(districts=dist))
+    records = StationStore(db).all()
+    when = None if ignore_hours else (at or now().isoformat(timespec="minutes"))
+    stations = select_stations(records, at=when)
+    sample = any(s.is_sample for s in records)
+    return dist, dem, stations, records, when, sample
+
+
+def _illustrative(dem, sample: bool) -> bool:
+    return sample or getattr(dem, "source", "") == "illustrative"
+
+
+@click.command("coverage")
+@click.option("--mode", type=click.Choice(list(SPEEDS_KMH)), default="walk", show_default=True)
+@click.option("--minutes", "minutes_text", default="5,10,15", show_default=True,
+              help="Thresholds in minutes, comma-separated (each in (0, 120]).")
+@click.option("--engine", "engine_name", type=click.Choice(["straight", "network"]),
+              default="straight", show_default=True,
+              help="straight: great-circle x detour factor; network: roads from --pbf.")
+@click.option("--pbf", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="OpenStreetMap extract (.osm.pbf) for --engine network.")
+@click.option("--speed", type=float, default=None, help="Speed in km/h (default per mode).")
+@click.option("--detour", type=float, default=None,
+              help="Detour factor for the straight-line engine (default 1.3; 1.0 = the plain "
+                   "circle).")
+@click.option("--demand", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Demand file (points or polygons; CSV/GeoJSON/GPKG). Default: the shipped "
+                   "ILLUSTRATIVE Xuzhou layer.")
+@click.option("--weight", default=None, help="Weight column of --demand (default: area).")
+@click.option("--districts", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="District boundaries (adcode, name). Default: Xuzhou's 10 districts.")
+@click.option("--crs", default="wgs84", show_default=True,
+              help="CRS of --demand/--districts (wgs84, gcj02, bd09).")
+@click.option("--at", default=None, help="Count stations open at this ISO time (default now).")
+@click.option("--ignore-hours", is_flag=True, help="Count every station not closed.")
+@click.option("--gaps", "n_gaps", default=10, show_default=True,
+              help="How many gaps to list (largest uncovered demand first).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the gaps: .geojson, .gpkg or .csv.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write a self-contained HTML report.")
+@click.option("--isochrones", "iso_out", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Write the covered area at the largest threshold as GeoJSON: "
+                                 "the union of the stations' isochrones with --engine network "
+                                 "(also drawn on --report), else of their reach circles.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@click.option("--db", envvar="LOCATOR_DB", default=None, help="Station database.")
+def coverage_cmd(mode, minutes_text, engine_name, pbf, speed, detour, demand, weight, districts,
+                 crs, at, ignore_hours, n_gaps, out, report, iso_out, as_json, db) -> None:
+    """How much demand and area the stations cover within the thresholds, by district,
+    with cross-coverage and the largest gaps."""
+    from ..coverage import coverage_report, find_gaps, redundant_stations
+
+    minutes = _minutes_list(minutes_text)
+    steps = ["load", "coverage", "gaps", "redundant"] + (["isochrones"] if iso_out else [])
+    with click.progressbar(steps, label="coverage", file=sys.stderr,
+                           item_show_func=lambda s: s or "") as bar:
+        results: dict[str, Any] = {}
+        for step in bar:
+            if step == "load":
+                dist, dem, stations, records, when, sample = _inputs(
+                    db, demand, weight, districts, crs, at, ignore_hours)
+                eng = _engine(engine_name, mode, speed, detour, pbf)
+            elif step == "coverage":
+                results["report"] = coverage_report(eng, stations, dem, minutes=minutes,
+                                                    districts=dist)
+            elif step == "gaps":
+                results["gaps"] = find_gaps(eng, stations, dem, max(minutes), limit=n_gaps)
+            elif step == "redundant":
+                results["redundant"] = redundant_stations(eng, stations, dem, max(minutes))
+            else:
+                from ..coverage.export import covered_area_geojson
+
+                results["isochrones"] = covered_area_geojson(
+                    eng, stations.lon, stations.lat, max(minutes),
+                    notice=ILLUSTRATIVE_NOTICE if _illustrative(dem, sample) else None)
+    rep, gaps, red = results["report"], results["gaps"], results["redundant"]
+    illustrative = _illustrative(dem, sample)
+    doc = {"coverage": rep.to_dict(), "gaps": gaps.to_dict(geometry=False),
+           "redundant": red.to_dict(), "evaluated_at": when, "illustrative": illustrative,
+           "attribution": [OSM_NOTICE] if engine_name == "network" else []}
+    if illustrative:
+        doc["notice"] = ILLUSTRATIVE_NOTICE
+    if out is not None:
+        _write_gaps(gaps, out, illustrative, engine_name == "network")
+    covered = results.get("isochrones")
+    # The report draws road-network isochrones; straight-line reach is drawn as circles.
+    iso = covered if covered is not None and engine_name == "network" else None
+    if iso_out is not None:
+        iso_out.write_text(json.dumps(covered, ensure_ascii=False), encoding="utf-8")
+    if report is not None:
+        from ..coverage.report import write_report
+
+        write_report(report, rep, gaps=gaps, stations=records, demand=dem, districts=dist,
+                     engine=eng, isochrones=iso)
+    if as_json:
+        click.echo(json.dumps(doc, ensure_ascii=False))
+        return
+    _print_coverage(doc, illustrative)
+    if out is not None:
+        click.echo(f"Gaps written to {out}")
+    if report is not None:
+        click.echo(f"Report written to {report}")
+
+
+def _print_coverage(doc: dict[str, Any], illustrative: bool) -> None:
+    if illustrative:
+        click.echo(f"NOTE: {ILLUSTRATIVE_NOTICE}")
+    cov = doc["coverage"]
+    eng = cov.get("engine", {})
+    click.echo(f"Engine: {eng}")
+    for t in cov["thresholds"]:
+        city = t["city"]
+        reach = city.get("demand_by_reach") or {}
+        total = city.get("demand_total") or 0
+        two_plus = sum(v or 0 for k, v in reach.items() if k not in ("0", "1"))
+        click.echo(f"\n{t['minutes']:g} min: covered {_pct(city.get('share_demand'))} of demand, "
+                   f"{_pct(city.get('share_area'))} of area; reached by 2+ stations "
+                   f"{_pct(two_plus / total if total else None)}")
+        for d in t["districts"]:
+            click.echo(f"  {d['adcode']} {d['name']:<6} demand {_pct(d.get('share_demand'))}"
+                       f"  area {_pct(d.get('share_area'))}")
+    gaps = doc["gaps"].get("gaps", [])
+    if gaps:
+        click.echo("\nLargest gaps:")
+        for g in gaps:
+            lon, lat = g["rep_point"]
+            near = g.get("nearest_station_m")
+            click.echo(f"  {g['rank']}. uncovered demand {g.get('demand') or 0:,.0f} around "
+                       f"{lon:.5f},{lat:.5f}; nearest station {g.get('nearest_station_id')} "
+                       f"({'—' if near is None else f'{near:,.0f} m'})")
+
+
+def _pct(x: Any) -> str:
+    return "—" if x is None else f"{100 * float(x):.1f}%"
+
+
+def _caveats(illustrative: bool, network: bool) -> dict[str, str | None]:
+    """What every exported file carries: the illustrative notice, the OSM credit."""
+    return {"notice": ILLUSTRATIVE_NOTICE if illustrative else None,
+            "attribution": OSM_NOTICE if network else None}
+
+
+def _write_gaps(gaps, out: Path, illustrative: bool, network: bool = False) -> None:
+    from ..coverage.export import gaps_csv, gaps_geojson
+
+    suffix = out.suffix.lower()
+    caveats = _caveats(illustrative, network)
+    if suffix in (".geojson", ".json"):
+        out.write_text(json.dumps(gaps_geojson(gaps, **caveats), ensure_ascii=False),
+                       encoding="utf-8")
+    elif suffix == ".csv":
+        out.write_text(gaps_csv(gaps, **caveats), encoding="utf-8", newline="")
+    elif suffix == ".gpkg":
+        import geopandas as gpd
+
+        gdf = gpd.GeoDataFrame.from_features(gaps_geojson(gaps)["features"], crs="EPSG:4326")
+        for key, value in caveats.items():
+            if value:
+                gdf[key] = value
+        if out.exists():
+            out.unlink()
+        gdf.to_file(out, driver="GPKG", layer="gaps")
+    else:
+        raise InvalidInput(f"--out: unsupported format {suffix!r}; use .geojson, .gpkg or .csv",
+                           field="out")
+
+
+@click.command("suggest")
+@click.option("-n", "--sites", "n", default=10, show_default=True,
+              help="How many new stations to place.")
+@click.option("--candidates", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Candidate sites CSV (id, lon, lat), e.g. partner shops. Default: the "
+                   "representative points of the largest gaps.")
+@click.option("--candidates-from", "cands_from", type=click.Choice(["gaps", "nodes"]),
+              default="gaps", show_default=True,
+              help="Without --candidates: the gaps' representative points, or road nodes "
+                   "(--engine network) within reach of uncovered demand, one per --spacing.")
+@click.option("--spacing", type=float, default=250.0, show_default=True,
+              help="With --candidates-from nodes: metres between candidate road nodes.")
+@click.option("--matrix", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Precomputed travel matrix CSV (demand_id, site_id, minutes|distance_m).")
+@click.option("--threshold", type=float, default=None,
+              help="With --matrix in metres: the reach in metres.")
+@click.option("--mode", type=click.Choice(list(SPEEDS_KMH)), default="walk", show_default=True)
+@click.option("--minutes", type=float, default=15.0, show_default=True)
+@click.option("--engine", "engine_name", type=click.Choice(["straight", "network"]),
+              default="straight", show_default=True)
+@click.option("--pbf", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--speed", type=float, default=None)
+@click.option("--detour", type=float, default=None)
+@click.option("--beta", type=float, default=0.0, show_default=True,
+              help="Weight of backup (second-station) coverage, 0..1.")
+@click.option("--exact/--greedy-only", default=None,
+              help="Also solve exactly (integer program); default: only small instances.")
+@click.option("--demand", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--weight", default=None)
+@click.option("--districts", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--crs", default="wgs84", show_default=True)
+@click.option("--at", default=None)
+@click.option("--ignore-hours", is_flag=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the chosen sites: .geojson or .csv.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--db", envvar="LOCATOR_DB", default=None)
+def suggest_cmd(n, candidates, cands_from, spacing, matrix, threshold, mode, minutes, engine_name, pbf, speed, detour,
+                beta, exact, demand, weight, districts, crs, at, ignore_hours, out, as_json,
+                db) -> None:
+    """Choose N new station sites that add the most covered demand (maximal covering)."""
+    if cands_from == "nodes" and (engine_name != "network" or candidates or matrix):
+        raise InvalidInput("--candidates-from nodes needs --engine network (road nodes), and "
+                           "neither --candidates nor --matrix", field="candidates-from")
+    from ..coverage import (
+        build_siting_problem,
+        candidates_from_gaps,
+        find_gaps,
+        read_candidates,
+        read_matrix_csv,
+        siting_problem_from_matrix,
+        suggest_sites,
+    )
+
+    with click.progressbar(["load", "candidates", "problem", "solve"], label="suggest",
+                           file=sys.stderr) as bar:
+        for step in bar:
+            if step == "load":
+                dist, dem, stations, records, when, sample = _inputs(
+                    db, demand, weight, districts, crs, at, ignore_hours)
+                eng = None if matrix else _engine(engine_name, mode, speed, detour, pbf)
+            elif step == "candidates":
+                if candidates is not None:
+                    cands = read_candidates(candidates, crs=crs)
+                elif matrix is None and cands_from == "nodes":
+                    from ..coverage.network import candidates_near_uncovered
+
+                    cands = candidates_near_uncovered(eng, stations.lon, stations.lat, dem,
+                                                      minutes, spacing_m=spacing)
+                elif matrix is None:
+                    cands = candidates_from_gaps(find_gaps(eng, stations, dem, minutes,
+                                                           limit=max(50, 10 * n)))
+                else:
+                    cands = None
+            elif step == "problem":
+                if matrix is not None:
+                    table = read_matrix_csv(matrix)
+                    ids = cands.ids if cands is not None else sorted(
+                        set(table.site_ids) - {str(i) for i in stations.ids})
+                    problem = siting_problem_from_matrix(
+                        dem, [str(i) for i in ids], table,
+                        threshold if threshold is not None else minutes,
+                        existing_ids=[str(i) for i in stations.ids
+                                      if str(i) in set(table.site_ids)])
+                else:
+                    problem = build_siting_problem(eng, stations, dem, cands, minutes)
+            else:
+                result = suggest_sites(problem, n, beta=beta, exact=exact)
+    illustrative = _illustrative(dem, sample)
+    doc = result.to_dict()
+    doc["illustrative"] = illustrative
+    if illustrative:
+        doc["notice"] = ILLUSTRATIVE_NOTICE
+    chosen = list(result.best.site_ids)
+    if cands is not None:
+        where = {str(i): (float(x), float(y)) for i, x, y in zip(cands.ids, cands.lon, cands.lat)}
+        doc["sites"] = [{"id": s, "lon": where[s][0], "lat": where[s][1], "gain": round(g, 6)}
+                        for s, g in zip(chosen, result.best.gains, strict=True) if s in where]
+    if out is not None:
+        _write_sites(doc.get("sites", [{"id": s} for s in chosen]), out, illustrative,
+                     engine_name == "network")
+    if as_json:
+        click.echo(json.dumps(doc, ensure_ascii=False))
+        return
+    if illustrative:
+        click.echo(f"NOTE: {ILLUSTRATIVE_NOTICE}")
+    gap = doc["greedy_gap"]
+    gap_text = "not computed" if gap is None else f"{100 * gap:.2f}%"
+    click.echo(f"Covered before: {_pct(doc['share_before'])}; after {n} new sites: "
+               f"{_pct(doc['share_after'])} (method: {doc['best']}; greedy gap {gap_text})")
+    for i, s in enumerate(doc.get("sites", [{"id": s} for s in chosen]), 1):
+        click.echo(f"  {i}. {s['id']}" + (f"  {s['lon']:.6f},{s['lat']:.6f}" if "lon" in s
+                                           else ""))
+
+
+def _write_sites(sites: list[dict[str, Any]], out: Path, illustrative: bool,
+                 network: bool = False) -> None:
+    from ..coverage.export import sites_csv, sites_geojson
+
+    suffix = out.suffix.lower()
+    caveats = _caveats(illustrative, network)
+    if suffix in (".geojson", ".json"):
+        out.write_text(json.dumps(sites_geojson(sites, **caveats), ensure_ascii=False),
+                       encoding="utf-8")
+    elif suffix == ".csv":
+        out.write_text(sites_csv(sites, **caveats), encoding="utf-8", newline="")
+    else:
+        raise InvalidInput(f"--out: unsupported format {suffix!r}; use .geojson or .csv",
+                           field="out")

@@ -1,0 +1,330 @@
+"""Command line: ``locator init | import | export | nearest | history | serve | demo``.
+
+Each command parses its options, calls the library and prints. Errors from the
+library (bad input, missing database) become a one-line message and exit
+status 2 (bad input) or 1 (anything else); never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .. import __version__
+from ..config import MAX_K, SPEEDS_KMH
+from ..errors import ImportFailed, InvalidInput, LocatorError
+from ..stations.coords import CRS_CODES, from_wgs84, parse_crs, validate_lonlat
+from ..stations.vocab import AMENITIES, STATION_TYPES
+
+
+def _handle_errors(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ImportFailed as e:
+            click.echo(f"Error: {e}", err=True)
+            sys.exit(2)
+        except InvalidInput as e:
+            click.echo(f"Error: {e}", err=True)
+            sys.exit(2)
+        except LocatorError as e:
+            click.echo(f"Error: {e}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+db_option = click.option("--db", envvar="LOCATOR_DB", default=None,
+                         help="Database path or SQLAlchemy URL [env LOCATOR_DB; default "
+                              "./station-locator.sqlite].")
+actor_option = click.option("--actor", default=None,
+                            help="Who makes the change (kept in the history); default: $USER.")
+
+
+def _actor(actor: str | None) -> str:
+    import getpass
+
+    if actor:
+        return actor
+    try:
+        return "cli:" + getpass.getuser()
+    except Exception:  # no user name in some containers
+        return "cli"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="locator")
+def main() -> None:
+    """Station Locator: worker stations, nearest-station search and coverage."""
+
+
+@main.command()
+@db_option
+@_handle_errors
+def init(db: str | None) -> None:
+    """Create an empty station database (or check an existing one)."""
+    from ..store import StationStore
+
+    store = StationStore(db, create=True)
+    click.echo(f"Database ready: {store.url} (schema version {store.schema_version}, "
+               f"{store.count()} stations)")
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--crs", default="wgs84", show_default=True,
+              help=f"Coordinate system of the file: {', '.join(CRS_CODES)} "
+                   "(gcj02 = Amap/Tencent/WeChat, bd09 = Baidu).")
+@click.option("--dry-run", is_flag=True, help="Validate and report; store nothing.")
+@click.option("--upsert", is_flag=True, help="Update stations whose id already exists.")
+@click.option("--ignore-unknown-columns", is_flag=True, help="Drop columns that are not fields.")
+@click.option("--source", default="import", show_default=True,
+              help="Source for rows without a source column (official, staff, sample, import).")
+@db_option
+@actor_option
+@_handle_errors
+def import_(file: Path, crs: str, dry_run: bool, upsert: bool, ignore_unknown_columns: bool,
+            source: str, db: str | None, actor: str | None) -> None:
+    """Import stations from a CSV, XLSX or GeoJSON FILE: all rows or none."""
+    from ..store import StationStore
+    from ..store.files import read_station_file, validate_rows
+
+    crs = parse_crs(crs)
+    table = read_station_file(file, ignore_unknown=ignore_unknown_columns)
+    stations = validate_rows(table, crs=crs, default_source=source)
+    enc = f", encoding {table.encoding}" if table.encoding else ""
+    ign = f"; ignored columns: {', '.join(table.ignored_columns)}" if table.ignored_columns \
+        else ""
+    if dry_run:
+        click.echo(f"Dry run: {len(stations)} valid rows in {file.name} (crs {crs}{enc}){ign}; "
+                   "nothing stored.")
+        return
+    store = StationStore(db, create=True)
+    stored = store.add_many(stations, actor=_actor(actor), upsert=upsert, batch=file.name)
+    created = sum(1 for s in stored if s.version == 1)
+    click.echo(f"Imported {len(stored)} stations from {file.name} (crs {crs}{enc}): "
+               f"{created} new, {len(stored) - created} updated{ign}.")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--crs", default="wgs84", show_default=True,
+              help="Coordinate system of the output (csv/geojson): wgs84, gcj02 or bd09.")
+@click.option("--include-closed/--open-only", default=True, show_default=True)
+@db_option
+@_handle_errors
+def export(file: Path, crs: str, include_closed: bool, db: str | None) -> None:
+    """Export stations to FILE; the format follows the extension (.csv, .geojson, .gpkg)."""
+    from ..store import StationStore
+    from ..store.files import export_stations
+
+    stations = StationStore(db).all()
+    if not include_closed:
+        stations = [s for s in stations if s.status != "closed"]
+    n = export_stations(stations, file, crs=crs)
+    notice = "  (sample data: illustrative, not real stations)" if any(
+        s.is_sample for s in stations) else ""
+    click.echo(f"Wrote {n} stations to {file} ({parse_crs(crs)}).{notice}")
+
+
+@main.command()
+@click.option("--lon", type=str, default=None, help="Longitude of the query point.")
+@click.option("--lat", type=str, default=None, help="Latitude of the query point.")
+@click.option("--crs", default="wgs84", show_default=True,
+              help="CRS of --lon/--lat and of the --queries file's default.")
+@click.option("-k", "k", default=5, show_default=True, help=f"Results per query (1..{MAX_K}).")
+@click.option("--type", "types", multiple=True,
+              help=f"Station type (repeatable): {', '.join(STATION_TYPES.codes)}.")
+@click.option("--amenity", "amenities", multiple=True,
+              help=f"Required amenity (repeatable): {', '.join(AMENITIES.codes)}.")
+@click.option("--open-at", default=None, help="ISO 8601 time; keep stations open then "
+                                              "(unknown hours are kept and marked).")
+@click.option("--open-now", is_flag=True, help="Shortcut for --open-at <now>.")
+@click.option("--max-distance", "max_distance_m", type=float, default=None,
+              help="Search radius in metres.")
+@click.option("--mode", type=click.Choice(list(SPEEDS_KMH)), default="walk", show_default=True,
+              help="Travel mode for the ETA.")
+@click.option("--include-closed", is_flag=True, help="Also list stations marked closed.")
+@click.option("--out-crs", default="wgs84", show_default=True,
+              help="CRS of the printed station coordinates.")
+@click.option("--queries", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="CSV of queries (columns lon,lat and optional id,crs): batch mode.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per query, per line.")
+@db_option
+@_handle_errors
+def nearest(lon, lat, crs, k, types, amenities, open_at, open_now, max_distance_m, mode,
+            include_closed, out_crs, queries, as_json, db) -> None:
+    """The nearest stations to a point (or to each point of a --queries file)."""
+    from ..store.registry import Registry
+    from ..time_util import now
+
+    crs = parse_crs(crs)
+    out_crs = parse_crs(out_crs)
+    if open_now and open_at:
+        raise InvalidInput("give either --open-at or --open-now, not both", field="open_at")
+    if open_now:
+        open_at = now().isoformat(timespec="minutes")
+    if queries is not None:
+        if lon is not None or lat is not None:
+            raise InvalidInput("give either --queries or --lon/--lat, not both", field="queries")
+        points = _read_queries(queries, crs)
+    else:
+        if lon is None or lat is None:
+            raise InvalidInput("--lon and --lat are required (or --queries FILE)",
+                               field="lon" if lon is None else "lat")
+        wlon, wlat = validate_lonlat(lon, lat, crs=crs)
+        points = [(None, wlon, wlat, lon, lat)]
+    reg = Registry.open(db)
+    statuses = ("open", "temporarily_closed", "closed") if include_closed else None
+    any_sample = False
+    for qid, wlon, wlat, in_lon, in_lat in points:
+        res = reg.index.nearest(wlon, wlat, k, types=types or None,
+                                amenities=amenities or None, open_at=open_at,
+                                statuses=statuses, max_distance_m=max_distance_m)
+        any_sample |= any(r.station is not None and r.station.is_sample for r in res)
+        if as_json:
+            items = []
+            for r in res:
+                d = r.to_dict(mode=mode)
+                if out_crs != "wgs84":
+                    d["lon"], d["lat"] = from_wgs84(r.lon, r.lat, out_crs)
+                    d["crs"] = out_crs
+                items.append(d)
+            line = {"query": {"id": qid, "lon": wlon, "lat": wlat, "crs": "wgs84"},
+                    "results": items}
+            if any(it.get("source") == "sample" for it in items):
+                line["notice"] = "sample data: illustrative, not real stations"
+            click.echo(json.dumps(line, ensure_ascii=False))
+        else:
+            head = f"Query {qid}: " if qid is not None else ""
+            click.echo(f"{head}{len(res)} station(s) near {wlon:.6f},{wlat:.6f} (WGS-84)")
+            for i, r in enumerate(res, 1):
+                olon, olat = from_wgs84(r.lon, r.lat, out_crs) if out_crs != "wgs84" \
+                    else (r.lon, r.lat)
+                click.echo(
+                    f"{i:>3}. {r.id}  {r.name}  [{STATION_TYPES[r.type].en}]\n"
+                    f"     {r.distance_m:,.0f} m, bearing {r.bearing_deg:.0f}°, "
+                    f"~{r.eta(mode):.1f} min by {mode}; {r.open_status}; "
+                    f"{olon:.6f},{olat:.6f} ({out_crs})\n"
+                    f"     Amap: {r.nav_links_for(mode)['amap']}")
+    if any_sample and not as_json:
+        click.echo("Note: these are SAMPLE stations (illustrative, not real).")
+
+
+def _read_queries(path: Path, default_crs: str) -> list[tuple]:
+    import csv
+    import io
+
+    from ..store.files import decode_text
+
+    if not path.is_file():
+        raise InvalidInput(f"queries file not found: {path}", field="queries")
+    text, _ = decode_text(path.read_bytes())
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    fields = [f.strip().lower() for f in (reader.fieldnames or [])]
+    if "lon" not in fields or "lat" not in fields:
+        raise InvalidInput(f"queries file needs columns lon and lat (found: {', '.join(fields)})",
+                           field="queries")
+    out, errors = [], []
+    for n, row in enumerate(reader, start=2):
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
+        try:
+            c = parse_crs(row.get("crs") or default_crs)
+            wlon, wlat = validate_lonlat(row.get("lon"), row.get("lat"), crs=c)
+        except InvalidInput as e:
+            errors.append(InvalidInput(e.message, field=e.field, row=n))
+            continue
+        out.append((row.get("id") or str(n - 1), wlon, wlat, row.get("lon"), row.get("lat")))
+    if errors:
+        raise ImportFailed(errors, total_rows=len(out) + len(errors))
+    if not out:
+        raise InvalidInput("queries file has no rows", field="queries")
+    return out
+
+
+@main.command()
+@click.argument("station_id", required=False)
+@click.option("--limit", default=20, show_default=True)
+@db_option
+@_handle_errors
+def history(station_id: str | None, limit: int, db: str | None) -> None:
+    """Show the change history (of one station, or of all)."""
+    from ..store import StationStore
+
+    for h in StationStore(db).history(station_id, limit=limit):
+        click.echo(f"#{h['hid']} {h['at']:%Y-%m-%d %H:%M:%S} {h['op']:<6} {h['station_id']} "
+                   f"by {h['actor']}")
+        if h["op"] == "update" and h["before"] and h["after"]:
+            for key in sorted(h["after"]):
+                if key not in ("updated_at", "version") and \
+                        h["before"].get(key) != h["after"].get(key):
+                    click.echo(f"      {key}: {h['before'].get(key)!r} -> {h['after'][key]!r}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--debug", is_flag=True, help="Flask debug mode (never in production).")
+@db_option
+@_handle_errors
+def serve(host: str, port: int, debug: bool, db: str | None) -> None:
+    """Run the web app with the development server (use gunicorn in production)."""
+    from ..web import create_app
+
+    app = create_app({"LOCATOR_DB": db} if db else None)
+    click.echo(f"Serving {app.extensions['locator'].registry.store.url} at "
+               f"http://{host}:{port}/  (API docs: http://{host}:{port}/api/v1/docs)")
+    app.run(host=host, port=port, debug=debug, use_reloader=False)
+
+
+@main.command()
+@click.option("--db", envvar="LOCATOR_DEMO_DB", default="station-locator-demo.sqlite",
+              show_default=True, help="Where to build the demo database.")
+@click.option("--serve/--no-serve", default=True, show_default=True,
+              help="Serve the web app on the demo data after building it.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@_handle_errors
+def demo(db: str, serve: bool, host: str, port: int) -> None:
+    """Build the Xuzhou demo database from the shipped SAMPLE data, query it, serve it."""
+    from .demo import build_demo
+
+    reg, info = build_demo(db)
+    click.echo(f"Demo database: {reg.store.url}")
+    click.echo(f"  {info['stations']} SAMPLE stations (illustrative, not real) in "
+               f"{info['districts']} Xuzhou districts; boundaries: {info['boundary_source']}")
+    lon, lat = info["query"]
+    click.echo(f"\nNearest open stations with drinking water and phone charging to "
+               f"{info['query_name']} ({lon}, {lat}, WGS-84), by e-bike:")
+    for i, r in enumerate(info["results"], 1):
+        click.echo(f"{i:>3}. {r.name}  {r.distance_m:,.0f} m  ~{r.eta('ebike'):.1f} min  "
+                   f"{r.open_status}\n     {r.nav_links_for('ebike')['amap']}")
+    click.echo("\nTry: locator nearest --db " + str(db) + " --lon 117.19 --lat 34.26 "
+               "--amenity drinking_water --open-now")
+    if serve:
+        from ..web import create_app
+
+        app = create_app({"LOCATOR_REGISTRY": reg})
+        click.echo(f"\nServing the demo (SAMPLE data) at http://{host}:{port}/  "
+                   f"map: http://{host}:{port}/map  API: http://{host}:{port}/api/v1/docs\n"
+                   "Press Ctrl+C to stop.")
+        app.run(host=host, port=port, use_reloader=False)
+
+
+def _register_planner_commands() -> None:
+    from .coverage import coverage_cmd, suggest_cmd
+
+    for cmd in (coverage_cmd, suggest_cmd):
+        cmd.callback = _handle_errors(cmd.callback)
+        main.add_command(cmd)
+
+
+_register_planner_commands()
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

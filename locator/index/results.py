@@ -1,0 +1,284 @@
+"""Result objects of nearest-station queries."""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+from typing import Any
+
+from .. import config
+from ..errors import InvalidInput
+from ..geo import bearing_deg
+from ..stations.hours import OpeningHours, open_status, state_now
+from ..stations.model import Station
+from ..stations.vocab import ACCESS, AMENITIES, AMENITY_BIT, STATION_TYPES
+from ._columns import STATUS_CODES, TYPE_CODES, Columns, HoursTable
+
+_S_OPEN = STATUS_CODES.index("open")
+
+
+def eta_minutes(distance_m: float, mode: str) -> float:
+    speed = min(config.SPEEDS_KMH[mode], config.EBIKE_LEGAL_MAX_KMH)
+    return distance_m * config.DETOUR_FACTOR / (speed * 1000.0 / 60.0)
+
+
+class NearestResult:
+    """One ranked answer of :meth:`StationIndex.nearest`.
+
+    ``distance_m`` is the great-circle distance; ``eta_min`` estimates travel
+    time per mode as straight line x :data:`config.DETOUR_FACTOR` at
+    :data:`config.SPEEDS_KMH`. The other attributes are read from the index
+    snapshot the query ran on; bearing, open status and navigation links are
+    computed on first access.
+    """
+
+    __slots__ = ("id", "distance_m", "_cols", "_i", "_qlon", "_qlat", "_hours", "_at",
+                 "_open")
+
+    def __init__(self, sid: str, dist: float, cols: Columns, i: int, qlon: float, qlat: float,
+                 hours: HoursTable, at: datetime | None):
+        self.id = sid
+        self.distance_m = dist
+        self._cols = cols
+        self._i = i
+        self._qlon = qlon
+        self._qlat = qlat
+        self._hours = hours
+        self._at = at
+        self._open: tuple[str, datetime | None] | None = None
+
+    @property
+    def lon(self) -> float:
+        return self._cols.mv_lon[self._i]
+
+    @property
+    def lat(self) -> float:
+        return self._cols.mv_lat[self._i]
+
+    @property
+    def name(self) -> str:
+        names = self._cols.names
+        return names[self._i] if names is not None else self.id
+
+    @property
+    def type(self) -> str:
+        return TYPE_CODES[self._cols.mv_type[self._i]]
+
+    @property
+    def status(self) -> str:
+        return STATUS_CODES[self._cols.mv_status[self._i]]
+
+    @property
+    def amenities(self) -> tuple[str, ...]:
+        st = self.station
+        if st is not None:
+            return st.amenities
+        m = self._cols.mv_amen[self._i]
+        return tuple(c for c, b in AMENITY_BIT.items() if m & b)
+
+    @property
+    def station(self) -> Station | None:
+        """The full record, when the index was built from :class:`Station` objects."""
+        sts = self._cols.stations
+        return sts[self._i] if sts is not None else None
+
+    @property
+    def bearing_deg(self) -> float:
+        """Initial bearing from the query point, degrees clockwise from north."""
+        return bearing_deg(self._qlon, self._qlat, self.lon, self.lat)
+
+    @property
+    def _origin(self) -> tuple[float, float]:
+        return (self._qlon, self._qlat)
+
+    def __repr__(self) -> str:
+        return f"NearestResult(id={self.id!r}, distance_m={self.distance_m:.1f})"
+
+    @property
+    def eta_min(self) -> dict[str, float]:
+        """Estimated minutes per mode (walk, bike, ebike)."""
+        return {m: eta_minutes(self.distance_m, m) for m in config.SPEEDS_KMH}
+
+    def eta(self, mode: str = "walk") -> float:
+        if mode not in config.SPEEDS_KMH:
+            raise InvalidInput(f"mode: unknown mode {mode!r}; allowed: "
+                               f"{', '.join(config.SPEEDS_KMH)}", field="mode")
+        return eta_minutes(self.distance_m, mode)
+
+    def _open_state(self) -> tuple[str, datetime | None]:
+        if self._open is None:
+            cols, i = self._cols, self._i
+            if cols.mv_status[i] != _S_OPEN:
+                self._open = ("closed", None)
+            else:
+                h = self._hours.get(cols.mv_hours[i])
+                if h is None:
+                    self._open = ("unknown", None)
+                elif self._at is None:  # now: the per-minute cached answer
+                    self._open = state_now(h)
+                else:
+                    self._open = open_status(h, self._at)
+        return self._open
+
+    @property
+    def open_status(self) -> str:
+        """``open``, ``closed`` or ``unknown`` (no hours) at the query time (default now)."""
+        return self._open_state()[0]
+
+    @property
+    def next_change(self) -> datetime | None:
+        """When :attr:`open_status` next flips, if known."""
+        return self._open_state()[1]
+
+    @property
+    def opening_hours(self) -> str | None:
+        h = self._hours.get(self._cols.mv_hours[self._i])
+        return h.text if h is not None else None
+
+    @property
+    def nav_links(self) -> dict[str, str]:
+        """Deep links for Amap, Baidu, Tencent (each in its own CRS) and OpenStreetMap, for
+        walking. They carry no start point: the rider's map app starts from where the rider
+        is, which is right even when the query point was a tapped spot on a map."""
+        return self.nav_links_for("walk")
+
+    def nav_links_for(self, mode: str, *, from_query_point: bool = False) -> dict[str, str]:
+        """Links for a travel mode; ``from_query_point`` routes from the query point instead
+        of the rider's position."""
+        if from_query_point:
+            from ..stations.navigation import nav_links
+
+            return nav_links(self.lon, self.lat, self.name, origin=self._origin, mode=mode)
+        return _station_links(self._cols, self._i, mode)
+
+    def to_dict(self, *, mode: str = "walk", lang: str = "zh") -> dict[str, Any]:
+        """A JSON-ready dict: the station's fields, labels in both languages, the point in
+        GCJ-02/BD-09, and this query's distance, bearing, ETA, open status and links."""
+        if mode not in config.SPEEDS_KMH:
+            self.eta(mode)  # raises, naming the allowed modes
+        d = dict(_static_part(self._cols, self._i))
+        state, change = self._open_state()
+        d.update(
+            distance_m=round(self.distance_m, 3),
+            bearing_deg=round(self.bearing_deg, 1),
+            eta_min=round(eta_minutes(self.distance_m, mode), 2),
+            eta_min_by_mode={m: round(eta_minutes(self.distance_m, m), 2)
+                             for m in config.SPEEDS_KMH},
+            mode=mode,
+            open_status=state,
+            next_change=change.isoformat() if change else None,
+            opening_hours=self.opening_hours,
+            nav_links=self.nav_links_for(mode),
+        )
+        return d
+
+    def to_json(self, *, mode: str = "walk") -> bytes:
+        """``to_dict(mode=mode)`` serialised as JSON (UTF-8), the same keys and values.
+
+        The query-independent part is serialised once per station and mode and cached;
+        only distance, bearing, ETAs and open status are formatted per call. This is the
+        API's hot path.
+        """
+        if mode not in config.SPEEDS_KMH:
+            self.eta(mode)  # raises, naming the allowed modes
+        cols, i = self._cols, self._i
+        head = _static_json(cols, i, mode, self._hours.get(cols.mv_hours[i]))
+        state, change = self._open_state()
+        dist = self.distance_m
+        w, b, e = (dist * f for f in _ETA_FACTORS)  # minutes per mode: walk, bike, ebike
+        nxt = f'"{change.isoformat()}"' if change else "null"
+        tail = (f',"distance_m":{dist:.3f},"bearing_deg":{self.bearing_deg:.1f},'
+                f'"eta_min":{(w, b, e)[_MODES.index(mode)]:.2f},'
+                f'"eta_min_by_mode":{{"walk":{w:.2f},"bike":{b:.2f},"ebike":{e:.2f}}},'
+                f'"open_status":"{state}","next_change":{nxt}}}')
+        return head + tail.encode()
+
+
+_MODES = tuple(config.SPEEDS_KMH)
+assert _MODES == ("walk", "bike", "ebike")
+#: Minutes per metre for each mode, as :func:`eta_minutes` computes them.
+_ETA_FACTORS = tuple(eta_minutes(1.0, m) for m in _MODES)
+
+
+#: Entries kept per cache and per set of columns (a cache that fills up starts afresh).
+_MEMO_LIMIT = 32768
+
+
+def _per_columns_cache(fn):
+    """Cache ``fn(cols, *key)`` in ``cols.memo``, so that the cached parts of a station
+    die with the columns that hold it (after an index rebuild, the old columns and
+    their arrays are freed at once, not when a global cache evicts its entries)."""
+    name = fn.__name__
+
+    @functools.wraps(fn)
+    def cached(cols: Columns, *key: Any) -> Any:
+        cache = cols.memo.get(name)
+        if cache is None:
+            cache = cols.memo.setdefault(name, {})
+        value = cache.get(key)
+        if value is None:
+            if len(cache) >= _MEMO_LIMIT:
+                cache.clear()
+            value = cache[key] = fn(cols, *key)
+        return value
+
+    return cached
+
+
+@_per_columns_cache
+def _static_json(cols: Columns, i: int, mode: str, hours: OpeningHours | None) -> bytes:
+    """The cached query-independent part of :meth:`NearestResult.to_json`: a JSON object
+    missing its closing brace."""
+    import orjson
+
+    d = dict(_static_part(cols, i))
+    d["mode"] = mode
+    d["opening_hours"] = hours.text if hours is not None else None
+    d["nav_links"] = _station_links(cols, i, mode)
+    return orjson.dumps(d)[:-1]
+
+
+@_per_columns_cache
+def _station_links(cols: Columns, i: int, mode: str) -> dict[str, str]:
+    """A station's navigation links without a start point (cached per station and mode)."""
+    from ..stations.navigation import nav_links
+
+    names = cols.names
+    return nav_links(cols.mv_lon[i], cols.mv_lat[i], names[i] if names is not None else
+                     cols.ids[i], mode=mode)
+
+
+@_per_columns_cache
+def _static_part(cols: Columns, i: int) -> dict[str, Any]:
+    """The query-independent part of a result (cached: popular stations recur)."""
+    from ..stations.navigation import app_coords
+
+    sid = cols.ids[i]
+    stype = TYPE_CODES[cols.mv_type[i]]
+    st = cols.stations[i] if cols.stations is not None else None
+    amen = st.amenities if st is not None else tuple(
+        c for c, b in AMENITY_BIT.items() if cols.mv_amen[i] & b)
+    lon, lat = cols.mv_lon[i], cols.mv_lat[i]
+    d: dict[str, Any] = {
+        "id": sid,
+        "name": cols.names[i] if cols.names is not None else sid,
+        "type": stype,
+        "type_zh": STATION_TYPES[stype].zh,
+        "type_en": STATION_TYPES[stype].en,
+        "lon": lon,
+        "lat": lat,
+        "coords": app_coords(lon, lat),
+        "status": STATUS_CODES[cols.mv_status[i]],
+        "amenities": list(amen),
+        "amenity_labels": [{"code": a, "zh": AMENITIES[a].zh, "en": AMENITIES[a].en}
+                           for a in amen],
+    }
+    if st is not None:
+        d.update(address=st.address, phone=st.phone, access=st.access,
+                 access_zh=ACCESS[st.access].zh, access_en=ACCESS[st.access].en,
+                 district_adcode=st.district_adcode, district_name=st.district_name,
+                 operator=st.operator, source=st.source,
+                 verified_date=st.verified_date.isoformat() if st.verified_date else None)
+    return d
+
+

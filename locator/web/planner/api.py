@@ -1,0 +1,343 @@
+"""The planner's JSON API.
+
+``POST /api/v1/coverage``, ``POST /api/v1/suggest``
+    JSON bodies, validated strictly (:mod:`.planner_body`). Every POST runs as a job
+    (:mod:`.jobs`). The request waits up to ``wait`` seconds (body field; default
+    ``LOCATOR_PLANNER_WAIT``, 2 s; ``0`` never waits): a run that finishes in time is
+    answered directly (200 with the result, or the 400 problem of a failed run); a
+    longer one is answered ``202 Accepted`` with ``{"id", "status"}`` and a
+    ``Location: /api/v1/jobs/<id>`` header to poll. Beyond ``LOCATOR_PLANNER_QUEUE``
+    jobs queued or running the answer is 429 with ``Retry-After``.
+``GET /api/v1/jobs/<id>``
+    ``{"id", "kind", "status": "queued"|"running"|"done"|"failed", "result", "error"}``,
+    from any process of the app (job records are kept in the database).
+``GET /api/v1/reach?id=...&point=lon,lat&minutes=15&mode=walk&engine=straight``
+    Where each given station (or point: a candidate or suggested site, in ``crs``) is
+    reached from within ``minutes``: road-network
+    isochrones (engine ``network``, with the OpenStreetMap attribution) or circles of
+    the straight-line radius on the engine's sphere, as GeoJSON, in the ``crs`` asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from flask import Blueprint, Response, jsonify, request
+
+from ... import config
+from ...coverage import check_minutes
+from ...coverage.isochrones import reach_areas
+from ...coverage.report_map import geojson_in_crs
+from ...errors import InvalidInput, LocatorError, NotFound
+from ...stations.coords import parse_crs, validate_lonlat
+from ...stations.vocab import STATION_TYPES
+from ...store.files import SAMPLE_NOTICE
+from .. import get_registry
+from ..params import Param, choice, number, parse_args
+from .body import (
+    COVERAGE_FIELDS,
+    ENGINES,
+    MAX_CANDIDATES,
+    MAX_THRESHOLDS,
+    MAX_WAIT_S,
+    MODES,
+    REPORT_MINUTES,
+    SUGGEST_FIELDS,
+    candidates_of,
+    json_body,
+    parse_body,
+)
+from .page import RunSpec, make_engine, planner_state, run_coverage, run_spec, run_suggest
+
+bp = Blueprint("planner_api", __name__)
+
+#: Stations per reach request.
+MAX_REACH_STATIONS = 20
+_OSM = config.OSM_CREDIT
+
+
+def _spec_of(a: dict[str, Any]) -> RunSpec:
+    return run_spec(mode=a["mode"], engine=a["engine"], at=a["at"], types=a["types"],
+                     speed_kmh=a["speed_kmh"], detour=a["detour"])
+
+
+def _answer(kind: str, fn: Callable[[], dict[str, Any]], wait: float | None) -> Response:
+    st = planner_state()
+    job = st.jobs.submit(kind, fn)
+    if st.jobs.wait(job, st.wait_s if wait is None else wait):
+        if job.status == "failed":
+            if isinstance(job.exc, LocatorError):
+                raise job.exc
+            raise RuntimeError(f"planner job {job.id} failed") from job.exc
+        return jsonify(job.result)
+    location = f"/api/v1/jobs/{job.id}"
+    resp = jsonify({"id": job.id, "kind": kind, "status": job.status, "location": location})
+    resp.status_code = 202
+    resp.headers["Location"] = location
+    resp.headers["Retry-After"] = "1"
+    return resp
+
+
+@bp.post("/api/v1/coverage")
+def api_coverage():
+    a = parse_body(json_body(), COVERAGE_FIELDS)
+    spec = _spec_of(a)
+    data = planner_state().data()
+    minutes, gaps, limit, geometry = a["minutes"], a["gaps"], a["gap_limit"], a["geometry"]
+    return _answer("coverage", lambda: run_coverage(spec, data, minutes, gaps=gaps,
+                                                    gap_limit=limit, geometry=geometry),
+                   a["wait"])
+
+
+@bp.post("/api/v1/suggest")
+def api_suggest():
+    a = parse_body(json_body(), SUGGEST_FIELDS)
+    if (a["candidates"] is not None) + a["from_gaps"] + a["from_nodes"] != 1:
+        raise InvalidInput("candidates: give one of 'candidates' (a list of {id, lon, lat}), "
+                           "'from_gaps': true or 'from_nodes': true", field="candidates")
+    if a["from_nodes"] and a["engine"] != "network":
+        raise InvalidInput("from_nodes: road nodes as candidates need 'engine': 'network'",
+                           field="from_nodes")
+    cands = None if a["candidates"] is None else candidates_of(a["candidates"], a["crs"])
+    if cands is not None and a["n"] > len(cands):
+        raise InvalidInput(f"n: {a['n']} is more than the {len(cands)} candidate sites; allowed "
+                           f"1..{len(cands)}", field="n")
+    spec = _spec_of(a)
+    data = planner_state().data()
+    minutes, n, exact = a["minutes"], a["n"], a["exact"]
+    beta = 0.0 if a["beta"] is None else a["beta"]
+    spacing = a["spacing_m"] if a["from_nodes"] else None
+    return _answer("suggest", lambda: run_suggest(spec, data, minutes, n=n, beta=beta,
+                                                  exact=exact, candidates=cands,
+                                                  node_spacing_m=spacing), a["wait"])
+
+
+@bp.get("/api/v1/jobs/<job_id>")
+def api_job(job_id: str):
+    parse_args(request.args, [])
+    job = planner_state().jobs.get(job_id)
+    if job is None:
+        raise NotFound(f"job {job_id!r} does not exist (finished jobs are kept "
+                       f"{planner_state().jobs.ttl:g} s)")
+    resp = jsonify(job)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+# --------------------------------------------------------------------------- reach areas
+
+
+def _station_id(v: str) -> str:
+    v = v.strip()
+    if not v:
+        raise InvalidInput("an empty station id")
+    return v
+
+
+def _point(v: str) -> tuple[str, str]:
+    parts = v.split(",")
+    if len(parts) != 2:
+        raise InvalidInput(f"{v!r} is not 'lon,lat'")
+    return parts[0].strip(), parts[1].strip()
+
+
+REACH_PARAMS = [
+    Param("id", _station_id, repeat=True),
+    Param("point", _point, repeat=True),
+    Param("minutes", check_minutes, default=15.0),
+    Param("mode", choice(*MODES), default="walk"),
+    Param("engine", choice(*ENGINES), default="straight"),
+    Param("speed_kmh", number(0.1, 60)),
+    Param("crs", parse_crs, default="wgs84"),
+    Param("lang", choice("zh", "en"), default="zh"),
+]
+
+
+def _places(a: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stations (``id``) and points (``point``, in ``crs``) asked for, in WGS-84."""
+    ids = list(dict.fromkeys(a["id"]))
+    if not 1 <= len(ids) + len(a["point"]) <= MAX_REACH_STATIONS:
+        raise InvalidInput(f"id: give 1..{MAX_REACH_STATIONS} station ids or points (repeat "
+                           "'id' or 'point')", field="id")
+    index = get_registry().index
+    places = []
+    for sid in ids:
+        try:
+            s = index.get(sid)
+        except NotFound:
+            raise NotFound(f"station {sid!r} does not exist") from None
+        places.append({"id": s.id, "name": s.name, "lon": s.lon, "lat": s.lat,
+                       "sample": s.is_sample})
+    for i, (x, y) in enumerate(a["point"], start=1):
+        lon, lat = validate_lonlat(x, y, crs=a["crs"], field_prefix=f"point[{i}].")
+        places.append({"id": f"point-{i}", "name": None, "lon": lon, "lat": lat,
+                       "sample": False})
+    return places
+
+
+@bp.get("/api/v1/reach")
+def api_reach():
+    a = parse_args(request.args, REACH_PARAMS)
+    places = _places(a)
+    engine = make_engine(a["engine"], a["mode"], a["speed_kmh"], None)()
+    lon = np.array([p["lon"] for p in places])
+    lat = np.array([p["lat"] for p in places])
+    areas = reach_areas(engine, lon, lat, a["minutes"])
+    info = engine.describe()
+    network = a["engine"] == "network"
+    radius = getattr(engine, "radius_m", None)
+    features = []
+    for place, geom in zip(places, areas, strict=True):
+        props: dict[str, Any] = {
+            "id": place["id"], "name": place["name"], "minutes": a["minutes"],
+            "mode": a["mode"], "engine": info.get("engine"),
+            "kind": "isochrone" if network else "circle", "sample": place["sample"]}
+        if not network and callable(radius):
+            props["radius_m"] = round(radius(a["minutes"]), 1)
+        if network:
+            props["attribution"] = _OSM
+        features.append({"type": "Feature", "properties": props,
+                         "geometry": geojson_in_crs(geom, a["crs"], 6)})
+    out: dict[str, Any] = {"type": "FeatureCollection", "features": features,
+                           "crs": a["crs"], "engine": info, "minutes": a["minutes"],
+                           "illustrative": any(p["sample"] for p in places)}
+    if network:
+        out["attribution"] = _OSM
+    if out["illustrative"]:
+        out["stations_notice"] = SAMPLE_NOTICE
+    resp = jsonify(out)
+    resp.mimetype = "application/geo+json"
+    return resp
+
+
+# --------------------------------------------------------------------------- OpenAPI
+
+
+def openapi_paths() -> dict[str, Any]:
+    """OpenAPI 3.0 path items of the planner API, to merge into ``openapi.spec()``."""
+    problem = {"description": "Problem details (RFC 9457)", "content": {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    errs = {str(c): problem for c in (400, 413, 415, 429)}
+    minutes = {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 120}
+    common = {
+        "mode": {"type": "string", "enum": list(MODES), "default": "walk"},
+        "speed_kmh": {"type": "number", "description": "Default by mode; e-bikes at most 25."},
+        "detour": {"type": "number", "minimum": 1, "maximum": 3,
+                   "default": config.DETOUR_FACTOR, "description": "Straight-line engine."},
+        "engine": {"type": "string", "enum": list(ENGINES), "default": "straight",
+                   "description": "'network' only where a road network is configured."},
+        "at": {"type": "string", "nullable": True, "description":
+               "Count only stations open at this ISO 8601 time (naive = Asia/Shanghai) or "
+               "'now'; absent/null ignores opening hours. Unknown hours count as open."},
+        "types": {"type": "array", "items": {"type": "string",
+                                            "enum": list(STATION_TYPES.codes)},
+                  "minItems": 1, "maxItems": 20},
+        "wait": {"type": "number", "minimum": 0, "maximum": MAX_WAIT_S, "default": 2,
+                 "description": "Seconds to wait for the answer; longer runs get 202."},
+    }
+    coverage_body = {"type": "object", "additionalProperties": False, "properties": {
+        **common,
+        "minutes": {"oneOf": [minutes, {"type": "array", "items": minutes, "minItems": 1,
+                                        "maxItems": MAX_THRESHOLDS}],
+                    "default": list(REPORT_MINUTES)},
+        "gaps": {"type": "boolean", "default": False,
+                 "description": "Also find the gaps at the largest threshold."},
+        "gap_limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20},
+        "geometry": {"type": "boolean", "default": False,
+                     "description": "Include the gap polygons (GeoJSON)."}}}
+    suggest_body = {"type": "object", "additionalProperties": False, "properties": {
+        **common, "minutes": {**minutes, "default": 15},
+        "n": {"type": "integer", "minimum": 1, "maximum": 100, "default": 5},
+        "beta": {"type": "number", "minimum": 0, "maximum": 1, "default": 0,
+                 "description": "Weight of backup (second-station) coverage."},
+        "exact": {"type": "boolean", "nullable": True,
+                  "description": "Also solve exactly; default only for small problems."},
+        "candidates": {"type": "array", "minItems": 1, "maxItems": MAX_CANDIDATES,
+                       "items": {"type": "object", "additionalProperties": False,
+                                 "required": ["id", "lon", "lat"], "properties": {
+                                     "id": {"type": "string", "maxLength": 64},
+                                     "lon": {"type": "number"}, "lat": {"type": "number"},
+                                     "crs": {"type": "string",
+                                             "enum": ["wgs84", "gcj02", "bd09"]}}}},
+        "from_nodes": {"type": "boolean", "default": False,
+                       "description": "Use road nodes within reach of uncovered demand, one "
+                                      "per spacing_m (engine 'network')."},
+        "spacing_m": {"type": "number", "minimum": 10, "maximum": 10000, "default": 250},
+        "from_gaps": {"type": "boolean", "default": False,
+                      "description": "Use one candidate per gap instead of 'candidates'."},
+        "crs": {"type": "string", "enum": ["wgs84", "gcj02", "bd09"], "default": "wgs84",
+                "description": "CRS of the candidates."}}}
+    # Every body field is optional, and null means "use the default" (parse_body).
+    for body in (coverage_body, suggest_body):
+        for name, prop in list(body["properties"].items()):
+            if "enum" in prop:  # a nullable enum must list null itself
+                prop = body["properties"][name] = {**prop, "enum": [*prop["enum"], None]}
+            prop["nullable"] = True
+    accepted = {"description": "Still running: poll the Location", "headers": {
+        "Location": {"schema": {"type": "string"}}}, "content": {"application/json": {
+            "schema": {"type": "object", "required": ["id", "status", "location"],
+                       "properties": {"id": {"type": "string"}, "status": {"type": "string"},
+                                      "location": {"type": "string"}}}}}}
+
+    def post(op: str, summary: str, body: dict[str, Any], result: str) -> dict[str, Any]:
+        return {"post": {"operationId": op, "summary": summary,
+                         "requestBody": {"required": True, "content": {
+                             "application/json": {"schema": body}}},
+                         "responses": {"200": {"description": result, "content": {
+                             "application/json": {"schema": {"type": "object", "required": [
+                                 "illustrative"], "properties": {
+                                 "illustrative": {"type": "boolean"}}}}}},
+                             "202": accepted, **errs}}}
+
+    return {
+        "/api/v1/coverage": post(
+            "coverage", "Covered share of demand by district, cross-coverage, gaps",
+            coverage_body, "Coverage figures per threshold (as CoverageReport.to_dict)"),
+        "/api/v1/suggest": post(
+            "suggest", "The n candidate sites that add the most covered demand",
+            suggest_body, "Chosen sites and the siting result"),
+        "/api/v1/jobs/{id}": {"get": {
+            "operationId": "getJob", "summary": "A planner run's status and result",
+            "parameters": [{"name": "id", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "The job", "content": {"application/json": {
+                "schema": {"type": "object", "required": ["id", "status"], "properties": {
+                    "id": {"type": "string"}, "kind": {"type": "string"},
+                    "status": {"type": "string",
+                               "enum": ["queued", "running", "done", "failed"]},
+                    "result": {"type": "object", "nullable": True},
+                    "error": {"type": "object", "nullable": True}}}}}},
+                "404": problem, "429": problem}}},
+        "/api/v1/reach": {"get": {
+            "operationId": "reach",
+            "summary": "Where stations are reached from within a time: isochrones or circles",
+            "parameters": [
+                {"name": "id", "in": "query", "style": "form",
+                 "explode": True, "description": f"Station ids, 1..{MAX_REACH_STATIONS}.",
+                 "schema": {"type": "array", "maxItems": MAX_REACH_STATIONS,
+                            "items": {"type": "string", "minLength": 1, "maxLength": 64}}},
+                {"name": "point", "in": "query", "style": "form", "explode": True,
+                 "description": "Points 'lon,lat' in crs (e.g. suggested sites).",
+                 "schema": {"type": "array", "maxItems": MAX_REACH_STATIONS,
+                            "items": {"type": "string", "maxLength": 60}}},
+                {"name": "minutes", "in": "query", "schema": {**minutes, "default": 15}},
+                {"name": "mode", "in": "query",
+                 "schema": {"type": "string", "enum": list(MODES), "default": "walk"}},
+                {"name": "engine", "in": "query",
+                 "schema": {"type": "string", "enum": list(ENGINES), "default": "straight"}},
+                {"name": "speed_kmh", "in": "query",
+                 "schema": {"type": "number", "minimum": 0.1, "maximum": 60}},
+                {"name": "crs", "in": "query", "schema": {
+                    "type": "string", "enum": ["wgs84", "gcj02", "bd09"], "default": "wgs84"}},
+                {"name": "lang", "in": "query",
+                 "schema": {"type": "string", "enum": ["zh", "en"], "default": "zh"}}],
+            "responses": {"200": {"description": "GeoJSON FeatureCollection, one feature "
+                                                 "per station", "content": {
+                "application/geo+json": {"schema": {
+                    "type": "object", "required": ["type", "features"], "properties": {
+                        "type": {"type": "string"},
+                        "features": {"type": "array", "items": {"type": "object"}}}}}}},
+                "400": problem, "404": problem, "429": problem}}},
+    }

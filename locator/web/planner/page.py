@@ -1,0 +1,569 @@
+"""The planner: coverage of the 15-minute service circle, for union staff.
+
+Routes of this module (the JSON API is :mod:`.planner_api`)
+----------------------------------------------------------
+``GET /planner``
+    The page: mode, minutes, engine and "coverage at" time; the map (with road-network
+    isochrones where a network is configured, and each station's reach on a click), the
+    district table and charts (the report's own macros), gaps and suggested sites, and
+    a link to download the report.
+``GET /planner/report.html``
+    The same run as a self-contained HTML report, as an attachment.
+
+This module holds the planner's state (:class:`PlannerState`: demand, districts, jobs
+and a small cache of page runs) and the runs themselves (:func:`run_coverage`,
+:func:`run_suggest`), which the API calls too.
+
+Configuration (``app.config``; all optional)
+--------------------------------------------
+``LOCATOR_DEMAND``: demand file (CSV/GeoJSON/GeoTIFF, see ``read_demand``); default the
+shipped ILLUSTRATIVE Xuzhou layer. ``LOCATOR_DISTRICTS``: district boundaries
+(GeoJSON with ``adcode``, ``name``, ``name_en``); default the shipped Xuzhou districts.
+Jobs (see :mod:`.jobs`): ``LOCATOR_PLANNER_WORKERS`` (2 threads per process),
+``LOCATOR_PLANNER_QUEUE`` (8 jobs queued or running), ``LOCATOR_PLANNER_JOB_TTL``
+(600 s), ``LOCATOR_PLANNER_TIMEOUT`` (3,600 s), ``LOCATOR_PLANNER_WAIT`` (2 s).
+The page waits ``LOCATOR_PLANNER_PAGE_WAIT`` (10 s) for its run; a longer one (a
+city-wide road network) answers 202 with a page that reloads until the run, which goes
+on in the background, is ready (runs are cached per process).
+
+Road network hook: put a factory in ``app.extensions["locator.network_engine"]``,
+called as ``factory(mode, speed_kmh=None)`` and returning a
+:class:`~locator.coverage.TravelEngine`; the page then enables "road network" and the
+API accepts ``"engine": "network"``. ``create_app`` installs one when ``LOCATOR_PBF``
+names an OpenStreetMap extract.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, render_template, request
+from werkzeug.exceptions import ServiceUnavailable
+
+from ... import config
+from ...coverage import (
+    Candidates,
+    Demand,
+    Districts,
+    StraightLineEngine,
+    TravelEngine,
+    build_siting_problem,
+    candidates_from_gaps,
+    check_minutes,
+    coverage_report,
+    find_gaps,
+    mode_speed_kmh,
+    select_stations,
+    suggest_sites,
+)
+from ...errors import InvalidInput, LocatorError, NotFound
+from ...store.files import SAMPLE_NOTICE
+from ...time_util import now, parse_when
+from .. import get_registry
+from ..i18n import current_lang
+from ..i18n import gettext as _
+from ..params import Param, choice, integer, parse_args, text
+from .body import ENGINES, MAX_WAIT_S, MODES, REPORT_MINUTES
+from .jobs import JobManager
+
+log = logging.getLogger(__name__)
+bp = Blueprint("planner", __name__)
+
+EXACT_TIME_LIMIT_S = 20.0
+#: Seconds between reloads of a page whose run is still being computed.
+REFRESH_S = 3
+_OSM = config.OSM_NOTICE
+_ATTRIBUTION = {"basemap_osm": _OSM}
+
+
+# --------------------------------------------------------------------------- app state
+
+
+@dataclass(frozen=True)
+class PlannerData:
+    demand: Demand
+    districts: Districts | None
+
+
+class PlannerState:
+    """Per-app planner state in ``app.extensions["locator.planner"]``: the job pool,
+    the demand and districts (loaded once, on first use) and a small result cache."""
+
+    def __init__(self, app: Flask):
+        cfg = app.config
+        self.demand_path = cfg.get("LOCATOR_DEMAND") or None
+        self.districts_path = cfg.get("LOCATOR_DISTRICTS") or None
+        self._job_args = {"workers": int(cfg.get("LOCATOR_PLANNER_WORKERS", 2)),
+                          "max_pending": int(cfg.get("LOCATOR_PLANNER_QUEUE", 8)),
+                          "ttl": float(cfg.get("LOCATOR_PLANNER_JOB_TTL", 600)),
+                          "timeout": float(cfg.get("LOCATOR_PLANNER_TIMEOUT", 3600))}
+        self._jobs: JobManager | None = None
+        self.wait_s = min(float(cfg.get("LOCATOR_PLANNER_WAIT", 2.0)), MAX_WAIT_S)
+        self._data: PlannerData | None = None
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[tuple, Any] = OrderedDict()
+        self._pending: dict[tuple, Future] = {}
+        self._pages = ThreadPoolExecutor(max_workers=1, thread_name_prefix="planner-page")
+        self.page_wait_s = float(cfg.get("LOCATOR_PLANNER_PAGE_WAIT", 10.0))
+
+    @property
+    def jobs(self) -> JobManager:
+        """The job manager, on the station store's database (made on first use)."""
+        if self._jobs is None:
+            with self._lock:
+                if self._jobs is None:
+                    self._jobs = JobManager(get_registry().store.engine, **self._job_args)
+        return self._jobs
+
+    def shutdown(self) -> None:
+        self._pages.shutdown(wait=False, cancel_futures=True)
+        if self._jobs is not None:
+            self._jobs.shutdown()
+
+    def data(self) -> PlannerData:
+        if self._data is None:
+            with self._lock:
+                if self._data is None:
+                    self._data = self._load()
+        return self._data
+
+    def _load(self) -> PlannerData:
+        from ...coverage import (
+            load_illustrative_demand,
+            load_xuzhou_districts,
+            read_demand,
+            read_districts,
+        )
+
+        try:
+            districts = (read_districts(self.districts_path) if self.districts_path
+                         else load_xuzhou_districts())
+            if self.demand_path:
+                demand = read_demand(self.demand_path, districts=districts
+                                     if self.districts_path else None)
+            else:
+                demand = load_illustrative_demand(
+                    districts=districts if self.districts_path else None)
+        except (LocatorError, OSError) as e:
+            log.error("planner data not loadable: %s", e)
+            raise ServiceUnavailable(f"the planner's demand or district data cannot be "
+                                     f"loaded ({e}); check LOCATOR_DEMAND and "
+                                     "LOCATOR_DISTRICTS") from None
+        return PlannerData(demand, districts)
+
+    def cached(self, key: tuple, make: Callable[[], Any], *,
+               wait: float | None = None) -> Any | None:
+        """The value cached under ``key``, or ``make()`` run on the page thread and
+        cached. With ``wait``, give up after that many seconds and return None (the run
+        goes on, and a later call with the same key picks it up): a long road-network
+        run must not hold a request (and its gunicorn worker) for minutes."""
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+            future = self._pending.get(key)
+            if future is None:
+                future = self._pages.submit(make)
+                self._pending[key] = future
+        try:
+            value = future.result(timeout=wait)
+        except TimeoutError:
+            return None
+        except BaseException:
+            with self._lock:
+                self._pending.pop(key, None)  # a later call tries again
+            raise
+        with self._lock:
+            self._pending.pop(key, None)
+            self._cache[key] = value
+            while len(self._cache) > 6:
+                self._cache.popitem(last=False)
+        return value
+
+
+@bp.record_once
+def _init(setup_state: Any) -> None:
+    app = setup_state.app
+    st = PlannerState(app)
+    app.extensions["locator.planner"] = st
+    weakref.finalize(app, st.shutdown)
+
+
+def planner_state() -> PlannerState:
+    return current_app.extensions["locator.planner"]
+
+
+def _network_factory() -> Callable[..., TravelEngine] | None:
+    f = current_app.extensions.get("locator.network_engine")
+    return f if callable(f) else None
+
+
+# --------------------------------------------------------------------------- runs
+
+
+class RunSpec:
+    """What to compute on, validated: the engine and the stations that count.
+
+    The engine is made on first use (``engine``), so that loading a road network (a
+    city's OpenStreetMap extract can take minutes the first time) happens in the
+    background run, not in the request that asked for it.
+    """
+
+    def __init__(self, make: Callable[[], TravelEngine], stations: Any, records: tuple,
+                 sample: bool, at: datetime | None):
+        self._make = make
+        self._engine: TravelEngine | None = None
+        self._lock = threading.Lock()
+        self.stations = stations  # StationSet
+        self.records = records  # the counted Station records (for the map)
+        self.sample = sample
+        self.at = at
+
+    @property
+    def engine(self) -> TravelEngine:
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    self._engine = self._make()
+        return self._engine
+
+
+def make_engine(engine: str, mode: str, speed_kmh: float | None,
+                detour: float | None) -> Callable[[], TravelEngine]:
+    """Check the engine's parameters now (a 400 names the bad one) and return what makes
+    the engine: at once for the straight line, on first call for a road network."""
+    if engine == "network":
+        factory = _network_factory()
+        if factory is None:
+            raise InvalidInput("engine: 'network' is not configured on this server; allowed: "
+                               "straight", field="engine")
+        if detour is not None:
+            raise InvalidInput("detour: only the straight-line engine takes a detour factor",
+                               field="detour")
+        mode_speed_kmh(mode, speed_kmh)  # validates mode and speed
+        return lambda: factory(mode, speed_kmh=speed_kmh)
+    kw: dict[str, Any] = {"speed_kmh": speed_kmh}
+    if detour is not None:
+        kw["detour"] = detour
+    straight = StraightLineEngine(mode, **kw)
+    return lambda: straight
+
+
+def run_spec(*, mode: str, engine: str, at: datetime | None, types: Sequence[str] | None,
+              speed_kmh: float | None = None, detour: float | None = None) -> RunSpec:
+    return spec_of(make_engine(engine, mode, speed_kmh, detour), get_registry().index.stations(),
+                   at=at, types=types)
+
+
+def spec_of(make: Callable[[], TravelEngine], records: Sequence[Any], *, at: datetime | None,
+            types: Sequence[str] | None) -> RunSpec:
+    """The run's spec from the station records: those that count at ``at``."""
+    st = select_stations(records, at=at, types=types or None)
+    used = set(st.ids.tolist())
+    counted = tuple(s for s in records if s.id in used)
+    return RunSpec(make, st, counted, any(s.is_sample for s in counted), at)
+
+
+def _flags(spec: RunSpec, demand: Demand) -> dict[str, Any]:
+    ill = demand.is_illustrative or spec.sample
+    out: dict[str, Any] = {"illustrative": ill, "illustrative_demand": demand.is_illustrative,
+                           "sample_stations": spec.sample, "attribution": _ATTRIBUTION}
+    if ill:
+        out["notice"] = ("示例数据：结果基于示意需求或示例站点，不代表真实情况 / Illustrative: "
+                         "computed on illustrative demand or sample stations, not real data")
+    if spec.sample:
+        out["stations_notice"] = SAMPLE_NOTICE
+    return out
+
+
+def node_candidates(spec: RunSpec, demand: Demand, minutes: float,
+                    spacing_m: float) -> Candidates:
+    """Road nodes within reach of the demand no counted station reaches in ``minutes``,
+    one per ``spacing_m``."""
+    from ...coverage.network import candidates_near_uncovered
+
+    return candidates_near_uncovered(spec.engine, spec.stations.lon, spec.stations.lat,
+                                     demand, minutes, spacing_m=spacing_m)
+
+
+def run_coverage(spec: RunSpec, data: PlannerData, minutes: Sequence[float], *,
+                 gaps: bool, gap_limit: int, geometry: bool) -> dict[str, Any]:
+    rep = coverage_report(spec.engine, spec.stations, data.demand, minutes=minutes,
+                          districts=data.districts)
+    out = {**rep.to_dict(), **_flags(spec, data.demand), "gaps": None}
+    if gaps:
+        g = find_gaps(spec.engine, spec.stations, data.demand, max(minutes), limit=gap_limit)
+        out["gaps"] = g.to_dict(geometry=geometry)
+    return out
+
+
+def run_suggest(spec: RunSpec, data: PlannerData, minutes: float, *, n: int, beta: float,
+                exact: bool | None, candidates: Candidates | None,
+                node_spacing_m: float | None = None) -> dict[str, Any]:
+    if candidates is None and node_spacing_m is not None:
+        candidates = node_candidates(spec, data.demand, minutes, node_spacing_m)
+    elif candidates is None:
+        candidates = candidates_from_gaps(find_gaps(spec.engine, spec.stations, data.demand,
+                                                    minutes))
+    problem = build_siting_problem(spec.engine, spec.stations, data.demand, candidates,
+                                   minutes)
+    res = suggest_sites(problem, n, beta=beta, exact=exact, time_limit=EXACT_TIME_LIMIT_S)
+    pos = {str(i): (float(x), float(y)) for i, x, y in
+           zip(candidates.ids, candidates.lon, candidates.lat)}
+    best = res.best
+    sites = [{"rank": k, "id": sid, "lon": round(pos[sid][0], 7), "lat": round(pos[sid][1], 7),
+              "gain": round(g, 6)}
+             for k, (sid, g) in enumerate(zip(best.site_ids, best.gains), start=1)]
+    return {"minutes": minutes, "engine": spec.engine.describe(),
+            "stations": spec.stations.describe(), "demand": {
+                "units": len(data.demand), "source": data.demand.source,
+                "total": round(data.demand.total_weight, 6)},
+            "candidates": {"count": len(candidates), "source": candidates.source},
+            "siting": res.to_dict(), "sites": sites, **_flags(spec, data.demand)}
+
+
+# --------------------------------------------------------------------------- page
+
+
+MODE_LABELS = {"walk": ("步行", "Walk"), "bike": ("自行车", "Bike"), "ebike": ("电动自行车", "E-bike")}
+PAGE_PARAMS = [
+    Param("mode", choice(*MODES), default="walk"),
+    Param("minutes", check_minutes, default=15.0),
+    Param("engine", choice(*ENGINES), default="straight"),
+    Param("at", text),
+    Param("n", integer(0, 20), default=5),
+    Param("sites_from", choice("gaps", "nodes"), default="gaps"),
+    Param("lang", choice("zh", "en"), default="zh"),
+]
+#: Metres between road-node candidates on the page.
+PAGE_NODE_SPACING_M = 250.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One planner run: everything the page and the report show."""
+
+    spec: RunSpec
+    data: PlannerData
+    report: Any
+    gaps: Any
+    suggestions: Any
+    candidates: Candidates | None
+    minutes: float
+    covered_area: Any = None  # the road-network isochrones' union (network engine only)
+
+
+def _page_args() -> dict[str, Any]:
+    a = parse_args(request.args, PAGE_PARAMS)
+    raw = a["at"]
+    if raw is None:
+        a["at"] = now().replace(second=0, microsecond=0)
+    elif raw.strip() == "":
+        a["at"] = None
+    else:
+        a["at"] = parse_when(raw, field="at")
+    return a
+
+
+def _plan(a: dict[str, Any], *, wait: float | None = None) -> Plan | None:
+    """The page's run for the arguments ``a`` (cached per process); None if it is still
+    being computed after ``wait`` seconds."""
+    st = planner_state()
+    make_eng = make_engine(a["engine"], a["mode"], None, None)  # checked in the request
+    if a["sites_from"] == "nodes" and a["engine"] != "network":
+        raise InvalidInput("sites_from: road nodes as candidate sites need the road-network "
+                           "engine", field="sites_from")
+    reg = get_registry()
+    key = (a["mode"], a["minutes"], a["engine"], a["at"], a["n"], a["sites_from"],
+           reg.store.last_change_id())
+
+    def make() -> Plan:
+        # Selecting the counted stations (opening hours of every station) is done only
+        # when the run is not cached.
+        spec = spec_of(make_eng, reg.index.stations(), at=a["at"], types=None)
+        data = st.data()
+        m = a["minutes"]
+        thresholds = sorted({*REPORT_MINUTES, m})
+        rep = coverage_report(spec.engine, spec.stations, data.demand, minutes=thresholds,
+                              districts=data.districts)
+        gaps = find_gaps(spec.engine, spec.stations, data.demand, m)
+        sugg = cands = None
+        if a["n"] and gaps.gaps:
+            cands = (node_candidates(spec, data.demand, m, PAGE_NODE_SPACING_M)
+                     if a["sites_from"] == "nodes" else candidates_from_gaps(gaps))
+            problem = build_siting_problem(spec.engine, spec.stations, data.demand, cands, m)
+            sugg = suggest_sites(problem, min(a["n"], len(cands)), exact=False)
+        area = None
+        if hasattr(spec.engine, "covered_area") and spec.stations.lon.size:
+            area = spec.engine.covered_area(spec.stations.lon, spec.stations.lat, m)
+        return Plan(spec, data, rep, gaps, sugg, cands, m, area)
+
+    return st.cached(key, make, wait=wait)
+
+
+def _tiles(lang: str) -> tuple[list[dict[str, Any]], str]:
+    from ..maps import map_crs, tile_sources
+
+    tiles = current_app.config["LOCATOR_TILES"]
+    srcs = tile_sources(tiles, tianditu_key=current_app.config.get("LOCATOR_TIANDITU_KEY") or "",
+                        lang=lang)
+    return [asdict(s) for s in srcs], map_crs(tiles)
+
+
+def _report_kwargs(p: Plan, lang: str) -> dict[str, Any]:
+    return {"gaps": p.gaps, "suggestions": p.suggestions, "candidates": p.candidates,
+            "stations": p.spec.records, "demand": p.data.demand, "districts": p.data.districts,
+            "engine": p.spec.engine, "minutes": p.minutes, "lang": lang,
+            "isochrones": p.covered_area,
+            "title": _("15分钟服务圈覆盖报告", "15-minute service circle coverage report")}
+
+
+def _query(a: dict[str, Any]) -> str:
+    from urllib.parse import urlencode
+
+    at = "" if a["at"] is None else a["at"].strftime("%Y-%m-%dT%H:%M")
+    q = {"mode": a["mode"], "minutes": f"{a['minutes']:g}", "engine": a["engine"], "at": at,
+         "n": a["n"], "sites_from": a["sites_from"] if a["sites_from"] != "gaps" else None,
+         "lang": a["lang"] if "lang" in request.args else None}
+    return urlencode({k: v for k, v in q.items() if v is not None})
+
+
+@bp.get("/planner")
+def planner_page():
+    from ...coverage.report import report_context
+
+    lang = current_lang()
+    network = _network_factory() is not None
+    form = {"mode": request.args.get("mode", "walk"), "minutes": request.args.get("minutes", "15"),
+            "engine": request.args.get("engine", "straight"), "n": request.args.get("n", "5"),
+            "sites_from": request.args.get("sites_from", "gaps"),
+            "at": request.args.get("at")}
+    error, ctx, a, sample, reach, computing = None, None, None, False, None, False
+    try:
+        a = _page_args()
+        form["at"] = "" if a["at"] is None else a["at"].strftime("%Y-%m-%dT%H:%M")
+        plan = _plan(a, wait=planner_state().page_wait_s)
+        if plan is None:
+            computing = True
+            raise _Computing
+        sample = plan.spec.sample
+        tiles, crs = _tiles(lang)
+        ctx = report_context(plan.report, **_report_kwargs(plan, lang), tiles=tiles, crs=crs,
+                             standalone=False)
+        reach = {"url": "/api/v1/reach", "minutes": a["minutes"], "mode": a["mode"],
+                 "engine": a["engine"], "crs": crs, "lang": lang}
+    except InvalidInput as e:
+        error = str(e)
+    except _Computing:
+        pass
+    if form["at"] is None:
+        form["at"] = now().strftime("%Y-%m-%dT%H:%M")
+    html = render_template(
+        "planner.html", ctx=ctx, error=error, form=form, network=network,
+        sample_data=sample, reach=reach, computing=computing,
+        modes=[(m, _(*MODE_LABELS[m]), config.SPEEDS_KMH[m]) for m in MODES],
+        report_url=("/planner/report.html?" + _query(a)) if a is not None and ctx else None,
+        query=_query(a) if a is not None and ctx else None,
+        detour=config.DETOUR_FACTOR)
+    resp = Response(html, status=400 if error else 202 if computing else 200,
+                    mimetype="text/html")
+    if computing:
+        resp.headers["Retry-After"] = str(REFRESH_S)
+        resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+class _Computing(Exception):
+    """The page's run is not finished yet."""
+
+
+def _waiting() -> Response:
+    resp = Response(render_template("planner_wait.html", refresh_s=REFRESH_S), status=202,
+                    mimetype="text/html")
+    resp.headers["Retry-After"] = str(REFRESH_S)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _attachment(body: str, mimetype: str, a: dict[str, Any], what: str, ext: str) -> Response:
+    stamp = (a["at"].strftime("%Y%m%d-%H%M") if a["at"] is not None else "any-time")
+    name = f"{what}-{a['mode']}-{a['minutes']:g}min-{stamp}.{ext}"
+    resp = Response(body, mimetype=mimetype)
+    resp.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return resp
+
+
+@bp.get("/planner/report.html")
+def planner_report():
+    from ...coverage.report import build_report
+
+    a = _page_args()
+    plan = _plan(a, wait=planner_state().page_wait_s)
+    if plan is None:
+        return _waiting()
+    html = build_report(plan.report, **_report_kwargs(plan, current_lang()))
+    return _attachment(html, "text/html", a, "coverage", "html")
+
+
+EXPORTS = {"gaps.geojson", "gaps.csv", "sites.geojson", "sites.csv", "covered.geojson"}
+
+
+@bp.get("/planner/<name>")
+def planner_export(name: str):
+    """The page's gaps or suggested sites as GeoJSON or CSV (with the page's arguments)."""
+    import orjson
+
+    from ...coverage.export import (
+        covered_area_geojson,
+        gaps_csv,
+        gaps_geojson,
+        sites_csv,
+        sites_geojson,
+    )
+
+    if name not in EXPORTS:
+        raise NotFound(f"no planner download {name!r}; allowed: {', '.join(sorted(EXPORTS))}")
+    a = _page_args()
+    plan = _plan(a, wait=planner_state().page_wait_s)
+    if plan is None:
+        return _waiting()
+    flags = _flags(plan.spec, plan.data.demand)
+    caveats = {"notice": flags.get("notice"),
+               "attribution": _OSM if a["engine"] == "network" else None}
+    layer, ext = name.split(".")
+    if layer == "covered":
+        st = plan.spec.stations
+        body = orjson.dumps(covered_area_geojson(
+            plan.spec.engine, st.lon, st.lat, plan.minutes, geometry=plan.covered_area,
+            notice=caveats["notice"])).decode()
+    elif layer == "gaps":
+        body = (gaps_csv(plan.gaps, **caveats) if ext == "csv" else
+                orjson.dumps(gaps_geojson(plan.gaps, **caveats)).decode())
+    else:
+        sites = _site_list(plan)
+        body = (sites_csv(sites, **caveats) if ext == "csv" else
+                orjson.dumps(sites_geojson(sites, **caveats)).decode())
+    mime = "text/csv" if ext == "csv" else "application/geo+json"
+    what = {"gaps": "gaps", "sites": "new-sites", "covered": "covered-area"}[layer]
+    return _attachment(body, mime, a, what, ext)
+
+
+def _site_list(plan: Plan) -> list[dict[str, Any]]:
+    """The page's suggested sites, in the order chosen, with their added demand."""
+    if plan.suggestions is None or plan.candidates is None:
+        return []
+    c = plan.candidates
+    where = {str(i): (float(x), float(y)) for i, x, y in zip(c.ids, c.lon, c.lat, strict=True)}
+    best = plan.suggestions.best
+    return [{"id": sid, "lon": round(where[sid][0], 7), "lat": round(where[sid][1], 7),
+             "gain": round(g, 6)} for sid, g in zip(best.site_ids, best.gains, strict=True)]
+
+

@@ -1,0 +1,294 @@
+"""Pages for people: the rider finder (/), the all-stations map (/map), station pages.
+
+Views parse the request, call the library and render; the maps are built by
+:mod:`locator.web.maps`. The rider page works from the REST API in the browser
+(``static/rider.js``); submitting its form without JavaScript renders the same
+search on the server, so a shared link such as ``/?lon=..&lat=..`` also works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, current_app, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
+
+from ... import config
+from ...errors import InvalidInput, NotFound
+from ...stations.coords import CRS_CODES, from_wgs84, validate_lonlat
+from ...stations.hours import open_status
+from ...stations.model import Station
+from ...stations.navigation import nav_links
+from ...stations.vocab import ACCESS, AMENITIES, OPEN_STATES, STATION_TYPES, STATUSES, Vocabulary
+from ...time_util import now
+from .. import get_registry
+from ..api.routes import NEAREST_PARAMS
+from ..i18n import current_lang
+from ..i18n import gettext as _
+from ..params import parse_args
+
+bp = Blueprint("pages", __name__)
+
+#: Amenities offered as one-tap filters on the rider page (the rest sit under "more").
+MAIN_AMENITIES = ("drinking_water", "phone_charging", "ebike_charging", "toilet", "microwave",
+                  "air_conditioning", "heating", "first_aid")
+NAV_APPS = (("amap", "高德地图", "Amap"), ("baidu", "百度地图", "Baidu Maps"),
+            ("tencent", "腾讯地图", "Tencent Maps"), ("osm", "OpenStreetMap", "OpenStreetMap"))
+CRS_CHOICES = (("wgs84", "WGS-84（GPS、手机定位）", "WGS-84 (GPS, phone location)"),
+               ("gcj02", "GCJ-02（高德、腾讯、微信）", "GCJ-02 (Amap, Tencent, WeChat)"),
+               ("bd09", "BD-09（百度）", "BD-09 (Baidu)"))
+MODE_LABELS = {"walk": ("步行", "Walk"), "bike": ("自行车", "Bike"),
+               "ebike": ("电动车", "E-bike")}
+#: How an ETA names the mode: "步行约 6 分钟" / "about 6 min on foot".
+ETA_MODE = {"walk": ("步行", "on foot"), "bike": ("骑车", "by bike"),
+            "ebike": ("电动车", "by e-bike")}
+RESULTS_K = 10
+#: Parameters the rider form sends; everything else in the URL is ignored.
+_RIDER_FIELDS = ("lon", "lat", "crs", "mode", "type", "amenity", "open_now")
+
+# Texts the browser scripts need, (zh, en).
+_JS_STRINGS: dict[str, tuple[str, str]] = {
+    "locating": ("正在获取位置…", "Finding your location…"),
+    "searching": ("正在查找附近站点…", "Searching nearby stations…"),
+    "found": ("找到 {n} 个站点（以{where}为起点）", "{n} stations found near {where}"),
+    "where_gps": ("我的位置", "my location"),
+    "where_map": ("地图上选的点", "the point picked on the map"),
+    "where_typed": ("输入的坐标", "the typed coordinates"),
+    "none": ("附近没有符合条件的站点，可以放宽筛选条件再试。",
+             "No station matches nearby; try fewer filters."),
+    "denied": ("无法使用定位（权限被拒绝）。请在地图上点选位置，或输入坐标。",
+               "Location permission denied. Tap the map or type coordinates instead."),
+    "unavailable": ("暂时无法获取位置。请在地图上点选位置，或输入坐标。",
+                    "Your location is unavailable. Tap the map or type coordinates instead."),
+    "timeout": ("定位超时。请在地图上点选位置，或输入坐标。",
+                "Locating timed out. Tap the map or type coordinates instead."),
+    "unsupported": ("此浏览器不支持定位。请在地图上点选位置，或输入坐标。",
+                    "This browser cannot share its location. Tap the map or type "
+                    "coordinates instead."),
+    "need_coords": ("请输入经度和纬度。", "Please enter a longitude and a latitude."),
+    "failed": ("查询失败：", "Search failed: "),
+    "offline": ("网络不可用，请稍后再试。", "The network is unavailable; please try again."),
+    "metres": ("{d} 米", "{d} m"),
+    "kilometres": ("{d} 公里", "{d} km"),
+    "eta": ("{mode}约 {m} 分钟", "about {m} min {mode}"),
+    "until": ("，{t} 关门", ", closes {t}"),
+    "opens": ("，{t} 开门", ", opens {t}"),
+    "navigate": ("导航", "Navigate"),
+    "details": ("详情", "Details"),
+    "other_apps": ("其他地图：", "Other apps: "),
+    "you_are_here": ("查询位置", "Search point"),
+    "cluster": ("{n} 个站点，点击放大", "{n} stations; tap to zoom in"),
+    "noHours": ("开放时间未知", "opening hours unknown"),
+    "rank": ("第 {n} 近", "nearest #{n}"),
+}
+
+
+def _js_strings() -> dict[str, str]:
+    en = current_lang() == "en"
+    out = {k: (v[1] if en else v[0]) for k, v in _JS_STRINGS.items()}
+    for code, zh, eng in NAV_APPS:
+        out[f"app_{code}"] = eng if en else zh
+    for t in ACCESS:
+        out[f"access_{t.code}"] = t.label("en" if en else "zh")
+    for mode, (zh, eng) in ETA_MODE.items():
+        out[f"mode_{mode}"] = eng if en else zh
+    for t in OPEN_STATES:
+        out[f"open_{t.code}"] = t.label("en" if en else "zh")
+    return out
+
+
+def _lang_url(code: str) -> str:
+    args = request.args.to_dict(flat=False)
+    args["lang"] = [code]
+    return f"{request.path}?{urlencode(args, doseq=True)}"
+
+
+@bp.app_context_processor
+def _page_helpers() -> dict[str, Any]:
+    return {"lang_url": _lang_url}
+
+
+@bp.after_request
+def _remember_lang(resp: Response) -> Response:
+    """A ``?lang=`` link sets the language for later pages too."""
+    lang = (request.args.get("lang") or "").lower()[:2]
+    if lang in ("zh", "en") and request.cookies.get("lang") != lang:
+        resp.set_cookie("lang", lang, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+    return resp
+
+
+def _settings() -> tuple[str, str, str]:
+    cfg = current_app.config
+    return cfg["LOCATOR_TILES"], cfg.get("LOCATOR_TIANDITU_KEY") or "", current_lang()
+
+
+def _vocab_rows(vocab: Vocabulary, lang: str) -> list[dict[str, str]]:
+    return [{"code": t.code, "label": t.label(lang)} for t in vocab]
+
+
+def _center(stations: Sequence[Station]) -> tuple[float, float]:
+    from ...cli.demo import DEMO_POINT
+    from ..maps import median_center
+
+    return median_center(stations, DEMO_POINT)
+
+
+# --------------------------------------------------------------------------- rider
+
+
+def _rider_form(args: MultiDict) -> dict[str, Any]:
+    """Values to prefill the form with (raw strings; validated only when searching)."""
+    searched = bool(args.get("lon") or args.get("lat"))
+    mode = args.get("mode", "walk")
+    crs = args.get("crs", "wgs84")
+    return {
+        "lon": args.get("lon", ""), "lat": args.get("lat", ""),
+        "crs": crs if crs in CRS_CODES else "wgs84",
+        "mode": mode if mode in config.SPEEDS_KMH else "walk",
+        "type": args.get("type", ""),
+        "amenities": set(args.getlist("amenity")),
+        # The box is ticked by default; once a search was sent, its absence means "off".
+        "open_now": (args.get("open_now", "") in ("true", "1", "on")) if searched else True,
+        "searched": searched,
+    }
+
+
+def _server_search(args: MultiDict, lang: str) -> list[dict[str, Any]]:
+    """The no-JavaScript fallback: the same search as ``GET /api/v1/nearest``."""
+    allowed = {p.name: p for p in NEAREST_PARAMS}
+    params = [allowed[name] for name in _RIDER_FIELDS]
+    picked = args.copy()
+    for key in list(picked.keys()):
+        if key not in _RIDER_FIELDS or picked.get(key) == "":
+            picked.poplist(key)
+    a = parse_args(picked, params)
+    lon, lat = validate_lonlat(a["lon"], a["lat"], crs=a["crs"])
+    res = get_registry().index.nearest(lon, lat, RESULTS_K, types=a["type"] or None,
+                                       amenities=a["amenity"] or None,
+                                       open_at=now() if a["open_now"] else None)
+    return [r.to_dict(mode=a["mode"], lang=lang) for r in res]
+
+
+@bp.get("/")
+def rider():
+    from ..maps import TYPE_COLORS, build_rider_map, render_parts
+
+    tiles, key, lang = _settings()
+    stations = get_registry().index.stations()
+    form = _rider_form(request.args)
+    results: list[dict[str, Any]] | None = None
+    error = None
+    if form["searched"]:
+        try:
+            results = _server_search(request.args, lang)
+        except InvalidInput as e:
+            error = str(e)
+    m = build_rider_map(center=_center(stations), tiles=tiles, tianditu_key=key, lang=lang,
+                        label=_("附近站点地图", "Map of nearby stations"))
+    parts = render_parts(m)
+    types = [{"code": t.code, "label": t.label(lang), "color": TYPE_COLORS.get(t.code, "")}
+             for t in STATION_TYPES]
+    amenities = _vocab_rows(AMENITIES, lang)
+    page_config = {
+        "lang": lang,
+        "api": url_for("api.nearest"),
+        "stationPage": url_for("pages.station_page", sid="_ID_").replace("_ID_", ""),
+        "k": RESULTS_K,
+        "mapKey": "rider",
+        "strings": _js_strings(),
+        "types": {t["code"]: [t["label"], t["color"]] for t in types},
+        "navApps": [code for code, _zh, _en in NAV_APPS],
+    }
+    return render_template(
+        "rider.html",
+        sample_data=any(s.is_sample for s in stations),
+        map=parts, form=form, results=results, error=error, types=types,
+        main_amenities=[a for a in amenities if a["code"] in MAIN_AMENITIES],
+        more_amenities=[a for a in amenities if a["code"] not in MAIN_AMENITIES],
+        modes=[{"code": m_, "label": _(*MODE_LABELS[m_]), "speed": v}
+               for m_, v in config.SPEEDS_KMH.items()],
+        crs_choices=[(code, _(zh, en)) for code, zh, en in CRS_CHOICES],
+        nav_apps=[(code, _(zh, en)) for code, zh, en in NAV_APPS],
+        strings=page_config["strings"], page_config=page_config,
+        detour=config.DETOUR_FACTOR,
+    )
+
+
+# --------------------------------------------------------------------------- map
+
+
+@lru_cache(maxsize=1)
+def _districts() -> dict[str, Any] | None:
+    from ...cli.demo import load_districts
+
+    try:
+        return load_districts()
+    except FileNotFoundError:
+        return None
+
+
+def _cluster_strings() -> dict[str, str]:
+    s = _js_strings()
+    keys = ("navigate", "details", "cluster", "noHours", "app_amap", "app_baidu",
+            "app_tencent", "app_osm", "access_workers_only", "access_qr_entry")
+    return {k: s[k] for k in keys}
+
+
+@bp.get("/map")
+def stations_map():
+    from ..maps import build_stations_map, render_parts
+
+    tiles, key, lang = _settings()
+    # Closed stations are not shown to the public; temporarily closed ones are (as closed).
+    stations = [s for s in get_registry().index.stations() if s.status != "closed"]
+    sample = any(s.is_sample for s in stations)
+    m = build_stations_map(stations, tiles=tiles, tianditu_key=key, lang=lang,
+                           label=_("全部站点地图", "Map of all stations"),
+                           strings=_cluster_strings(), districts=_districts(),
+                           sample_data=sample)
+    return render_template("map.html", sample_data=sample, map=render_parts(m),
+                           count=len(stations))
+
+
+# --------------------------------------------------------------------------- station
+
+
+@bp.get("/stations/<sid>")
+def station_page(sid: str):
+    from ..maps import TYPE_COLORS, build_station_map, render_parts
+
+    tiles, key, lang = _settings()
+    try:
+        st = get_registry().index.get(sid)
+    except NotFound:
+        raise NotFound(_(f"没有编号为 {sid!r} 的站点", f"station {sid!r} does not exist")) \
+            from None
+    mode = request.args.get("mode", "walk")
+    if mode not in config.SPEEDS_KMH:
+        mode = "walk"
+    if st.status == "open":
+        state, change = open_status(st.opening_hours)
+    else:
+        state, change = "closed", None
+    links = nav_links(st.lon, st.lat, st.name, mode=mode)
+    coords = [("WGS-84", (st.lon, st.lat))]
+    for code, label in (("gcj02", "GCJ-02"), ("bd09", "BD-09")):
+        coords.append((label, from_wgs84(st.lon, st.lat, code)))
+    m = build_station_map(st, tiles=tiles, tianditu_key=key, lang=lang,
+                          label=_("站点位置地图", "Map of the station"))
+    return render_template(
+        "station.html",
+        sample_data=st.is_sample, st=st, map=render_parts(m),
+        type_label=STATION_TYPES[st.type].label(lang),
+        type_color=TYPE_COLORS.get(st.type, "#495057"),
+        status_label=STATUSES[st.status].label(lang),
+        access_label=ACCESS[st.access].label(lang),
+        amenities=[{"code": a, "label": AMENITIES[a].label(lang)} for a in st.amenities],
+        open_state=state, open_label=OPEN_STATES[state].label(lang),
+        next_change=change, links=links,
+        nav_apps=[(code, _(zh, en)) for code, zh, en in NAV_APPS],
+        coords=coords, mode=mode,
+    )
