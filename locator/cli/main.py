@@ -316,15 +316,19 @@ def demo(db: str, serve: bool, host: str, port: int) -> None:
         app.run(host=host, port=port, use_reloader=False)
 
 
-def _register_planner_commands() -> None:
+def _register_commands() -> None:
+    """Add the command groups that live in their own modules (planning, staff accounts)."""
     from .coverage import coverage_cmd, suggest_cmd
+    from .staff import COMMANDS as staff_commands
 
     for cmd in (coverage_cmd, suggest_cmd):
         cmd.callback = _handle_errors(cmd.callback)
         main.add_command(cmd)
+    for cmd in staff_commands:
+        main.add_command(cmd)
 
 
-_register_planner_commands()
+_register_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()
