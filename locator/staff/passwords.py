@@ -31,18 +31,19 @@ MIN_LENGTH = 10
 MAX_LENGTH = 256
 MIN_CHARACTER_KINDS = 2
 
-_SYMBOLS_HEAD, _SYMBOLS_TAIL = re.compile(r"^[\W_]+"), re.compile(r"[\W_]+$")
-_PADDING_HEAD, _PADDING_TAIL = re.compile(r"^[\W\d_]+"), re.compile(r"[\W\d_]+$")
+_PADDING = re.compile(r"[\W\d_]*")
 
 
-def _cores(low: str) -> set[str]:
-    """``low`` and what is left of it without symbols (or digits and symbols) added at
-    its ends."""
-    out = {low}
-    for head, tail in ((_SYMBOLS_HEAD, _SYMBOLS_TAIL), (_PADDING_HEAD, _PADDING_TAIL)):
-        out |= {head.sub("", low), tail.sub("", low), head.sub("", tail.sub("", low))}
-    out.discard("")
-    return out
+def _is_common(low: str) -> bool:
+    """``low`` is a common password, or one with only digits and symbols added before
+    or after it."""
+    n = len(low)
+    for i in range(n):
+        for j in range(n, i, -1):
+            if low[i:j] in COMMON_PASSWORDS and _PADDING.fullmatch(low[:i]) and \
+                    _PADDING.fullmatch(low[j:]):
+                return True
+    return False
 
 
 def _weak(zh: str, en: str) -> StaffInvalid:
@@ -50,8 +51,11 @@ def _weak(zh: str, en: str) -> StaffInvalid:
 
 
 def _kinds(pw: str) -> int:
+    """Kinds of character: lower case, upper case, digits, other letters (such as
+    Chinese), symbols."""
     return sum((any(c.islower() for c in pw), any(c.isupper() for c in pw),
                 any(c.isdigit() for c in pw),
+                any(c.isalpha() and not (c.islower() or c.isupper()) for c in pw),
                 any(not c.isalnum() for c in pw)))
 
 
@@ -102,7 +106,7 @@ def check_password(password: str, *, name: str = "") -> None:
         raise _weak("密码不能是简单的序列或重复（如 1234567890、abcabcabca）",
                     "the password may not be a simple sequence or repetition "
                     "(like 1234567890 or abcabcabca)")
-    if any(c in COMMON_PASSWORDS for c in _cores(low)):
+    if _is_common(low):
         raise _weak("这是最常见的密码之一（或仅在其前后加了数字、符号），请换一个",
                     "this is one of the most common passwords (or one with digits or "
                     "symbols added); choose another")
@@ -110,9 +114,9 @@ def check_password(password: str, *, name: str = "") -> None:
     if len(uname) >= 3 and (uname in low or uname[::-1] in low):
         raise _weak("密码不能包含账号名", "the password may not contain the account name")
     if _kinds(password) < MIN_CHARACTER_KINDS:
-        raise _weak("密码需要至少两类字符（小写字母、大写字母、数字、符号）",
+        raise _weak("密码需要至少两类字符（小写字母、大写字母、数字、汉字等其他文字、符号）",
                     "the password needs at least two kinds of character (lower case, upper "
-                    "case, digits, symbols)")
+                    "case, digits, other letters such as Chinese, symbols)")
 
 
 @lru_cache(maxsize=1)

@@ -32,18 +32,19 @@ ROLE_NAMES: dict[str, tuple[str, str]] = {
 }
 
 #: Every right: the lowest role holding it, whether the scope bounds it, what it allows
-#: (zh, en), and the refusal of a scoped right outside the scope (``{where}`` = area).
+#: (zh, en), and the refusal of a scoped right outside the scope (``{where}`` = area;
+#: in Chinese a code comes with a space before it).
 RIGHTS: dict[str, tuple[str, bool, str, str, str, str]] = {
     "staff.read": ("viewer", False, "查看后台页面", "view the staff pages", "", ""),
     "token.own": ("viewer", False, "管理自己的 API 令牌", "manage its own API tokens", "", ""),
     "station.write": ("editor", True, "新建或修改站点", "create or change stations",
-                      "修改 {where} 的站点", "change stations in {where}"),
+                      "修改{where}的站点", "change stations in {where}"),
     "station.import": ("editor", True, "导入站点", "import stations",
-                       "向 {where} 导入站点", "import stations into {where}"),
+                       "向{where}导入站点", "import stations into {where}"),
     "report.handle": ("reviewer", True, "处理群众反馈", "handle rider reports",
-                      "处理 {where} 的群众反馈", "handle rider reports in {where}"),
+                      "处理{where}的群众反馈", "handle rider reports in {where}"),
     "user.manage": ("admin", True, "管理账号", "manage accounts",
-                    "管理 {where} 的账号", "manage accounts of {where}"),
+                    "管理{where}的账号", "manage accounts of {where}"),
     "token.manage": ("admin", False, "管理他人的 API 令牌", "manage other people's API tokens",
                      "", ""),
     "audit.read": ("admin", False, "查看审计日志", "read the audit log", "", ""),
@@ -158,10 +159,10 @@ def require(user: HasRole | None, right: str, adcode: str | None = None) -> None
             right=right, scope=user.scope)
     code = (adcode or "").strip()
     if code and code != "000000":
-        zh_code, en_code = describe_area(code), describe_area(code, "en")
+        zh_code, en_code = f" {describe_area(code)}", describe_area(code, "en")
     else:
         zh_code, en_code = "未归属区县", "no district"
-    zh_refusal = zh_where.format(where=zh_code).replace("） ", "）")
+    zh_refusal = zh_where.format(where=zh_code)
     raise Forbidden(
         f"账号权限范围为 {describe_scope(user.scope)}，不能{zh_refusal}",
         f"the account's scope is {describe_scope(user.scope, 'en')}; it cannot "

@@ -533,17 +533,18 @@ class AccountService:
     def count_audit_events(self, **filters: Any) -> int:
         return self.store.count_audit_events(**filters)
 
-    def export_audit(self, out: str | Path | IO[str], *, by: User | None = None,
-                     actor: str | None = None, client: str | None = None,
-                     **filters: Any) -> int:
-        """Write the matching audit rows (oldest first) as CSV; the export is audited."""
+    def export_audit(self, out: str | Path | IO[str], *, filters: dict[str, Any] | None = None,
+                     by: User | None = None, actor: str | None = None,
+                     client: str | None = None) -> int:
+        """Write the audit rows matching ``filters`` (as for :meth:`audit_events`, without
+        paging) as CSV, oldest first; the export itself is audited. Returns the row count."""
         who = self._who(by, actor)
         self._require(by, "audit.read", None, action="audit.export", target="audit_log",
                       client=client)
-        n = audit.write_csv(self.store.iter_audit_events(**filters), out)
+        f = {k: v for k, v in (filters or {}).items() if v is not None}
+        n = audit.write_csv(self.store.iter_audit_events(**f), out)
         self._audit_alone(actor=who, action="audit.export", target="audit_log", result="ok",
-                          client=client, detail={"rows": n, **{
-                              k: str(v) for k, v in filters.items() if v is not None}})
+                          client=client, detail={"rows": n, **{k: str(v) for k, v in f.items()}})
         return n
 
 
