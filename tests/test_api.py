@@ -212,15 +212,18 @@ def test_writes_from_another_process_show_up(db_path, registry):
     from locator.stations.model import station_from_dict
 
     app = create_app({"LOCATOR_REGISTRY": registry, "LOCATOR_RATE_LIMIT": 0,
-                      "LOCATOR_REFRESH_SECONDS": 0.001})
+                      "LOCATOR_REFRESH_SECONDS": 0.01})
     other = Registry.open(db_path)
     other.add(station_from_dict({"id": "W1", "name": "w", "type": "outdoor_worker",
                                  "lon": 100.0, "lat": 25.0}), actor="cli")
     import time
 
-    time.sleep(0.01)
-    r = app.test_client().get("/api/v1/nearest?lon=100&lat=25&k=1")
-    assert r.get_json()["results"][0]["id"] == "W1"
+    t0 = time.monotonic()  # the follower thread applies it, not the request
+    while app.test_client().get("/api/v1/nearest?lon=100&lat=25&k=1").get_json()[
+            "results"][0]["id"] != "W1":
+        assert time.monotonic() - t0 < 1.0
+        time.sleep(0.01)
+    other.store.dispose()
 
 
 def test_fast_path_answers_exactly_like_the_flask_view(client):

@@ -22,7 +22,7 @@ def db_url(request, db_path):
 
 def test_schema_is_versioned(db_path):
     store = StationStore(db_path, create=True)
-    assert store.schema_version == SCHEMA_VERSION == 1
+    assert store.schema_version == SCHEMA_VERSION == 2
     con = sqlite3.connect(db_path)
     tables = {r[0] for r in con.execute("select name from sqlite_master where type='table'")}
     assert {"stations", "station_history", "locator_meta"} <= tables
@@ -64,13 +64,15 @@ def test_add_update_close_delete_keep_full_history(registry):
     assert registry.index.nearest(117.3, 34.3, 1)[0].id != "N1"  # closed: excluded
 
     registry.delete("N1", actor="dave")
-    with pytest.raises(NotFound, match="N1"):
+    with pytest.raises(NotFound, match="N1.*deleted; restore it first"):
         registry.store.get("N1")
     assert "N1" not in registry.index
+    assert registry.store.get("N1", include_deleted=True).version == 4  # kept, hidden
 
     hist = registry.store.history("N1")
-    assert [(h["op"], h["actor"]) for h in hist] == [
-        ("delete", "dave"), ("update", "carol"), ("update", "bob"), ("create", "alice")]
+    assert [(h["op"], h["actor"], h["version"]) for h in hist] == [
+        ("delete", "dave", 4), ("update", "carol", 3), ("update", "bob", 2),
+        ("create", "alice", 1)]
     assert hist[0]["before"]["status"] == "closed" and hist[0]["after"] is None
     assert hist[2]["before"]["name"] == "新驿站" and hist[2]["after"]["name"] == "新驿站（改）"
     assert hist[3]["before"] is None and hist[3]["after"]["version"] == 1

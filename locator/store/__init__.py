@@ -1,5 +1,6 @@
 """Persistence behind one interface (SQLite by default, any SQLAlchemy URL)."""
 
-from .sql import DEFAULT_DB, SCHEMA_VERSION, StationStore, db_url
+from ..settings import DEFAULT_DB
+from .sql import SCHEMA_VERSION, Change, StationStore, db_url
 
-__all__ = ["DEFAULT_DB", "SCHEMA_VERSION", "StationStore", "db_url"]
+__all__ = ["DEFAULT_DB", "SCHEMA_VERSION", "Change", "StationStore", "db_url"]

@@ -3,17 +3,36 @@
 Every write goes to the store first, in one transaction; only after it commits
 is the in-memory index updated, so the index never shows a station the
 database does not have. At start-up the index is built from the store.
+
+Writes made by other processes (other gunicorn workers, other servers, the CLI) reach
+this index through the store's change log (:meth:`StationStore.changes_since`): the
+registry remembers the last change it has applied and applies newer ones *as changes*,
+reading only the rows they touch, so catching up costs O(changed rows), never a full
+table read or an index rebuild. :meth:`Registry.follow` does this in a background
+thread; requests keep reading the current index meanwhile (the index swaps immutable
+snapshots, so a reader never waits for a writer and never sees half a change).
+
+Each change is applied only if it is newer than what the index holds (versions grow
+with every write of a station), so the order in which this process's own writes and
+the log's entries arrive does not matter.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..errors import NotFound
 from ..index.station_index import StationIndex
 from ..stations.model import Station
 from . import StationStore
+from .sql import WriteHook
+
+log = logging.getLogger(__name__)
 
 
 class Registry:
@@ -21,52 +40,156 @@ class Registry:
 
     def __init__(self, store: StationStore):
         self.store = store
+        # Read the log position *before* the rows: a change committed while the rows are
+        # read is applied again afterwards, which the version check makes harmless.
         self._seen_change = store.last_change_id()
         self.index = StationIndex(store.all())
+        self._apply_lock = threading.Lock()
+        self._index_lock = threading.Lock()
+        self._follower: threading.Thread | None = None
+        self._follower_pid: int | None = None
+        self._stop = threading.Event()
+        #: How many log entries and station rows the last catch-up applied (for tests and
+        #: benchmarks: applying another process's write must cost O(changed rows)).
+        self.last_applied = (0, 0)
 
     @classmethod
     def open(cls, location: str | os.PathLike | None = None, *, create: bool = False
              ) -> Registry:
         return cls(StationStore(location, create=create))
 
-    def refresh_if_changed(self) -> bool:
-        """Rebuild the index if another process wrote to the store; True if it did."""
-        last = self.store.last_change_id()
-        if last == self._seen_change:
-            return False
-        self.index = StationIndex(self.store.all())
-        self._seen_change = last
-        return True
+    # ------------------------------------------------------------ following the log
+    @property
+    def seen_change(self) -> int:
+        """The newest change-log entry this index reflects."""
+        return self._seen_change
 
-    def add(self, station: Station, *, actor: str) -> Station:
-        stored = self.store.add(station, actor=actor)
-        self.index.upsert(stored)
-        self._seen_change = self.store.last_change_id()
+    def apply_changes(self, *, batch: int = 5000) -> int:
+        """Apply every change committed since the last call; returns how many log
+        entries were applied. Safe to call from any thread."""
+        with self._apply_lock:
+            total, rows = 0, 0
+            while True:
+                changes = self.store.changes_since(self._seen_change, limit=batch)
+                if not changes:
+                    break
+                current = self.store.get_many({c.station_id for c in changes})
+                for sid in {c.station_id for c in changes}:
+                    rec = current.get(sid)
+                    if rec is None or rec[1]:  # gone, or deleted
+                        self._drop(sid, rec[0].version if rec else None)
+                    else:
+                        self._put(rec[0])
+                rows += len(current)
+                total += len(changes)
+                self._seen_change = changes[-1].seq
+                if len(changes) < batch:
+                    break
+            self.last_applied = (total, rows)
+            return total
+
+    def refresh_if_changed(self) -> bool:
+        """Apply other processes' writes to the index; True if there were any."""
+        return self.apply_changes() > 0
+
+    def follow(self, interval: float = 0.2) -> None:
+        """Apply other processes' writes every ``interval`` seconds in a daemon thread
+        (started once per process; a forked child starts its own on its first call)."""
+        if interval <= 0:
+            return
+        pid = os.getpid()
+        if self._follower is not None and self._follower_pid == pid \
+                and self._follower.is_alive():
+            return
+        self._stop.clear()
+        self._follower_pid = pid
+        self._follower = threading.Thread(target=self._follow, args=(interval,),
+                                          name="locator-change-follower", daemon=True)
+        self._follower.start()
+
+    def stop_following(self) -> None:
+        self._stop.set()
+        if self._follower is not None:
+            self._follower.join(timeout=5)
+
+    def _follow(self, interval: float) -> None:
+        failing = False
+        while not self._stop.wait(interval):
+            try:
+                self.apply_changes()
+                if failing:
+                    log.warning("change log readable again; index caught up")
+                failing = False
+            except Exception as e:  # noqa: BLE001 - keep serving the current index
+                if not failing:
+                    log.warning("cannot read the change log (%s); serving the index as it "
+                                "is and retrying", e)
+                failing = True
+                time.sleep(min(5.0, interval * 10))
+
+    def _held_version(self, sid: str) -> int | None:
+        try:
+            return self.index.get(sid).version
+        except NotFound:
+            return None
+
+    def _put(self, station: Station) -> None:
+        with self._index_lock:  # check and write as one step (follower vs. own writes)
+            held = self._held_version(station.id)
+            if held is None or held < station.version:
+                self.index.upsert(station)
+
+    def _drop(self, sid: str, version: int | None) -> None:
+        with self._index_lock:
+            held = self._held_version(sid)
+            if held is not None and (version is None or held <= version):
+                self.index.delete(sid)
+
+    # ---------------------------------------------------------------- writes
+    def add(self, station: Station, *, actor: str, hook: WriteHook | None = None) -> Station:
+        stored = self.store.add(station, actor=actor, hook=hook)
+        self._put(stored)
         return stored
 
     def add_many(self, stations: Iterable[Station], *, actor: str, upsert: bool = False,
-                 batch: str | None = None) -> list[Station]:
-        stored = self.store.add_many(stations, actor=actor, upsert=upsert, batch=batch)
+                 batch: str | None = None, hook: WriteHook | None = None,
+                 progress: Any = None) -> list[Station]:
+        stored = self.store.add_many(stations, actor=actor, upsert=upsert, batch=batch,
+                                     hook=hook, progress=progress)
         for s in stored:
-            self.index.upsert(s)
-        self._seen_change = self.store.last_change_id()
+            self._put(s)
         return stored
 
     def update(self, sid: str, changes: Mapping[str, Any], *, actor: str,
-               expected_version: int | None = None, crs: str = "wgs84") -> Station:
+               expected_version: int | None = None, crs: str = "wgs84",
+               hook: WriteHook | None = None) -> Station:
         new = self.store.update(sid, changes, actor=actor, expected_version=expected_version,
-                                crs=crs)
-        self.index.upsert(new)
-        self._seen_change = self.store.last_change_id()
+                                crs=crs, hook=hook)
+        self._put(new)
         return new
 
-    def close_station(self, sid: str, *, actor: str, temporary: bool = False) -> Station:
+    def close_station(self, sid: str, *, actor: str, temporary: bool = False,
+                      expected_version: int | None = None,
+                      hook: WriteHook | None = None) -> Station:
         return self.update(sid, {"status": "temporarily_closed" if temporary else "closed"},
-                           actor=actor)
+                           actor=actor, expected_version=expected_version, hook=hook)
 
-    def delete(self, sid: str, *, actor: str) -> Station:
-        old = self.store.delete(sid, actor=actor)
-        if sid in self.index:
-            self.index.delete(sid)
-        self._seen_change = self.store.last_change_id()
-        return old
+    def delete(self, sid: str, *, actor: str, expected_version: int | None = None,
+               hook: WriteHook | None = None) -> Station:
+        gone = self.store.delete(sid, actor=actor, expected_version=expected_version,
+                                 hook=hook)
+        self._drop(sid, gone.version)
+        return gone
+
+    def restore(self, sid: str, *, actor: str, hook: WriteHook | None = None) -> Station:
+        back = self.store.restore(sid, actor=actor, hook=hook)
+        self._put(back)
+        return back
+
+    def restore_version(self, sid: str, version: int, *, actor: str,
+                        expected_version: int | None = None,
+                        hook: WriteHook | None = None) -> Station:
+        new = self.store.restore_version(sid, version, actor=actor,
+                                         expected_version=expected_version, hook=hook)
+        self._put(new)
+        return new

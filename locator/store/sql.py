@@ -6,14 +6,30 @@ geometry would plug in behind the same interface.
 Every write runs in one transaction together with its history rows, so a
 failed write (or a failed import, whatever its size) leaves the database as it
 was, and nothing is ever lost: the ``station_history`` table keeps who, when,
-the record before and the record after.
+the record before and the record after. Deleting a station only marks it deleted;
+it can be restored, and any earlier version can be restored as a new version.
+
+The change log
+--------------
+``station_history`` is also the change log other processes follow
+(:meth:`StationStore.changes_since`): its ``hid`` must grow in *commit* order, or a
+follower that has seen ``hid`` N would skip a transaction that took N-1 but committed
+later. Write transactions are therefore serialised: on SQLite each one starts with
+``BEGIN IMMEDIATE`` (the database's single write lock, taken before the first read), on
+PostgreSQL with ``LOCK TABLE station_history IN EXCLUSIVE MODE`` (which blocks other
+writers of the table until commit but no reader). The same serialisation makes each
+write's existence checks and inserts atomic, so two imports of overlapping ids
+cannot both insert one.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,13 +38,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import Conflict, InvalidInput, NotFound, SchemaError
+from ..settings import load_settings
 from ..stations.coords import validate_lonlat
 from ..stations.model import EDITABLE_FIELDS, Station, station_from_dict
 
 #: Bump with every schema change and add a step to ``_MIGRATIONS``.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-DEFAULT_DB = "station-locator.sqlite"
 
 metadata = sa.MetaData()
 
@@ -53,13 +69,17 @@ stations_t = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
+    # Set when the station is deleted (it stays, hidden, and can be restored).
+    sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
 )
 
 history_t = sa.Table(
     "station_history", metadata,
     sa.Column("hid", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("station_id", sa.String(64), nullable=False, index=True),
-    sa.Column("op", sa.String(10), nullable=False),  # create, update, delete
+    sa.Column("op", sa.String(10), nullable=False),  # create, update, delete, restore
+    # The station's version after the change (for a delete: the version it was deleted at).
+    sa.Column("version", sa.Integer, nullable=True),
     sa.Column("actor", sa.String(100), nullable=False),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("batch", sa.String(64)),
@@ -75,8 +95,8 @@ meta_t = sa.Table(
 
 
 def db_url(location: str | os.PathLike | None = None) -> str:
-    """A SQLAlchemy URL from a path or URL (default: ``$LOCATOR_DB`` or ./station-locator.sqlite)."""
-    loc = str(location) if location else os.environ.get("LOCATOR_DB") or DEFAULT_DB
+    """A SQLAlchemy URL from a path or URL (default: the ``LOCATOR_DB`` setting)."""
+    loc = str(location) if location else load_settings().db
     if "://" in loc:
         return loc
     return "sqlite:///" + str(Path(loc).expanduser().resolve())
@@ -121,6 +141,22 @@ def _json(s: Station | None) -> str | None:
     return None if s is None else json.dumps(s.to_dict(), ensure_ascii=False, sort_keys=True)
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One committed change from the log: ``seq`` grows in commit order."""
+
+    seq: int
+    station_id: str
+    op: str
+    version: int | None
+
+
+#: A hook run inside a write's transaction, after the station rows are written: it gets
+#: the connection and the stored records (audit rows are written this way, so that a
+#: write and its audit entry commit together or not at all).
+WriteHook = Callable[[Connection, list[Station]], None]
+
+
 class StationStore:
     """Persistent station records with full history.
 
@@ -142,8 +178,16 @@ class StationStore:
                 raise SchemaError(f"no database at {path}; run `locator init` (or `locator demo`)"
                                   " first, or set LOCATOR_DB / --db")
         self.engine: Engine = sa.create_engine(self.url, future=True)
-        if self.engine.dialect.name == "sqlite":
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            # Writes go through a second engine whose transactions begin IMMEDIATE (see the
+            # module docstring); reads keep the driver's deferred transactions.
+            self._writer: Engine = sa.create_engine(self.url, future=True)
+            sa.event.listen(self._writer, "connect", _sqlite_writer_connect)
+            sa.event.listen(self._writer, "begin", _sqlite_begin_immediate)
+        else:
+            self._writer = self.engine
         self._check_schema(create=create)
 
     # ---------------------------------------------------------------- schema
@@ -153,7 +197,7 @@ class StationStore:
             if not create:
                 raise SchemaError(f"database {self.url} has no station-locator schema; "
                                   "run `locator init`")
-            with self.engine.begin() as conn:
+            with self._writing(lock=False) as conn:
                 metadata.create_all(conn)
                 conn.execute(meta_t.insert().values(key="schema_version",
                                                     value=str(SCHEMA_VERSION)))
@@ -164,7 +208,19 @@ class StationStore:
         if v is None or int(v) > SCHEMA_VERSION:
             raise SchemaError(f"database schema version {v} is newer than this program "
                               f"supports ({SCHEMA_VERSION}); upgrade station-locator")
-        # Future migrations: for step in range(int(v), SCHEMA_VERSION): _MIGRATIONS[step](conn)
+        if int(v) < SCHEMA_VERSION:
+            self._migrate(int(v))
+
+    def _migrate(self, found: int) -> None:
+        """Upgrade the schema in place, one step per version, all in one transaction (a
+        failed or interrupted upgrade leaves the old schema; it can simply be rerun)."""
+        with self._writing(lock=False) as conn:
+            v = int(conn.execute(sa.select(meta_t.c.value).where(
+                meta_t.c.key == "schema_version")).scalar_one())
+            for step in range(v, SCHEMA_VERSION):
+                _MIGRATIONS[step](conn)
+            conn.execute(meta_t.update().where(meta_t.c.key == "schema_version")
+                         .values(value=str(SCHEMA_VERSION)))
 
     @property
     def schema_version(self) -> int:
@@ -174,28 +230,63 @@ class StationStore:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._writer is not self.engine:
+            self._writer.dispose()
+
+    @contextmanager
+    def _writing(self, *, lock: bool = True) -> Iterator[Connection]:
+        """A write transaction, serialised with every other writer (module docstring)."""
+        with self._writer.begin() as conn:
+            if lock and self.dialect == "postgresql":
+                conn.execute(sa.text("LOCK TABLE station_history IN EXCLUSIVE MODE"))
+            yield conn
 
     # ---------------------------------------------------------------- reads
-    def all(self) -> list[Station]:
+    def all(self, *, include_deleted: bool = False) -> list[Station]:
+        q = sa.select(stations_t).order_by(stations_t.c.id)
+        if not include_deleted:
+            q = q.where(stations_t.c.deleted_at.is_(None))
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(stations_t).order_by(stations_t.c.id)).mappings()
-            return [_row_to_station(r) for r in rows]
+            return [_row_to_station(r) for r in conn.execute(q).mappings()]
 
-    def get(self, sid: str) -> Station:
+    def get(self, sid: str, *, include_deleted: bool = False) -> Station:
         with self.engine.connect() as conn:
-            return self._get(conn, sid)
+            return self._get(conn, sid, include_deleted=include_deleted)
 
-    @staticmethod
-    def _get(conn: Connection, sid: str) -> Station:
-        row = conn.execute(sa.select(stations_t).where(stations_t.c.id == sid)
-                           ).mappings().first()
+    def get_many(self, ids: Iterable[str]) -> dict[str, tuple[Station, bool]]:
+        """The current records of ``ids`` (deleted ones included), as ``{id: (station,
+        deleted)}``; ids that never existed are absent."""
+        out: dict[str, tuple[Station, bool]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(ids), 500):
+                for r in conn.execute(sa.select(stations_t).where(stations_t.c.id.in_(chunk))
+                                      ).mappings():
+                    out[r["id"]] = (_row_to_station(r), r["deleted_at"] is not None)
+        return out
+
+    def is_deleted(self, sid: str) -> bool:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(stations_t.c.deleted_at).where(
+                stations_t.c.id == sid)).first()
         if row is None:
             raise NotFound(f"station {sid!r} does not exist")
+        return row[0] is not None
+
+    @staticmethod
+    def _get(conn: Connection, sid: str, *, include_deleted: bool = False) -> Station:
+        row = conn.execute(sa.select(stations_t).where(stations_t.c.id == sid)
+                           ).mappings().first()
+        if row is None or (row["deleted_at"] is not None and not include_deleted):
+            raise NotFound(f"station {sid!r} does not exist"
+                           + (" (it was deleted; restore it first)" if row is not None else ""))
         return _row_to_station(row)
 
-    def count(self) -> int:
+    def count(self, *, include_deleted: bool = False) -> int:
+        q = sa.select(sa.func.count()).select_from(stations_t)
+        if not include_deleted:
+            q = q.where(stations_t.c.deleted_at.is_(None))
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(stations_t)).scalar_one()
+            return conn.execute(q).scalar_one()
 
     def history(self, sid: str | None = None, *, limit: int = 100) -> list[dict[str, Any]]:
         """History rows, newest first; ``before``/``after`` decoded from JSON."""
@@ -212,36 +303,68 @@ class StationStore:
                 out.append(d)
             return out
 
+    def version_record(self, sid: str, version: int) -> dict[str, Any]:
+        """The stored record of ``sid`` as it was at ``version`` (from the history)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(history_t.c.after).where(
+                history_t.c.station_id == sid, history_t.c.after.is_not(None)
+            ).order_by(history_t.c.hid.desc())).scalars()
+            for after in rows:
+                rec = json.loads(after)
+                if rec.get("version") == version:
+                    return rec
+        raise NotFound(f"station {sid!r} has no version {version}")
+
     def last_change_id(self) -> int:
+        """The newest entry of the change log (0 when empty)."""
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.max(history_t.c.hid))).scalar_one() or 0
 
+    def changes_since(self, seq: int, *, limit: int = 5000) -> list[Change]:
+        """Committed changes after ``seq``, oldest first (at most ``limit``)."""
+        q = (sa.select(history_t.c.hid, history_t.c.station_id, history_t.c.op,
+                       history_t.c.version)
+             .where(history_t.c.hid > seq).order_by(history_t.c.hid).limit(limit))
+        with self.engine.connect() as conn:
+            return [Change(*r) for r in conn.execute(q)]
+
     # ---------------------------------------------------------------- writes
-    def add(self, station: Station, *, actor: str) -> Station:
+    def add(self, station: Station, *, actor: str, hook: WriteHook | None = None) -> Station:
         """Store a new station (``Conflict`` if the id exists)."""
-        return self.add_many([station], actor=actor)[0]
+        return self.add_many([station], actor=actor, hook=hook)[0]
 
     def add_many(self, stations: Iterable[Station], *, actor: str, upsert: bool = False,
-                 batch: str | None = None) -> list[Station]:
+                 batch: str | None = None, hook: WriteHook | None = None,
+                 progress: Callable[[int], None] | None = None) -> list[Station]:
         """Store many stations in one transaction: all of them, or none.
 
-        With ``upsert``, an existing id is updated (its version bumped, history kept);
-        without it an existing id is a :class:`Conflict`.
+        With ``upsert``, an existing id is updated (its version bumped, history kept;
+        a record equal to the stored one is left as it is); without it an existing id is
+        a :class:`Conflict`. A deleted station's id is a :class:`Conflict` either way
+        (restore it first). ``progress`` is called with the number of rows written so far.
         """
         actor = _check_actor(actor)
         now = _utc_now()
         stations = list(stations)
         ids = [s.id for s in stations]
         if len(set(ids)) != len(ids):
-            dup = next(i for i in ids if ids.count(i) > 1)
+            dup = next(i for i, n in Counter(ids).items() if n > 1)
             raise InvalidInput(f"id: duplicate id {dup!r} in the same batch", field="id")
         stored: list[Station] = []
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             existing: dict[str, Station] = {}
+            deleted: list[str] = []
             for chunk in _chunks(ids, 500):
                 for r in conn.execute(sa.select(stations_t).where(stations_t.c.id.in_(chunk))
                                       ).mappings():
+                    if r["deleted_at"] is not None:
+                        deleted.append(r["id"])
                     existing[r["id"]] = _row_to_station(r)
+            if deleted:
+                deleted.sort()
+                raise Conflict(f"{len(deleted)} id(s) belong to deleted stations: "
+                               f"{', '.join(deleted[:10])}{' ...' if len(deleted) > 10 else ''}"
+                               "; restore them first")
             if existing and not upsert:
                 taken = sorted(existing)
                 raise Conflict(f"{len(taken)} id(s) already exist: {', '.join(taken[:10])}"
@@ -250,26 +373,35 @@ class StationStore:
             for s in stations:
                 old = existing.get(s.id)
                 if old is not None:
+                    if _same(old, s):
+                        stored.append(old)
+                        continue
                     s = s.evolve(created_at=old.created_at, updated_at=now,
                                  version=old.version + 1)
                     conn.execute(stations_t.update().where(stations_t.c.id == s.id)
                                  .values(**_station_to_row(s)))
-                    hist.append(dict(station_id=s.id, op="update", actor=actor, at=now,
-                                     batch=batch, before=_json(old), after=_json(s)))
+                    hist.append(dict(station_id=s.id, op="update", version=s.version,
+                                     actor=actor, at=now, batch=batch, before=_json(old),
+                                     after=_json(s)))
                 else:
                     s = s.evolve(created_at=now, updated_at=now, version=1)
                     new_rows.append(_station_to_row(s))
-                    hist.append(dict(station_id=s.id, op="create", actor=actor, at=now,
-                                     batch=batch, before=None, after=_json(s)))
+                    hist.append(dict(station_id=s.id, op="create", version=1, actor=actor,
+                                     at=now, batch=batch, before=None, after=_json(s)))
                 stored.append(s)
-            if new_rows:
-                conn.execute(stations_t.insert(), new_rows)
-            if hist:
-                conn.execute(history_t.insert(), hist)
+            for chunk in _chunks(new_rows, 2000):
+                conn.execute(stations_t.insert(), chunk)
+                if progress is not None:
+                    progress(len(chunk))
+            for chunk in _chunks(hist, 2000):
+                conn.execute(history_t.insert(), chunk)
+            if hook is not None:
+                hook(conn, stored)
         return stored
 
     def update(self, sid: str, changes: Mapping[str, Any], *, actor: str,
-               expected_version: int | None = None, crs: str = "wgs84") -> Station:
+               expected_version: int | None = None, crs: str = "wgs84",
+               hook: WriteHook | None = None) -> Station:
         """Change fields of a station; validated like new input.
 
         ``expected_version`` guards against lost updates: if the stored version
@@ -280,11 +412,9 @@ class StationStore:
         if bad:
             raise InvalidInput(f"cannot change {', '.join(sorted(bad))}; editable fields: "
                                f"{', '.join(EDITABLE_FIELDS[1:])}", field=sorted(bad)[0])
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             old = self._get(conn, sid)
-            if expected_version is not None and old.version != expected_version:
-                raise Conflict(f"station {sid!r} is at version {old.version}, not "
-                               f"{expected_version}; reload and try again")
+            _check_version(old, expected_version)
             data = {k: v for k, v in old.to_dict().items() if k in EDITABLE_FIELDS}
             if crs != "wgs84" and ("lon" in changes or "lat" in changes):
                 if not {"lon", "lat"} <= set(changes):
@@ -294,30 +424,92 @@ class StationStore:
                 lon, lat = validate_lonlat(changes["lon"], changes["lat"], crs=crs)
                 changes = {**changes, "lon": lon, "lat": lat}
             data.update(changes)
-            new = station_from_dict(data).evolve(
-                created_at=old.created_at, updated_at=_utc_now(), version=old.version + 1)
-            if new == old.evolve(updated_at=new.updated_at, version=new.version):
+            new = station_from_dict(data)
+            if _same(old, new):
                 return old  # nothing changed: no new version
+            new = new.evolve(created_at=old.created_at, updated_at=_utc_now(),
+                             version=old.version + 1)
+            self._write_version(conn, old, new, op="update", actor=actor)
+            if hook is not None:
+                hook(conn, [new])
+        return new
+
+    def delete(self, sid: str, *, actor: str, expected_version: int | None = None,
+               hook: WriteHook | None = None) -> Station:
+        """Mark a station deleted: it leaves every listing and the index, and stays in the
+        database with its history (:meth:`restore` brings it back)."""
+        actor = _check_actor(actor)
+        with self._writing() as conn:
+            old = self._get(conn, sid)
+            _check_version(old, expected_version)
+            now = _utc_now()
             res = conn.execute(stations_t.update().where(stations_t.c.id == sid)
                                .where(stations_t.c.version == old.version)
-                               .values(**_station_to_row(new)))
+                               .values(deleted_at=now, updated_at=now,
+                                       version=old.version + 1))
             if res.rowcount != 1:
                 raise Conflict(f"station {sid!r} was changed concurrently; try again")
             conn.execute(history_t.insert().values(
-                station_id=sid, op="update", actor=actor, at=new.updated_at,
-                before=_json(old), after=_json(new)))
+                station_id=sid, op="delete", version=old.version + 1, actor=actor, at=now,
+                before=_json(old), after=None))
+            gone = old.evolve(updated_at=now, version=old.version + 1)
+            if hook is not None:
+                hook(conn, [gone])
+        return gone
+
+    def restore(self, sid: str, *, actor: str, hook: WriteHook | None = None) -> Station:
+        """Bring a deleted station back (as a new version)."""
+        actor = _check_actor(actor)
+        with self._writing() as conn:
+            row = conn.execute(sa.select(stations_t).where(stations_t.c.id == sid)
+                               ).mappings().first()
+            if row is None:
+                raise NotFound(f"station {sid!r} does not exist")
+            if row["deleted_at"] is None:
+                raise Conflict(f"station {sid!r} is not deleted; nothing to restore")
+            old = _row_to_station(row)
+            now = _utc_now()
+            new = old.evolve(updated_at=now, version=old.version + 1)
+            conn.execute(stations_t.update().where(stations_t.c.id == sid)
+                         .values(deleted_at=None, updated_at=now, version=new.version))
+            conn.execute(history_t.insert().values(
+                station_id=sid, op="restore", version=new.version, actor=actor, at=now,
+                before=None, after=_json(new)))
+            if hook is not None:
+                hook(conn, [new])
         return new
 
-    def delete(self, sid: str, *, actor: str) -> Station:
-        """Remove a station record; its history (with the last state) is kept."""
-        actor = _check_actor(actor)
-        with self.engine.begin() as conn:
-            old = self._get(conn, sid)
-            conn.execute(stations_t.delete().where(stations_t.c.id == sid))
-            conn.execute(history_t.insert().values(
-                station_id=sid, op="delete", actor=actor, at=_utc_now(), before=_json(old),
-                after=None))
-        return old
+    def restore_version(self, sid: str, version: int, *, actor: str,
+                        expected_version: int | None = None,
+                        hook: WriteHook | None = None) -> Station:
+        """Make the fields of an earlier ``version`` the station's current state, as a new
+        version (the history keeps everything in between)."""
+        rec = self.version_record(sid, version)
+        fields = {k: v for k, v in rec.items() if k in EDITABLE_FIELDS[1:]}
+        return self.update(sid, fields, actor=actor, expected_version=expected_version,
+                           hook=hook)
+
+    def _write_version(self, conn: Connection, old: Station, new: Station, *, op: str,
+                       actor: str) -> None:
+        res = conn.execute(stations_t.update().where(stations_t.c.id == old.id)
+                           .where(stations_t.c.version == old.version)
+                           .values(**_station_to_row(new)))
+        if res.rowcount != 1:
+            raise Conflict(f"station {old.id!r} was changed concurrently; try again")
+        conn.execute(history_t.insert().values(
+            station_id=old.id, op=op, version=new.version, actor=actor, at=new.updated_at,
+            before=_json(old), after=_json(new)))
+
+
+def _same(old: Station, new: Station) -> bool:
+    """Whether ``new`` carries the same user-editable content as ``old``."""
+    return all(getattr(old, f) == getattr(new, f) for f in EDITABLE_FIELDS)
+
+
+def _check_version(old: Station, expected: int | None) -> None:
+    if expected is not None and old.version != expected:
+        raise Conflict(f"station {old.id!r} is at version {old.version}, not {expected}; "
+                       "reload and try again")
 
 
 def _check_actor(actor: str) -> str:
@@ -333,9 +525,33 @@ def _chunks(seq: list, n: int):
         yield seq[i:i + n]
 
 
+def _migrate_1_to_2(conn: Connection) -> None:
+    """Version 2: soft delete (``stations.deleted_at``) and the version of each change."""
+    conn.execute(sa.text("ALTER TABLE stations ADD COLUMN deleted_at TIMESTAMP"
+                         + (" WITH TIME ZONE" if conn.dialect.name == "postgresql" else "")))
+    conn.execute(sa.text("ALTER TABLE station_history ADD COLUMN version INTEGER"))
+
+
+#: ``_MIGRATIONS[v]`` upgrades a database from schema version ``v`` to ``v + 1``.
+_MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_1_to_2}
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=5000")
     cur.close()
+
+
+def _sqlite_writer_connect(dbapi_conn, record) -> None:
+    _sqlite_pragmas(dbapi_conn, record)
+    cur = dbapi_conn.cursor()
+    # Writers queue behind a long import rather than fail after 5 s.
+    cur.execute("PRAGMA busy_timeout=60000")
+    cur.close()
+    dbapi_conn.isolation_level = None  # the "begin" listener issues BEGIN itself
+
+
+def _sqlite_begin_immediate(conn) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,34 +1,17 @@
 """The web app: ``create_app()`` builds a Flask app with one blueprint per audience.
 
 Configuration comes from ``LOCATOR_*`` environment variables, overridden by the
-``config`` mapping given to :func:`create_app`:
-
-=========================  ===============================================  ==========
-key                        meaning                                          default
-=========================  ===============================================  ==========
-LOCATOR_DB                 database path or SQLAlchemy URL                  ./station-locator.sqlite
-LOCATOR_CORS_ORIGINS       comma-separated origins allowed by CORS, or *    (none)
-LOCATOR_RATE_LIMIT         API requests per minute per client; 0 = off      600
-LOCATOR_TILES              base map: osm, tianditu, amap or none            osm
-LOCATOR_TIANDITU_KEY       key for Tianditu tiles                           (none)
-LOCATOR_REFRESH_SECONDS    how often to pick up other processes' writes     2
-LOCATOR_MAX_QUERY_LENGTH   longest accepted query string, characters        2048
-LOCATOR_MAX_CONTENT_LENGTH largest accepted request body, bytes             1048576
-LOCATOR_GC_FREEZE          exempt start-up objects from the cyclic GC       true
-LOCATOR_DEMAND             planner demand layer (points/polygons/raster)    illustrative Xuzhou layer
-LOCATOR_DISTRICTS          planner district boundaries (adcode, name)       Xuzhou's 10 districts
-LOCATOR_PBF                OpenStreetMap extract for the road-network engine (none: straight line)
-LOCATOR_PLANNER_WORKERS    threads running coverage/suggest jobs            2
-LOCATOR_PLANNER_QUEUE      jobs queued or running before 429                8
-LOCATOR_PLANNER_JOB_TTL    seconds finished jobs are kept                   600
-LOCATOR_PLANNER_TIMEOUT    seconds before an unfinished job is abandoned   3600
-LOCATOR_PLANNER_WAIT       default seconds a POST waits before 202          2
-LOCATOR_PLANNER_PAGE_WAIT  seconds /planner waits before a reloading page   10
-=========================  ===============================================  ==========
+``config`` mapping given to :func:`create_app`; :mod:`locator.settings` lists them all,
+with their types and defaults (``locator settings`` prints the table). They are copied
+into ``app.config`` under their environment names.
 
 A planner job runs in the process that accepted it, and its record is kept in the
 station database (table ``planner_jobs``), so any worker or server sharing that database
 answers a poll.
+
+Each worker keeps its own in-memory index and applies other processes' writes from the
+store's change log in a background thread every ``LOCATOR_REFRESH_SECONDS`` (see
+:class:`locator.store.registry.Registry`); requests never wait for that.
 
 A prebuilt :class:`locator.Registry` may be passed as ``config["LOCATOR_REGISTRY"]``
 (tests and benchmarks do).
@@ -37,83 +20,42 @@ A prebuilt :class:`locator.Registry` may be passed as ``config["LOCATOR_REGISTRY
 from __future__ import annotations
 
 import gc
-import os
 import threading
-import time
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
 from flask import Flask, g, request
 
 from .._paths import templates_dir
+from ..settings import Settings, load_settings
 from ..store.registry import Registry
 from .jsonfast import OrjsonProvider
 
-DEFAULTS: dict[str, Any] = {
-    "LOCATOR_DB": None,
-    "LOCATOR_CORS_ORIGINS": "",
-    "LOCATOR_RATE_LIMIT": 600,
-    "LOCATOR_TILES": "osm",
-    "LOCATOR_TIANDITU_KEY": "",
-    "LOCATOR_REFRESH_SECONDS": 2.0,
-    "LOCATOR_MAX_QUERY_LENGTH": 2048,
-    "LOCATOR_MAX_CONTENT_LENGTH": 1024 * 1024,
-    "LOCATOR_GC_FREEZE": True,
-    "LOCATOR_DEMAND": None,
-    "LOCATOR_DISTRICTS": None,
-    "LOCATOR_PBF": None,
-    "LOCATOR_PLANNER_WORKERS": 2,
-    "LOCATOR_PLANNER_QUEUE": 8,
-    "LOCATOR_PLANNER_JOB_TTL": 600,
-    "LOCATOR_PLANNER_TIMEOUT": 3600,
-    "LOCATOR_PLANNER_WAIT": 2.0,
-    "LOCATOR_PLANNER_PAGE_WAIT": 10.0,
-}
-_TYPES = {"LOCATOR_PLANNER_WORKERS": int, "LOCATOR_PLANNER_QUEUE": int,
-          "LOCATOR_PLANNER_JOB_TTL": float, "LOCATOR_PLANNER_WAIT": float,
-          "LOCATOR_PLANNER_PAGE_WAIT": float,
-          "LOCATOR_PLANNER_TIMEOUT": float,
-          "LOCATOR_GC_FREEZE": lambda v: str(v).lower() not in ("0", "false", "no", ""),
-          "LOCATOR_RATE_LIMIT": int, "LOCATOR_REFRESH_SECONDS": float,
-          "LOCATOR_MAX_QUERY_LENGTH": int, "LOCATOR_MAX_CONTENT_LENGTH": int}
-
 
 def _load_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
-    out = dict(DEFAULTS)
-    for key in DEFAULTS:
-        if key in os.environ:
-            out[key] = os.environ[key]
-    out.update(config or {})
-    for key, typ in _TYPES.items():
-        try:
-            out[key] = typ(out[key])
-        except (TypeError, ValueError):
-            raise ValueError(f"{key}={out[key]!r} is not a valid setting") from None
-    tiles = str(out["LOCATOR_TILES"]).lower()
-    if tiles not in ("osm", "tianditu", "amap", "none"):
-        raise ValueError(f"LOCATOR_TILES={tiles!r}; allowed: osm, tianditu, amap, none")
-    out["LOCATOR_TILES"] = tiles
+    """The settings (environment, then ``config``) as ``app.config`` entries, plus any
+    extra entries of ``config`` (``LOCATOR_REGISTRY``, Flask's own keys)."""
+    st = load_settings(config)
+    out = dict(config or {})
+    for f in fields(Settings):
+        out[Settings.env_name(f.name)] = getattr(st, f.name)
+    out["LOCATOR_SETTINGS"] = st
     return out
 
 
 class RegistryHolder:
-    """The app's registry, refreshed (at most every few seconds) when another process
-    (another gunicorn worker, the CLI) has written to the store."""
+    """The app's registry. ``get`` makes sure this process follows the change log (a
+    forked worker starts its own follower thread on its first request)."""
 
     def __init__(self, registry: Registry, refresh_seconds: float):
         self.registry = registry
         self.refresh_seconds = refresh_seconds
-        self._checked = time.monotonic()
-        self._lock = threading.Lock()
+        registry.follow(refresh_seconds)
 
     def get(self) -> Registry:
-        if self.refresh_seconds > 0 and time.monotonic() - self._checked > self.refresh_seconds:
-            if self._lock.acquire(blocking=False):
-                try:
-                    self._checked = time.monotonic()
-                    self.registry.refresh_if_changed()
-                finally:
-                    self._lock.release()
+        if self.refresh_seconds > 0:
+            self.registry.follow(self.refresh_seconds)
         return self.registry
 
 

@@ -1,0 +1,122 @@
+"""Deployment settings: every ``LOCATOR_*`` environment variable, typed, each with its
+one default, read here and nowhere else.
+
+:func:`load_settings` reads the environment (and overrides, e.g. the mapping given to
+``create_app``) into a frozen :class:`Settings`. Domain constants that are not
+deployment choices (speeds, radii) live in :mod:`locator.config`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+#: The database used when neither ``--db`` nor ``LOCATOR_DB`` says otherwise.
+DEFAULT_DB = "station-locator.sqlite"
+
+
+def _bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    s = str(v).strip().lower()
+    if s in ("1", "true", "yes", "on"):
+        return True
+    if s in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(v)
+
+
+def _choice(*allowed: str) -> Callable[[Any], str]:
+    def parse(v: Any) -> str:
+        s = str(v).strip().lower()
+        if s not in allowed:
+            raise ValueError(f"allowed: {', '.join(allowed)}")
+        return s
+
+    return parse
+
+
+def _opt_str(v: Any) -> str | None:
+    return None if v is None or str(v).strip() == "" else str(v)
+
+
+def _setting(default: Any, parse: Callable[[Any], Any], doc: str) -> Any:
+    return field(default=default, metadata={"parse": parse, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings; the attribute ``foo_bar`` is read from ``LOCATOR_FOO_BAR``."""
+
+    db: str = _setting(DEFAULT_DB, str, "database path or SQLAlchemy URL")
+    cors_origins: str = _setting("", str, "comma-separated origins allowed by CORS, or *")
+    rate_limit: int = _setting(600, int, "API requests per minute per client; 0 = off")
+    tiles: str = _setting("osm", _choice("osm", "tianditu", "amap", "none"),
+                          "base map: osm, tianditu, amap or none")
+    tianditu_key: str = _setting("", str, "key for Tianditu tiles")
+    refresh_seconds: float = _setting(0.2, float, "how often each worker applies other "
+                                      "processes' writes from the change log; 0 = never")
+    max_query_length: int = _setting(2048, int, "longest accepted query string, characters")
+    max_content_length: int = _setting(1024 * 1024, int, "largest accepted request body, "
+                                       "bytes (uploads: max_upload_bytes)")
+    max_upload_bytes: int = _setting(50 * 1024 * 1024, int, "largest accepted import upload")
+    gc_freeze: bool = _setting(True, _bool, "exempt start-up objects from the cyclic GC")
+    demand: str | None = _setting(None, _opt_str, "planner demand layer (points, polygons "
+                                  "or raster); default: the illustrative Xuzhou layer")
+    districts: str | None = _setting(None, _opt_str, "district boundaries (adcode, name); "
+                                     "default: Xuzhou's 10 districts")
+    pbf: str | None = _setting(None, _opt_str, "OpenStreetMap extract for the road-network "
+                               "engine; default: straight line")
+    planner_workers: int = _setting(2, int, "threads running coverage/suggest jobs")
+    planner_queue: int = _setting(8, int, "jobs queued or running before 429")
+    planner_job_ttl: float = _setting(600.0, float, "seconds finished jobs are kept")
+    planner_timeout: float = _setting(3600.0, float, "seconds before an unfinished job is "
+                                      "abandoned")
+    planner_wait: float = _setting(2.0, float, "default seconds a POST waits before 202")
+    planner_page_wait: float = _setting(10.0, float, "seconds /planner waits before a "
+                                        "reloading page")
+    cache_dir: str | None = _setting(None, _opt_str, "cache for road graphs; default "
+                                     "$XDG_CACHE_HOME/station-locator")
+    secret_key: str | None = _setting(None, _opt_str, "key signing session cookies; default: "
+                                      "one generated and kept in the database")
+    session_idle_seconds: float = _setting(1800.0, float, "staff sessions end after this "
+                                           "long without a request")
+    secure_cookies: str = _setting("auto", _choice("auto", "always", "never"),
+                                   "Secure flag on cookies: auto = when served over HTTPS")
+
+    @classmethod
+    def env_name(cls, attr: str) -> str:
+        return "LOCATOR_" + attr.upper()
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from ``environ`` (default ``os.environ``) and ``overrides`` (keys are the
+    environment names, ``LOCATOR_...``, or the attribute names). Raises ``ValueError``
+    naming the setting when a value does not parse."""
+    env = os.environ if environ is None else environ
+    over = dict(overrides or {})
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        name = Settings.env_name(f.name)
+        if over.get(name, over.get(f.name)) is not None:
+            raw = over.get(name, over.get(f.name))
+        elif name in env:
+            raw = env[name]
+        else:
+            continue
+        try:
+            values[f.name] = f.metadata["parse"](raw)
+        except (TypeError, ValueError) as e:
+            why = f" ({e})" if str(e) and str(e) != str(raw) else ""
+            raise ValueError(f"{name}={raw!r} is not a valid setting{why}") from None
+    return Settings(**values)
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(environment name, meaning, default) of every setting, for docs and ``--help``."""
+    return [(Settings.env_name(f.name), f.metadata["doc"],
+             "(none)" if f.default in (None, "") else str(f.default))
+            for f in fields(Settings)]
