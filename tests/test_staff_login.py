@@ -15,7 +15,6 @@ from argon2 import PasswordHasher
 
 from locator.staff import (
     AccountService,
-    LockoutPolicy,
     StaffInvalid,
     TooManyAttempts,
     Unauthorized,
@@ -106,7 +105,7 @@ def test_account_locks_after_five_failures_and_unlocks_after_the_lock(svc, clock
 
 
 def test_failures_spread_beyond_the_window_do_not_lock(svc, clock):
-    for i in range(8):
+    for _ in range(8):
         with pytest.raises(Unauthorized):
             svc.authenticate("alice", "wrong-pass-xx", "10.0.0.1")
         clock.advance(240)  # 4 failures per 16 minutes: under 5 in 15

@@ -106,7 +106,8 @@ def test_station_without_district_needs_a_national_scope():
 
 
 def test_role_refusal_names_the_role_needed():
-    with pytest.raises(Forbidden, match="账号角色为 viewer（只读），不能新建或修改站点；需要 editor"):
+    refusal = "账号角色为 viewer（只读），不能新建或修改站点；需要 editor 或更高角色"
+    with pytest.raises(Forbidden, match=refusal):
         require(U("viewer", ""), "station.write", "320303")
     with pytest.raises(Forbidden, match="role reviewer .* cannot manage accounts; it needs admin"):
         require(U("reviewer", ""), "user.manage", "320303")

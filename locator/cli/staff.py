@@ -76,9 +76,8 @@ def _service(db: str | None):
 def read_password(*, confirm: bool = True) -> str:
     """A new password: one line of standard input when it is not a terminal, else a
     hidden prompt (typed twice)."""
-    stdin = click.get_text_stream("stdin")
-    if not stdin.isatty():
-        line = stdin.readline()
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline()
         pw = line.rstrip("\r\n")
         if not pw:
             raise InvalidInput("标准输入中没有密码（应为一行）/ no password on standard input "

@@ -33,7 +33,7 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, overload
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -124,6 +124,10 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+@overload
+def _utc(dt: datetime) -> datetime: ...
+@overload
+def _utc(dt: None) -> None: ...
 def _utc(dt: datetime | None) -> datetime | None:
     """Aware UTC (SQLite hands back naive UTC)."""
     if dt is None:
@@ -340,7 +344,9 @@ class AccountStore:
             name=name, display_name=display_name, role=role, scope=scope,
             password_hash=password_hash, disabled=False, created_at=at, changed_at=at,
             password_changed_at=at).returning(USERS.c.id)).scalar_one()
-        return self.user_by_id(conn, uid)
+        user = self.user_by_id(conn, uid)
+        assert user is not None
+        return user
 
     @staticmethod
     def update_user(conn: Connection, name: str, **values: Any) -> bool:
