@@ -6,9 +6,9 @@ import json
 import sqlite3
 
 import pytest
-from locator.cli.main import main
 
 from locator import Registry
+from locator.cli.main import main
 from locator.stations.coords import wgs84_to_gcj02
 
 
@@ -19,7 +19,7 @@ def db(tmp_path, runner, tiny_csv):
     assert r.exit_code == 0, r.output
     r = runner.invoke(main, ["import", str(tiny_csv), "--db", str(path), "--actor", "t"])
     assert r.exit_code == 0, r.output
-    assert "Imported 10 stations" in r.output and "10 new" in r.output
+    assert "已导入 tiny_stations.csv" in r.output and "新增 10，更新 0，未变 0" in r.output
     return path
 
 
@@ -111,23 +111,138 @@ def test_import_dry_run_stores_nothing(runner, tmp_path, tiny_csv):
     path = tmp_path / "d.sqlite"
     runner.invoke(main, ["init", "--db", str(path)])
     r = runner.invoke(main, ["import", str(tiny_csv), "--db", str(path), "--dry-run"])
-    assert r.exit_code == 0 and "10 valid rows" in r.output
+    assert r.exit_code == 0 and "试运行" in r.output and "新增 10" in r.output
+    assert "未写入任何数据" in r.output
+    r = runner.invoke(main, ["import", str(tiny_csv), "--db", str(path), "--dry-run",
+                             "--lang", "en"])
+    assert r.exit_code == 0 and "10 new, 0 updated, 0 unchanged" in r.output
     assert _rows(path) == 0
 
 
 def test_failed_import_leaves_database_as_it_was(runner, db, tmp_path):
     before = sqlite3.connect(db).execute("select * from stations order by id").fetchall()
     bad = tmp_path / "bad.csv"
-    bad.write_text("id,name,type,lon,lat\nX1,ok,outdoor_worker,117,34\nX2,bad,spa,117,34\n")
+    bad.write_text("id,name,type,lon,lat\nX1,ok,outdoor_worker,117,34\nX2,bad,spa,117,34\n"
+                   "T01,renamed,outdoor_worker,117.185,34.2615\n")
     r = runner.invoke(main, ["import", str(bad), "--db", str(db)])
-    assert r.exit_code == 2 and "row 3: type: unknown value 'spa'" in r.output
-    # all valid, but one id exists already: the store refuses the whole batch
-    clash = tmp_path / "clash.csv"
-    clash.write_text("id,name,type,lon,lat\nX1,ok,outdoor_worker,117,34\nT01,x,legal_aid,117,34\n")
-    r = runner.invoke(main, ["import", str(clash), "--db", str(db)])
-    assert r.exit_code == 1 and "already exist: T01" in r.output
+    assert r.exit_code == 2
+    assert "错误：第 3 行，列“type”：“spa”不是可接受的类型；可接受的值：户外劳动者服务站点" \
+        in r.output
+    assert "未导入任何数据" in r.output and "Traceback" not in r.output
+    r = runner.invoke(main, ["import", str(bad), "--db", str(db), "--lang", "en"])
+    assert "Error: row 3, column \"type\": 'spa' is not an accepted type" in r.output
     after = sqlite3.connect(db).execute("select * from stations order by id").fetchall()
     assert after == before
+
+
+def test_import_that_loses_a_race_is_one_clear_line(runner, db, tmp_path, monkeypatch):
+    import sqlalchemy.exc
+
+    from locator.store.sql import StationStore
+
+    def clash(self, *a, **k):
+        raise sqlalchemy.exc.IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed"))
+
+    monkeypatch.setattr(StationStore, "add_many", clash)
+    new = tmp_path / "new.csv"
+    new.write_text("id,name,type,lon,lat\nN1,新站,outdoor_worker,117.2,34.3\n")
+    r = runner.invoke(main, ["import", str(new), "--db", str(db)])
+    assert r.exit_code == 1 and "another import or edit stored some of the same stations" in \
+        r.output and "Traceback" not in r.output
+
+
+def test_gbk_chinese_gcj02_import_then_reimport_gives_0_new(runner, tmp_path):
+    from conftest import DATA
+
+    src = tmp_path / "驿站.csv"
+    src.write_bytes((DATA / "import_zh_gcj02.csv").read_text(encoding="utf-8").encode("gbk"))
+    path = tmp_path / "z.sqlite"
+    r = runner.invoke(main, ["import", str(src), "--db", str(path), "--crs", "gcj02"])
+    assert r.exit_code == 0, r.output
+    assert "新增 6，更新 0，未变 0；警告 1 条，错误 0 条" in r.output and "编码 gb18030" in r.output
+    assert "警告：第 7 行，列“经度”：位置" in r.output and "不在任何已配置的区县内" in r.output
+    rows = sqlite3.connect(path).execute(
+        "select name, type, district_adcode, district_name, round(lon, 5), round(lat, 5) "
+        "from stations order by name").fetchall()
+    assert ("云龙爱心驿站", "outdoor_worker", "320303", "云龙区", 117.185, 34.2615) in rows
+    assert ("上海来的驿站", "outdoor_worker", "", "", 121.4737, 31.2304) in rows
+    ids = sqlite3.connect(path).execute("select id from stations order by id").fetchall()
+    r = runner.invoke(main, ["import", str(src), "--db", str(path), "--crs", "gcj02"])
+    assert r.exit_code == 0 and "新增 0，更新 0，未变 6" in r.output
+    assert sqlite3.connect(path).execute("select id from stations order by id").fetchall() == ids
+
+
+def test_column_mapping_options_and_saved_mapping(runner, tmp_path):
+    src = tmp_path / "a.csv"
+    src.write_text("站点名称,站点性质,X,Y,负责人\n甲驿站,爱心驿站,117.19,34.26,张三\n",
+                   encoding="utf-8")
+    path = tmp_path / "m.sqlite"
+    r = runner.invoke(main, ["import", str(src), "--db", str(path), "--dry-run"])
+    assert r.exit_code == 2 and "无法识别的列：“站点性质”、“负责人”" in r.output
+    saved = tmp_path / "shape.json"
+    r = runner.invoke(main, ["import", str(src), "--db", str(path), "--map", "站点性质=type",
+                             "--drop", "负责人", "--save-mapping", str(saved), "--crs", "gcj02"])
+    assert r.exit_code == 0 and "新增 1" in r.output, r.output
+    assert json.loads(saved.read_text(encoding="utf-8"))["columns"]["站点性质"] == "type"
+    src2 = tmp_path / "b.csv"
+    src2.write_text("站点名称,站点性质,X,Y,负责人\n乙驿站,母婴室,117.2,34.27,李四\n",
+                    encoding="utf-8")
+    r = runner.invoke(main, ["import", str(src2), "--db", str(path), "--mapping", str(saved)])
+    assert r.exit_code == 0 and "新增 1" in r.output and "gcj02" in r.output, r.output
+    r = runner.invoke(main, ["import", str(src2), "--db", str(path), "--map", "nonsense"])
+    assert r.exit_code == 2 and "--map" in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("ext", ["csv", "xlsx", "geojson"])
+def test_export_then_import_is_unchanged(runner, db, tmp_path, ext):
+    out = tmp_path / f"all.{ext}"
+    r = runner.invoke(main, ["export", str(out), "--db", str(db), "--crs", "gcj02"])
+    assert r.exit_code == 0 and "Wrote 10 stations" in r.output
+    r = runner.invoke(main, ["import", str(out), "--db", str(db), "--crs", "gcj02", "--lang",
+                             "en"])
+    assert r.exit_code == 0, r.output
+    assert "0 new, 0 updated, 10 unchanged" in r.output
+
+
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [("/nonexistent/dir/x.geojson", "No such file or directory"),
+     ("{tmp}", "Is a directory")],
+    ids=["missing-folder", "a-directory"])
+def test_export_to_a_bad_path_is_one_line_and_non_zero(runner, db, tmp_path, target, reason):
+    target = target.replace("{tmp}", str(tmp_path)) if "{tmp}" in target else target
+    if target == str(tmp_path):
+        target = str(tmp_path / "dir.csv")
+        (tmp_path / "dir.csv").mkdir()
+    r = runner.invoke(main, ["export", target, "--db", str(db)])
+    assert r.exit_code != 0
+    assert r.output.strip() == f"Error: cannot write {target}: {reason}"
+    assert "Traceback" not in r.output
+
+
+def test_export_to_a_full_disk_leaves_no_file(runner, db, tmp_path, monkeypatch):
+    import locator.store.reading as reading
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(reading.os, "fsync", full)
+    out = tmp_path / "x.csv"
+    r = runner.invoke(main, ["export", str(out), "--db", str(db)])
+    assert r.exit_code == 1
+    assert r.output.strip() == f"Error: cannot write {out}: No space left on device"
+    assert list(tmp_path.glob("*.csv")) == [] and list(tmp_path.glob(".*")) == []
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_import_of_an_unreadable_path_is_one_line(runner, db, tmp_path, lang):
+    for target, reason in ((tmp_path / "none.csv", "No such file or directory"),
+                           (tmp_path, "Is a directory")):
+        r = runner.invoke(main, ["import", str(target), "--db", str(db), "--lang", lang])
+        assert r.exit_code == 1 and "Traceback" not in r.output
+        want = f"Error: cannot read {target}: {reason}" if lang == "en" else \
+            f"错误：无法读取 {target}：{reason}"
+        assert r.output.strip() == want
 
 
 def test_export_and_history(runner, db, tmp_path):

@@ -117,7 +117,8 @@ def test_bad_rows_are_all_reported_with_row_and_field(tmp_path):
     errs = {e.row: (e.field, str(e)) for e in ei.value.errors}
     assert sorted(errs) == [3, 4, 5, 6, 7, 8, 9]
     assert errs[3][0] == "lon" and "not a finite number" in errs[3][1]
-    assert errs[4][0] == "type" and "allowed: outdoor_worker" in errs[4][1]
+    assert errs[4][0] == "type" and "'spa' is not an accepted type" in errs[4][1]
+    assert "Outdoor-worker rest station" in errs[4][1] and "outdoor_worker" in errs[4][1]
     assert errs[5][0] == "amenities" and "'sauna'" in errs[5][1]
     assert errs[6][0] == "opening_hours"
     assert errs[7][0] == "id" and "also on row 2" in errs[7][1]
@@ -129,7 +130,7 @@ def test_bad_rows_are_all_reported_with_row_and_field(tmp_path):
 def test_export_round_trips(tmp_path, tiny_stations):
     store = StationStore(tmp_path / "db.sqlite", create=True)
     stored = store.add_many(tiny_stations, actor="t")
-    for ext in ("csv", "geojson", "gpkg"):
+    for ext in ("csv", "xlsx", "geojson", "gpkg"):
         out = tmp_path / f"out.{ext}"
         assert export_stations(stored, out) == len(stored)
         if ext == "gpkg":

@@ -75,61 +75,191 @@ def init(db: str | None) -> None:
                f"{store.count()} stations)")
 
 
+def _lang_text(e: Exception, lang: str) -> str:
+    text = getattr(e, "text", None)
+    return text(lang) if callable(text) else str(e)
+
+
+def _fail(e: Exception, lang: str, code: int) -> None:
+    click.echo(("Error: " if lang == "en" else "错误：") + _lang_text(e, lang), err=True)
+    sys.exit(code)
+
+
 @main.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--crs", default="wgs84", show_default=True,
+@click.argument("file", type=click.Path(path_type=Path))  # bad paths: our own one line
+@click.option("--crs", default=None,
               help=f"Coordinate system of the file: {', '.join(CRS_CODES)} "
-                   "(gcj02 = Amap/Tencent/WeChat, bd09 = Baidu).")
-@click.option("--dry-run", is_flag=True, help="Validate and report; store nothing.")
-@click.option("--upsert", is_flag=True, help="Update stations whose id already exists.")
+                   "(gcj02 = Amap/Tencent/WeChat, bd09 = Baidu) [default: the saved "
+                   "mapping's, else wgs84].")
+@click.option("--dry-run", is_flag=True, help="Show the plan (new, updated, unchanged, "
+                                              "warnings, errors); store nothing.")
+@click.option("--upsert", is_flag=True, hidden=True,
+              help="Kept for old scripts: matched stations are always updated now.")
 @click.option("--ignore-unknown-columns", is_flag=True, help="Drop columns that are not fields.")
+@click.option("--map", "maps", multiple=True, metavar="'列名=field'",
+              help="Map a column to a field (repeatable), e.g. --map '站点性质=type'.")
+@click.option("--drop", "drops", multiple=True, metavar="列名",
+              help="Drop a column (repeatable).")
+@click.option("--mapping", "mapping_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Use a column mapping saved with --save-mapping.")
+@click.option("--save-mapping", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Save the column mapping (and --crs) as JSON for the next file.")
+@click.option("--match-distance", type=float, default=50.0, show_default=True,
+              help="Rows without an id match a stored station of the same type and name "
+                   "within this many metres.")
+@click.option("--no-districts", is_flag=True,
+              help="Do not assign districts from the shipped Xuzhou boundaries.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="Language of the messages (zh-CN or English).")
 @click.option("--source", default="import", show_default=True,
               help="Source for rows without a source column (official, staff, sample, import).")
 @db_option
 @actor_option
-@_handle_errors
-def import_(file: Path, crs: str, dry_run: bool, upsert: bool, ignore_unknown_columns: bool,
-            source: str, db: str | None, actor: str | None) -> None:
-    """Import stations from a CSV, XLSX or GeoJSON FILE: all rows or none."""
-    from ..store import StationStore
-    from ..store.files import read_station_file, validate_rows
+def import_(file: Path, crs: str | None, dry_run: bool, upsert: bool,
+            ignore_unknown_columns: bool, maps: tuple[str, ...], drops: tuple[str, ...],
+            mapping_file: Path | None, save_mapping: Path | None, match_distance: float,
+            no_districts: bool, lang: str, source: str, db: str | None,
+            actor: str | None) -> None:
+    """Import stations from a CSV, XLSX or GeoJSON FILE: all rows or none.
 
-    crs = parse_crs(crs)
-    table = read_station_file(file, ignore_unknown=ignore_unknown_columns)
-    stations = validate_rows(table, crs=crs, default_source=source)
-    enc = f", encoding {table.encoding}" if table.encoding else ""
-    ign = f"; ignored columns: {', '.join(table.ignored_columns)}" if table.ignored_columns \
-        else ""
-    if dry_run:
-        click.echo(f"Dry run: {len(stations)} valid rows in {file.name} (crs {crs}{enc}){ign}; "
-                   "nothing stored.")
-        return
+    Rows are matched to stored stations by id, or else by type, place (within
+    --match-distance) and name, so re-importing a file changes nothing. Districts
+    are assigned from the shipped Xuzhou boundaries.
+    """
+    try:
+        _import(file, crs, dry_run, ignore_unknown_columns, maps, drops, mapping_file,
+                save_mapping, match_distance, no_districts, lang, source, db, actor)
+    except ImportFailed as e:
+        _fail(e, lang, 2)
+    except InvalidInput as e:
+        _fail(e, lang, 2)
+    except LocatorError as e:
+        _fail(e, lang, 1)
+
+
+def _import(file: Path, crs: str | None, dry_run: bool, ignore_unknown: bool,
+            maps: tuple[str, ...], drops: tuple[str, ...], mapping_file: Path | None,
+            save_to: Path | None, match_distance: float, no_districts: bool, lang: str,
+            source: str, db: str | None, actor: str | None) -> None:
+    from ..store import StationStore
+    from ..store.files import (
+        apply_mapping,
+        apply_plan,
+        assign_districts,
+        load_mapping,
+        parse_map_option,
+        parse_rows,
+        plan_import,
+        read_sheet,
+        resolve_mapping,
+        save_mapping,
+    )
+
+    en = lang == "en"
+    explicit: dict[str, str | None] = {}
+    saved_crs = None
+    if mapping_file is not None:
+        explicit, saved_crs = load_mapping(mapping_file)
+    explicit.update(parse_map_option(maps, drops))
+    crs = parse_crs(crs or saved_crs or "wgs84")
+    sheet = read_sheet(file)
+    mapping = resolve_mapping(sheet.headers, explicit, ignore_unknown=ignore_unknown)
+    if save_to is not None:
+        save_mapping(mapping, save_to, crs=crs)
+        click.echo(f"Saved the column mapping to {save_to}" if en else
+                   f"列映射已保存到 {save_to}", err=True)
+    table = apply_mapping(sheet, mapping)
+    n = len(table.rows)
+    show = n >= 5000 and _stderr_is_tty()
+    with _progress(n, "Checking rows" if en else "检查数据行", show) as bar:
+        parsed = parse_rows(table, crs=crs, default_source=source,
+                            progress=(lambda done: bar.update(done - bar.pos)) if show else None)
+    districts = None
+    if not no_districts:
+        from ..coverage import load_xuzhou_districts
+
+        districts = load_xuzhou_districts()
+    parsed = assign_districts(parsed, districts)
     store = StationStore(db, create=True)
-    stored = store.add_many(stations, actor=_actor(actor), upsert=upsert, batch=file.name)
-    created = sum(1 for s in stored if s.version == 1)
-    click.echo(f"Imported {len(stored)} stations from {file.name} (crs {crs}{enc}): "
-               f"{created} new, {len(stored) - created} updated{ign}.")
+    plan = plan_import(parsed, store.all(), match_distance_m=match_distance)
+    enc = (f", encoding {table.encoding}" if en else f"，编码 {table.encoding}") \
+        if table.encoding else ""
+    ign = ""
+    if table.ignored_columns:
+        ign = ("; ignored columns: " if en else "；忽略的列：") + ", ".join(table.ignored_columns)
+    where = f"{file.name} ({crs}{enc}){ign}" if en else f"{file.name}（{crs}{enc}）{ign}"
+    for w in plan.warnings:
+        click.echo(("Warning: " if en else "警告：") + w.line(lang), err=True)
+    for e in plan.errors:
+        click.echo(("Error: " if en else "错误：") + e.line(lang), err=True)
+    if plan.errors:
+        click.echo(f"{where}: {plan.summary(lang)}. Nothing was imported; fix the rows above."
+                   if en else f"{where}：{plan.summary(lang)}。未导入任何数据；请先修正以上各行。",
+                   err=True)
+        sys.exit(2)
+    if dry_run:
+        click.echo(f"Dry run of {where}: {plan.summary(lang)}; nothing stored." if en else
+                   f"试运行 {where}：{plan.summary(lang)}；未写入任何数据。")
+        return
+    todo = len(plan.to_store())
+    if todo and _stderr_is_tty() and todo >= 5000:
+        click.echo(f"Writing {todo:,} stations in one transaction ..." if en else
+                   f"正在写入 {todo:,} 个站点（单个事务）……", err=True)
+    apply_plan(store, plan, actor=_actor(actor), batch=file.name)
+    click.echo(f"Imported {where}: {plan.summary(lang)}." if en else
+               f"已导入 {where}：{plan.summary(lang)}。")
+
+
+def _stderr_is_tty() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class _NoBar:
+    pos = 0
+
+    def update(self, n: int) -> None:
+        self.pos += n
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _progress(n: int, label: str, show: bool):
+    """A click progress bar on stderr when it is a terminal, else a silent stand-in."""
+    if not show:
+        return _NoBar()
+    return click.progressbar(length=n, label=label, file=sys.stderr)
 
 
 @main.command()
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path))  # bad paths: our own one line
 @click.option("--crs", default="wgs84", show_default=True,
-              help="Coordinate system of the output (csv/geojson): wgs84, gcj02 or bd09.")
+              help="Coordinate system of the output: wgs84, gcj02 or bd09 (a GeoPackage keeps "
+                   "a WGS-84 geometry and writes lon/lat in the chosen CRS).")
 @click.option("--include-closed/--open-only", default=True, show_default=True)
 @db_option
 @_handle_errors
 def export(file: Path, crs: str, include_closed: bool, db: str | None) -> None:
-    """Export stations to FILE; the format follows the extension (.csv, .geojson, .gpkg)."""
+    """Export stations to FILE; the format follows the extension (.csv, .xlsx, .geojson,
+    .gpkg). Every file carries the records' source; sample data is labelled."""
     from ..store import StationStore
-    from ..store.files import export_stations
+    from ..store.files import check_export_path, export_stations
 
+    crs = parse_crs(crs)
+    check_export_path(file)  # a bad path fails before the whole database is read
     stations = StationStore(db).all()
     if not include_closed:
         stations = [s for s in stations if s.status != "closed"]
     n = export_stations(stations, file, crs=crs)
     notice = "  (sample data: illustrative, not real stations)" if any(
         s.is_sample for s in stations) else ""
-    click.echo(f"Wrote {n} stations to {file} ({parse_crs(crs)}).{notice}")
+    click.echo(f"Wrote {n} stations to {file} ({crs}).{notice}")
 
 
 @main.command()
