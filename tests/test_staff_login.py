@@ -230,6 +230,8 @@ def test_token_verify_touch_and_revoke(svc, engine, clock):
     t = svc.create_token("alice", "导入脚本", actor="cli:t")
     assert t.token.startswith("slt_") and t.user_name == "alice"
     assert svc.verify_token(t.token).name == "alice"
+    tok, user = svc.token_and_user(t.token)
+    assert (tok.id, tok.label, user.name) == (t.id, "导入脚本", "alice")
     [rec] = svc.tokens("alice")
     assert rec.last_used_at == clock.now and rec.label == "导入脚本" and rec.active
     clock.advance(30)

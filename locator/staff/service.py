@@ -480,6 +480,12 @@ class AccountService:
     def verify_token(self, plaintext: str | None) -> User | None:
         """The account of an API token, or None (unknown, revoked, or account disabled).
         ``last_used_at`` is written at most once per ``token_touch_seconds``."""
+        found = self.token_and_user(plaintext)
+        return None if found is None else found[1]
+
+    def token_and_user(self, plaintext: str | None) -> tuple[Token, User] | None:
+        """As :meth:`verify_token`, with the token's record (its id, for the audit
+        detail of a write made with it)."""
         if not isinstance(plaintext, str) or not plaintext.startswith(TOKEN_PREFIX) or \
                 len(plaintext) > 200:
             return None
@@ -492,7 +498,8 @@ class AccountService:
         now = self.clock()
         if token.last_used_at is None or now - token.last_used_at >= self.token_touch:
             self.store.mark_token_used(token.id, now, not_since=now - self.token_touch)
-        return user
+            token = replace(token, last_used_at=now)
+        return token, user
 
     def tokens(self, user_name: str | None = None) -> list[Token]:
         """Token records (of one account, or all), oldest first."""
