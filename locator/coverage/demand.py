@@ -24,7 +24,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import shapely
@@ -123,7 +123,7 @@ def valid_polygons(geoms: Any, *, what: str = "geometry", repair: bool = True,
                                "shapely.make_valid) or pass repair=True", field=what,
                                row=first_row + int(bad[0]))
         arr = arr.copy()
-        for i in bad:
+        for i in bad.tolist():
             fixed = shapely.make_valid(arr[i])
             polys = [p for p in shapely.get_parts(fixed) if shapely.get_type_id(p) in (3, 6)]
             fixed = shapely.union_all(polys) if polys else None
@@ -250,7 +250,8 @@ class Demand:
         Area of each unit, or ``None`` for plain points (then area shares are not
         reported).
     district
-        District adcode of each unit (``""`` where unknown or outside).
+        District adcode of each unit (``""`` where unknown or outside). The default,
+        ``None``, leaves every unit's district unknown; the attribute is always an array.
     geometry
         Polygon of each unit (WGS-84), or ``None``. Gaps are unions of adjacent
         uncovered polygons when present, point clusters otherwise.
@@ -269,7 +270,7 @@ class Demand:
     lat: np.ndarray
     weight: np.ndarray
     area_m2: np.ndarray | None = None
-    district: np.ndarray | None = None
+    district: np.ndarray = cast(np.ndarray, None)  # see the docstring: never None once built
     geometry: np.ndarray | None = None
     kind: str = "points"
     cell_m: float | None = None

@@ -216,16 +216,18 @@ def generate_illustrative_demand(districts: Districts, *, cell_m: float = 500.0,
     Ids are ``XZD00001``... in grid order; ``source = "illustrative"``.
     """
     grid = grid_demand(districts, cell_m, weight="area")
+    cell_area = grid.area_m2
+    assert cell_area is not None  # grid cells always have their areas
     rng = np.random.default_rng(seed)
     fwd, _ = local_equal_area(*centre_of(districts.geometry))
     x, y = fwd.transform(grid.lon, grid.lat)
-    area_km2 = grid.area_m2 / 1e6
+    area_km2 = cell_area / 1e6
     lam = np.zeros(len(grid))
     centres = list(_ILLUSTRATIVE_CENTRES)
     n_towns, towns_share, towns_sigma = _ILLUSTRATIVE_TOWNS
     # Towns: cells drawn at random with probability proportional to area.
     town_cells = rng.choice(len(grid), size=n_towns, replace=False,
-                            p=grid.area_m2 / grid.area_m2.sum())
+                            p=cell_area / cell_area.sum())
     town_w = rng.gamma(2.0, 1.0, size=n_towns)
     town_w *= towns_share / town_w.sum()
     centres += [(float(grid.lon[i]), float(grid.lat[i]), towns_sigma, float(w))
@@ -237,7 +239,7 @@ def generate_illustrative_demand(districts: Districts, *, cell_m: float = 500.0,
     lam += _ILLUSTRATIVE_RURAL * area_km2 / area_km2.sum()
     counts = rng.poisson(lam * total_workers).astype(np.float64)
     ids = np.array([f"XZD{i:05d}" for i in range(1, len(grid) + 1)], dtype=object)
-    return Demand(ids, grid.lon, grid.lat, counts, area_m2=grid.area_m2,
+    return Demand(ids, grid.lon, grid.lat, counts, area_m2=cell_area,
                   district=grid.district, geometry=grid.geometry, kind="grid",
                   cell_m=float(cell_m), weight_name="workers", source=ILLUSTRATIVE_SOURCE,
                   meta={"seed": seed, "total_workers_expected": total_workers,

@@ -188,6 +188,7 @@ def find_gaps(engine: TravelEngine, stations: StationSet, demand: Demand,
         elif cells is not None:
             poly_m = shapely.union_all(cells[mem], grid_size=0.01)
         else:
+            assert link is not None  # point demand (no cells) always has a link distance
             pts = shapely.points(px[mem], py[mem])
             poly_m = shapely.buffer(shapely.convex_hull(shapely.multipoints(pts)), link / 2)
         poly = to_deg(np.array([poly_m], dtype=object))[0]

@@ -383,14 +383,17 @@ def _demand_from_features(props: list[dict[str, Any]], geoms: np.ndarray, how: t
     if wkey is not None:
         w = np.empty(len(props))
         for i, pr in enumerate(props):
+            v = pr.get(wkey)
             try:
-                w[i] = float(pr.get(wkey))
+                if v is None:  # the property is missing or null
+                    raise ValueError
+                w[i] = float(v)
             except (TypeError, ValueError):
-                raise InvalidInput(f"demand: {wkey} {pr.get(wkey)!r} is not a number",
+                raise InvalidInput(f"demand: {wkey} {v!r} is not a number",
                                    field=wkey, row=i + 1) from None
     types = set(shapely.get_type_id(geoms).tolist())
     if types <= {0}:  # points
-        if w is None:
+        if w is None or wkey is None:
             raise InvalidInput(f"demand: points need a weight property; expected one of "
                                f"{', '.join(_WEIGHT_NAMES)} (found: {', '.join(props[0])})",
                                field="weight")

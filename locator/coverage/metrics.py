@@ -293,6 +293,12 @@ def _district_groups(demand: Demand, districts: Districts | None
     return groups, np.array([pos[a] for a in demand.district.tolist()], dtype=np.intp)
 
 
+def _by_reach(row: np.ndarray) -> tuple[float, float, float, float]:
+    """Demand reached by 0, 1, 2 and 3+ stations, from a row of four sums."""
+    zero, one, two, more = (float(v) for v in row)
+    return zero, one, two, more
+
+
 def _figures(group: np.ndarray, n_groups: int, counts: np.ndarray, demand: Demand
              ) -> tuple[list[CoverageFigures], CoverageFigures]:
     w = demand.weight
@@ -312,13 +318,13 @@ def _figures(group: np.ndarray, n_groups: int, counts: np.ndarray, demand: Deman
     for g in range(n_groups):
         out.append(CoverageFigures(
             int(units[g]), int(units_cov[g]), float(by_reach[g].sum()),
-            float(by_reach[g, 1:].sum()), tuple(float(v) for v in by_reach[g]),
+            float(by_reach[g, 1:].sum()), _by_reach(by_reach[g]),
             None if area is None else float(a_tot[g]),
             None if area is None else float(a_cov[g])))
     tot = by_reach.sum(axis=0)
     city = CoverageFigures(
         len(demand), int(covered.sum()), float(tot.sum()), float(tot[1:].sum()),
-        tuple(float(v) for v in tot),
+        _by_reach(tot),
         None if area is None else float(area.sum()),
         None if area is None else float(area[covered].sum()))
     return out, city

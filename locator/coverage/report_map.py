@@ -301,7 +301,7 @@ def coverage_map(report: CoverageReport, *, main: float, t: Any, lang: str, crs:
         lon, lat = _station_arrays(station_list)
         counts = run_engine.reach_counts(lon, lat, demand.lon, demand.lat, main, cap=3)
     notes = list(notes)
-    if counts is not None and not _agrees(counts, demand, report, main):
+    if counts is not None and demand is not None and not _agrees(counts, demand, report, main):
         counts = None
         notes.append(t("地图未区分已覆盖与未覆盖需求：所给的站点、需求或计算方法与报告所用的不一致。",
                        "Covered and uncovered demand are not told apart on the map: the "

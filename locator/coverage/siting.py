@@ -105,7 +105,8 @@ def candidates_from_gaps(gaps: GapReport) -> Candidates:
         raise InvalidInput("candidates: the gap report has no gaps, so there are no "
                            "candidate sites", field="candidates")
     return Candidates(np.array([f"gap-{g.rank}" for g in gaps.gaps], dtype=object),
-                      [g.rep_lon for g in gaps.gaps], [g.rep_lat for g in gaps.gaps], "gaps")
+                      np.array([g.rep_lon for g in gaps.gaps]),
+                      np.array([g.rep_lat for g in gaps.gaps]), "gaps")
 
 
 def candidates_from_demand(demand: Demand, mask: Any = None, *, prefix: str = "cell-"

@@ -71,8 +71,9 @@ def _mismatch(kind: str, unknown: Sequence[str], valid_n: int) -> InvalidInput:
                         f"{valid_n}: {shown}{more}; ids must match exactly", field=f"{kind}_id")
 
 
-def coverage_from_table(table: MatrixTable, demand_ids: Sequence[Any], site_ids: Sequence[Any],
-                        threshold: float) -> sparse.csr_matrix:
+def coverage_from_table(table: MatrixTable, demand_ids: Sequence[Any] | np.ndarray,
+                        site_ids: Sequence[Any] | np.ndarray, threshold: float
+                        ) -> sparse.csr_matrix:
     """Boolean ``(len(demand_ids), len(site_ids))`` CSR of the table's pairs whose value
     is at most ``threshold`` (same unit as the table; duplicates: any pair in reach).
 

@@ -55,13 +55,12 @@ class Columns:
         for name, arr in (("mv_lon", self.lon), ("mv_lat", self.lat), ("mv_type", self.type_i),
                           ("mv_amen", self.amen), ("mv_status", self.status_i),
                           ("mv_hours", self.hours_i)):
-            object.__setattr__(self, name, memoryview(np.ascontiguousarray(arr)))
+            # numpy's stubs declare ndarray.__buffer__ for Python >= 3.12 only
+            mv = memoryview(np.ascontiguousarray(arr))  # type: ignore[arg-type]
+            object.__setattr__(self, name, mv)
 
     def __len__(self) -> int:
         return len(self.lon)
-
-
-
 
 
 def columns_from_stations(stations: Sequence[Station], hours_table: HoursTable) -> Columns:
@@ -131,9 +130,10 @@ def grow_buffer(buf: Columns, used: int) -> Columns:
     for name in ("lon", "lat", "xyz", "type_i", "amen", "status_i", "hours_i"):
         getattr(new, name)[:used] = getattr(buf, name)[:used]
     new.ids.extend(buf.ids[:used])
-    new.names.extend(buf.names[:used])  # type: ignore[union-attr]
-    if new.stations is not None:
-        new.stations.extend(buf.stations[:used])  # type: ignore[union-attr]
+    if new.names is not None and buf.names is not None:  # always, in a delta buffer
+        new.names.extend(buf.names[:used])
+    if new.stations is not None and buf.stations is not None:
+        new.stations.extend(buf.stations[:used])
     return new
 
 
@@ -147,7 +147,8 @@ def write_row(buf: Columns, slot: int, s: Station, hours: HoursTable) -> None:
     buf.status_i[slot] = STATUS_CODES.index(s.status)
     buf.hours_i[slot] = hours.code(s.opening_hours)
     buf.ids.append(s.id)
-    buf.names.append(s.name)  # type: ignore[union-attr]
+    if buf.names is not None:  # always, in a delta buffer
+        buf.names.append(s.name)
     if buf.stations is not None:
         buf.stations.append(s)
 

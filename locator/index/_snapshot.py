@@ -73,12 +73,31 @@ class Snapshot:
         self._ids_arr: np.ndarray | None = None
 
     def evolve(self, **kw: Any) -> Snapshot:
-        args = dict(main=self.main, n=self.n, tree=self.tree, pos=self.pos, dead=self.dead,
-                    delta=self.delta, dn=self.dn, ddead=self.ddead, dpos=self.dpos,
-                    version=self.version + 1, type_trees=self.type_trees, mid=self.mid,
-                    mid_tree=self.mid_tree, mid_dead=self.mid_dead, mid_pos=self.mid_pos)
+        args: dict[str, Any] = dict(
+            main=self.main, n=self.n, tree=self.tree, pos=self.pos, dead=self.dead,
+            delta=self.delta, dn=self.dn, ddead=self.ddead, dpos=self.dpos,
+            version=self.version + 1, type_trees=self.type_trees, mid=self.mid,
+            mid_tree=self.mid_tree, mid_dead=self.mid_dead, mid_pos=self.mid_pos)
         args.update(kw)
         return Snapshot(**args)
+
+    def locate(self, sid: Any) -> tuple[Columns, int] | None:
+        """The columns and row of a live station ``sid`` in this snapshot, or None."""
+        j = self.dpos.get(sid)
+        if j is not None and j < self.dn:
+            return None if j in self.ddead else (self.delta, j)
+        if j is not None:  # re-inserted after this snapshot: find its row here, if any
+            ids = self.delta.ids
+            for j in range(self.dn - 1, -1, -1):
+                if ids[j] == sid:
+                    return None if j in self.ddead else (self.delta, j)
+        m = self.mid_pos.get(sid)
+        if m is not None:
+            return None if m in self.mid_dead else (self.mid, m)
+        i = self.pos.get(sid)
+        if i is not None and i < self.n and i not in self.dead:
+            return self.main, i
+        return None
 
     def type_tree(self, t: int) -> tuple[cKDTree | None, np.ndarray]:
         got = self.type_trees.get(t)

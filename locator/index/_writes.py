@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import NotFound
 from ..stations.model import Station
-from ._columns import concat, grow_buffer, new_buffer, take, write_row
+from ._columns import HoursTable, concat, grow_buffer, new_buffer, take, write_row
 from ._snapshot import Snapshot, live_rows, make_tree
 
 #: Rows of a new delta buffer (it grows if a compaction is slow to come).
@@ -27,6 +27,18 @@ DELTA_CAPACITY = 1024
 class IndexWrites:
     """Mixed into :class:`~locator.index.StationIndex`, whose ``_init`` sets the state
     used here (``_lock``, ``_snap``, ``_log``, ``_compacting``, ``_hours``...)."""
+
+    _snap: Snapshot
+    _lock: threading.RLock
+    _hours: HoursTable
+    #: (snapshot version, id, station or None for a delete) of writes made while a
+    #: background compaction runs; replayed onto its result.
+    _log: list[tuple[int, str, Station | None]]
+    _compacting: bool
+    _compact_thread: threading.Thread | None
+    _fixed_threshold: int | None
+    _fixed_delta_limit: int | None
+    _dead_base: int
 
     @property
     def compact_threshold(self) -> int:
@@ -56,7 +68,7 @@ class IndexWrites:
     def delete(self, sid: str) -> None:
         """Remove a station (``NotFound`` if it is not indexed)."""
         with self._lock:
-            if self._locate(self._snap, sid) is None:
+            if self._snap.locate(sid) is None:
                 raise NotFound(f"station {sid!r} is not in the index")
             self._apply(sid, None)
             if self._compacting:
@@ -68,7 +80,7 @@ class IndexWrites:
         snap = self._snap
         dead, ddead = snap.dead, snap.ddead
         mid_dead = snap.mid_dead
-        got = self._locate(snap, sid)
+        got = snap.locate(sid)
         if got is not None:
             cols, i = got
             if cols is snap.delta:

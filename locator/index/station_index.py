@@ -45,12 +45,13 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from .. import config
 from ..errors import InvalidInput, NotFound
 from ..geo import chord_for_m, haversine_m, unit_xyz, unit_xyz_np
 from ..stations.model import Station
-from ..stations.vocab import AMENITIES, AMENITY_BIT, STATION_TYPES, STATUSES
+from ..stations.vocab import AMENITIES, AMENITY_BIT, STATION_TYPES, STATUSES, Vocabulary
 from ..time_util import parse_when
 from ._columns import (
     STATUS_CODES,
@@ -108,9 +109,9 @@ class StationIndex(IndexWrites):
         self._fixed_delta_limit = delta_limit
         self._hours = HoursTable()
         self._lock = threading.RLock()
-        self._log: list[tuple[int, str, Station | None]] = []
+        self._log = []
         self._compacting = False
-        self._compact_thread: threading.Thread | None = None
+        self._compact_thread = None
         self._fixed_threshold = compact_threshold
         self._dead_base = 0  # tombstones already counted by the last compaction
 
@@ -156,29 +157,11 @@ class StationIndex(IndexWrites):
         return self._snap.live_count()
 
     def __contains__(self, sid: object) -> bool:
-        return self._locate(self._snap, sid) is not None
-
-    @staticmethod
-    def _locate(snap: Snapshot, sid: Any) -> tuple[Columns, int] | None:
-        j = snap.dpos.get(sid)
-        if j is not None and j < snap.dn:
-            return None if j in snap.ddead else (snap.delta, j)
-        if j is not None:  # re-inserted after this snapshot: find its row here, if any
-            ids = snap.delta.ids
-            for j in range(snap.dn - 1, -1, -1):
-                if ids[j] == sid:
-                    return None if j in snap.ddead else (snap.delta, j)
-        m = snap.mid_pos.get(sid)
-        if m is not None:
-            return None if m in snap.mid_dead else (snap.mid, m)
-        i = snap.pos.get(sid)
-        if i is not None and i < snap.n and i not in snap.dead:
-            return snap.main, i
-        return None
+        return self._snap.locate(sid) is not None
 
     def get(self, sid: str) -> Station:
         """The indexed :class:`Station` with this id (``NotFound`` otherwise)."""
-        got = self._locate(self._snap, sid)
+        got = self._snap.locate(sid)
         if got is None or got[0].stations is None:
             raise NotFound(f"station {sid!r} is not in the index")
         return got[0].stations[got[1]]
@@ -268,7 +251,7 @@ class StationIndex(IndexWrites):
                 and max_distance_m is None:
             snap = self._snap
             if not snap.dn and snap.mid_tree is None and snap.tree is not None:
-                res = self._plain(snap, lon, lat, k)
+                res = self._plain(snap, snap.tree, lon, lat, k)
                 if res is not None:
                     return res
         type_set = _codes(types, STATION_TYPES, "type") if types is not None else None
@@ -353,12 +336,12 @@ class StationIndex(IndexWrites):
         return [NearestResult(sid, d, cols, i, lon, lat, hours, at)
                 for d, sid, cols, i in ranked[:k]]
 
-    def _plain(self, snap: Snapshot, lon: float, lat: float, k: int
+    def _plain(self, snap: Snapshot, tree: cKDTree, lon: float, lat: float, k: int
                ) -> list[NearestResult] | None:
         """:meth:`nearest` without filters and without pending inserts: every tree hit is
         a result unless tombstoned or closed. None when the fetched neighbours do not
-        settle the answer (too many skipped, or a tie reaching past them)."""
-        tree = snap.tree
+        settle the answer (too many skipped, or a tie reaching past them). ``tree`` is
+        ``snap.tree``."""
         n = tree.n
         dead = snap.dead
         kk = min(n, k + 1 + len(dead))
@@ -434,6 +417,7 @@ class StationIndex(IndexWrites):
             slow |= (np.diff(d, axis=1) <= TIE_EPS).any(axis=1)  # possible ties
         if snap.dn - len(snap.ddead) + len(snap.mid) - len(snap.mid_dead) > 0:
             dtree, _ = snap.extra_tree()
+            assert dtree is not None  # there are live mid or delta rows
             dd, _ = dtree.query(q, k=1)
             kth = d[:, min(k, kk) - 1] if kk else np.full(m, np.inf)
             slow |= dd <= kth + TIE_EPS
@@ -494,9 +478,7 @@ def _check_query(lon: Any, lat: Any, k: Any) -> tuple[float, float, int]:
     return lon, lat, _check_k(k)
 
 
-def _codes(values: Iterable[str] | None, vocab, field: str) -> frozenset[str] | None:
-    if values is None:
-        return None
+def _codes(values: Iterable[str], vocab: Vocabulary, field: str) -> frozenset[str]:
     if isinstance(values, str):
         values = [values]
     return frozenset(vocab.parse(v, field=field) for v in values)

@@ -10,9 +10,10 @@ when it has them, shows a metric scale, and takes its tile layers as plain mappi
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import folium
+from branca.element import Figure
 from folium.template import Template
 from markupsafe import Markup
 
@@ -79,7 +80,8 @@ def render_parts(m: folium.Map) -> tuple[Markup, Markup, Markup]:
     """``(header, html, script)`` of a rendered map: asset links for ``<head>``, the map's
     element, and its script for a ``<script>`` after it. folium's charset meta tag is
     dropped (the page sets its own)."""
-    fig = m.get_root()
+    # branca annotates get_root() as returning an Element; a map's root is its Figure
+    fig = cast(Figure, m.get_root())
     fig.header._children.pop("meta_http", None)
     fig.render()
     return (Markup(fig.header.render()), Markup(fig.html.render()),

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -270,7 +271,7 @@ def _too_close(lons: list[float], lats: list[float], lon: float, lat: float) -> 
 def _place(
     rng: np.random.Generator,
     dist: _Districts,
-    draw: Any,
+    draw: Callable[[], tuple[float, float]],
     placed: tuple[list[float], list[float]],
     *,
     want_district: str | None = None,
@@ -313,12 +314,13 @@ def _locations(
             for c in _CLUSTERS:
                 if c.seat_of is not None and c.seat_of in dist.adcodes:
                     seat = _Cluster(c.key, c.lon, c.lat, 0.5, 0.0)
-                    lon, lat, i = _place(rng, dist, lambda s=seat: _gauss_point(rng, s, 1.0),
-                                         placed, want_district=c.seat_of)
+                    near_seat = functools.partial(_gauss_point, rng, seat, 1.0)
+                    lon, lat, i = _place(rng, dist, near_seat, placed, want_district=c.seat_of)
                     out.append((stype, lon, lat, i))
                     start += 1
         for _ in range(start, n):
             k = int(rng.choice(len(weights), p=weights))
+            draw: Callable[[], tuple[float, float]]
             if k == len(_CLUSTERS):
                 def draw() -> tuple[float, float]:
                     return float(rng.uniform(xmin, xmax)), float(rng.uniform(ymin, ymax))
