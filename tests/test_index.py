@@ -326,6 +326,25 @@ def test_fast_path_without_closed_stations_matches_brute_force():
     check(idx, rest, gone.lon, gone.lat, 3)
 
 
+@pytest.mark.parametrize(("kwargs", "threshold", "delta_limit"), [
+    ({}, 16384, 1024),
+    ({"compact_threshold": 100}, 100, 100),
+    ({"compact_threshold": 5000, "delta_limit": 16}, 5000, 16),
+], ids=["defaults", "small-threshold", "both-given"])
+def test_compaction_limits_are_the_documented_ones(kwargs, threshold, delta_limit):
+    """Main is rebuilt at 16,384 pending changes or a twentieth of its rows; the mid
+    level every 1,024 delta rows, or compact_threshold if smaller (as documented)."""
+    idx = StationIndex(make_stations(50), **kwargs)
+    assert idx.compact_threshold == threshold
+    assert idx._delta_limit == delta_limit
+    if not kwargs:
+        n = 400_000
+        rng = np.random.default_rng(3)
+        big = StationIndex.from_arrays([f"S{i}" for i in range(n)], rng.uniform(116, 118, n),
+                                       rng.uniform(33, 35, n))
+        assert big.compact_threshold == n // 20
+
+
 def test_three_levels_stay_exact_through_many_changes():
     """Small delta buffer, large main threshold: inserts go delta -> mid level, repeatedly;
     updates and deletes hit all three levels."""

@@ -37,8 +37,9 @@ class Snapshot:
     """Immutable view of the whole index (see the module docstring).
 
     Three levels: *main* (big KD-tree, rebuilt rarely, in the background), *mid* (a
-    smaller KD-tree rebuilt whenever the delta buffer fills) and the *delta* buffer
-    (searched with numpy). Each level has its own tombstones.
+    smaller KD-tree, rebuilt from its live rows and the delta buffer's each time
+    ``delta_limit`` rows have been written to the buffer, emptied when main is rebuilt)
+    and the *delta* buffer (searched with numpy). Each level has its own tombstones.
     """
 
     __slots__ = ("main", "n", "tree", "pos", "dead", "mid", "mid_tree", "mid_dead", "mid_pos",

@@ -3,10 +3,12 @@ deletes, and the compactions that fold them into new trees.
 
 An insert writes one row into the delta buffer beyond every published row count and
 publishes a new :class:`~locator.index._snapshot.Snapshot`; a delete or the old copy of an
-updated station becomes a tombstone. When the delta buffer fills, its live rows and the
-mid level's are folded into a new mid-level tree (quick, under the lock). When pending
-changes pass ``compact_threshold``, a background thread rebuilds the main tree and swaps
-it in, replaying the writes made meanwhile. See :mod:`locator.index.station_index` for the design.
+updated station becomes a tombstone. When ``delta_limit`` rows have been written to the
+delta buffer (1,024 by default, fewer if ``compact_threshold`` is smaller), its live rows
+and the mid level's are folded into a new mid-level tree (quick, under the lock). When
+the pending changes reach ``compact_threshold``, a background thread rebuilds the main
+tree from main, mid level and delta buffer and swaps it in, replaying the writes made
+meanwhile. See :mod:`locator.index.station_index` for the design.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from ..stations.model import Station
 from ._columns import HoursTable, concat, grow_buffer, new_buffer, take, write_row
 from ._snapshot import Snapshot, live_rows, make_tree
 
-#: Rows of a new delta buffer (it grows if a compaction is slow to come).
+#: Rows of a new delta buffer (it grows only if ``delta_limit`` is set higher).
 DELTA_CAPACITY = 1024
 
 
@@ -42,14 +44,16 @@ class IndexWrites:
 
     @property
     def compact_threshold(self) -> int:
-        """Pending changes (mid level plus new tombstones) that trigger a rebuild of main."""
+        """Pending changes that trigger a background rebuild of main: the rows of the mid
+        level and the delta buffer plus the main tombstones added since the last rebuild.
+        By default 16,384 or a twentieth of the main rows, whichever is more."""
         if self._fixed_threshold is not None:
             return self._fixed_threshold
         return max(16384, self._snap.n // 20)
 
     @property
     def _delta_limit(self) -> int:
-        """Pending inserts in the delta buffer that trigger a (quick) mid-level rebuild."""
+        """Rows written to the delta buffer that trigger a (quick) mid-level rebuild."""
         if self._fixed_delta_limit is not None:
             return self._fixed_delta_limit
         return min(DELTA_CAPACITY, self.compact_threshold)

@@ -13,18 +13,28 @@ by widening the search until every tied station has been seen.
 
 Live changes
 ------------
-The KD-tree ("main") is immutable. An insert writes one row into a *delta
-buffer* (preallocated, searched with numpy); a delete, or the old copy of an
-updated station, becomes a *tombstone*. Both cost O(1) amortised plus a copy of
-the small tombstone sets. When pending changes pass ``compact_threshold`` a
-background thread appends the live delta rows to the main arrays, builds a new
-tree (scipy releases the GIL for that) and swaps it in, replaying whatever
-changed meanwhile. Tombstones stay in the main arrays until they are many; only
-then is the main rebuilt without them.
+The index has three levels, each with its own tombstones: the big *main*
+KD-tree, a smaller *mid-level* KD-tree and a *delta buffer* (preallocated,
+searched with numpy). Trees are never changed in place. An insert writes one
+row into the delta buffer; a delete, or the old copy of an updated station,
+becomes a *tombstone* in the level that holds the row. When ``delta_limit``
+rows have been written to the delta buffer (by default 1,024, or
+``compact_threshold`` if that is smaller), the live mid-level and delta rows
+are built into a new mid-level tree, at once and under the write lock (it is
+small, so this is quick), and the delta buffer starts empty.
+
+When the pending changes (the rows of the mid level and of the delta buffer,
+plus the main tombstones added since main was last rebuilt) reach
+``compact_threshold``, a background thread appends the live mid-level and delta
+rows to the main arrays, builds a new main tree (scipy releases the GIL for
+that) and swaps it in with an empty mid level and delta buffer, replaying
+whatever changed meanwhile. Main tombstones stay in the main arrays until there
+are more than 1,024 of them and more than a twentieth of the main rows; only
+then (or on :meth:`compact`) is main rebuilt without them.
 
 Concurrency model: **immutable snapshots swapped under a lock.** All index
-state a query needs lives in one :class:`Snapshot`: the main columns and tree,
-the tombstone sets and the *number* of delta rows it may see. Writers hold
+state a query needs lives in one :class:`Snapshot`: the main and mid-level
+columns and trees, the tombstone sets and the *number* of delta rows it may see. Writers hold
 ``self._lock``, write beyond every published row count, and publish a new
 snapshot with one attribute assignment. Readers take ``self._snap`` once and use
 only that object, so they never see a half-applied change and never block.
@@ -89,8 +99,13 @@ class StationIndex(IndexWrites):
     stations
         The stations to index (ids must be unique).
     compact_threshold
-        Pending inserts plus deletes that trigger a background rebuild; by default
-        1,024 or a thousandth of the stations, whichever is more.
+        Pending changes that trigger a background rebuild of the main tree: rows in
+        the mid level and the delta buffer plus main tombstones added since the last
+        rebuild. By default 16,384 or a twentieth of the main tree's rows, whichever
+        is more.
+    delta_limit
+        Rows written to the delta buffer that trigger a rebuild of the mid-level
+        tree; by default 1,024, or ``compact_threshold`` if that is smaller.
     """
 
     def __init__(self, stations: Iterable[Station] = (), *,
