@@ -154,6 +154,8 @@ def test_audit_list_and_export(runner, db, tmp_path):
     assert "共 1 条" in r.output
     r = runner.invoke(main, ["audit", "list", "--action", "user.*", "--db", db])
     assert "user.create" in r.output and "login" not in r.output.split("\n", 1)[1]
+    r = runner.invoke(main, ["audit", "list", "--result", "ok", "--db", db])
+    assert "user.create" in r.output and "共 1 条" in r.output
     out = tmp_path / "audit.csv"
     r = runner.invoke(main, ["audit", "export", str(out), "--db", db])
     assert r.exit_code == 0 and "已导出 2 条" in r.output

@@ -81,6 +81,12 @@ def test_wrong_password_unknown_name_and_disabled_account_look_the_same(svc):
                             ("bob", "10.0.0.7", "failed", "disabled")]
 
 
+def test_an_overlong_password_fails_without_hashing(svc):
+    with pytest.raises(Unauthorized):
+        svc.authenticate("alice", "x" * 100_000, "10.0.0.7")
+    assert _logins(svc) == [("alice", "10.0.0.7", "failed", "password too long")]
+
+
 def test_account_locks_after_five_failures_and_unlocks_after_the_lock(svc, clock):
     for i in range(4):
         with pytest.raises(Unauthorized):
@@ -210,6 +216,18 @@ def test_sessions_are_refused_after_disable_and_reset(svc, clock):
     assert svc.end_sessions("alice") == 1
     with pytest.raises(Unauthorized):
         svc.session(c.cookie)
+
+
+def test_expired_sessions_are_purged(svc, engine, clock):
+    user = svc.authenticate("alice", PW)
+    old = svc.create_session(user)
+    clock.advance(1000)
+    fresh = svc.create_session(user)
+    clock.advance(1000)
+    assert svc.purge_expired_sessions() == 1
+    assert svc.session(fresh.cookie).user.name == "alice"
+    with pytest.raises(Unauthorized, match="请先登录"):
+        svc.session(old.cookie)
 
 
 def test_session_has_an_absolute_lifetime(engine, clock):

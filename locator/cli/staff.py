@@ -279,6 +279,8 @@ _filters = [
     click.option("--until", default=None, help="Before this time (same forms as --since)."),
     click.option("--action", default=None, help="Action, e.g. login; user.* for a prefix."),
     click.option("--actor", default=None, help="Who acted (account name or cli:<user>)."),
+    click.option("--result", type=click.Choice(["ok", "denied", "failed"]), default=None,
+                 help="Only rows with this result."),
 ]
 
 
@@ -289,9 +291,9 @@ def _filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _filter_values(since: str | None, until: str | None, action: str | None,
-                   actor: str | None) -> dict[str, Any]:
+                   actor: str | None, result: str | None) -> dict[str, Any]:
     return {"since": parse_since(since), "until": parse_since(until, field="until"),
-            "action": action or None, "actor": actor or None}
+            "action": action or None, "actor": actor or None, "result": result}
 
 
 @audit_cmd.command("list")
@@ -301,12 +303,12 @@ def _filter_values(since: str | None, until: str | None, action: str | None,
 @_db_option
 @_cli_errors
 def audit_list(since: str | None, until: str | None, action: str | None, actor: str | None,
-               limit: int, offset: int, db: str | None) -> None:
+               result: str | None, limit: int, offset: int, db: str | None) -> None:
     """Show audit rows, newest first (times in Asia/Shanghai)."""
     import json
 
     svc = _service(db)
-    filters = _filter_values(since, until, action, actor)
+    filters = _filter_values(since, until, action, actor, result)
     events = svc.audit_events(limit=limit, offset=offset, **filters)
     total = svc.count_audit_events(**filters)
     rows = [(str(e.id), _local(e.at), e.actor, e.client or "-", e.action, e.target, e.result,
@@ -322,13 +324,13 @@ def audit_list(since: str | None, until: str | None, action: str | None, actor: 
 @_db_option
 @_cli_errors
 def audit_export(file: str, since: str | None, until: str | None, action: str | None,
-                 actor: str | None, db: str | None) -> None:
+                 actor: str | None, result: str | None, db: str | None) -> None:
     """Export audit rows to FILE as CSV (UTF-8 with BOM, for Excel), oldest first."""
     if not file.lower().endswith(".csv"):
         raise InvalidInput(f"导出文件应以 .csv 结尾 / the export file must end in .csv: {file}",
                            field="file")
     n = _service(db).export_audit(file, actor=cli_actor(), filters=_filter_values(
-        since, until, action, actor))
+        since, until, action, actor, result))
     click.echo(f"已导出 {n} 条审计记录到 {file} / wrote {n} audit rows to {file}")
 
 

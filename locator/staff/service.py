@@ -30,7 +30,7 @@ from ..errors import Conflict, NotFound
 from ..store.accounts import AccountStore, AuditEvent, Session, Token, User, insert_audit, utc_now
 from . import audit
 from .errors import Forbidden, StaffInvalid, TooManyAttempts, Unauthorized
-from .passwords import check_password, dummy_verify, hash_password, verify_password
+from .passwords import MAX_LENGTH, check_password, dummy_verify, hash_password, verify_password
 from .roles import can, check_role, normalize_scope, require
 
 #: Plaintext API tokens start with this (so that leaked ones are easy to recognise).
@@ -362,7 +362,9 @@ class AccountService:
         with self.store.connect() as conn:
             creds = self.store.credentials(conn, claimed) if claimed else None
         pw = password if isinstance(password, str) else ""
-        if creds is None:
+        if len(pw) > MAX_LENGTH:  # no stored password is this long; do not spend a hash
+            ok, rehash, reason = False, False, "password too long"
+        elif creds is None:
             dummy_verify(pw, hasher=self.hasher)
             ok, rehash, reason = False, False, "unknown account"
         else:
