@@ -1,0 +1,352 @@
+"""Opening hours in plain language, and the live preview of the staff editing form.
+
+:func:`describe_hours` renders an ``opening_hours`` value accepted by
+:mod:`locator.stations.hours` as a short sentence in Simplified Chinese or English::
+
+    Mo-Fr 08:00-20:00; PH off  ->  周一至周五 08:00–20:00，法定节假日不开放
+                                   Mon–Fri 08:00–20:00; closed on public holidays
+
+Rules are rendered one by one, left to right, exactly as the evaluator applies them
+(a later rule overrides an earlier one for the days it names; a rule added with ``, ``
+is rendered with "另" / "also"). The text is built from the parsed rules, so it names
+days, months and times in the user's language and never repeats raw OSM tokens such
+as ``Mo`` or ``PH``; only a rule's free-text comment is shown as written.
+
+:func:`hours_preview` is what the form shows while the hours are typed: whether the
+value is valid, an error message in the page's language that names the wrong part and
+gives an example, the sentence, and whether the station is open at a given moment.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from ..config import DEFAULT_TIMEZONE
+from ..errors import InvalidInput
+from ..time_util import parse_when
+from .hours import _DAY, _LENIENT, _MONTHS, _Parser, _Rule, open_status, parse_hours
+
+__all__ = ["EXAMPLE_HOURS", "describe_hours", "hours_preview"]
+
+#: The example of valid syntax that error messages offer.
+EXAMPLE_HOURS = "Mo-Fr 08:00-20:00; Sa,Su 09:00-17:00; PH off"
+
+_WHOLE_DAY = ((0, _DAY),)
+_ZH_DAYS = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
+_EN_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_DAY_CODES = {code: i for i, code in enumerate(("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"))}
+_MONTH_CODES = {code: i + 1 for i, code in enumerate(_MONTHS)}
+_MODIFIERS = ("off", "closed", "open")
+
+
+# --------------------------------------------------------------------------- rules
+
+
+class _Phrase(NamedTuple):
+    """One parsed rule with the selector items as written (canonical spelling)."""
+
+    rule: _Rule
+    months: tuple[str, ...]  # e.g. ("Jun-Sep",) or ("Jan-Feb", "Dec"); () = every month
+    days: tuple[str, ...]  # e.g. ("Mo-Fr",) or ("Sa", "Su", "PH"); () = every day
+    comment: str | None
+
+
+class _RecordingParser(_Parser):
+    """The evaluator's parser, keeping each rule's canonical text next to the rule."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.rule_texts: list[str] = []
+
+    def _rule(self, additional: bool) -> tuple[_Rule, str]:
+        rule, text = super()._rule(additional)
+        self.rule_texts.append(text)
+        return rule, text
+
+
+@functools.lru_cache(maxsize=1024)
+def _phrases(canonical: str) -> tuple[_Phrase, ...]:
+    """The rules of a canonical ``opening_hours`` text (as :func:`parse_hours` returns it)."""
+    parser = _RecordingParser(canonical)
+    _, rules = parser.parse()
+    out = []
+    for rule, text in zip(rules, parser.rule_texts, strict=True):
+        comment = None
+        if '"' in text:  # a comment is a rule's last part and contains no '"'
+            cut = text.index('"')
+            text, comment = text[:cut], text[cut + 1:-1].strip()
+        months: tuple[str, ...] = ()
+        days: tuple[str, ...] = ()
+        for part in text.split():
+            if part == "24/7" or part[0].isdigit() or part in _MODIFIERS:
+                continue  # the spans and the modifier are read from the rule itself
+            items = tuple(part.split(","))
+            if items[0].split("-")[0] in _MONTH_CODES:
+                months = items
+            else:
+                days = items
+        out.append(_Phrase(rule, months, days, comment or None))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _is_en(lang: str) -> bool:
+    if not isinstance(lang, str) or not lang.lower().startswith(("zh", "en")):
+        raise InvalidInput(f"Got lang={lang!r}; lang must be 'zh' (Simplified Chinese) or "
+                           "'en' (English), optionally with a region such as 'zh-CN'",
+                           field="lang")
+    return lang.lower().startswith("en")
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _span_text(start: int, end: int, en: bool) -> str:
+    if (start, end) == (0, _DAY):
+        return "all day" if en else "全天"
+    if end <= _DAY:
+        return f"{_clock(start)}–{_clock(end)}"
+    if en:
+        return f"{_clock(start)}–{_clock(end - _DAY)} (next day)"
+    return f"{_clock(start)}–次日 {_clock(end - _DAY)}"
+
+
+def _day_item(item: str, en: bool) -> str:
+    if item == "PH":
+        return "public holidays" if en else "法定节假日"
+    names = _EN_DAYS if en else _ZH_DAYS
+    first, _, last = item.partition("-")
+    if not last:
+        return names[_DAY_CODES[first]]
+    joiner = "–" if en else "至"
+    return f"{names[_DAY_CODES[first]]}{joiner}{names[_DAY_CODES[last]]}"
+
+
+def _month_item(item: str, en: bool) -> str:
+    first, _, last = item.partition("-")
+    a = _MONTH_CODES[first]
+    if en:
+        return f"{first}–{last}" if last else first
+    if not last:
+        return f"{a}月"
+    b = _MONTH_CODES[last]
+    return f"{a}月至{'次年' if b < a else ''}{b}月"
+
+
+def _days_text(phrase: _Phrase, en: bool) -> str:
+    """The weekday part of a rule: "" when the rule names no days."""
+    weekdays = phrase.rule.weekdays
+    if weekdays is not None and len(weekdays) == 7:
+        return "daily" if en else "每天"  # every weekday, so public holidays too
+    items = [_day_item(item, en) for item in phrase.days]
+    if not en:
+        return "、".join(items)
+    if len(items) > 1 and phrase.days[-1] == "PH":
+        return f"{', '.join(items[:-1])} and {items[-1]}"
+    return ", ".join(items)
+
+
+def _months_text(phrase: _Phrase, en: bool) -> str:
+    months = phrase.rule.months
+    if months is None or len(months) == 12:
+        return ""
+    return (", " if en else "、").join(_month_item(item, en) for item in phrase.months)
+
+
+def _join(*parts: str) -> str:
+    return " ".join(part for part in parts if part)
+
+
+def _rule_text(phrase: _Phrase, en: bool) -> str:
+    rule = phrase.rule
+    months, days = _months_text(phrase, en), _days_text(phrase, en)
+    every_day = "daily" if en else "每天"
+    whole_day = not rule.spans or rule.spans == _WHOLE_DAY
+    times = (", " if en else "、").join(
+        _span_text(start, end, en) for start, end in rule.spans)
+    if rule.is_open:
+        if whole_day:
+            if not months and days in ("", every_day):
+                text = "open 24 hours" if en else "全天 24 小时开放"
+            else:
+                sel = _join(months, "" if days == every_day else days)
+                text = f"{sel} all day" if en else f"{sel}全天开放"
+        else:
+            text = _join(months, days or every_day, times)
+        if rule.additional:
+            text = ("also " if en else "另") + text
+    elif whole_day:
+        if en:
+            on = " every day" if days == every_day else f" on {days}" if days else ""
+            text = "closed" + on + (f" in {months}" if months else "")
+        else:
+            text = _join(months, days) + "不开放"
+    elif en:
+        text = _join(months, days or every_day, "closed", times)
+    else:
+        text = _join(months, days or every_day, times, "不开放")
+    if phrase.comment:
+        text += f" (note: {phrase.comment})" if en else f"（备注：{phrase.comment}）"
+    return text
+
+
+def describe_hours(spec: str | None, lang: str = "zh") -> str:
+    """The opening hours as a plain-language sentence.
+
+    Parameters
+    ----------
+    spec
+        An ``opening_hours`` value (the subset :func:`~locator.stations.hours.parse_hours`
+        accepts); None or blank means the hours are unknown.
+    lang
+        ``"zh"`` (Simplified Chinese, the default) or ``"en"``; regions such as
+        ``"zh-CN"`` are accepted.
+
+    Returns
+    -------
+    str
+        For example ``"周一至周五 08:00–20:00，法定节假日不开放"`` or
+        ``"Mon–Fri 08:00–20:00; closed on public holidays"``; ``"开放时间未知"`` /
+        ``"hours unknown"`` for None or blank.
+
+    Raises
+    ------
+    InvalidInput
+        The same error as :func:`~locator.stations.hours.validate_hours` for an invalid
+        value (``field="opening_hours"``), or for an unsupported ``lang``.
+    """
+    en = _is_en(lang)
+    if spec is None or (isinstance(spec, str) and not spec.strip()):
+        return "hours unknown" if en else "开放时间未知"
+    parsed = parse_hours(spec)
+    phrases = _phrases(parsed.text)
+    if parsed.is_always_open and not any(p.comment for p in phrases):
+        return "open 24 hours" if en else "全天 24 小时开放"
+    return ("; " if en else "，").join(_rule_text(p, en) for p in phrases)
+
+
+# --------------------------------------------------------------------------- errors
+
+# The parser's problem descriptions (see hours.py), each with its Chinese wording.
+# Groups captured from the English message are the user's own text and are kept as is.
+_ZH_PROBLEMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), zh) for pattern, zh in (
+        (r"^unterminated comment", "备注缺少结尾的英文双引号 \""),
+        (r"^unexpected character '(.*)'$", "无法识别的字符「{0}」"),
+        (r"^variable times", "不支持日出、日落等不固定的时间，请写成固定时刻 HH:MM"),
+        (r"^school holidays", "不支持学校假期（SH），节假日只支持 PH（法定节假日）"),
+        (r"^the 'unknown' modifier", "不支持 unknown；开放时间未知时请留空"),
+        (r"^week-number", "不支持按第几周选择"),
+        (r"^easter", "不支持复活节日期"),
+        (r"^unknown word '(.*)'$", "无法识别「{0}」：星期请写 Mo、Tu、We、Th、Fr、Sa、Su，"
+                                   "月份请写 Jan–Dec，法定节假日写 PH"),
+        (r"^fallback rules", "不支持备用规则「||」"),
+        (r"^open-ended times", "不支持没有结束时间的写法（+），请写明关门时间"),
+        (r"^nth-weekday", "不支持“每月第几个星期几”（如 Th[3]）"),
+        (r"^'24/7' must be a rule of its own", "「24/7」须单独作为一条规则；跟在星期后面时请改写为 "
+                                               "00:00-24:00"),
+        (r"^unexpected number '(.*?)'", "无法识别数字「{0}」：不支持具体日期、年份和周数，"
+                                        "时间请写成 HH:MM"),
+        (r"^a comment without times", "只有备注、没有时间的规则表示“未知”，不支持；"
+                                      "请写上时间或 off"),
+        (r"^empty rule", "有一条空规则（可能多写了分号或逗号）"),
+        (r"^expected a weekday after '-'", "「-」后面缺少星期"),
+        (r"^expected a month after '-'", "「-」后面缺少月份"),
+        (r"^time '(.*?)' must start a span", "时间「{0}」须写成时间段 HH:MM-HH:MM"),
+        (r"^incomplete time span '(.*?)'", "时间段「{0}」不完整：「-」后面缺少结束时间 HH:MM"),
+        (r"^invalid time '(.*?)': minutes", "时间「{0}」无效：分钟须在 00–59 之间"),
+        (r"^invalid time '(.*?)': a span must start", "时间「{0}」无效：开始时间须在 "
+                                                      "00:00–23:59 之间"),
+        (r"^invalid time '(.*?)': a span must end", "时间「{0}」无效：结束时间不能晚于 48:00"),
+        (r"^time span '(.*?)' lasts more than 24 hours", "时间段「{0}」超过 24 小时"),
+        (r"^unexpected '(.*?)'; separate rules", "「{0}」的位置不对：多条规则之间请用分号「;」"
+                                                 "分开，星期和月份写在时间前面"),
+        (r"^unexpected '(.*?)'", "此处不应出现「{0}」"),
+        (r"must be a string", "开放时间须为文本"),
+    )
+)
+_WHERE_RE = re.compile(r" (?:at position (?P<pos>\d+)|at the end): (?P<problem>.*?)\. Supported: ",
+                       re.S)
+
+
+def _fragment(text: str, pos: int) -> str:
+    """The token at ``pos`` of the normalised text, up to the next space or ';'."""
+    match = re.match(r"[^\s;]+|;", text[pos:])
+    return match.group() if match else ""
+
+
+def _error_message(spec: str, error: InvalidInput, en: bool) -> str:
+    """The parser's error in the form's language: what is wrong, where, and an example."""
+    message = error.message
+    normalised = " ".join(spec.translate(_LENIENT).split()) if isinstance(spec, str) else ""
+    prefix = f"Invalid opening_hours {normalised!r}"
+    where = _WHERE_RE.search(message, len(prefix)) if message.startswith(prefix) else None
+    problem = where.group("problem") if where else message
+    fragment = ""
+    if where and where.group("pos") is not None:
+        fragment = _fragment(normalised, int(where.group("pos")))
+    if en:
+        at = f" (at “{fragment}”)" if fragment else " (at the end)" if where else ""
+        return (f"Opening hours not understood: {problem}{at}. Example of valid hours: "
+                f"{EXAMPLE_HOURS} ({describe_hours(EXAMPLE_HOURS, 'en')}).")
+    zh_problem = next((zh.format(*m.groups()) for pattern, zh in _ZH_PROBLEMS
+                       if (m := pattern.search(problem))), "无法识别这段开放时间")
+    at = f"（出错位置：「{fragment}」）" if fragment else "（出错位置：末尾）" if where else ""
+    return (f"开放时间格式有误：{zh_problem}{at}。正确写法示例：{EXAMPLE_HOURS}"
+            f"（{describe_hours(EXAMPLE_HOURS, 'zh')}）")
+
+
+# --------------------------------------------------------------------------- preview
+
+
+def hours_preview(spec: str | None, *, at: datetime | str | None = None, lang: str = "zh",
+                  tz: str = DEFAULT_TIMEZONE) -> dict[str, Any]:
+    """What the station form shows while opening hours are typed.
+
+    Parameters
+    ----------
+    spec
+        The value as typed; None or blank is valid and means unknown hours.
+    at
+        The moment for "open now": a datetime or ISO 8601 text (naive means wall-clock
+        time in ``tz``); now if None.
+    lang
+        ``"zh"`` or ``"en"``, for ``error`` and ``text``.
+    tz
+        The station's IANA timezone.
+
+    Returns
+    -------
+    dict
+        ``valid`` (bool); ``error`` (a message in ``lang`` naming the wrong part and
+        giving an example, or None); ``text`` (:func:`describe_hours`, None when
+        invalid); ``canonical`` (the value as it will be stored, None when blank or
+        invalid); ``open_now`` (``"open"``, ``"closed"`` or ``"unknown"``) and
+        ``next_change`` (ISO 8601 in ``tz``, or None) at ``at``.
+
+    Raises
+    ------
+    InvalidInput
+        Only for a bad ``at``, ``lang`` or ``tz``; an invalid ``spec`` is reported in
+        the result.
+    """
+    en = _is_en(lang)
+    when = parse_when(at, field="at", tz=tz) if at is not None else None
+    try:
+        text = describe_hours(spec, lang)
+    except InvalidInput as exc:
+        if exc.field != "opening_hours":
+            raise
+        return {"valid": False, "error": _error_message(spec or "", exc, en), "text": None,
+                "canonical": None, "open_now": "unknown", "next_change": None}
+    blank = spec is None or not spec.strip()
+    state, change = open_status(spec, when, tz=tz)
+    return {"valid": True, "error": None, "text": text,
+            "canonical": None if blank else parse_hours(spec or "").text,
+            "open_now": state, "next_change": change.isoformat() if change else None}
