@@ -221,12 +221,12 @@ def test_export_to_a_bad_path_is_one_line_and_non_zero(runner, db, tmp_path, tar
 
 
 def test_export_to_a_full_disk_leaves_no_file(runner, db, tmp_path, monkeypatch):
-    import locator.store.reading as reading
+    import locator.store.fileio as fileio
 
     def full(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(reading.os, "fsync", full)
+    monkeypatch.setattr(fileio.os, "fsync", full)
     out = tmp_path / "x.csv"
     r = runner.invoke(main, ["export", str(out), "--db", str(db)])
     assert r.exit_code == 1

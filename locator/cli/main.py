@@ -141,6 +141,7 @@ def _import(file: Path, crs: str | None, dry_run: bool, ignore_unknown: bool,
             maps: tuple[str, ...], drops: tuple[str, ...], mapping_file: Path | None,
             save_to: Path | None, match_distance: float, no_districts: bool, lang: str,
             source: str, db: str | None, actor: str | None) -> None:
+    from ..errors import SchemaError
     from ..store import StationStore
     from ..store.files import (
         apply_mapping,
@@ -180,8 +181,14 @@ def _import(file: Path, crs: str | None, dry_run: bool, ignore_unknown: bool,
 
         districts = load_xuzhou_districts()
     parsed = assign_districts(parsed, districts)
-    store = StationStore(db, create=True)
-    plan = plan_import(parsed, store.all(), match_distance_m=match_distance)
+    store = None
+    try:
+        store = StationStore(db, create=not dry_run)  # a dry run creates no database
+    except SchemaError:
+        if not dry_run:
+            raise
+    plan = plan_import(parsed, store.all() if store is not None else [],
+                       match_distance_m=match_distance)
     enc = (f", encoding {table.encoding}" if en else f"，编码 {table.encoding}") \
         if table.encoding else ""
     ign = ""
@@ -201,11 +208,12 @@ def _import(file: Path, crs: str | None, dry_run: bool, ignore_unknown: bool,
         click.echo(f"Dry run of {where}: {plan.summary(lang)}; nothing stored." if en else
                    f"试运行 {where}：{plan.summary(lang)}；未写入任何数据。")
         return
+    assert store is not None
     todo = len(plan.to_store())
-    if todo and _stderr_is_tty() and todo >= 5000:
-        click.echo(f"Writing {todo:,} stations in one transaction ..." if en else
-                   f"正在写入 {todo:,} 个站点（单个事务）……", err=True)
-    apply_plan(store, plan, actor=_actor(actor), batch=file.name)
+    show = todo >= 5000 and _stderr_is_tty()
+    with _progress(todo, "Writing (one transaction)" if en else "写入（单个事务）", show) as bar:
+        apply_plan(store, plan, actor=_actor(actor), batch=file.name,
+                   progress=bar.update if show else None)
     click.echo(f"Imported {where}: {plan.summary(lang)}." if en else
                f"已导入 {where}：{plan.summary(lang)}。")
 

@@ -34,7 +34,7 @@ from typing import Any
 from ..stations.coords import from_wgs84, parse_crs
 from ..stations.model import FIELDS, Station
 from ..stations.vocab import SOURCES
-from .reading import FileAccessError, FileError, write_atomic
+from .fileio import FileAccessError, FileError, write_atomic
 
 SAMPLE_NOTICE = "示例数据，非真实站点 / Sample data: illustrative, not real stations"
 GENERATOR = "Station Locator · 工会户外劳动者服务站点查询"

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import InvalidInput
 from ..stations.vocab import ACCESS, AMENITIES, SOURCES, STATION_TYPES, STATUSES, Vocabulary
-from .reading import FIELD_LABELS_ZH
+from .mapping import FIELD_LABELS_ZH
 
 #: Vocabularies by the field they validate.
 FIELD_VOCABULARIES: dict[str, Vocabulary] = {

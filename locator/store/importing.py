@@ -28,10 +28,10 @@ import numpy as np
 from ..errors import Conflict, ImportFailed, InvalidInput
 from ..stations.coords import parse_crs, validate_lonlat_arrays
 from ..stations.model import Station, station_from_dict
+from .fileio import FileError
 from .import_messages import RowIssue, explain
 from .import_plan import DEFAULT_MATCH_DISTANCE_M, ImportPlan, plan_import
 from .reading import (
-    FileError,
     RawTable,
     Sheet,
     apply_mapping,
@@ -268,13 +268,18 @@ def assign_districts(parsed: ParsedRows, districts: Districts | None) -> ParsedR
 
 # --------------------------------------------------------------------- applying
 def apply_plan(store: StationStore, plan: ImportPlan, *, actor: str,
-               batch: str | None = None) -> list[Station]:
-    """Write a plan's new and updated stations in one transaction (all or nothing).
+               batch: str | None = None,
+               progress: Callable[[int], None] | None = None) -> list[Station]:
+    """Write a plan's new and updated stations in one transaction (all or nothing),
+    through ``StationStore.add_many(..., upsert=True)``.
 
     Raises :class:`ImportFailed` when the plan has errors (nothing is written) and
     :class:`Conflict` when another writer stored one of the same ids meanwhile.
-    Returns the stored stations (with their versions).
+    ``progress(n)`` gets the number of rows written by each step, when the store
+    reports it. Returns the stored stations (with their versions).
     """
+    import inspect
+
     import sqlalchemy.exc
 
     if plan.errors:
@@ -282,8 +287,11 @@ def apply_plan(store: StationStore, plan: ImportPlan, *, actor: str,
     todo = plan.to_store()
     if not todo:
         return []
+    kw: dict[str, Any] = {}
+    if progress is not None and "progress" in inspect.signature(store.add_many).parameters:
+        kw["progress"] = progress
     try:
-        return store.add_many(todo, actor=actor, upsert=True, batch=batch)
+        return store.add_many(todo, actor=actor, upsert=True, batch=batch, **kw)
     except sqlalchemy.exc.IntegrityError:
         raise Conflict("another import or edit stored some of the same stations at the same "
                        "time; nothing was imported. Run the import again (it will match them)"
