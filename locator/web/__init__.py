@@ -98,6 +98,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(planner.bp)
     app.register_blueprint(planner_api.bp)
+    from .api import writes
+    from .staff import admin, imports  # noqa: F401 - their routes are on staff_pages.bp
+    from .staff import pages as staff_pages
+    from .staff import stations as staff_stations  # noqa: F401
+    from .staff.auth import init_auth, register_auth_errors
+
+    init_auth(app)
+    register_auth_errors(app)
+    app.register_blueprint(writes.bp)
+    app.register_blueprint(staff_pages.bp)
     if cfg["LOCATOR_PBF"]:
         factory = _network_factory(cfg["LOCATOR_PBF"])
         app.extensions["locator.network_engine"] = factory

@@ -47,11 +47,30 @@ def _page(status: int, title: str, detail: str) -> Response:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(InvalidInput)
     def _invalid(e: InvalidInput):
+        from ..staff.station_edits import DuplicateSuspected
+        from .api.writes import PreconditionRequired
+        from .i18n import current_lang
+
         field = e.field or "request"
+        # Messages of the staff core come in both languages: answer in the page's.
+        text = e.message_in(current_lang()) if hasattr(e, "message_in") else str(e)
+        if isinstance(e, DuplicateSuspected) and _wants_json():
+            resp = problem(409, "Possible duplicate", text, kind="duplicate-suspected")
+            body = resp.get_json()
+            body["duplicates"] = [h.to_dict() if hasattr(h, "to_dict") else str(h)
+                                  for h in e.hits]
+            body["hint"] = "send the same request with \"confirm_duplicates\": true to save it"
+            out = jsonify(body)
+            out.status_code = 409
+            out.mimetype = "application/problem+json"
+            return out
+        status = 428 if isinstance(e, PreconditionRequired) else 400
         if _wants_json():
-            return problem(400, "Invalid parameter", str(e), kind="invalid-parameter",
-                           invalid_params=[{"name": field, "reason": e.message}])
-        return _page(400, "请求无效 / Bad request", str(e))
+            return problem(status, "Precondition Required" if status == 428
+                           else "Invalid parameter", text, kind="invalid-parameter",
+                           invalid_params=[{"name": field, "reason": text if hasattr(
+                               e, "message_in") else e.message}])
+        return _page(status, "请求无效 / Bad request", text)
 
     @app.errorhandler(NotFound)
     def _not_found(e: NotFound):

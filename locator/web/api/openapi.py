@@ -47,9 +47,14 @@ def _errors(*codes: int) -> dict[str, Any]:
 def spec() -> dict[str, Any]:
     """The whole document: the core API plus the planner's endpoints."""
     from ..planner.api import openapi_paths
+    from .writes import SECURITY_SCHEMES
+    from .writes import openapi_paths as write_paths
 
     doc = _core_spec()
     doc["paths"].update(openapi_paths())
+    for path, item in write_paths().items():
+        doc["paths"].setdefault(path, {}).update(item)
+    doc["components"]["securitySchemes"] = SECURITY_SCHEMES
     return doc
 
 

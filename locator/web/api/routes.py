@@ -193,7 +193,9 @@ def station(sid: str):
     d["coords"] = app_coords(st.lon, st.lat)
     if st.is_sample:
         d["notice"] = SAMPLE_NOTICE
-    return jsonify(d)
+    resp = jsonify(d)
+    resp.headers["ETag"] = f'"{st.version}"'  # what a PATCH sends back as If-Match
+    return resp
 
 
 @bp.get("/meta")
