@@ -203,15 +203,16 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]],
     rows = [[str(c) for c in r] for r in rows]
     widths = [len(h) for h in headers]
     for r in rows:
-        widths = [max(w, len(c)) for w, c in zip(widths, r)]
+        widths = [max(w, len(c)) for w, c in zip(widths, r, strict=True)]
     align = align or "l" * len(headers)
 
     def fmt(cells: Sequence[str]) -> str:
-        parts = [c.rjust(w) if a == "r" else c.ljust(w) for c, w, a in zip(cells, widths, align)]
+        parts = [c.rjust(w) if a == "r" else c.ljust(w)
+                 for c, w, a in zip(cells, widths, align, strict=True)]
         return "| " + " | ".join(parts) + " |"
 
     rule = "|" + "|".join(("-" * (w + 1) + ":") if a == "r" else ("-" * (w + 2))
-                          for w, a in zip(widths, align)) + "|"
+                          for w, a in zip(widths, align, strict=True)) + "|"
     return "\n".join([fmt(headers), rule, *(fmt(r) for r in rows)])
 
 

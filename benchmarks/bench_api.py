@@ -63,9 +63,8 @@ def free_port() -> int:
 
 def build_db(path: Path, extra: int) -> int:
     """Demo sample stations plus ``extra`` synthetic ones around China's cities."""
-    from locator.cli.demo import load_sample_stations
-
     from locator import StationStore
+    from locator.cli.demo import load_sample_stations
     from locator.stations.model import Station
     from locator.stations.vocab import AMENITIES, STATION_TYPES
 
@@ -196,7 +195,7 @@ def main() -> int:
         wait_ready(f"http://127.0.0.1:{p_bare}/bare", bare)
         urls = {"nearest": f"http://127.0.0.1:{p_app}/api/v1/nearest",
                 "bare": f"http://127.0.0.1:{p_bare}/bare"}
-        for name, url in urls.items():  # warm-up: every worker loads and JITs caches
+        for url in urls.values():  # warm-up: every worker loads and JITs caches
             run_wrk(url, lua, duration=3, connections=a.connections)
         for r in range(a.rounds):
             order = ["nearest", "bare"] if r % 2 == 0 else ["bare", "nearest"]

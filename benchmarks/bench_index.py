@@ -298,7 +298,7 @@ class RtreeLonLat(Method):
         from rtree import index
 
         stream = ((i, (x, y, x, y), None) for i, (x, y) in
-                  enumerate(zip(lon.tolist(), lat.tolist())))
+                  enumerate(zip(lon.tolist(), lat.tolist(), strict=True)))
         self.idx = index.Index(stream)
         self.n = len(lon)
 
@@ -423,10 +423,10 @@ def bench_one(size: int, dist: str, s: Settings, seed: int) -> tuple[list[Row], 
             continue
         got = [m.rows(m.query(float(qlon[j]), float(qlat[j]))) for j in range(nc)]
         rows[key].checked = nc
-        rows[key].mismatches = sum(g != t[:m.k] for g, t in zip(got, truth))
+        rows[key].mismatches = sum(g != t[:m.k] for g, t in zip(got, truth, strict=True))
         if m.batch_api:
             many = m.batch_rows(m.batch(qlon[:nc], qlat[:nc]))
-            rows[key].mismatches_many = sum(g != t[:m.k] for g, t in zip(many, truth))
+            rows[key].mismatches_many = sum(g != t[:m.k] for g, t in zip(many, truth, strict=True))
     bp50 = float(np.percentile(brute_ns, 50))
     rows["brute"].single = CallStats((bp50,), (float(np.percentile(brute_ns, 99)),), nc)
     rows["brute"].batch_qps = 1e9 / float(brute_ns.mean())
@@ -434,7 +434,7 @@ def bench_one(size: int, dist: str, s: Settings, seed: int) -> tuple[list[Row], 
     _progress(f"{dist} {size:,}: single-query timing")
 
     # --- single-query latency, rounds interleaved across methods
-    args = list(zip(qlon[:s.single].tolist(), qlat[:s.single].tolist()))
+    args = list(zip(qlon[:s.single].tolist(), qlat[:s.single].tolist(), strict=True))
     timed = {key: m.query for key, m in methods.items() if key != "brute"}
     stats = time_rounds(timed, args, rounds=s.rounds, warmup=min(200, len(args)))
     ref = stats["ckdtree"]
@@ -488,7 +488,7 @@ def insert_project(m: Project, row: Row, ilon: np.ndarray, ilat: np.ndarray,
 
     stations = [Station(id=f"N{j:07d}", name=f"new station {j}", type="outdoor_worker",
                         lon=float(x), lat=float(y))
-                for j, (x, y) in enumerate(zip(ilon.tolist(), ilat.tolist()))]
+                for j, (x, y) in enumerate(zip(ilon.tolist(), ilat.tolist(), strict=True))]
     clock = time.perf_counter_ns
     p50s, p99s, ins50, ins99, worst, compact_s = [], [], [], [], [], []
     visible = 0
@@ -531,7 +531,7 @@ def insert_project(m: Project, row: Row, ilon: np.ndarray, ilat: np.ndarray,
 def insert_rtree(m: RtreeLonLat, row: Row, ilon: np.ndarray, ilat: np.ndarray) -> None:
     total = np.empty(len(ilon), dtype=np.int64)
     clock = time.perf_counter_ns
-    for j, (x, y) in enumerate(zip(ilon.tolist(), ilat.tolist())):
+    for j, (x, y) in enumerate(zip(ilon.tolist(), ilat.tolist(), strict=True)):
         new_id = m.n + j
         t0 = clock()
         m.idx.insert(new_id, (x, y, x, y))
@@ -703,7 +703,7 @@ def profile_nearest(size: int, seed: int, calls: int = 20_000) -> None:
     m = Project()
     m.build(lon, lat, station_ids(size))
     qlon, qlat = gen_queries(lon, lat, calls, seed + 7)
-    pts = list(zip(qlon.tolist(), qlat.tolist()))
+    pts = list(zip(qlon.tolist(), qlat.tolist(), strict=True))
     prof = cProfile.Profile()
     prof.enable()
     for x, y in pts:

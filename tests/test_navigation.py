@@ -1,4 +1,5 @@
-"""Tests for locator.stations.navigation: every link carries its app's own CRS and survives parsing."""
+"""Tests for locator.stations.navigation: every link carries its app's own CRS and
+survives parsing."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ nx = pytest.importorskip("networkx")
 shapely = pytest.importorskip("shapely")
 
 from locator.coverage.isochrones import DEFAULT_BUFFER_M, isochrones_geojson  # noqa: E402
-from locator.coverage.network import (
+from locator.coverage.network import (  # noqa: E402
     ATTRIBUTION,
     NetworkEngine,
     graph_from_arrays,
@@ -68,7 +68,7 @@ def reversed_nx(graph) -> nx.DiGraph:
     u, v, w = graph.edges()
     g = nx.DiGraph()
     g.add_nodes_from(range(graph.n_nodes))
-    g.add_weighted_edges_from(zip(v.tolist(), u.tolist(), w.tolist()))
+    g.add_weighted_edges_from(zip(v.tolist(), u.tolist(), w.tolist(), strict=True))
     return g
 
 
@@ -120,7 +120,8 @@ def test_coverage_equals_networkx(graphs, name, mode, offset_m):
 
     g = reversed_nx(graph)
     g.add_node("super")
-    for n, t in zip(s_node, s_sec):  # the super-source, with each station's snapping walk
+    # the super-source, with each station's snapping walk
+    for n, t in zip(s_node, s_sec, strict=True):
         if not g.has_edge("super", n) or g["super"][n]["weight"] > t:
             g.add_edge("super", int(n), weight=float(t))
     per_station = [nx.single_source_dijkstra_path_length(g, int(n), cutoff=15 * 60.0)
@@ -140,12 +141,12 @@ def test_coverage_equals_networkx(graphs, name, mode, offset_m):
         covered = set(np.flatnonzero(oracle_time <= lim).tolist())
         mine = eng.reach_counts(slon, slat, dlon, dlat, minutes, cap=1)
         assert set(np.flatnonzero(mine).tolist()) == covered, minutes
-        pairs = {(i, j) for j, (dist, snap) in enumerate(zip(per_station, s_sec))
+        pairs = {(i, j) for j, (dist, snap) in enumerate(zip(per_station, s_sec, strict=True))
                  for i, n in enumerate(d_node)
                  if n >= 0 and dist.get(int(n), np.inf) + snap + d_sec[i] <= lim}
         mat = eng.coverage_matrix(slon, slat, dlon, dlat, minutes)
         assert mat.shape == (500, 20) and mat.dtype == bool
-        assert set(zip(*(x.tolist() for x in mat.nonzero()))) == pairs, minutes
+        assert set(zip(*(x.tolist() for x in mat.nonzero()), strict=True)) == pairs, minutes
         counts = eng.reach_counts(slon, slat, dlon, dlat, minutes)
         expect = np.bincount([i for i, _ in pairs], minlength=500)
         assert np.array_equal(counts, expect)
@@ -170,7 +171,7 @@ def test_engine_follows_the_travel_engine_interface(graphs):
 def _edge_ids(graph) -> set[tuple[int, int]]:
     u, v, _ = graph.edges()
     ids = graph.node_ids
-    return set(zip(ids[u].tolist(), ids[v].tolist()))
+    return set(zip(ids[u].tolist(), ids[v].tolist(), strict=True))
 
 
 def test_motorway_absent_from_walk_graph(graphs, raw):
@@ -178,11 +179,11 @@ def test_motorway_absent_from_walk_graph(graphs, raw):
     motor = edges[edges["highway"].isin(["motorway", "motorway_link"])]
     assert len(motor) > 50
     walk = _edge_ids(graphs["kouvola", "walk"])
-    for u, v in zip(motor["u"], motor["v"]):
+    for u, v in zip(motor["u"], motor["v"], strict=True):
         assert (u, v) not in walk and (v, u) not in walk
     # ... while the ordinary streets are in it.
     res = edges[edges["highway"] == "residential"]
-    assert sum((u, v) in walk for u, v in zip(res["u"], res["v"])) > 0.9 * len(res)
+    assert sum((u, v) in walk for u, v in zip(res["u"], res["v"], strict=True)) > 0.9 * len(res)
 
 
 def test_oneway_street_walked_both_ways_cycled_one_way(graphs, raw):
@@ -193,10 +194,11 @@ def test_oneway_street_walked_both_ways_cycled_one_way(graphs, raw):
                 & edges["cycleway"].isna()
                 & edges["highway"].isin(["residential", "tertiary", "unclassified", "secondary"])
                 & ~edges["bicycle"].isin(["no", "use_sidepath"])]
-    one = one[[counts[(u, v)] == 1 for u, v in zip(one["u"], one["v"])]]  # no parallel way
+    one = one[[counts[(u, v)] == 1  # no parallel way
+               for u, v in zip(one["u"], one["v"], strict=True)]]
     walk, bike = _edge_ids(graphs["helsinki", "walk"]), _edge_ids(graphs["helsinki", "bike"])
     checked = 0
-    for u, v in zip(one["u"], one["v"]):
+    for u, v in zip(one["u"], one["v"], strict=True):
         if (u, v) in bike:
             assert (v, u) not in bike
             assert (u, v) in walk and (v, u) in walk
@@ -362,7 +364,7 @@ def test_isochrones_follow_reachability(graphs, name, mode):
     u, v, _ = graph.edges()
     edge_m = haversine_np(graph.lon[u], graph.lat[u], graph.lon[v], graph.lat[v])
     checked_out = 0
-    for s, poly in zip(st, polys):
+    for s, poly in zip(st, polys, strict=True):
         assert poly.is_valid and not poly.is_empty
         assert poly.contains(shapely.Point(graph.lon[s], graph.lat[s]))
         times = nx.single_source_dijkstra_path_length(g, int(s), cutoff=minutes * 60)
@@ -494,5 +496,5 @@ def test_engine_is_safe_to_share_between_threads(graphs):
     with ThreadPoolExecutor(4) as pool:
         for _ in range(3):  # repeated: later rounds hit the engine's demand-snap cache
             got = list(pool.map(lambda job: eng.nearest_time(*job), jobs))
-            for a, b in zip(got, serial):
+            for a, b in zip(got, serial, strict=True):
                 np.testing.assert_array_equal(a, b)

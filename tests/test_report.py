@@ -149,7 +149,7 @@ def test_district_table_equals_coverage_report(scene, districts):
         got = {(c["data-field"], c.get("data-minutes") or c.get("data-level")):
                _value(c["data-value"]) for c in cells}
         assert got[("demand_total", None)] == m15["demand_total"]
-        for m, fig in zip(minutes, per):
+        for m, fig in zip(minutes, per, strict=True):
             assert got[("share_demand", str(m))] == fig["share_demand"], (adcode, m)
             assert got[("share_area", str(m))] == fig["share_area"], (adcode, m)
         for level, v in m15["demand_by_reach"].items():
@@ -218,7 +218,7 @@ def test_map_agrees_with_the_table(scene, tiny_stations, districts):
                         districts=districts, tiles="none")
     data = json.loads(parse(html).json_blocks[0])
     assert {r[0] for r in data["stations"]} == set(scene["stations"].ids.tolist())
-    covered = sum(w for w, r in zip(data["demand"]["w"], data["demand"]["r"]) if r > 0)
+    covered = sum(w for w, r in zip(data["demand"]["w"], data["demand"]["r"], strict=True) if r > 0)
     assert covered == pytest.approx(rep.at(15).city.demand_covered)
     # Another engine would contradict the table: no covered/uncovered split then.
     other = build_report(rep, stations=scene["records"], demand=dem,

@@ -132,7 +132,7 @@ def test_matrix_csv_gives_the_same_answer(instance, tmp_path):
     path = tmp_path / "matrix.csv"
     with path.open("w", encoding="utf-8") as fh:
         fh.write("demand_id,site_id,minutes\n")
-        for i, j in zip(*np.nonzero(minutes <= 30)):  # a routing tool's cut-off
+        for i, j in zip(*np.nonzero(minutes <= 30), strict=True):  # a routing tool's cut-off
             fh.write(f"{dem.ids[i]},{ids[j]},{float(minutes[i, j])!r}\n")
     table = read_matrix_csv(path)
     assert table.unit == "minutes"

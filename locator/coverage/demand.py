@@ -216,7 +216,7 @@ class Districts:
         y = np.asarray(lat, dtype=np.float64).reshape(-1)
         out = np.full(x.size, "", dtype=object)
         todo = np.ones(x.size, dtype=bool)
-        for code, g in zip(self.adcode, self.geometry):
+        for code, g in zip(self.adcode, self.geometry, strict=True):
             gx0, gy0, gx1, gy1 = g.bounds
             cand = np.flatnonzero(todo & (x >= gx0) & (x <= gx1) & (y >= gy0) & (y <= gy1))
             if cand.size == 0:

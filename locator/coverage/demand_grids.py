@@ -78,7 +78,7 @@ def grid_demand(area: Districts | Any, cell_m: float = 500.0, *, weight: str = "
     pieces: list[np.ndarray] = []
     dcodes: list[str] = []
     s = float(cell_m)
-    for code, g in zip(codes, proj):
+    for code, g in zip(codes, proj, strict=True):
         x0, y0, x1, y1 = g.bounds
         cols = np.arange(int(np.floor(x0 / s)), int(np.ceil(x1 / s)))
         rows = np.arange(int(np.floor(y0 / s)), int(np.ceil(y1 / s)))
@@ -94,7 +94,7 @@ def grid_demand(area: Districts | Any, cell_m: float = 500.0, *, weight: str = "
         keep = ~shapely.is_empty(clipped) & (shapely.area(clipped) > _SLIVER * s * s)
         cc, rr, clipped = cc[keep], rr[keep], clipped[keep]
         suffix = f"_{code}" if code else ""
-        ids.extend(f"{c}_{r}{suffix}" for c, r in zip(cc.tolist(), rr.tolist()))
+        ids.extend(f"{c}_{r}{suffix}" for c, r in zip(cc.tolist(), rr.tolist(), strict=True))
         pieces.append(clipped)
         dcodes.extend([code] * clipped.size)
     cells = np.concatenate(pieces) if pieces else np.zeros(0, dtype=object)
@@ -151,7 +151,7 @@ def h3_demand(area: Districts | Any, resolution: int = 8, *, weight: str = "area
     ids: list[str] = []
     hexes: list[Any] = []
     dcodes: list[str] = []
-    for code, g in zip(codes, geoms):
+    for code, g in zip(codes, geoms, strict=True):
         lat_mid = (g.bounds[1] + g.bounds[3]) / 2
         pad = 2.5 * edge_km / (111.0 * max(np.cos(np.radians(lat_mid)), 0.1))
         shape = h3.geo_to_h3shape(shapely.geometry.mapping(g.buffer(pad, quad_segs=2)))
@@ -166,9 +166,9 @@ def h3_demand(area: Districts | Any, resolution: int = 8, *, weight: str = "area
         hit = shapely.intersects(gm, pm)
         clipped = _polygonal(shapely.intersection(pm[hit], gm))
         keep = ~shapely.is_empty(clipped) & (shapely.area(clipped) > _SLIVER * full_area)
-        kept_cells = [c for c, h in zip(cells, hit) if h]
+        kept_cells = [c for c, h in zip(cells, hit, strict=True) if h]
         suffix = f"_{code}" if code else ""
-        ids.extend(c + suffix for c, k in zip(kept_cells, keep) if k)
+        ids.extend(c + suffix for c, k in zip(kept_cells, keep, strict=True) if k)
         hexes.append(clipped[keep])
         dcodes.extend([code] * int(keep.sum()))
     cells_m = np.concatenate(hexes) if hexes else np.zeros(0, dtype=object)
@@ -231,7 +231,7 @@ def generate_illustrative_demand(districts: Districts, *, cell_m: float = 500.0,
     town_w = rng.gamma(2.0, 1.0, size=n_towns)
     town_w *= towns_share / town_w.sum()
     centres += [(float(grid.lon[i]), float(grid.lat[i]), towns_sigma, float(w))
-                for i, w in zip(town_cells, town_w)]
+                for i, w in zip(town_cells, town_w, strict=True)]
     for clon, clat, sigma_km, share in centres:
         cx, cy = fwd.transform(clon, clat)
         d2 = ((x - cx) ** 2 + (y - cy) ** 2) / 1e6

@@ -181,7 +181,7 @@ def find_gaps(engine: TravelEngine, stations: StationSet, demand: Demand,
     near_min = engine.nearest_time(stations.lon, stations.lat, demand.lon[rep_units],
                                    demand.lat[rep_units])
     gaps = []
-    for rank, (c, r_unit) in enumerate(zip(order, rep_units.tolist()), start=1):
+    for rank, (c, r_unit) in enumerate(zip(order, rep_units.tolist(), strict=True), start=1):
         mem = members[c]
         if cells is not None and method == "points":
             poly_m = shapely.buffer(shapely.union_all(cells[mem]), -tol, join_style="mitre")
@@ -194,7 +194,7 @@ def find_gaps(engine: TravelEngine, stations: StationSet, demand: Demand,
         poly = to_deg(np.array([poly_m], dtype=object))[0]
         area = (None if demand.area_m2 is None else float(demand.area_m2[idx[mem]].sum()))
         dw: dict[str, float] = {}
-        for code, wv in zip(demand.district[idx[mem]].tolist(), w[mem].tolist()):
+        for code, wv in zip(demand.district[idx[mem]].tolist(), w[mem].tolist(), strict=True):
             dw[code] = dw.get(code, 0.0) + wv
         k = rank - 1
         gaps.append(Gap(

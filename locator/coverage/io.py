@@ -474,7 +474,7 @@ def read_population_raster(path: str | Path, *, band: int = 1,
         area = (r * r * math.radians(abs(tr.a)) *
                 np.abs(np.sin(np.radians(y + half)) - np.sin(np.radians(y - half))))
     w = vals[rows, cols]
-    ids = [f"r{a}_{b}" for a, b in zip(rows.tolist(), cols.tolist())]
+    ids = [f"r{a}_{b}" for a, b in zip(rows.tolist(), cols.tolist(), strict=True)]
     dem = demand_from_points(x, y, w, ids=ids, districts=districts, weight_name="population",
                              area_m2=area, cell_m=float(np.sqrt(area.mean())))
     return Demand(dem.ids, dem.lon, dem.lat, dem.weight, dem.area_m2, dem.district, None,

@@ -205,7 +205,8 @@ class CoverageFigures:
             "area_covered_km2": _num(None if self.area_covered_m2 is None
                                      else self.area_covered_m2 / 1e6),
             "share_area": _num(self.share_area),
-            "demand_by_reach": dict(zip(REACH_LEVELS, (_num(v) for v in self.demand_by_reach))),
+            "demand_by_reach": dict(zip(REACH_LEVELS, (_num(v) for v in self.demand_by_reach),
+                                        strict=True)),
             "share_cross": _num(self.share_cross),
         }
 
@@ -284,7 +285,7 @@ def _district_groups(demand: Demand, districts: Districts | None
     groups: list[tuple[str, str, str]] = []
     if districts is not None:
         groups = [(a, n, e) for a, n, e in zip(districts.adcode, districts.name,
-                                                districts.name_en)]
+                                                districts.name_en, strict=True)]
     known = {g[0] for g in groups}
     groups += [(a, a, a) for a in present if a and a not in known]
     if "" in present:
@@ -348,7 +349,8 @@ def coverage_report(engine: TravelEngine, stations: StationSet, demand: Demand, 
         per, city = _figures(group, len(groups), counts, demand)
         radius = getattr(engine, "radius_m", None)
         out.append(ThresholdCoverage(
-            m, city, tuple(DistrictCoverage(a, n, e, f) for (a, n, e), f in zip(groups, per)),
+            m, city, tuple(DistrictCoverage(a, n, e, f)
+                           for (a, n, e), f in zip(groups, per, strict=True)),
             radius(m) if callable(radius) else None))
     return CoverageReport(engine.describe(), stations.describe(), _demand_info(demand),
                           tuple(out))

@@ -60,7 +60,8 @@ OSM_TILES = {"name": "OpenStreetMap", "url": "https://tile.openstreetmap.org/{z}
              "overlay": False}
 #: Rows in the gap table.
 TABLE_GAPS = 15
-MODE_LABELS = {"walk": ("步行", "walk"), "bike": ("自行车", "bike"), "ebike": ("电动自行车", "e-bike")}
+MODE_LABELS = {"walk": ("步行", "walk"), "bike": ("自行车", "bike"),
+               "ebike": ("电动自行车", "e-bike")}
 THRESHOLD_COLORS = ("#a5d8ff", "#4dabf7", "#1864ab", "#0b3d91", "#5f3dc4", "#862e9c")
 
 
@@ -190,7 +191,7 @@ def _coverage_chart(rows: list[dict[str, Any]], thresholds: Sequence[float],
                          "value_y": y0 + (len(thresholds) - 1) * bar_h + bar_h - 1})
     height = top + len(rows) * group_h + 8
     legend = [{"x": _LABEL_W + 110 * k, "color": c, "label": f"{m:g} {t('分钟', 'min')}"}
-              for k, (m, c) in enumerate(zip(thresholds, colors))]
+              for k, (m, c) in enumerate(zip(thresholds, colors, strict=True))]
     return {"width": _CHART_W, "height": height, "rows": out_rows, "legend": legend,
             "grid": _grid(top - 4, height - top), "label_w": _LABEL_W}
 
@@ -206,7 +207,7 @@ def _cross_chart(rows: list[dict[str, Any]], minutes: float, t: Any,
         y = top + r_i * (bar_h + gap)
         x = float(_LABEL_W)
         segs = []
-        for lv, (item, color, name) in enumerate(zip(row["reach"], REACH_COLORS, names)):
+        for item, color, name in zip(row["reach"], REACH_COLORS, names, strict=True):
             share = item["share"]
             w = 0.0 if share is None else _PLOT_W * share
             segs.append({"x": round(x, 2), "y": y, "w": round(w, 2), "h": bar_h,
@@ -218,7 +219,7 @@ def _cross_chart(rows: list[dict[str, Any]], minutes: float, t: Any,
                          "value_y": y + bar_h - 3})
     height = top + len(rows) * (bar_h + gap) + 8
     legend = [{"x": _LABEL_W + 120 * k, "color": c, "label": n}
-              for k, (c, n) in enumerate(zip(REACH_COLORS, names))]
+              for k, (c, n) in enumerate(zip(REACH_COLORS, names, strict=True))]
     return {"width": _CHART_W, "height": height, "rows": out_rows, "legend": legend,
             "grid": _grid(top - 4, height - top), "label_w": _LABEL_W, "minutes": minutes}
 
@@ -309,7 +310,7 @@ def _gap_rows(gaps: GapReport | None, districts: Districts | None,
     names = {}
     if districts is not None:
         names = {a: (n if lang == "zh" else (e or n)) for a, n, e in
-                 zip(districts.adcode, districts.name, districts.name_en)}
+                 zip(districts.adcode, districts.name, districts.name_en, strict=True)}
     return [{"rank": g.rank, "demand": _fmt(g.demand),
              "area": _fmt(None if g.area_m2 is None else g.area_m2 / 1e6, 2),
              "districts": "、".join(names.get(d, d) for d in g.districts),

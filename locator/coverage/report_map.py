@@ -120,7 +120,7 @@ def station_rows(stations: Any, crs: str) -> list[list[Any]]:
         lat = np.array([s.lat for s in stations], dtype=np.float64)
     x, y = from_wgs84(lon, lat, crs)
     xs, ys = np.round(x, 6).tolist(), np.round(y, 6).tolist()
-    return [[i, n, a, b, ty] for i, n, a, b, ty in zip(ids, names, xs, ys, types)]
+    return [[i, n, a, b, ty] for i, n, a, b, ty in zip(ids, names, xs, ys, types, strict=True)]
 
 
 def _station_arrays(stations: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -178,7 +178,7 @@ def site_rows(suggestions: SitingResult | None, candidates: Candidates | None,
     where: dict[str, tuple[float, float]] = {}
     if candidates is not None:
         where = {str(i): (float(a), float(b))
-                 for i, a, b in zip(candidates.ids, candidates.lon, candidates.lat)}
+                 for i, a, b in zip(candidates.ids, candidates.lon, candidates.lat, strict=True)}
     elif gaps is not None:
         where = {f"gap-{g.rank}": (g.rep_lon, g.rep_lat) for g in gaps.gaps}
     missing = [s for s in best.site_ids if s not in where]
@@ -187,7 +187,7 @@ def site_rows(suggestions: SitingResult | None, candidates: Candidates | None,
                            f"{', '.join(missing[:5])}; pass the candidates the sites were "
                            "chosen from", field="candidates")
     out = []
-    for rank, (sid, gain) in enumerate(zip(best.site_ids, best.gains), start=1):
+    for rank, (sid, gain) in enumerate(zip(best.site_ids, best.gains, strict=True), start=1):
         lon, lat = where[sid]
         x, y = from_wgs84(np.array([lon]), np.array([lat]), crs)
         out.append({"rank": rank, "id": sid, "lon": round(lon, 6), "lat": round(lat, 6),
@@ -314,7 +314,7 @@ def coverage_map(report: CoverageReport, *, main: float, t: Any, lang: str, crs:
         payload["districts"] = {"type": "FeatureCollection", "features": [
             {"type": "Feature", "properties": {"adcode": a, "name": n},
              "geometry": geojson_in_crs(g, crs)}
-            for a, n, g in zip(districts.adcode, districts.name, districts.geometry)]}
+            for a, n, g in zip(districts.adcode, districts.name, districts.geometry, strict=True)]}
     radius = report.at(main).radius_m
     if isochrones is not None:
         payload["isochrones"] = {"type": "FeatureCollection",
@@ -324,7 +324,8 @@ def coverage_map(report: CoverageReport, *, main: float, t: Any, lang: str, crs:
     if demand is not None:
         payload["demand"], dropped = _demand_payload(demand, counts, crs)
         if dropped:
-            notes.append(t(f"地图只画出需求最大的 {MAP_DEMAND:,} 个单元（另有 {dropped:,} 个未画）。",
+            notes.append(t(f"地图只画出需求最大的 {MAP_DEMAND:,} 个单元"
+                           f"（另有 {dropped:,} 个未画）。",
                            f"The map shows the {MAP_DEMAND:,} largest demand units "
                            f"({dropped:,} left off)."))
     if gaps is not None and gaps.gaps:

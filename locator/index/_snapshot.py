@@ -173,7 +173,7 @@ def search_tree(main: Columns, dead: frozenset[int], tree: cKDTree, rows: np.nda
         got: list[tuple[float, Columns, int]] = []
         last = 0.0
         exhausted = False
-        for d, i in zip(dist, idx):
+        for d, i in zip(dist, idx, strict=True):
             if i >= n:  # beyond the distance bound
                 exhausted = True
                 break

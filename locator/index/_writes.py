@@ -110,7 +110,7 @@ class IndexWrites:
             mid = concat(take(snap.mid, live_mid), len(live_mid), buf, live_delta)
             self._snap = snap.evolve(
                 dead=dead, mid=mid, mid_tree=make_tree(mid.xyz), mid_dead=frozenset(),
-                mid_pos=dict(zip(mid.ids, range(len(mid)))),
+                mid_pos=dict(zip(mid.ids, range(len(mid)), strict=True)),
                 delta=new_buffer(DELTA_CAPACITY, with_stations=buf.stations is not None),
                 dn=0, ddead=frozenset(), dpos={})
             return
@@ -161,7 +161,7 @@ class IndexWrites:
             type_trees = {t: None for t in snap.type_trees}
             with self._lock:
                 if pos is None:
-                    pos = dict(zip(cols.ids, range(len(cols))))
+                    pos = dict(zip(cols.ids, range(len(cols)), strict=True))
                 else:
                     ids = cols.ids
                     for r in range(snap.n, len(cols)):

@@ -162,7 +162,7 @@ class StationIndex(IndexWrites):
                pos: dict[str, int] | None = None, dead: frozenset[int] = frozenset(),
                type_trees: dict | None = None) -> Snapshot:
         if pos is None:
-            pos = dict(zip(cols.ids, range(len(cols))))
+            pos = dict(zip(cols.ids, range(len(cols)), strict=True))
         buf = new_buffer(DELTA_CAPACITY, with_stations=with_stations)
         return Snapshot(cols, len(cols), make_tree(cols.xyz), pos, dead, buf, 0, frozenset(), {},
                          version, type_trees)
@@ -369,10 +369,10 @@ class StationIndex(IndexWrites):
             dist, idx = dist.tolist(), idx.tolist()
         if dead or snap.has_closed:
             status = snap.main.mv_status
-            pairs = [(d, i) for d, i in zip(dist, idx)
+            pairs = [(d, i) for d, i in zip(dist, idx, strict=True)
                      if i not in dead and status[i] != S_CLOSED]
         else:
-            pairs = list(zip(dist, idx))
+            pairs = list(zip(dist, idx, strict=True))
         if kk < n and (len(pairs) <= k or pairs[k][0] <= pairs[k - 1][0] + TIE_EPS):
             return None  # need more neighbours, or a tie at the k-th place: general path
         if not pairs:

@@ -325,10 +325,7 @@ def _locations(
                 def draw() -> tuple[float, float]:
                     return float(rng.uniform(xmin, xmax)), float(rng.uniform(ymin, ymax))
             else:
-                c = _CLUSTERS[k]
-
-                def draw(c: _Cluster = c) -> tuple[float, float]:
-                    return _gauss_point(rng, c, scale)
+                draw = functools.partial(_gauss_point, rng, _CLUSTERS[k], scale)
             lon, lat, i = _place(rng, dist, draw, placed)
             out.append((stype, lon, lat, i))
     return out
@@ -341,7 +338,7 @@ def _amenities(rng: np.random.Generator, stype: str) -> str:
     probs = _AMENITY_P[stype]
     draws = rng.random(len(AMENITIES.codes))
     return ";".join(
-        code for code, u in zip(AMENITIES.codes, draws) if u < probs.get(code, 0.0)
+        code for code, u in zip(AMENITIES.codes, draws, strict=True) if u < probs.get(code, 0.0)
     )
 
 

@@ -7,8 +7,8 @@ the API's ``/meta``, page labels) reads from here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from ..errors import InvalidInput
 
