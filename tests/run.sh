@@ -15,6 +15,12 @@ fi
 rm -rf build  # setuptools would reuse stale modules from an earlier build
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check ".[test]"
+# Lint the whole tree and type-check the core (pyproject.toml [tool.ruff], [tool.mypy]);
+# both run so that both report, and either failing fails the script before the tests.
+lint=0
+.venv/bin/ruff check locator tests benchmarks || lint=1
+.venv/bin/mypy || lint=1
+[ "$lint" = 0 ] || { echo "ruff or mypy found errors (above)" >&2; exit 1; }
 # .venv/bin/pytest (not python -m pytest) keeps the checkout off sys.path, so the tests
 # import the installed package, geodata and templates included.
 export LOCATOR_TEST_INSTALLED=1
