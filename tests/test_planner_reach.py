@@ -208,13 +208,13 @@ def test_a_job_started_in_one_process_is_polled_in_another(database, request, re
 
 
 def test_abandoned_jobs_are_reported_failed_and_free_the_queue(registry, demand_csv):
-    from locator.web.planner.jobs import JOBS
+    from locator.store.jobs import JOBS
 
     app = make_app(registry, demand_csv, LOCATOR_PLANNER_QUEUE=1, LOCATOR_PLANNER_TIMEOUT=60)
     client = app.test_client()
     with app.app_context():
         jobs = app.extensions["locator.planner"].jobs
-        jobs._table()
+        jobs.table._table()
     with jobs.engine.begin() as conn:  # a job whose process died two minutes ago
         conn.execute(JOBS.insert().values(id="dead", kind="coverage", status="running",
                                           created=time.time() - 120, owner="gone:1"))

@@ -2,11 +2,10 @@
 
 A job runs in the process that accepted it, on one of ``workers`` threads. Its record
 (status, result or problem) lives in the table ``planner_jobs`` of the station store's
-database, so that any process of the app can answer a poll: with several gunicorn
-workers, or several servers on one PostgreSQL database, the poll need not reach the
-process that runs the job. The table is created on first use and holds nothing
-that must survive: finished jobs are deleted ``ttl`` seconds after they end (and
-beyond :data:`MAX_KEPT_JOBS`).
+database (:mod:`locator.store.jobs`), so that any process of the app can answer a poll:
+with several gunicorn workers, or several servers on one PostgreSQL database, the poll
+need not reach the process that runs the job. Finished jobs are deleted ``ttl`` seconds
+after they end (and beyond ``MAX_KEPT_JOBS``).
 
 A job whose process stopped (a restart, a crash) would stay "running" for ever: a job
 not finished ``timeout`` seconds after it was created is reported as failed, and no
@@ -28,30 +27,15 @@ from datetime import datetime, timezone
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ...errors import InvalidInput, LocatorError
+from ...store.jobs import MAX_KEPT_JOBS, JobTable
 from ..security import TooManyRequests
 
 log = logging.getLogger(__name__)
 
-#: Finished jobs kept at most (the oldest go first).
-MAX_KEPT_JOBS = 256
-_STATES = ("queued", "running", "done", "failed")
-
-_meta = sa.MetaData()
-JOBS = sa.Table(
-    "planner_jobs", _meta,
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False, index=True),
-    sa.Column("created", sa.Float, nullable=False),
-    sa.Column("finished", sa.Float, nullable=True, index=True),
-    sa.Column("owner", sa.String(200), nullable=False),
-    sa.Column("result", sa.LargeBinary, nullable=True),
-    sa.Column("error", sa.LargeBinary, nullable=True),
-)
+__all__ = ["MAX_KEPT_JOBS", "Job", "JobManager", "problem_of"]
 
 
 def _iso(ts: float | None) -> str | None:
@@ -107,41 +91,28 @@ class JobManager:
         self.ttl = float(ttl)
         self.timeout = float(timeout)
         self.owner = f"{socket.gethostname()}:{os.getpid()}"[:200]
+        self.table = JobTable(engine, ttl=self.ttl, timeout=self.timeout)
         self._pool = ThreadPoolExecutor(max_workers=self.workers,
                                         thread_name_prefix="planner-job")
         self._submit_lock = threading.Lock()
-        self._ready = False
-
-    def _table(self) -> None:
-        if not self._ready:
-            _meta.create_all(self.engine, checkfirst=True)
-            self._ready = True
 
     def submit(self, kind: str, fn: Callable[[], dict[str, Any]]) -> Job:
         """Record and queue ``fn``; raises 429 when ``max_pending`` jobs are queued or
         running."""
-        self._table()
         job = Job(kind)
-        t = time.time()
-        with self._submit_lock, self.engine.begin() as conn:
-            self._prune(conn, t)
-            pending = conn.execute(
-                sa.select(sa.func.count()).select_from(JOBS).where(
-                    JOBS.c.status.in_(("queued", "running")),
-                    JOBS.c.created >= t - self.timeout)).scalar_one()
-            if pending >= self.max_pending:
-                err = TooManyRequests(5)
-                err.description = (f"the planner is busy ({pending} runs queued or running, "
-                                   f"at most {self.max_pending}); retry later")
-                raise err
-            conn.execute(JOBS.insert().values(id=job.id, kind=kind, status="queued",
-                                              created=t, owner=self.owner))
+        with self._submit_lock:
+            pending = self.table.insert_if_room(job_id=job.id, kind=kind, owner=self.owner,
+                                                at=time.time(), max_pending=self.max_pending)
+        if pending is not None:
+            err = TooManyRequests(5)
+            err.description = (f"the planner is busy ({pending} runs queued or running, "
+                               f"at most {self.max_pending}); retry later")
+            raise err
         job.future = self._pool.submit(self._run, job, fn)
         return job
 
     def _set(self, job_id: str, **values: Any) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(JOBS.update().where(JOBS.c.id == job_id).values(**values))
+        self.table.set(job_id, **values)
 
     def _run(self, job: Job, fn: Callable[[], dict[str, Any]]) -> None:
         try:
@@ -178,10 +149,8 @@ class JobManager:
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         """The record of any job in the database (``to_dict`` form), or None."""
-        self._table()
         t = time.time()
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(JOBS).where(JOBS.c.id == job_id)).mappings().first()
+        row = self.table.get(job_id)
         if row is None or (row["finished"] is not None and row["finished"] < t - self.ttl):
             return None
         status, error = row["status"], row["error"]
@@ -196,14 +165,6 @@ class JobManager:
                 "result": orjson.loads(row["result"]) if row["result"] else None,
                 "error": orjson.loads(error) if error else None,
                 "created": _iso(row["created"]), "finished": _iso(finished)}
-
-    def _prune(self, conn: sa.Connection, t: float) -> None:
-        conn.execute(JOBS.delete().where(JOBS.c.finished < t - self.ttl))
-        conn.execute(JOBS.delete().where(JOBS.c.status.in_(("queued", "running")),
-                                         JOBS.c.created < t - 2 * self.timeout))
-        keep = sa.select(JOBS.c.id).where(JOBS.c.finished.is_not(None)).order_by(
-            JOBS.c.finished.desc()).limit(MAX_KEPT_JOBS).scalar_subquery()
-        conn.execute(JOBS.delete().where(JOBS.c.finished.is_not(None), JOBS.c.id.not_in(keep)))
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
