@@ -138,17 +138,16 @@ def _find(f: dict[str, Any]) -> list[Station]:
         found = [s for s in found if ql in s.name.lower() or ql in s.address.lower()
                  or ql in s.id.lower()]
     key = f["sort"].lstrip("-")
+    newest = f["sort"].startswith("-")
+    found.sort(key=lambda s: s.id)  # ties keep id order (sorts below are stable)
     if key == "name":
-        found.sort(key=lambda s: (s.name, s.id))
+        found.sort(key=lambda s: s.name)
     elif key == "updated":
-        found.sort(key=lambda s: (s.updated_at.timestamp() if s.updated_at else 0.0, s.id),
-                   reverse=f["sort"].startswith("-"))
+        found.sort(key=lambda s: s.updated_at.timestamp() if s.updated_at else 0.0,
+                   reverse=newest)
     elif key == "verified":
-        # never verified first when oldest first; last when newest first
-        found.sort(key=lambda s: (s.verified_date or date.min, s.id),
-                   reverse=f["sort"].startswith("-"))
-    else:
-        found.sort(key=lambda s: s.id)
+        # never verified: first when oldest first, last when newest first
+        found.sort(key=lambda s: s.verified_date or date.min, reverse=newest)
     return found
 
 
