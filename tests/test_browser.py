@@ -24,8 +24,8 @@ from conftest_browser import (
     registry_of,
     xss_stations,
 )
-from locator.cli.demo import load_sample_stations
 
+from locator.cli.demo import load_sample_stations
 from locator.stations.coords import gcj02_to_wgs84, wgs84_to_gcj02
 from locator.web import create_app
 
@@ -145,6 +145,7 @@ def _locate(page, base_url, *, open_now: bool = False):
 def test_rider_lists_the_same_stations_as_locator_nearest(open_page, base_url, sample_registry,
                                                           sample_db):
     from click.testing import CliRunner
+
     from locator.cli.main import main
 
     page, console, hits = open_page(**_geo(POINT))
@@ -292,7 +293,7 @@ def test_browser_gcj02_matches_the_library(open_page, base_url):
     page.goto(base_url + "/")
     pts = [(117.1847, 34.2612), (121.4737, 31.2304), (87.6, 43.8), (2.35, 48.85)]
     got = page.evaluate("(pts) => pts.map(p => LocatorMaps.wgs84ToGcj02(p[0], p[1]))", pts)
-    for (lon, lat), (gx, gy) in zip(pts, got):
+    for (lon, lat), (gx, gy) in zip(pts, got, strict=True):
         assert (gx, gy) == pytest.approx(wgs84_to_gcj02(lon, lat), abs=1e-9)
 
 

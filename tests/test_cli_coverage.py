@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 from conftest import helsinki_scene
-from locator.cli.main import main
 
+from locator.cli.main import main
 from locator.coverage import (
     StraightLineEngine,
     build_siting_problem,
@@ -52,7 +52,8 @@ def test_coverage_json_equals_library(runner, db, demand_csv, tiny_stations):
     eng = StraightLineEngine("walk")
     dem = demand_from_points(lon, lat, w.astype(float), ids=[f"d{i}" for i in range(400)])
     want = coverage_report(eng, select_stations(tiny_stations), dem, minutes=[5, 15])
-    for got_t, want_t in zip(doc["coverage"]["thresholds"], want.to_dict()["thresholds"]):
+    for got_t, want_t in zip(doc["coverage"]["thresholds"], want.to_dict()["thresholds"],
+                              strict=True):
         assert got_t["minutes"] == want_t["minutes"]
         assert got_t["city"]["share_demand"] == pytest.approx(want_t["city"]["share_demand"])
         assert got_t["city"]["demand_by_reach"] == want_t["city"]["demand_by_reach"]
@@ -162,7 +163,8 @@ def test_network_coverage_on_helsinki(runner, tmp_path):
     iso = json.loads((tmp_path / "iso.geojson").read_text(encoding="utf-8"))
     area = shapely.geometry.shape(iso["features"][0]["geometry"])
     assert "OpenStreetMap contributors" in iso["attribution"]
-    assert all(area.contains(shapely.geometry.Point(x, y)) for x, y in zip(st_lon, st_lat))
+    assert all(area.contains(shapely.geometry.Point(x, y)) for x, y in zip(st_lon, st_lat,
+                                                                             strict=True))
     html = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert "OpenStreetMap contributors" in html and '"isochrones"' in html
 
@@ -242,3 +244,19 @@ def test_suggest_from_road_nodes_on_helsinki(runner, tmp_path):
     assert doc["share_after"] > doc["share_before"] == pytest.approx((~todo).mean())
     bad = runner.invoke(main, ["suggest", "--db", str(dbp), "--candidates-from", "nodes"])
     assert bad.exit_code == 2 and "--candidates-from nodes needs --engine network" in bad.output
+
+
+def test_suggest_from_a_travel_matrix_file(runner, db, demand_csv, tmp_path):
+    """``locator suggest --matrix`` (as the README shows) picks the site that reaches the
+    most demand in the matrix: S1 reaches d0-d199, S2 only d0-d9."""
+    path, lon, lat, w = demand_csv
+    m = tmp_path / "matrix.csv"
+    rows = [f"d{i},S1,{3 + i % 5}" for i in range(200)] + [f"d{i},S2,2" for i in range(10)]
+    m.write_text("demand_id,site_id,minutes\n" + "\n".join(rows) + "\n")
+    r = runner.invoke(main, ["suggest", "--db", str(db), "--demand", str(path), "--weight",
+                             "workers", "--matrix", str(m), "-n", "1", "--minutes", "15",
+                             "--ignore-hours", "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout.strip().splitlines()[-1])
+    assert doc["best"] == "greedy" and doc["greedy"]["site_ids"] == ["S1"]
+    assert doc["greedy"]["gains"][0] == pytest.approx(float(w[:200].sum()))

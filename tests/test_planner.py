@@ -7,7 +7,6 @@ import threading
 import time
 
 import pytest
-from locator.web.planner.api import openapi_paths
 
 from locator.coverage import (
     Candidates,
@@ -21,6 +20,7 @@ from locator.coverage import (
     suggest_sites,
 )
 from locator.web import create_app
+from locator.web.planner.api import openapi_paths
 
 CANDIDATES = [{"id": "C1", "lon": 117.20, "lat": 34.28}, {"id": "C2", "lon": 117.23, "lat": 34.25},
               {"id": "C3", "lon": 117.17, "lat": 34.295}, {"id": "C4", "lon": 117.26, "lat": 34.27},

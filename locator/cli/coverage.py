@@ -267,9 +267,9 @@ def _write_gaps(gaps, out: Path, illustrative: bool, network: bool = False) -> N
               help="Write the chosen sites: .geojson or .csv.")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--db", envvar="LOCATOR_DB", default=None)
-def suggest_cmd(n, candidates, cands_from, spacing, matrix, threshold, mode, minutes, engine_name, pbf, speed, detour,
-                beta, exact, demand, weight, districts, crs, at, ignore_hours, out, as_json,
-                db) -> None:
+def suggest_cmd(n, candidates, cands_from, spacing, matrix, threshold, mode, minutes,
+                engine_name, pbf, speed, detour, beta, exact, demand, weight, districts, crs,
+                at, ignore_hours, out, as_json, db) -> None:
     """Choose N new station sites that add the most covered demand (maximal covering)."""
     if cands_from == "nodes" and (engine_name != "network" or candidates or matrix):
         raise InvalidInput("--candidates-from nodes needs --engine network (road nodes), and "
@@ -307,13 +307,13 @@ def suggest_cmd(n, candidates, cands_from, spacing, matrix, threshold, mode, min
             elif step == "problem":
                 if matrix is not None:
                     table = read_matrix_csv(matrix)
+                    in_matrix = {str(i) for i in table.site_id.tolist()}
                     ids = cands.ids if cands is not None else sorted(
-                        set(table.site_ids) - {str(i) for i in stations.ids})
+                        in_matrix - {str(i) for i in stations.ids})
                     problem = siting_problem_from_matrix(
                         dem, [str(i) for i in ids], table,
                         threshold if threshold is not None else minutes,
-                        existing_ids=[str(i) for i in stations.ids
-                                      if str(i) in set(table.site_ids)])
+                        existing_ids=[str(i) for i in stations.ids if str(i) in in_matrix])
                 else:
                     problem = build_siting_problem(eng, stations, dem, cands, minutes)
             else:
@@ -325,7 +325,8 @@ def suggest_cmd(n, candidates, cands_from, spacing, matrix, threshold, mode, min
         doc["notice"] = ILLUSTRATIVE_NOTICE
     chosen = list(result.best.site_ids)
     if cands is not None:
-        where = {str(i): (float(x), float(y)) for i, x, y in zip(cands.ids, cands.lon, cands.lat)}
+        where = {str(i): (float(x), float(y))
+                 for i, x, y in zip(cands.ids, cands.lon, cands.lat, strict=True)}
         doc["sites"] = [{"id": s, "lon": where[s][0], "lat": where[s][1], "gain": round(g, 6)}
                         for s, g in zip(chosen, result.best.gains, strict=True) if s in where]
     if out is not None:

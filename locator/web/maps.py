@@ -155,7 +155,8 @@ LocatorMaps.register({{ this.key|tojson }}, {{ this.get_name() }}, {{ this.setup
         notes = list(notes)
         if tiles == "tianditu" and not sources:
             notes.append("No Tianditu key configured (LOCATOR_TIANDITU_KEY): no base map"
-                         if lang == "en" else "未配置天地图密钥（LOCATOR_TIANDITU_KEY），底图不显示")
+                         if lang == "en"
+                         else "未配置天地图密钥（LOCATOR_TIANDITU_KEY），底图不显示")
         self.setup = {
             "crs": self.crs_code, "tiles": tiles, "lang": lang, "notes": notes,
             "tileErrorText": ("底图暂时无法加载，站点信息不受影响" if lang != "en"

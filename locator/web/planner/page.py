@@ -317,11 +317,11 @@ def run_suggest(spec: RunSpec, data: PlannerData, minutes: float, *, n: int, bet
                                    minutes)
     res = suggest_sites(problem, n, beta=beta, exact=exact, time_limit=EXACT_TIME_LIMIT_S)
     pos = {str(i): (float(x), float(y)) for i, x, y in
-           zip(candidates.ids, candidates.lon, candidates.lat)}
+           zip(candidates.ids, candidates.lon, candidates.lat, strict=True)}
     best = res.best
     sites = [{"rank": k, "id": sid, "lon": round(pos[sid][0], 7), "lat": round(pos[sid][1], 7),
               "gain": round(g, 6)}
-             for k, (sid, g) in enumerate(zip(best.site_ids, best.gains), start=1)]
+             for k, (sid, g) in enumerate(zip(best.site_ids, best.gains, strict=True), start=1)]
     return {"minutes": minutes, "engine": spec.engine.describe(),
             "stations": spec.stations.describe(), "demand": {
                 "units": len(data.demand), "source": data.demand.source,
@@ -333,7 +333,8 @@ def run_suggest(spec: RunSpec, data: PlannerData, minutes: float, *, n: int, bet
 # --------------------------------------------------------------------------- page
 
 
-MODE_LABELS = {"walk": ("步行", "Walk"), "bike": ("自行车", "Bike"), "ebike": ("电动自行车", "E-bike")}
+MODE_LABELS = {"walk": ("步行", "Walk"), "bike": ("自行车", "Bike"),
+               "ebike": ("电动自行车", "E-bike")}
 PAGE_PARAMS = [
     Param("mode", choice(*MODES), default="walk"),
     Param("minutes", check_minutes, default=15.0),
