@@ -250,3 +250,25 @@ def test_script_in_a_name_is_stored_and_shown_as_text(client, tokens, registry):
     html = client.get("/staff/stations?q=script").get_data(as_text=True)
     assert "<script>alert" not in html and "&lt;script&gt;alert" in html
     assert "<img src=x" not in html
+
+
+def test_export_download_is_scoped_labelled_and_audited(client, tokens, svc, registry):
+    import csv
+    import io
+
+    from locator.stations.coords import wgs84_to_gcj02
+
+    _login(client, "yun")
+    r = client.get("/staff/export?format=csv&crs=gcj02")
+    assert r.status_code == 200 and r.data.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(r.data.decode("utf-8-sig"))))
+    assert sorted(x["id"] for x in rows) == ["T04", "T07"]  # Yunlong's stations only
+    t04 = registry.store.get("T04")
+    glon, glat = wgs84_to_gcj02(t04.lon, t04.lat)
+    row = next(x for x in rows if x["id"] == "T04")
+    assert float(row["lon"]) == pytest.approx(glon, abs=1e-6)
+    assert float(row["lat"]) == pytest.approx(glat, abs=1e-6)
+    assert "示例" in row["notice"]  # the tiny set is sample data, and says so
+    ev = svc.audit_events(action="station.export")[0]
+    assert (ev.actor, ev.detail["rows"], ev.detail["crs"]) == ("yun", 2, "gcj02")
+    assert client.get("/staff/export?format=doc").status_code == 400

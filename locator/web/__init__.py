@@ -99,7 +99,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(planner.bp)
     app.register_blueprint(planner_api.bp)
     from .api import writes
-    from .staff import admin, imports  # noqa: F401 - their routes are on staff_pages.bp
+    from .staff import admin, exports, imports  # noqa: F401 - routes on staff_pages.bp
     from .staff import pages as staff_pages
     from .staff import stations as staff_stations  # noqa: F401
     from .staff.auth import init_auth, register_auth_errors
