@@ -117,6 +117,9 @@ def test_import_dry_run_stores_nothing(runner, tmp_path, tiny_csv):
                              "--lang", "en"])
     assert r.exit_code == 0 and "10 new, 0 updated, 0 unchanged" in r.output
     assert _rows(path) == 0
+    nodb = tmp_path / "never.sqlite"
+    r = runner.invoke(main, ["import", str(tiny_csv), "--db", str(nodb), "--dry-run"])
+    assert r.exit_code == 0 and "新增 10" in r.output and not nodb.exists()
 
 
 def test_failed_import_leaves_database_as_it_was(runner, db, tmp_path):

@@ -324,3 +324,29 @@ def test_plan_of_plain_stations(tiny_stations):
     assert [c.field for c in u.changes] == ["lon", "lat"] and u.station.id == "T01"
     with pytest.raises(ValueError, match="match_distance_m"):
         plan_import([], [], match_distance_m=-1)
+
+
+def test_an_upload_reads_like_a_file(tmp_path, store):
+    """The web upload has bytes and a file name, not a path: same sheet, same plan."""
+    from locator.store.files import sheet_from_bytes
+
+    data = ZH_FILE.read_text(encoding="utf-8").encode("gbk")
+    sheet = sheet_from_bytes(data, "上传.csv")
+    assert sheet.encoding == "gb18030" and sheet.headers[1] == "站点名称"
+    m = propose_mapping(sheet.headers)
+    assert m.ignored == ("序号", "备注") and not m.unknown and not m.missing
+    plan = prepare_import(sheet, existing=store.all(), crs="gcj02")
+    assert plan.counts()["new"] == 6
+    with pytest.raises(FileError, match="unsupported file type '.doc'"):
+        sheet_from_bytes(data, "x.doc")
+
+
+def test_progress_is_reported_while_rows_are_checked(tmp_path):
+    p = tmp_path / "many.csv"
+    p.write_text("名称,类型,经度,纬度\n" + "".join(
+        f"站{i},爱心驿站,{117 + i * 1e-4:.6f},34.2\n" for i in range(4500)), encoding="utf-8")
+    seen: list[int] = []
+    sheet = read_sheet(p)
+    parsed = parse_rows(apply_mapping(sheet, resolve_mapping(sheet.headers)),
+                        progress=seen.append)
+    assert len(parsed.candidates) == 4500 and seen == [2000, 4000, 4500]

@@ -146,7 +146,6 @@ def _import(file: Path, crs: str | None, dry_run: bool, ignore_unknown: bool,
     from ..store.files import (
         apply_mapping,
         apply_plan,
-        assign_districts,
         load_mapping,
         parse_map_option,
         parse_rows,
@@ -171,16 +170,15 @@ def _import(file: Path, crs: str | None, dry_run: bool, ignore_unknown: bool,
                    f"列映射已保存到 {save_to}", err=True)
     table = apply_mapping(sheet, mapping)
     n = len(table.rows)
-    show = n >= 5000 and _stderr_is_tty()
-    with _progress(n, "Checking rows" if en else "检查数据行", show) as bar:
-        parsed = parse_rows(table, crs=crs, default_source=source,
-                            progress=(lambda done: bar.update(done - bar.pos)) if show else None)
     districts = None
     if not no_districts:
         from ..coverage import load_xuzhou_districts
 
         districts = load_xuzhou_districts()
-    parsed = assign_districts(parsed, districts)
+    show = n >= 5000 and _stderr_is_tty()
+    with _progress(n, "Checking rows" if en else "检查数据行", show) as bar:
+        parsed = parse_rows(table, crs=crs, default_source=source, districts=districts,
+                            progress=(lambda done: bar.update(done - bar.pos)) if show else None)
     store = None
     try:
         store = StationStore(db, create=not dry_run)  # a dry run creates no database
@@ -457,12 +455,13 @@ def demo(db: str, serve: bool, host: str, port: int) -> None:
 def _register_commands() -> None:
     """Add the command groups that live in their own modules (planning, staff accounts)."""
     from .coverage import coverage_cmd, suggest_cmd
+    from .settings_cmd import settings_cmd
     from .staff import COMMANDS as staff_commands
 
     for cmd in (coverage_cmd, suggest_cmd):
         cmd.callback = _handle_errors(cmd.callback)
         main.add_command(cmd)
-    for cmd in staff_commands:
+    for cmd in (*staff_commands, settings_cmd):
         main.add_command(cmd)
 
 

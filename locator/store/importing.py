@@ -113,13 +113,16 @@ def _diagnose(rec: dict[str, Any], exc: InvalidInput, n: int, table: RawTable,
 
 
 def parse_rows(table: RawTable, *, crs: str = "wgs84", default_source: str = "import",
+               districts: Districts | None = None,
                progress: Callable[[int], None] | None = None) -> ParsedRows:
     """Validate every row of ``table``; never raises for a bad row.
 
     Coordinates in ``crs`` are checked and converted to WGS-84 in one vectorised
     pass; each row is then validated by :func:`locator.station_from_dict`. A row
     with errors reports all of them (row number, the file's column, the value,
-    accepted values). ``progress(n)`` is called with the number of rows done.
+    accepted values). With ``districts``, rows get their district as
+    :func:`assign_districts` gives it. ``progress(n)`` is called with the number of
+    rows done.
     """
     crs = parse_crs(crs)
     if table.declared_crs:
@@ -155,10 +158,13 @@ def parse_rows(table: RawTable, *, crs: str = "wgs84", default_source: str = "im
         coord_issues[int(i)] = [explain(fld, None, InvalidInput("is required", field=fld), row=n,
                                         column=table.column_of(fld), crs=crs)]
     file_fields = frozenset(table.columns) | {"lon", "lat", "name", "type"}
+    with_district = file_fields | _DISTRICT_FIELDS
     id_col = "id" in table.columns
     out = ParsedRows([], [], [], n_rows, dict(table.columns), crs)
     seen: dict[str, int] = {}
     wlon, wlat = vl.lon.tolist(), vl.lat.tolist()
+    rule = _DistrictRule(districts, table.columns) if districts is not None else None
+    heres = districts.assign(vl.lon, vl.lat).tolist() if districts is not None else []
     for i, (n, rec) in enumerate(recs):
         if progress is not None and i % 2000 == 0 and i:
             progress(i)
@@ -167,6 +173,14 @@ def parse_rows(table: RawTable, *, crs: str = "wgs84", default_source: str = "im
         data = {**rec, "lon": wlon[i], "lat": wlat[i]} if not bad else {**rec, **_PROBE_LONLAT}
         for k in ("created_at", "updated_at", "version"):
             data.pop(k, None)
+        assigned = False
+        if rule is not None and not bad:
+            code, name, assigned = rule.fill(rec.get("district_adcode"),
+                                             rec.get("district_name"), heres[i])
+            if code:
+                data["district_adcode"] = code
+            if name:
+                data["district_name"] = name
         try:
             st = station_from_dict(data, default_source=default_source)
         except InvalidInput as e:
@@ -175,6 +189,11 @@ def parse_rows(table: RawTable, *, crs: str = "wgs84", default_source: str = "im
         if bad:
             out.errors.extend(bad)
             continue
+        fields = file_fields
+        if rule is not None:
+            out.warnings += rule.issues(n, st, heres[i], assigned)
+            if st.district_adcode:
+                fields = with_district
         id_given = id_col and rec.get("id") is not None
         if id_given:
             if st.id in seen:
@@ -184,10 +203,11 @@ def parse_rows(table: RawTable, *, crs: str = "wgs84", default_source: str = "im
                     f"duplicate id {st.id!r} (also on row {seen[st.id]})"))
                 continue
             seen[st.id] = n
-        out.candidates.append(Candidate(n, st, file_fields, bool(id_given)))
+        out.candidates.append(Candidate(n, st, fields, bool(id_given)))
     if progress is not None:
         progress(n_rows)
     out.errors.sort(key=lambda x: (x.row or 0))
+    out.warnings.sort(key=lambda x: (x.row or 0))
     return out
 
 
@@ -195,72 +215,90 @@ _PROBE_LONLAT = {"lon": 117.2, "lat": 34.2}
 
 
 # --------------------------------------------------------------------- districts
+class _DistrictRule:
+    """How a row's district is filled in from its point, and what is flagged."""
+
+    def __init__(self, districts: Districts, columns: Mapping[str, str]):
+        self.names = dict(zip(districts.adcode, districts.name, strict=True))
+        self.names_en = {a: (e or self.names[a]) for a, e in
+                         zip(districts.adcode, districts.name_en, strict=True)}
+        self.known_zh = tuple(f"{a} {self.names[a]}" for a in districts.adcode)
+        self.known_en = tuple(f"{a} {self.names_en[a]}" for a in districts.adcode)
+        self.lon_col = columns.get("lon", "lon")
+        self.code_col = columns.get("district_adcode", columns.get("district_name"))
+        self.name_col = columns.get("district_name")
+
+    def fill(self, adcode: Any, name: Any, here: str) -> tuple[Any, Any, bool]:
+        """``(adcode, name, assigned)`` for a row that gave ``adcode``/``name`` (or None)."""
+        if adcode:
+            return adcode, name or self.names.get(str(adcode)), False
+        if here:
+            return here, name or self.names[here], True
+        return adcode, name, False
+
+    def issues(self, row: int, s: Station, here: str, assigned: bool) -> list[RowIssue]:
+        out = []
+        kz, ke = self.known_zh, self.known_en
+        if not here:
+            out.append(RowIssue(
+                row, self.lon_col, "lon", f"{s.lon:.6f},{s.lat:.6f}", "outside_districts",
+                f"位置（{s.lon:.6f}, {s.lat:.6f}，WGS-84）不在任何已配置的区县内；请核对坐标和"
+                "坐标系（高德/腾讯为 GCJ-02，百度为 BD-09），确认后再导入",
+                f"the point ({s.lon:.6f}, {s.lat:.6f}, WGS-84) is outside every configured "
+                "district; check the coordinates and the coordinate system (Amap/Tencent: "
+                "GCJ-02, Baidu: BD-09) before importing", kz, ke, "warning"))
+        code = s.district_adcode
+        if assigned:
+            if s.district_name != self.names[here]:
+                out.append(RowIssue(
+                    row, self.name_col, "district_name", s.district_name, "district_mismatch",
+                    f"区县“{s.district_name}”与位置不符：该点位于 {here}（{self.names[here]}）",
+                    f"district {s.district_name!r} does not match the point, which lies in "
+                    f"{here} ({self.names_en[here]})", kz, ke, "warning"))
+        elif code and code not in self.names:
+            out.append(RowIssue(
+                row, self.code_col, "district_adcode", code, "unknown_district",
+                f"区县代码“{code}”不是已配置的区县；可接受的值：{'、'.join(kz)}",
+                f"district code {code!r} is not a configured district; accepted: "
+                f"{', '.join(ke)}", kz, ke, "warning"))
+        elif code and here and here != code:
+            out.append(RowIssue(
+                row, self.code_col, "district_adcode", code, "district_mismatch",
+                f"区县代码 {code}（{self.names[code]}）与位置不符：该点位于 {here}"
+                f"（{self.names[here]}）",
+                f"district code {code} ({self.names_en[code]}) does not match the point, "
+                f"which lies in {here} ({self.names_en[here]})", kz, ke, "warning"))
+        return out
+
+
+_DISTRICT_FIELDS = frozenset({"district_adcode", "district_name"})
+
+
 def assign_districts(parsed: ParsedRows, districts: Districts | None) -> ParsedRows:
     """Fill in ``district_adcode`` and ``district_name`` from the boundaries (point in
     polygon, vectorised) for rows without a district code, and warn about rows
     outside every district and rows whose code disagrees with their point.
 
-    With ``districts`` None, ``parsed`` is returned as is.
+    :func:`parse_rows` with ``districts=`` does the same while validating (faster:
+    no second copy of each station). With ``districts`` None, ``parsed`` is returned
+    as is.
     """
     if districts is None or not parsed.candidates:
         return parsed
     cands = parsed.candidates
     lon = np.fromiter((c.station.lon for c in cands), np.float64, len(cands))
     lat = np.fromiter((c.station.lat for c in cands), np.float64, len(cands))
-    got = districts.assign(lon, lat)
-    names = dict(zip(districts.adcode, districts.name, strict=True))
-    names_en = dict(zip(districts.adcode, districts.name_en, strict=True))
-    known_zh = tuple(f"{a} {names[a]}" for a in districts.adcode)
-    known_en = tuple(f"{a} {names_en[a] or names[a]}" for a in districts.adcode)
-    cols = parsed.columns
-    lon_col = cols.get("lon", "lon")
-    code_col = cols.get("district_adcode", cols.get("district_name"))
+    rule = _DistrictRule(districts, parsed.columns)
     warnings = list(parsed.warnings)
     out: list[Candidate] = []
-    for c, here in zip(cands, got.tolist(), strict=True):
+    for c, here in zip(cands, districts.assign(lon, lat).tolist(), strict=True):
         s = c.station
-        if not here:
-            warnings.append(RowIssue(
-                c.row, lon_col, "lon", f"{s.lon:.6f},{s.lat:.6f}", "outside_districts",
-                f"位置（{s.lon:.6f}, {s.lat:.6f}，WGS-84）不在任何已配置的区县内；请核对坐标和"
-                "坐标系（高德/腾讯为 GCJ-02，百度为 BD-09），确认后再导入",
-                f"the point ({s.lon:.6f}, {s.lat:.6f}, WGS-84) is outside every configured "
-                "district; check the coordinates and the coordinate system (Amap/Tencent: "
-                "GCJ-02, Baidu: BD-09) before importing", known_zh, known_en, "warning"))
-        if s.district_adcode:
-            if s.district_adcode not in names:
-                warnings.append(RowIssue(
-                    c.row, code_col, "district_adcode", s.district_adcode, "unknown_district",
-                    f"区县代码“{s.district_adcode}”不是已配置的区县；可接受的值："
-                    f"{'、'.join(known_zh)}",
-                    f"district code {s.district_adcode!r} is not a configured district; "
-                    f"accepted: {', '.join(known_en)}", known_zh, known_en, "warning"))
-            elif here and here != s.district_adcode:
-                warnings.append(RowIssue(
-                    c.row, code_col, "district_adcode", s.district_adcode, "district_mismatch",
-                    f"区县代码 {s.district_adcode}（{names[s.district_adcode]}）与位置不符："
-                    f"该点位于 {here}（{names[here]}）",
-                    f"district code {s.district_adcode} ({names_en[s.district_adcode]}) does "
-                    f"not match the point, which lies in {here} ({names_en[here]})",
-                    known_zh, known_en, "warning"))
-            if not s.district_name and s.district_adcode in names:
-                c = Candidate(c.row, s.evolve(district_name=names[s.district_adcode]),
-                              c.fields | {"district_name"}, c.id_given)
-            out.append(c)
-            continue
-        if not here:
-            out.append(c)
-            continue
-        if s.district_name and s.district_name != names[here]:
-            warnings.append(RowIssue(
-                c.row, cols.get("district_name"), "district_name", s.district_name,
-                "district_mismatch",
-                f"区县“{s.district_name}”与位置不符：该点位于 {here}（{names[here]}）",
-                f"district {s.district_name!r} does not match the point, which lies in "
-                f"{here} ({names_en[here]})", known_zh, known_en, "warning"))
-        out.append(Candidate(c.row, s.evolve(district_adcode=here,
-                                             district_name=s.district_name or names[here]),
-                             c.fields | {"district_adcode", "district_name"}, c.id_given))
+        code, name, assigned = rule.fill(s.district_adcode, s.district_name, here)
+        if (code, name) != (s.district_adcode, s.district_name):
+            s = s.evolve(district_adcode=code, district_name=name)
+            c = Candidate(c.row, s, c.fields | _DISTRICT_FIELDS, c.id_given)
+        warnings += rule.issues(c.row, s, here, assigned)
+        out.append(c)
     warnings.sort(key=lambda x: (x.row or 0))
     return ParsedRows(out, parsed.errors, warnings, parsed.total_rows, parsed.columns,
                       parsed.crs)
@@ -268,15 +306,16 @@ def assign_districts(parsed: ParsedRows, districts: Districts | None) -> ParsedR
 
 # --------------------------------------------------------------------- applying
 def apply_plan(store: StationStore, plan: ImportPlan, *, actor: str,
-               batch: str | None = None,
-               progress: Callable[[int], None] | None = None) -> list[Station]:
+               batch: str | None = None, progress: Callable[[int], None] | None = None,
+               hook: Any = None) -> list[Station]:
     """Write a plan's new and updated stations in one transaction (all or nothing),
     through ``StationStore.add_many(..., upsert=True)``.
 
     Raises :class:`ImportFailed` when the plan has errors (nothing is written) and
     :class:`Conflict` when another writer stored one of the same ids meanwhile.
     ``progress(n)`` gets the number of rows written by each step, when the store
-    reports it. Returns the stored stations (with their versions).
+    reports it; ``hook`` is passed on to ``add_many`` (e.g. a change-log writer that
+    runs in the same transaction). Returns the stored stations (with their versions).
     """
     import inspect
 
@@ -288,8 +327,11 @@ def apply_plan(store: StationStore, plan: ImportPlan, *, actor: str,
     if not todo:
         return []
     kw: dict[str, Any] = {}
-    if progress is not None and "progress" in inspect.signature(store.add_many).parameters:
+    accepted = inspect.signature(store.add_many).parameters
+    if progress is not None and "progress" in accepted:
         kw["progress"] = progress
+    if hook is not None:
+        kw["hook"] = hook
     try:
         return store.add_many(todo, actor=actor, upsert=True, batch=batch, **kw)
     except sqlalchemy.exc.IntegrityError:
@@ -313,8 +355,8 @@ def prepare_import(source: str | os.PathLike | Sheet, *, existing: Iterable[Stat
     sheet = source if isinstance(source, Sheet) else read_sheet(Path(source))
     m = resolve_mapping(sheet.headers, mapping, ignore_unknown=ignore_unknown)
     table = apply_mapping(sheet, m)
-    parsed = parse_rows(table, crs=crs, default_source=default_source, progress=progress)
-    parsed = assign_districts(parsed, districts)
+    parsed = parse_rows(table, crs=crs, default_source=default_source, districts=districts,
+                        progress=progress)
     plan = plan_import(parsed, existing, match_distance_m=match_distance_m)
     plan.mapping = m
     plan.encoding = sheet.encoding
