@@ -335,3 +335,17 @@ CREATE TABLE station_history (hid INTEGER PRIMARY KEY AUTOINCREMENT,
   at DATETIME NOT NULL, batch VARCHAR(64), before TEXT, after TEXT);
 CREATE TABLE locator_meta (key VARCHAR(50) PRIMARY KEY, value VARCHAR(200) NOT NULL);
 """
+
+
+def test_follower_ends_with_its_registry(db_url, registry):
+    import gc
+
+    other = Registry.open(db_url)
+    other.follow(0.01)
+    th = other._follower
+    assert th.is_alive()
+    other.store.dispose()
+    del other
+    gc.collect()
+    th.join(2)
+    assert not th.is_alive()

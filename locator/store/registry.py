@@ -23,6 +23,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -103,7 +104,10 @@ class Registry:
             return
         self._stop.clear()
         self._follower_pid = pid
-        self._follower = threading.Thread(target=self._follow, args=(interval,),
+        # The thread holds the registry weakly: a registry nobody uses any more (a test's,
+        # a closed app's) is collected and its follower ends.
+        self._follower = threading.Thread(target=_follow, args=(weakref.ref(self), interval,
+                                                                 self._stop),
                                           name="locator-change-follower", daemon=True)
         self._follower.start()
 
@@ -111,21 +115,6 @@ class Registry:
         self._stop.set()
         if self._follower is not None:
             self._follower.join(timeout=5)
-
-    def _follow(self, interval: float) -> None:
-        failing = False
-        while not self._stop.wait(interval):
-            try:
-                self.apply_changes()
-                if failing:
-                    log.warning("change log readable again; index caught up")
-                failing = False
-            except Exception as e:  # noqa: BLE001 - keep serving the current index
-                if not failing:
-                    log.warning("cannot read the change log (%s); serving the index as it "
-                                "is and retrying", e)
-                failing = True
-                time.sleep(min(5.0, interval * 10))
 
     def _held_version(self, sid: str) -> int | None:
         try:
@@ -193,3 +182,25 @@ class Registry:
                                          expected_version=expected_version, hook=hook)
         self._put(new)
         return new
+
+
+def _follow(ref: weakref.ref[Registry], interval: float, stop: threading.Event) -> None:
+    """The follower thread's loop (see :meth:`Registry.follow`)."""
+    failing = False
+    while not stop.wait(interval):
+        reg = ref()
+        if reg is None:
+            return
+        try:
+            reg.apply_changes()
+            if failing:
+                log.warning("change log readable again; index caught up")
+            failing = False
+        except Exception as e:  # noqa: BLE001 - keep serving the current index
+            if not failing:
+                log.warning("cannot read the change log (%s); serving the index as it is "
+                            "and retrying", e)
+            failing = True
+        del reg
+        if failing:
+            time.sleep(min(5.0, interval * 10))
