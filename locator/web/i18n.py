@@ -3,7 +3,7 @@ set by the page's language switch)."""
 
 from __future__ import annotations
 
-from flask import Flask, g, request
+from flask import Flask, Response, g, request
 
 LANGS = ("zh", "en")
 
@@ -28,6 +28,18 @@ def gettext(zh: str, en: str) -> str:
 
 
 def init_i18n(app: Flask) -> None:
+    @app.after_request
+    def _remember_lang(resp: Response) -> Response:
+        """On every page, a ``?lang=`` link sets the language for later pages too (rider,
+        planner and staff pages alike; the API answers per request)."""
+        if request.path.startswith("/api/"):
+            return resp
+        lang = (request.args.get("lang") or "").lower()[:2]
+        if lang in ("zh", "en") and request.cookies.get("lang") != lang:
+            resp.set_cookie("lang", lang, max_age=365 * 24 * 3600, samesite="Lax",
+                            httponly=True)
+        return resp
+
     @app.context_processor
     def _inject():
         lang = current_lang()

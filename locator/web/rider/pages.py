@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from ... import config
@@ -109,15 +109,6 @@ def _lang_url(code: str) -> str:
 @bp.app_context_processor
 def _page_helpers() -> dict[str, Any]:
     return {"lang_url": _lang_url}
-
-
-@bp.after_request
-def _remember_lang(resp: Response) -> Response:
-    """A ``?lang=`` link sets the language for later pages too."""
-    lang = (request.args.get("lang") or "").lower()[:2]
-    if lang in ("zh", "en") and request.cookies.get("lang") != lang:
-        resp.set_cookie("lang", lang, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
-    return resp
 
 
 def _settings() -> tuple[str, str, str]:
