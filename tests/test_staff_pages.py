@@ -57,10 +57,17 @@ class Staff:
         page = self.client.get("/staff/stations").get_data(as_text=True)
         self.csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
 
+    def _lang_per_request(self) -> None:
+        # A ?lang= link is remembered in a cookie (as for a real user); these tests pick
+        # the language per request, so the remembered choice is dropped each time.
+        self.client.delete_cookie("lang")
+
     def get(self, path: str):
+        self._lang_per_request()
         return self.client.get(path)
 
     def text(self, path: str) -> str:
+        self._lang_per_request()
         r = self.client.get(path)
         assert r.status_code == 200, (path, r.status_code)
         return r.get_data(as_text=True)
@@ -69,6 +76,7 @@ class Staff:
         from werkzeug.datastructures import MultiDict
 
         items = list(data.items()) if isinstance(data, dict) else list(data)
+        self._lang_per_request()
         return self.client.post(path, data=MultiDict([("csrf_token", self.csrf), *items]))
 
     def ids(self, query: str) -> list[str]:

@@ -272,3 +272,17 @@ def test_export_download_is_scoped_labelled_and_audited(client, tokens, svc, reg
     ev = svc.audit_events(action="station.export")[0]
     assert (ev.actor, ev.detail["rows"], ev.detail["crs"]) == ("yun", 2, "gcj02")
     assert client.get("/staff/export?format=doc").status_code == 400
+
+
+def test_an_explicit_no_district_is_kept(app, tokens, svc):
+    editor = app.extensions["locator.editor"]
+    admin = svc.user("admin1")
+    ctx = app.app_context()  # the duplicate check reads the app's index
+    ctx.push()
+    st = editor.create(admin, _new(YUNLONG, name="无归属驿站", district_adcode=""),
+                       locate_district=False)
+    assert st.district_adcode == "" and st.district_name == ""
+    auto = editor.create(admin, _new((117.2302, 34.2402), name="自动归属驿站"),
+                         confirm_duplicates=True)
+    assert auto.district_adcode == "320303"
+    ctx.pop()

@@ -104,7 +104,9 @@ class StationEditor:
     def _fill_district(self, given: Mapping[str, Any], st: Station, *, locate: bool
                        ) -> Station:
         """Fill in the district from the boundaries when the caller did not set one and
-        the station is new or has moved (outside every district: none)."""
+        the station is new or has moved (outside every district: none). A caller that
+        sets ``district_adcode`` (even to ``""``, "no district") with ``locate_district``
+        off keeps its choice."""
         if self.districts is None or not locate or str(given.get("district_adcode") or ""
                                                        ).strip():
             return st
@@ -134,11 +136,12 @@ class StationEditor:
 
     # ------------------------------------------------------------------ writes
     def create(self, user: User, data: Mapping[str, Any], *, crs: str = "wgs84",
-               client: str | None = None, confirm_duplicates: bool = False) -> Station:
+               client: str | None = None, confirm_duplicates: bool = False,
+               locate_district: bool = True) -> Station:
         """Validate and store a new station (``source`` defaults to ``staff``)."""
         raw = {k: v for k, v in data.items() if v not in (None, "")}
         st = station_from_dict(raw, crs=crs, default_source="staff")
-        st = self._fill_district(raw, st, locate=True)
+        st = self._fill_district(raw, st, locate=locate_district)
         require(user, "station.write", st.district_adcode)
         hits = self._check_duplicates(st, None, confirm_duplicates)
         return self.registry.add(st, actor=user.actor,
@@ -147,7 +150,7 @@ class StationEditor:
 
     def update(self, user: User, sid: str, changes: Mapping[str, Any], *,
                expected_version: int | None, crs: str = "wgs84", client: str | None = None,
-               confirm_duplicates: bool = False) -> Station:
+               confirm_duplicates: bool = False, locate_district: bool = True) -> Station:
         """Change fields of a station the account may edit, where it is and where it
         goes. ``expected_version`` (the version the editor saw) guards against lost
         updates: a stale one raises :class:`~locator.errors.Conflict`."""
@@ -172,7 +175,7 @@ class StationEditor:
         st = station_from_dict({k: v for k, v in merged.items() if v not in (None, "")})
         if moved:
             moved = (st.lon, st.lat) != (old.lon, old.lat)
-        st = self._fill_district(changes, st, locate=moved)
+        st = self._fill_district(changes, st, locate=moved and locate_district)
         if st.district_adcode != old.district_adcode:
             require(user, "station.write", st.district_adcode)
         # On an edit, only what the edit changes can make a new duplicate: a move or a new

@@ -289,11 +289,13 @@ def _save(sub: Submission, st: Station | None) -> Response:
     try:
         if st is None:
             saved = editor().create(user, sub.data, crs=sub.crs, client=client_address(),
-                                    confirm_duplicates=sub.confirm_duplicates)
+                                    confirm_duplicates=sub.confirm_duplicates,
+                                    locate_district=sub.district_auto)
         else:
             saved = editor().update(user, st.id, sub.data, expected_version=sub.version,
                                     crs=sub.crs, client=client_address(),
-                                    confirm_duplicates=sub.confirm_duplicates)
+                                    confirm_duplicates=sub.confirm_duplicates,
+                                    locate_district=sub.district_auto)
     except DuplicateSuspected as e:
         return _render_form(st=st, values=sub.values(), status=409, duplicates=e.hits,
                             version=sub.version,
