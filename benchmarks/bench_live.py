@@ -240,6 +240,7 @@ def main() -> int:
     ap.add_argument("--duration", type=int, default=30, help="wrk seconds per run")
     ap.add_argument("--gap", type=float, default=0.1, help="seconds between edits")
     ap.add_argument("--skip-million", action="store_true")
+    ap.add_argument("--part", choices=["all", "gunicorn", "apply"], default="all")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS-live.md")
     a = ap.parse_args()
@@ -250,9 +251,13 @@ def main() -> int:
         print("wrk is needed: apt-get install wrk", file=sys.stderr)
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="bench-live-"))
+    tables, checks1, n = [["(not run)"]], [], 0
+    apply_table, checks2 = "(not run)", []
     try:
-        tables, checks1, n = part_gunicorn(a, tmp)
-        apply_table, checks2 = part_apply(sizes, tmp)
+        if a.part in ("all", "gunicorn"):
+            tables, checks1, n = part_gunicorn(a, tmp)
+        if a.part in ("all", "apply"):
+            apply_table, checks2 = part_apply(sizes, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     checks = checks1 + checks2

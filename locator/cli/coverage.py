@@ -108,7 +108,7 @@ def _illustrative(dem, sample: bool) -> bool:
                                  "the union of the stations' isochrones with --engine network "
                                  "(also drawn on --report), else of their reach circles.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-@click.option("--db", envvar="LOCATOR_DB", default=None, help="Station database.")
+@click.option("--db", default=None, help="Station database [default: LOCATOR_DB].")
 def coverage_cmd(mode, minutes_text, engine_name, pbf, speed, detour, demand, weight, districts,
                  crs, at, ignore_hours, n_gaps, out, report, iso_out, as_json, db) -> None:
     """How much demand and area the stations cover within the thresholds, by district,
@@ -266,7 +266,7 @@ def _write_gaps(gaps, out: Path, illustrative: bool, network: bool = False) -> N
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the chosen sites: .geojson or .csv.")
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--db", envvar="LOCATOR_DB", default=None)
+@click.option("--db", default=None, help="Station database [default: LOCATOR_DB].")
 def suggest_cmd(n, candidates, cands_from, spacing, matrix, threshold, mode, minutes,
                 engine_name, pbf, speed, detour, beta, exact, demand, weight, districts, crs,
                 at, ignore_hours, out, as_json, db) -> None:

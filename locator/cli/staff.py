@@ -51,7 +51,7 @@ def _cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _db_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--db", envvar="LOCATOR_DB", default=None,
+    return click.option("--db", default=None,
                         help="Database path or SQLAlchemy URL [env LOCATOR_DB; default "
                              "./station-locator.sqlite].")(fn)
 

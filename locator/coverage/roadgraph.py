@@ -424,10 +424,13 @@ def graph_from_segments(nodes: pd.DataFrame, segments: pd.DataFrame, mode: str =
 
 
 def default_cache_dir() -> Path:
-    """``$LOCATOR_CACHE_DIR``, else ``$XDG_CACHE_HOME/station-locator/networks``."""
-    env = os.environ.get("LOCATOR_CACHE_DIR")
-    if env:
-        return Path(env)
+    """The ``LOCATOR_CACHE_DIR`` setting, else ``$XDG_CACHE_HOME/station-locator/networks``
+    (``XDG_CACHE_HOME`` is the desktop standard's, not ours)."""
+    from ..settings import load_settings
+
+    configured = load_settings().cache_dir
+    if configured:
+        return Path(configured)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "station-locator" / "networks"
 
