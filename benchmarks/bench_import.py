@@ -30,6 +30,13 @@ Rows of the table:
    that subset. (The peer does no validation and no store write, so it is a lower
    bound of a naive import.)
 
+4. What-if (only with ``--what-if``, on by default in a full run): row 1 once more with
+   ``Station.to_dict`` replaced, in that process only, by a field-by-field version that
+   gives the same dict without ``dataclasses.asdict``'s deep copies (checked equal on
+   the stored stations first). ``StationStore.add_many`` serialises every new and old
+   record to JSON for the history through ``to_dict``; this row shows what that costs.
+   It measures a proposal, not the shipped code.
+
 Targets: row 1 under 60 s and under 2 GB peak RSS.
 
 Usage::
@@ -184,10 +191,34 @@ def build(work: Path, n_existing: int, n_rows: int, seed: int) -> dict[str, Any]
 
 
 # --------------------------------------------------------------------- child: one import
+def _patch_to_dict() -> None:
+    """The what-if of row 4: ``Station.to_dict`` without ``dataclasses.asdict``."""
+    from locator.stations.model import FIELDS, Station
+
+    orig = Station.to_dict
+
+    def to_dict(self: Station, *, lang: str | None = None) -> dict[str, Any]:
+        if lang:
+            return orig(self, lang=lang)
+        d = {f: getattr(self, f) for f in FIELDS}
+        d["amenities"] = list(self.amenities)
+        for k in ("verified_date", "created_at", "updated_at"):
+            v = d[k]
+            d[k] = v.isoformat() if v is not None else None
+        return d
+
+    Station.to_dict = to_dict  # type: ignore[method-assign]
+    Station._orig_to_dict = orig  # type: ignore[attr-defined]
+
+
 def child(db: str, csv: str) -> dict[str, Any]:
     """One import as ``locator import --crs gcj02`` does it, stage by stage."""
+    import os
+
     t = {}
     t0 = time.perf_counter()
+    if os.environ.get("BENCH_WHAT_IF") == "to_dict":
+        _patch_to_dict()
     from locator import StationStore
     from locator.coverage import load_xuzhou_districts
     from locator.store.files import (
@@ -211,6 +242,9 @@ def child(db: str, csv: str) -> dict[str, Any]:
     store = StationStore(db)
     existing = store.all()
     t["store.all()"] = time.perf_counter() - s
+    orig = getattr(type(existing[0]), "_orig_to_dict", None) if existing else None
+    if orig is not None:  # the what-if must give the very same history records
+        assert all(orig(x) == x.to_dict() for x in existing[:2000])
     s = time.perf_counter()
     plan = plan_import(parsed, existing)
     t["plan (match)"] = time.perf_counter() - s
@@ -226,10 +260,10 @@ def child(db: str, csv: str) -> dict[str, Any]:
             "peak_rss": peak_rss_bytes()}
 
 
-def run_child(db: str, csv: str) -> dict[str, Any]:
+def run_child(db: str, csv: str, *, what_if: str = "") -> dict[str, Any]:
     import os
 
-    env = {**os.environ, **MALLOC_ENV, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, **MALLOC_ENV, "PYTHONPATH": str(ROOT), "BENCH_WHAT_IF": what_if}
     proc = subprocess.run([sys.executable, __file__, "--child", db, csv], capture_output=True,
                           text=True, env=env, check=False, timeout=1800)
     if proc.returncode != 0:
@@ -290,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=20261201)
     ap.add_argument("--out", default=None, help="results file (default RESULTS-import.md for "
                                                 "a full run; '-' writes nothing)")
+    ap.add_argument("--what-if", action=argparse.BooleanOptionalAction, default=None,
+                    help="add row 4 (default: on in a full run, off with --quick)")
     ap.add_argument("--child", nargs=2, metavar=("DB", "CSV"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.child:
@@ -313,11 +349,17 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copy(facts["db"], db)
             print(f"re-import run {k + 1} ...", file=sys.stderr)
             re_runs.append(run_child(str(db), facts["export"]))
+        what_if = []
+        if a.what_if or (a.what_if is None and not a.quick):
+            db = work / "whatif.sqlite"
+            shutil.copy(facts["db"], db)
+            print("what-if run ...", file=sys.stderr)
+            what_if.append(run_child(str(db), facts["csv"], what_if="to_dict"))
         print("naive peer ...", file=sys.stderr)
         pr = peer(facts["db"], facts["csv"], a.peer_rows)
         ours = our_matches(facts["db"], facts["csv"], a.peer_rows)
     same = sum(x == y for x, y in zip(ours, pr["matches"], strict=True))
-    report = render(facts, runs, re_runs, pr, same)
+    report = render(facts, runs, re_runs, pr, same, what_if)
     print(report)
     if out != "-":
         Path(out).write_text(report + "\n", encoding="utf-8")
@@ -328,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def render(facts: dict[str, Any], runs: list[dict], re_runs: list[dict], pr: dict[str, Any],
-           same: int) -> str:
+           same: int, what_if: list[dict]) -> str:
     n, m = facts["n_rows"], facts["n_existing"]
 
     def med(rs: list[dict], key: str | None = None) -> float:
@@ -362,6 +404,15 @@ def render(facts: dict[str, Any], runs: list[dict], re_runs: list[dict], pr: dic
          f"{pr['rows']:,} rows ({pr['match_s_subset'] / pr['rows'] * 1e3:.1f} ms/row); no "
          "validation, no store write"],
     ]
+    if what_if:
+        w = what_if[0]
+        rows.append([
+            "what-if: row 1 with a `Station.to_dict` without `asdict` (proposal)",
+            f"{n:,} rows × {m:,} stored", f"{w['total_s']:.1f} s", f"{w['cpu_s']:.1f} s",
+            f"{w['peak_rss'] / 2**20:,.0f} MB",
+            f"{w['counts']['new']:,} new, {w['counts']['updated']:,} updated, "
+            f"{w['counts']['unchanged']:,} unchanged",
+            ", ".join(f"{k} {v:.2f} s" for k, v in w["stages"].items()) + "; one run"])
     table = markdown_table(["method", "instance", "wall time", "CPU time", "peak RSS", "result",
                             "note"], rows, "llrrrll")
     exp = facts["expect"]

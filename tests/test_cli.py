@@ -172,6 +172,14 @@ def test_gbk_chinese_gcj02_import_then_reimport_gives_0_new(runner, tmp_path):
     ids = sqlite3.connect(path).execute("select id from stations order by id").fetchall()
     r = runner.invoke(main, ["import", str(src), "--db", str(path), "--crs", "gcj02"])
     assert r.exit_code == 0 and "新增 0，更新 0，未变 6" in r.output
+    changed = tmp_path / "v2.csv"
+    changed.write_bytes(src.read_bytes().replace(b"0516-12345678", b"0516-1111"))
+    r = runner.invoke(main, ["import", str(changed), "--db", str(path), "--crs", "gcj02",
+                             "--dry-run"])
+    yl = sqlite3.connect(path).execute("select id from stations where name = '云龙爱心驿站'"
+                                       ).fetchone()[0]
+    assert f"第 2 行：更新 {yl}（phone: '0516-12345678' -> '0516-1111'）" in r.output
+    assert "新增 0，更新 1，未变 5" in r.output
     assert sqlite3.connect(path).execute("select id from stations order by id").fetchall() == ids
 
 

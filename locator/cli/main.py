@@ -39,7 +39,7 @@ def _handle_errors(fn):
     return wrapper
 
 
-db_option = click.option("--db", envvar="LOCATOR_DB", default=None,
+db_option = click.option("--db", default=None,
                          help="Database path or SQLAlchemy URL [env LOCATOR_DB; default "
                               "./station-locator.sqlite].")
 actor_option = click.option("--actor", default=None,
@@ -203,6 +203,11 @@ def _import(file: Path, crs: str | None, dry_run: bool, ignore_unknown: bool,
                    err=True)
         sys.exit(2)
     if dry_run:
+        for r in plan.updated[:_SHOW_UPDATES]:
+            click.echo(_update_line(r, en))
+        if len(plan.updated) > _SHOW_UPDATES:
+            more = len(plan.updated) - _SHOW_UPDATES
+            click.echo(f"  ... and {more:,} more updates" if en else f"  ……另有 {more:,} 条更新")
         click.echo(f"Dry run of {where}: {plan.summary(lang)}; nothing stored." if en else
                    f"试运行 {where}：{plan.summary(lang)}；未写入任何数据。")
         return
@@ -214,6 +219,21 @@ def _import(file: Path, crs: str | None, dry_run: bool, ignore_unknown: bool,
                    progress=bar.update if show else None)
     click.echo(f"Imported {where}: {plan.summary(lang)}." if en else
                f"已导入 {where}：{plan.summary(lang)}。")
+
+
+_SHOW_UPDATES = 20
+
+
+def _update_line(r, en: bool) -> str:
+    """``row 5: update ST-1 (phone: '1' -> '2')`` for a dry run."""
+    def show(v: object) -> str:
+        if isinstance(v, tuple):
+            return ";".join(map(str, v))
+        return f"{v:.6f}" if isinstance(v, float) else ("" if v is None else str(v))
+
+    ch = ", ".join(f"{c.field}: {show(c.old)!r} -> {show(c.new)!r}" for c in r.changes)
+    head = f"row {r.row}: update {r.station.id}" if en else f"第 {r.row} 行：更新 {r.station.id}"
+    return f"  {head} ({ch})" if en else f"  {head}（{ch}）"
 
 
 def _stderr_is_tty() -> bool:
@@ -318,7 +338,7 @@ def nearest(lon, lat, crs, k, types, amenities, open_at, open_now, max_distance_
     reg = Registry.open(db)
     statuses = ("open", "temporarily_closed", "closed") if include_closed else None
     any_sample = False
-    for qid, wlon, wlat, in_lon, in_lat in points:
+    for qid, wlon, wlat, _in_lon, _in_lat in points:
         res = reg.index.nearest(wlon, wlat, k, types=types or None,
                                 amenities=amenities or None, open_at=open_at,
                                 statuses=statuses, max_distance_m=max_distance_m)

@@ -152,10 +152,10 @@ def parse_rows(table: RawTable, *, crs: str = "wgs84", default_source: str = "im
         n, rec = recs[i]
         coord_issues.setdefault(i, []).append(
             explain(fld, rec.get(fld), e, row=n, column=table.column_of(fld), crs=crs))
-    for i in np.flatnonzero(~has):
+    for i in np.flatnonzero(~has).tolist():
         n, rec = recs[i]
         fld = "lon" if rec.get("lon") is None else "lat"
-        coord_issues[int(i)] = [explain(fld, None, InvalidInput("is required", field=fld), row=n,
+        coord_issues[i] = [explain(fld, None, InvalidInput("is required", field=fld), row=n,
                                         column=table.column_of(fld), crs=crs)]
     file_fields = frozenset(table.columns) | {"lon", "lat", "name", "type"}
     with_district = file_fields | _DISTRICT_FIELDS
