@@ -42,6 +42,10 @@ def _opt_str(v: Any) -> str | None:
     return None if v is None or str(v).strip() == "" else str(v)
 
 
+def _opt_int(v: Any) -> int | None:
+    return None if v is None or str(v).strip() == "" else int(v)
+
+
 def _setting(default: Any, parse: Callable[[Any], Any], doc: str) -> Any:
     return field(default=default, metadata={"parse": parse, "doc": doc})
 
@@ -62,6 +66,10 @@ class Settings:
     max_content_length: int = _setting(1024 * 1024, int, "largest accepted request body, "
                                        "bytes (uploads: max_upload_bytes)")
     max_upload_bytes: int = _setting(50 * 1024 * 1024, int, "largest accepted import upload")
+    max_import_rows: int | None = _setting(None, _opt_int, "most rows one web import may "
+                                           "have; default: the import library's limit")
+    upload_dir: str | None = _setting(None, _opt_str, "where uploaded import files wait "
+                                      "between steps; default: the system temp folder")
     gc_freeze: bool = _setting(True, _bool, "exempt start-up objects from the cyclic GC")
     demand: str | None = _setting(None, _opt_str, "planner demand layer (points, polygons "
                                   "or raster); default: the illustrative Xuzhou layer")

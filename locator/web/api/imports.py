@@ -24,7 +24,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from ...errors import InvalidInput
+from ...errors import InvalidInput, NotFound
 from ...stations.coords import parse_crs
 from ...store.files import FileError
 from .. import get_registry
@@ -57,7 +57,10 @@ def _mapping() -> dict[str, str | None] | None:
     name = (request.form.get("saved_mapping") or "").strip()
     out: dict[str, str | None] = {}
     if name:
-        out.update(mappings().get(name).columns)
+        try:
+            out.update(mappings().get(name).columns)
+        except NotFound as e:  # a bad parameter of this request, not a missing resource
+            raise InvalidInput(str(e), field="saved_mapping") from None
     if raw:
         try:
             doc = json.loads(raw)
@@ -92,7 +95,9 @@ def _with(resp: Any, body: dict[str, Any]):
 def create_import():
     user = authorised("station.import")
     lang = current_lang()
-    unknown = sorted((set(request.form) | set(request.files)) - set(_FIELDS))
+    # A multipart part may come without a name (None): still unknown, still reportable.
+    unknown = sorted({"" if k is None else str(k) for k in (*request.form, *request.files)}
+                     - set(_FIELDS))
     if unknown:
         raise InvalidInput(f"unknown field(s) {', '.join(unknown)}; allowed: "
                            f"{', '.join(_FIELDS[:-1])}", field=unknown[0])

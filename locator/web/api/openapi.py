@@ -52,6 +52,9 @@ def spec() -> dict[str, Any]:
 
     doc = _core_spec()
     doc["paths"].update(openapi_paths())
+    from .imports import openapi_paths as import_paths
+
+    doc["paths"].update(import_paths())
     for path, item in write_paths().items():
         doc["paths"].setdefault(path, {}).update(item)
     doc["components"]["securitySchemes"] = SECURITY_SCHEMES

@@ -66,7 +66,7 @@ class UploadTooLarge(HTTPException):
 
 
 def upload_dir() -> Path:
-    return Path(current_app.config.get("LOCATOR_UPLOAD_DIR")
+    return Path(current_app.config["LOCATOR_UPLOAD_DIR"]
                 or Path(tempfile.gettempdir()) / "station-locator-uploads")
 
 
@@ -95,7 +95,7 @@ def districts() -> Any:
 
 
 def max_rows() -> int:
-    return int(current_app.config.get("LOCATOR_MAX_IMPORT_ROWS") or MAX_IMPORT_ROWS)
+    return int(current_app.config["LOCATOR_MAX_IMPORT_ROWS"] or MAX_IMPORT_ROWS)
 
 
 def upload_limit(fn: F) -> F:
