@@ -350,3 +350,19 @@ def test_progress_is_reported_while_rows_are_checked(tmp_path):
     parsed = parse_rows(apply_mapping(sheet, resolve_mapping(sheet.headers)),
                         progress=seen.append)
     assert len(parsed.candidates) == 4500 and seen == [2000, 4000, 4500]
+
+
+def test_size_and_row_limits_are_clear_file_errors(tmp_path, monkeypatch):
+    import locator.store.reading as reading
+
+    p = tmp_path / "big.csv"
+    p.write_text("名称,类型,经度,纬度\n" + "站,爱心驿站,117.2,34.2\n" * 11, encoding="utf-8")
+    monkeypatch.setattr(reading, "MAX_IMPORT_ROWS", 10)
+    with pytest.raises(FileError, match="the file has 11 rows; at most 10 per import") as ei:
+        read_sheet(p)
+    assert ei.value.field == "file" and "每次导入最多 10 行" in ei.value.text("zh")
+    monkeypatch.setattr(reading, "MAX_IMPORT_BYTES", 100)
+    from locator.store.files import sheet_from_bytes
+
+    with pytest.raises(FileError, match="larger than"):
+        sheet_from_bytes(p.read_bytes(), "big.csv")
