@@ -366,3 +366,15 @@ def test_size_and_row_limits_are_clear_file_errors(tmp_path, monkeypatch):
 
     with pytest.raises(FileError, match="larger than"):
         sheet_from_bytes(p.read_bytes(), "big.csv")
+
+
+@pytest.mark.parametrize("sep", [",", "\t", ";"], ids=["comma", "tab", "semicolon"])
+def test_the_separator_comes_from_the_header_line(tmp_path, sep):
+    p = tmp_path / "s.csv"
+    rows = [["名称", "类型", "经度", "纬度", "设施"],
+            ["站", "爱心驿站", "117.2", "34.2", "饮水机;微波炉"]]
+    body = "\n".join(sep.join(f'"{c}"' if sep == ";" and ";" in c else c for c in r)
+                     for r in rows)
+    p.write_text(body + "\n", encoding="utf-8")
+    (s,) = [c.station for c in prepare_import(p).created]
+    assert s.amenities == ("drinking_water", "microwave") and s.lat == 34.2

@@ -108,13 +108,19 @@ def _too_many(n: int) -> FileError:
                      f"文件有 {n:,} 行，每次导入最多 {MAX_IMPORT_ROWS:,} 行", field="file")
 
 
+def _delimiter(text: str) -> str:
+    """The separator of the header line: comma, tab or semicolon, whichever it has most
+    of (comma on a tie). Cells below may hold ';' lists (饮水机;微波炉) without confusing
+    it, which a sniffer over the whole sample does not promise."""
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    counts = {d: first.count(d) for d in (",", "\t", ";")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > counts[","] else ","
+
+
 def _sheet_csv(data: bytes) -> Sheet:
     text, enc = decode_text(data)
-    try:
-        dialect: Any = csv.Sniffer().sniff(text[:8192], delimiters=",\t;")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     rows: list[tuple[int, list[Any]]] = []
     header: list[str] | None = None
     try:
