@@ -161,3 +161,15 @@ def test_actor_is_required(registry):
 def test_timestamps_are_utc_aware(registry):
     s = registry.store.get("T01")
     assert s.created_at.tzinfo is not None and s.created_at.utcoffset().total_seconds() == 0
+
+
+def test_station_to_dict_has_every_field(tiny_stations):
+    """to_dict copies the fields listed in FIELDS: they must be all of Station's."""
+    import dataclasses
+
+    from locator.stations.model import FIELDS, Station
+
+    assert set(FIELDS) == {f.name for f in dataclasses.fields(Station)}
+    d = tiny_stations[0].to_dict()
+    assert list(d)[:len(FIELDS)] == list(FIELDS) and d["amenities"] == list(
+        tiny_stations[0].amenities)
