@@ -159,6 +159,11 @@ def part_gunicorn(a: argparse.Namespace, tmp: Path) -> tuple[list[list[str]], li
                     th.join()
                 reads[name].append(res)
                 print(f"round {r + 1} {name}: {res}", file=sys.stderr)
+    except Exception:
+        stop(app)
+        err = app.stderr.read().decode(errors="replace") if app.stderr else ""
+        print("server log (tail):\n" + err[-3000:], file=sys.stderr)
+        raise
     finally:
         stop(app)
 

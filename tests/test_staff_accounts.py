@@ -11,40 +11,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
+import staff_support
+from staff_support import FAST, PW
 
 from locator.errors import Conflict, NotFound
 from locator.staff import AccountService, Forbidden, StaffInvalid, audit
-from locator.store import StationStore
 
-PW = "Xuzhou-rest-42"
-FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 7, 15, 4, 30, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, db_path):
-    url = str(db_path) if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    store = StationStore(url, create=True)
-    yield store.engine
-    store.dispose()
-
-
-@pytest.fixture()
-def clock():
-    return Clock()
+engine = staff_support.engine
+clock = staff_support.clock
 
 
 @pytest.fixture()

@@ -7,11 +7,13 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+import staff_support
 from argon2 import PasswordHasher
+from staff_support import FAST, PW
 
 from locator.staff import (
     AccountService,
@@ -21,32 +23,8 @@ from locator.staff import (
 )
 from locator.store import StationStore
 
-PW = "Xuzhou-rest-42"
-FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 7, 15, 4, 30, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, db_path):
-    url = str(db_path) if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    store = StationStore(url, create=True)
-    yield store.engine
-    store.dispose()
-
-
-@pytest.fixture()
-def clock():
-    return Clock()
+engine = staff_support.engine
+clock = staff_support.clock
 
 
 @pytest.fixture()
