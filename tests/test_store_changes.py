@@ -349,3 +349,22 @@ def test_follower_ends_with_its_registry(db_url, registry):
     gc.collect()
     th.join(2)
     assert not th.is_alive()
+
+
+def test_batch_with_expected_versions_refuses_a_changed_station(registry):
+    """An import planned against version 1 of T01 is refused whole if T01 changed since,
+    or if a station planned as new was created meanwhile."""
+    planned = registry.store.get("T01").evolve(name="导入的新名字")
+    registry.update("T01", {"phone": "12345"}, actor="someone else")  # now version 2
+    new = _st("PLANNED-NEW", 117.3, 34.3)
+    with pytest.raises(Conflict, match="changed since the plan was made.*T01"):
+        registry.add_many([planned, new], actor="import", upsert=True,
+                          expected_versions={"T01": 1})
+    assert "PLANNED-NEW" not in registry.index and registry.store.get("T01").version == 2
+    registry.add(new, actor="racer")
+    with pytest.raises(Conflict, match="PLANNED-NEW"):
+        registry.add_many([new.evolve(name="x")], actor="import", upsert=True,
+                          expected_versions={})
+    out = registry.add_many([registry.store.get("T01").evolve(name="第三版")],
+                            actor="import", upsert=True, expected_versions={"T01": 2})
+    assert out[0].version == 3 and registry.store.get("T01").name == "第三版"

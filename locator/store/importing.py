@@ -334,6 +334,9 @@ def apply_plan(store: StationStore, plan: ImportPlan, *, actor: str,
         kw["progress"] = progress
     if hook is not None:
         kw["hook"] = hook
+    # the versions the plan saw: a station edited (or created) since is a Conflict
+    kw["expected_versions"] = {r.existing.id: r.existing.version for r in plan.updated
+                               if r.existing is not None}
     try:
         return store.add_many(todo, actor=actor, upsert=True, batch=batch, **kw)
     except sqlalchemy.exc.IntegrityError:

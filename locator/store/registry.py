@@ -142,9 +142,11 @@ class Registry:
 
     def add_many(self, stations: Iterable[Station], *, actor: str, upsert: bool = False,
                  batch: str | None = None, hook: WriteHook | None = None,
-                 progress: Any = None) -> list[Station]:
+                 progress: Any = None,
+                 expected_versions: Mapping[str, int] | None = None) -> list[Station]:
         stored = self.store.add_many(stations, actor=actor, upsert=upsert, batch=batch,
-                                     hook=hook, progress=progress)
+                                     hook=hook, progress=progress,
+                                     expected_versions=expected_versions)
         for s in stored:
             self._put(s)
         return stored

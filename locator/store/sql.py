@@ -335,13 +335,17 @@ class StationStore:
 
     def add_many(self, stations: Iterable[Station], *, actor: str, upsert: bool = False,
                  batch: str | None = None, hook: WriteHook | None = None,
-                 progress: Callable[[int], None] | None = None) -> list[Station]:
+                 progress: Callable[[int], None] | None = None,
+                 expected_versions: Mapping[str, int] | None = None) -> list[Station]:
         """Store many stations in one transaction: all of them, or none.
 
         With ``upsert``, an existing id is updated (its version bumped, history kept;
         a record equal to the stored one is left as it is); without it an existing id is
         a :class:`Conflict`. A deleted station's id is a :class:`Conflict` either way
-        (restore it first). ``progress`` is called with the number of rows written so far.
+        (restore it first). ``expected_versions`` (id -> the version the caller planned
+        against, e.g. an import's dry run) refuses the whole batch with a
+        :class:`Conflict` if any of those stations changed meanwhile, and an id planned
+        as new that now exists. ``progress`` is called with the number of rows written.
         """
         actor = _check_actor(actor)
         now = _utc_now()
@@ -369,7 +373,15 @@ class StationStore:
                 taken = sorted(existing)
                 raise Conflict(f"{len(taken)} id(s) already exist: {', '.join(taken[:10])}"
                                f"{' ...' if len(taken) > 10 else ''}")
-            new_rows, hist = [], []
+            if expected_versions is not None:
+                moved = sorted(sid for sid, v in expected_versions.items()
+                               if (existing[sid].version if sid in existing else None) != v)
+                moved += sorted(sid for sid in existing if sid not in expected_versions)
+                if moved:
+                    raise Conflict(f"{len(moved)} station(s) changed since the plan was made "
+                                   f"(e.g. {', '.join(moved[:5])}); nothing was stored — "
+                                   "check again and retry")
+            new_rows, upd_rows, hist = [], [], []
             for s in stations:
                 old = existing.get(s.id)
                 if old is not None:
@@ -378,8 +390,7 @@ class StationStore:
                         continue
                     s = s.evolve(created_at=old.created_at, updated_at=now,
                                  version=old.version + 1)
-                    conn.execute(stations_t.update().where(stations_t.c.id == s.id)
-                                 .values(**_station_to_row(s)))
+                    upd_rows.append({"b_id": s.id, **_station_to_row(s)})
                     hist.append(dict(station_id=s.id, op="update", version=s.version,
                                      actor=actor, at=now, batch=batch, before=_json(old),
                                      after=_json(s)))
@@ -393,6 +404,14 @@ class StationStore:
                 conn.execute(stations_t.insert(), chunk)
                 if progress is not None:
                     progress(len(chunk))
+            if upd_rows:
+                # one executemany, not a statement per row (the write lock is held anyway)
+                stmt = stations_t.update().where(stations_t.c.id == sa.bindparam("b_id")) \
+                    .values({c: sa.bindparam(c) for c in upd_rows[0] if c != "b_id"})
+                for chunk in _chunks(upd_rows, 2000):
+                    conn.execute(stmt, chunk)
+                    if progress is not None:
+                        progress(len(chunk))
             for chunk in _chunks(hist, 2000):
                 conn.execute(history_t.insert(), chunk)
             if hook is not None:
