@@ -99,7 +99,7 @@ def start_gunicorn(app_spec: str, port: int, *, workers: int, threads: int, env:
                    cwd: Path) -> subprocess.Popen:
     gunicorn = Path(sys.executable).parent / "gunicorn"
     argv = [str(gunicorn), "-w", str(workers), "-b", f"127.0.0.1:{port}",
-            "--log-level", "warning", "--backlog", "2048"]
+            "--log-level", "warning", "--backlog", "2048", "--no-control-socket"]
     if threads > 1:
         argv += ["-k", "gthread", "--threads", str(threads)]
     argv.append(app_spec)
@@ -146,8 +146,10 @@ def run_wrk(url: str, lua: Path, *, duration: int, connections: int = 32, thread
                          capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))
+    # the percentiles are the lines of "Latency Distribution" (a "+/- Stdev" such as
+    # "68.50%" elsewhere in the output also ends in "50%": anchor at the line start)
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
                      out)

@@ -32,8 +32,10 @@ from __future__ import annotations
 import argparse
 import http.client
 import multiprocessing as mp
+import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -51,7 +53,6 @@ from bench_api import (  # noqa: E402
     build_db,
     free_port,
     run_wrk,
-    start_gunicorn,
     stop,
     wait_ready,
 )
@@ -127,8 +128,15 @@ def part_gunicorn(a: argparse.Namespace, tmp: Path) -> tuple[list[list[str]], li
     lua.write_text(LUA)
     port = free_port()
     env = {"LOCATOR_DB": str(db), "LOCATOR_RATE_LIMIT": "0"}
-    app = start_gunicorn("locator.web:create_app()", port, workers=2, threads=1, env=env,
-                         cwd=tmp)
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    server_log = (tmp / "gunicorn.log").open("wb")
+    app = subprocess.Popen([str(gunicorn), "-w", "2", "-b", f"127.0.0.1:{port}",
+                            "--log-level", "info", "--backlog", "2048",
+                            # gunicorn 27 shares one control socket per user by default:
+                            # a second server on the machine must not talk to this one
+                            "--no-control-socket",
+                            "locator.web:create_app()"], env={**os.environ, **env}, cwd=tmp,
+                           stdout=server_log, stderr=server_log, start_new_session=True)
     url = f"http://127.0.0.1:{port}/api/v1/nearest"
     reads: dict[str, list[dict]] = {"no writes": [], "with edits": []}
     latencies: list[float] = []
@@ -160,12 +168,13 @@ def part_gunicorn(a: argparse.Namespace, tmp: Path) -> tuple[list[list[str]], li
                 reads[name].append(res)
                 print(f"round {r + 1} {name}: {res}", file=sys.stderr)
     except Exception:
-        stop(app)
-        err = app.stderr.read().decode(errors="replace") if app.stderr else ""
-        print("server log (tail):\n" + err[-3000:], file=sys.stderr)
+        print(f"server exit code: {app.poll()}; log (tail):\n"
+              + (tmp / "gunicorn.log").read_text(errors="replace")[-3000:], file=sys.stderr)
         raise
     finally:
-        stop(app)
+        if app.poll() is None:
+            stop(app)
+        server_log.close()
 
     def med(name: str, key: str) -> float:
         return statistics.median(x[key] for x in reads[name])

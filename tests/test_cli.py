@@ -318,3 +318,26 @@ def test_demo_serves_the_web_app(tmp_path):
         proc.terminate()
         out = proc.communicate(timeout=10)[0].decode()
     assert f"http://127.0.0.1:{port}/" in out
+
+
+def test_cli_import_and_export_are_audited(runner, tmp_path, tiny_csv):
+    """A CLI import writes its audit row in the import's own transaction; an export is
+    audited too (who, how many rows, which CRS)."""
+    from locator import StationStore
+    from locator.staff import AccountService
+
+    db = tmp_path / "audited.sqlite"
+    r = runner.invoke(main, ["import", str(tiny_csv), "--db", str(db), "--actor", "cli:ops"])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "all.csv"
+    r = runner.invoke(main, ["export", str(out), "--db", str(db), "--crs", "gcj02"])
+    assert r.exit_code == 0, r.output
+    store = StationStore(db)
+    try:
+        events = AccountService(store.engine).audit_events(action="station.*")
+        assert [(e.action, e.target) for e in events] == [
+            ("station.export", str(out)), ("station.import", tiny_csv.name)]
+        assert events[0].detail["rows"] == 10 and events[0].detail["crs"] == "gcj02"
+        assert events[1].actor == "cli:ops" and events[1].detail["new"] == 10
+    finally:
+        store.dispose()

@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -214,9 +216,12 @@ def _import(file: Path, crs: str | None, dry_run: bool, ignore_unknown: bool,
     assert store is not None
     todo = len(plan.to_store())
     show = todo >= 5000 and _stderr_is_tty()
+    who = _actor(actor)
     with _progress(todo, "Writing (one transaction)" if en else "写入（单个事务）", show) as bar:
-        apply_plan(store, plan, actor=_actor(actor), batch=file.name,
-                   progress=bar.update if show else None)
+        apply_plan(store, plan, actor=who, batch=file.name,
+                   progress=bar.update if show else None,
+                   hook=_audit_hook(store, who, "station.import", file.name,
+                                    {**plan.counts(), "crs": crs}))
     click.echo(f"Imported {where}: {plan.summary(lang)}." if en else
                f"已导入 {where}：{plan.summary(lang)}。")
 
@@ -234,6 +239,20 @@ def _update_line(r, en: bool) -> str:
     ch = ", ".join(f"{c.field}: {show(c.old)!r} -> {show(c.new)!r}" for c in r.changes)
     head = f"row {r.row}: update {r.station.id}" if en else f"第 {r.row} 行：更新 {r.station.id}"
     return f"  {head} ({ch})" if en else f"  {head}（{ch}）"
+
+
+def _audit_hook(store: Any, actor: str, action: str, target: str, detail: dict[str, Any]
+                ) -> Callable[[Any, list[Any]], None]:
+    """A store write hook that writes one audit row in the write's own transaction."""
+    from ..store.accounts import ensure_schema, insert_audit, utc_now
+
+    ensure_schema(store.engine)
+
+    def hook(conn: Any, stored: list[Any]) -> None:
+        insert_audit(conn, at=utc_now(), actor=actor, action=action, target=target,
+                     result="ok", client="cli", detail={**detail, "stored": len(stored)})
+
+    return hook
 
 
 def _stderr_is_tty() -> bool:
@@ -275,14 +294,21 @@ def export(file: Path, crs: str, include_closed: bool, db: str | None) -> None:
     """Export stations to FILE; the format follows the extension (.csv, .xlsx, .geojson,
     .gpkg). Every file carries the records' source; sample data is labelled."""
     from ..store import StationStore
+    from ..store.accounts import ensure_schema, insert_audit, utc_now
     from ..store.files import check_export_path, export_stations
 
     crs = parse_crs(crs)
     check_export_path(file)  # a bad path fails before the whole database is read
-    stations = StationStore(db).all()
+    store = StationStore(db)
+    stations = store.all()
     if not include_closed:
         stations = [s for s in stations if s.status != "closed"]
     n = export_stations(stations, file, crs=crs)
+    ensure_schema(store.engine)
+    with store.engine.begin() as conn:  # exports are audited like every other data access
+        insert_audit(conn, at=utc_now(), actor=_actor(None), action="station.export",
+                     target=str(file)[:200], result="ok", client="cli",
+                     detail={"rows": n, "crs": crs, "format": file.suffix.lower()})
     notice = "  (sample data: illustrative, not real stations)" if any(
         s.is_sample for s in stations) else ""
     click.echo(f"Wrote {n} stations to {file} ({crs}).{notice}")
