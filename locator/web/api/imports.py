@@ -25,12 +25,12 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from ...errors import InvalidInput, NotFound
+from ...staff import imports as work
 from ...stations.coords import parse_crs
 from ...store.files import FileError
 from .. import get_registry
 from ..errors import problem
 from ..i18n import current_lang
-from ..staff import import_work as work
 from ..staff.auth import accounts, authorised, client_address
 from ..staff.imports import districts, mappings, max_rows, upload_limit
 

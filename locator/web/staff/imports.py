@@ -4,8 +4,8 @@ progress bar), result.
 
 Each step is its own page and works without JavaScript; the script only animates the
 progress bar and draws the preview map. The uploaded file stays on the server between
-the steps (:class:`~.import_work.UploadStore`), bound to the account that uploaded it.
-The work is done by the import library through :mod:`.import_work`.
+the steps (:class:`~locator.staff.imports.UploadStore`), bound to the account that uploaded it.
+The work is done by the import library through :mod:`locator.staff.imports`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from flask import (
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ...errors import InvalidInput
+from ...staff import imports as work
 from ...staff.roles import describe_scope
 from ...stations.coords import CRS_CODES, from_wgs84, parse_crs, to_wgs84
 from ...stations.model import EDITABLE_FIELDS
@@ -37,7 +38,6 @@ from ...store.import_messages import FIELD_LABELS_EN, FIELD_LABELS_ZH
 from .. import get_registry
 from ..i18n import current_lang
 from ..i18n import gettext as _
-from . import import_work as work
 from .auth import accounts, client_address, current_user
 from .pages import bp, staff_page
 

@@ -37,11 +37,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ...errors import Conflict, InvalidInput, NotFound
-from ...staff.errors import Forbidden, StaffInvalid
-from ...staff.roles import require
-from ...store.accounts import User, insert_audit, utc_now
-from ...store.files import (
+from ..errors import Conflict, InvalidInput, NotFound
+from ..store.accounts import User, insert_audit, utc_now
+from ..store.files import (
     ColumnMapping,
     FileError,
     ImportPlan,
@@ -54,7 +52,9 @@ from ...store.files import (
     resolve_mapping,
     sheet_from_bytes,
 )
-from ...store.reading import norm_header
+from ..store.reading import norm_header
+from .errors import Forbidden, StaffInvalid
+from .roles import require
 
 UPLOAD_TTL_SECONDS = 6 * 3600
 _UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{20,64}")
