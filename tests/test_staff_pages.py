@@ -257,6 +257,9 @@ def test_validation_messages_name_the_field_in_chinese(yun, registry, field, val
         assert w in htmllib.unescape(err[1])
     assert f'value="{htmllib.escape(value)}"' in page or field == "type"  # input kept
     assert registry.store.count() == n
+    # and a summary at the top, focused, linking to the field (it may be far below)
+    top = re.search(r'id="form-error"[^>]*>([^<]+)<a href="#err-' + field, page)
+    assert top and "未保存" in top[1]
 
 
 def test_validation_messages_in_english_on_request(yun):

@@ -139,6 +139,7 @@ def test_delete_restore_and_history(client, tokens, registry):
     hist = client.get("/api/v1/stations/T02/history", headers=h).get_json()["items"]
     assert [(x["op"], x["version"], x["actor"]) for x in hist] == [
         ("restore", 3, "admin1"), ("delete", 2, "admin1"), ("create", 1, "pytest")]
+    assert hist[0]["changes"] == [] and hist[1]["changes"] == []  # no field was wiped
     assert client.get("/api/v1/stations/T02/history").status_code == 401
 
 

@@ -335,11 +335,11 @@ class AccountService:
         if kind == "client":
             return TooManyAttempts(
                 f"此地址登录失败次数过多，请 {minutes} 分钟后再试",
-                f"too many failed logins from this address; try again in {minutes} min",
+                f"Too many failed logins from this address; try again in {minutes} min",
                 retry_after=wait, scope=kind)
         return TooManyAttempts(
             f"登录失败次数过多，账号已暂时锁定，请 {minutes} 分钟后再试",
-            f"too many failed logins; the account is locked, try again in {minutes} min",
+            f"Too many failed logins; the account is locked, try again in {minutes} min",
             retry_after=wait, scope=kind)
 
     def authenticate(self, name: str, password: str, client: str | None = None) -> User:

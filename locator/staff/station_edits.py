@@ -235,6 +235,9 @@ class StationEditor:
         for r in rows:
             out.append(HistoryEntry(
                 hid=r["hid"], op=r["op"], version=r.get("version"), actor=r["actor"],
-                at=r["at"], batch=r.get("batch"), changes=field_diff(r["before"], r["after"]),
+                at=r["at"], batch=r.get("batch"),
+                # a delete or restore changes no field: it hides or shows the whole record
+                changes=() if r["op"] in ("delete", "restore")
+                else field_diff(r["before"], r["after"]),
                 after=r["after"]))
         return out

@@ -16,6 +16,7 @@ from ...stations.coords import parse_crs
 from ...store.accounts import insert_audit, utc_now
 from ...store.exporting import export_stations
 from .. import get_registry
+from ..i18n import gettext as _
 from .auth import client_address, current_user
 from .pages import bp, staff_page
 
@@ -31,7 +32,9 @@ FORMATS = {"csv": ("text/csv; charset=utf-8", ".csv"),
 def export():
     fmt = (request.args.get("format") or "csv").lower()
     if fmt not in FORMATS:
-        raise InvalidInput(f"format {fmt!r}: use one of {', '.join(FORMATS)}", field="format")
+        raise InvalidInput(_(f"不支持的格式“{fmt}”；可选：{'、'.join(FORMATS)}",
+                             f"format {fmt!r}: use one of {', '.join(FORMATS)}"),
+                           field="format")
     crs = parse_crs(request.args.get("crs") or "wgs84")
     include_closed = request.args.get("include_closed", "1") not in ("0", "false", "no")
     user = current_user()

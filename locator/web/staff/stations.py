@@ -239,6 +239,13 @@ def _render_form(*, st: Station | None, values: dict[str, Any], status: int = 20
         "exclude": st.id if st else "",
         "strings": _js_strings(),
     }
+    if errors and not form_error:
+        # a summary at the top: the field messages may be far below the fold on a phone
+        names = "、".join(field_label(k, lang) for k in errors) if lang != "en" \
+            else ", ".join(field_label(k, lang) for k in errors)
+        form_error = _(f"未保存：有 {len(errors)} 处需要修改（{names}），见下方标红的字段。",
+                       f"Not saved: {len(errors)} field(s) need fixing ({names}); see the "
+                       "marked fields below.")
     hits = [{"message": h.message(lang), "id": h.station_id,
              "edit": can(user, "station.write", getattr(h.station, "district_adcode", None))}
             for h in (duplicates or [])]
