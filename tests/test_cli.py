@@ -341,3 +341,15 @@ def test_cli_import_and_export_are_audited(runner, tmp_path, tiny_csv):
         assert events[1].actor == "cli:ops" and events[1].detail["new"] == 10
     finally:
         store.dispose()
+
+
+def test_bad_hours_row_is_explained_in_chinese(runner, tmp_path):
+    f = tmp_path / "hours.csv"
+    f.write_text("名称,类型,经度,纬度,开放时间\n驿站一,爱心驿站,117.23,34.24,Mo-Fr 9-17\n",
+                 encoding="utf-8")
+    r = runner.invoke(main, ["import", str(f), "--db", str(tmp_path / "h.sqlite"),
+                             "--dry-run"])
+    assert r.exit_code == 2
+    line = next(x for x in r.output.splitlines() if "开放时间" in x)
+    assert "第 2 行" in line and "「9-17」写成「09:00-17:00」" in line
+    assert "Invalid" not in line and "Traceback" not in r.output

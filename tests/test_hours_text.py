@@ -269,3 +269,13 @@ def test_preview_refuses_a_bad_time() -> None:
     with pytest.raises(InvalidInput, match="at: 'noon' is not an ISO 8601 date-time") as info:
         hours_preview(WEEK, at="noon")
     assert info.value.field == "at"
+
+
+def test_bare_hour_numbers_get_the_fix_suggested():
+    """The commonest mistake, "8-20", is answered with the fix, in both languages."""
+    from locator.stations.hours_text import hours_preview
+
+    zh = hours_preview("Mo-Fr 8-20", lang="zh")
+    assert not zh["valid"] and "「8-20」写成「08:00-20:00」" in zh["error"]
+    en = hours_preview("Mo-Fr 8-20", lang="en")
+    assert "“08:00-20:00” instead of “8-20”" in en["error"]

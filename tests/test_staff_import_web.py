@@ -369,7 +369,10 @@ def test_api_credentials_scope_and_size(app, svc, registry):
     r = _api(c, yun, gbk_csv([QUANSHAN], bad_type_row=None), crs="gcj02",
              mapping='{"负责人": null}', dry_run="false")
     assert r.status_code == 403
-    assert "320303" in r.get_json()["errors"][0]["message"]
+    err = r.get_json()["errors"][0]
+    assert "320303" in err["message"]
+    # no district column: the district came from the coordinates, and the error says so
+    assert err["column"] == "经度/纬度" and "由坐标判定" in err["value"], err
     app.config["LOCATOR_MAX_UPLOAD_BYTES"] = 200
     r = _api(c, yun, gbk_csv(), crs="gcj02")  # small: the test client keeps it in memory
     assert r.status_code == 413 and r.mimetype == "application/problem+json"

@@ -292,8 +292,10 @@ def read_upload(data: bytes, filename: str, *, max_rows: int) -> Sheet:
 def _scope_issues(plan: ImportPlan, user: User, columns: Mapping[str, str]) -> ImportPlan:
     """Rows that would create or change a station outside ``user``'s scope become
     errors naming the scope (where the station is, and where it was)."""
-    col = columns.get("district_adcode") or columns.get("district_name") or \
-        columns.get("lon") or "lon"
+    # Name the column the district came from; without a district column it was found
+    # from the coordinates, so name both coordinate columns and say so in the value.
+    given = columns.get("district_adcode") or columns.get("district_name")
+    col = given or f"{columns.get('lon') or 'lon'}/{columns.get('lat') or 'lat'}"
     keep, errors = [], list(plan.errors)
     for r in plan.rows:
         bad = None
@@ -307,8 +309,10 @@ def _scope_issues(plan: ImportPlan, user: User, columns: Mapping[str, str]) -> I
         if bad is None:
             keep.append(r)
             continue
-        errors.append(RowIssue(r.row, col, "district_adcode", r.station.district_adcode or None,
-                               "outside_scope", bad.zh, bad.en))
+        code = r.station.district_adcode or None
+        value = code if given or code is None else f"{code}（由坐标判定 / from the coordinates）"
+        errors.append(RowIssue(r.row, col, "district_adcode", value, "outside_scope", bad.zh,
+                               bad.en))
     errors.sort(key=lambda x: (x.row or 0))
     return ImportPlan(keep, errors, plan.warnings, plan.total_rows, plan.crs, plan.mapping,
                       plan.encoding)

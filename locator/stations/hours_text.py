@@ -281,8 +281,26 @@ def _fragment(text: str, pos: int) -> str:
     return match.group() if match else ""
 
 
+def hours_error_message(spec: str, error: InvalidInput, lang: str = "zh") -> str:
+    """A parser error of ``spec`` explained in ``lang`` (zh or en): what is wrong, where,
+    and an example of valid hours (the import's row messages and the form use it)."""
+    return _error_message(spec, error, _is_en(lang))
+
+
+#: Hours written as bare numbers ("8-20"), the most common mistake.
+_BARE_HOURS = re.compile(r"(?<![\d:])(\d{1,2})-(\d{1,2})(?![\d:])")
+
+
 def _error_message(spec: str, error: InvalidInput, en: bool) -> str:
     """The parser's error in the form's language: what is wrong, where, and an example."""
+    bare = _BARE_HOURS.search(spec) if isinstance(spec, str) else None
+    if bare and int(bare[1]) <= 24 and int(bare[2]) <= 24:
+        fix = f"{int(bare[1]):02d}:00-{int(bare[2]):02d}:00"
+        if en:
+            return (f"Opening hours not understood: times need minutes, e.g. “{fix}” instead "
+                    f"of “{bare[0]}”. Example of valid hours: {EXAMPLE_HOURS}.")
+        return (f"开放时间格式有误：时间要写出分钟，例如把「{bare[0]}」写成「{fix}」。"
+                f"正确写法示例：{EXAMPLE_HOURS}（{describe_hours(EXAMPLE_HOURS, 'zh')}）")
     message = error.message
     normalised = " ".join(spec.translate(_LENIENT).split()) if isinstance(spec, str) else ""
     prefix = f"Invalid opening_hours {normalised!r}"

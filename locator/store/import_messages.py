@@ -30,7 +30,6 @@ FIELD_LABELS_EN: dict[str, str] = {
     "source": "source",
 }
 _AMENITY_SPLIT = re.compile(r"[;,，；、|/]")
-_HOURS_EXAMPLE = "Mo-Fr 08:00-20:00; Sa,Su 09:00-17:00; PH off"
 
 
 @dataclass(frozen=True)
@@ -188,11 +187,12 @@ def explain(fld: str, value: Any, exc: InvalidInput, *, row: int | None, column:
             en = msg
     elif fld == "opening_hours":
         kind = "invalid_hours"
-        detail = msg.split(". Supported:")[0]
-        zh = (f"{_q(value)}不是有效的开放时间；请使用 OpenStreetMap opening_hours 格式，"
-              f"如 {_HOURS_EXAMPLE}，或 24/7（{detail}）")
-        en = f"{value!r} is not valid opening hours ({detail}); use the OpenStreetMap " \
-             f"opening_hours syntax, e.g. {_HOURS_EXAMPLE}, or 24/7"
+        from ..stations.hours_text import hours_error_message
+
+        # the same explanation the staff form gives, in each language (no parser English
+        # inside the Chinese message)
+        zh = f"{_q(value)}：{hours_error_message(str(value), exc, 'zh')}"
+        en = f"{value!r}: {hours_error_message(str(value), exc, 'en')}"
     elif "characters long" in msg:
         kind, zh, en = "too_long", f"{zh_name}太长：{msg.split(' characters')[0].split()[-1]} " \
             f"个字符，最多 {msg.rsplit('at most ', 1)[-1].split()[0]} 个", msg
