@@ -312,6 +312,27 @@ def test_stale_save_shows_both_versions_and_keep_mine_wins(app, admin, yun, regi
     assert hist == ["yun", "admin1", "yun"]  # their version stays in the history
 
 
+def test_merge_reopens_my_changes_on_their_version(admin, yun, registry):
+    """The third way out of a conflict: my values in the form on top of their version;
+    I keep their phone, keep my name, and save once: both edits survive."""
+    sid = yun.create("合并驿站", (117.2520, 34.2560))
+    mine = yun.text(f"/staff/stations/{sid}/edit")
+    theirs = admin.text(f"/staff/stations/{sid}/edit")
+    admin.post(f"/staff/stations/{sid}/edit", _with(_edit_fields(theirs), phone="0516-2222"))
+    page = yun.post(f"/staff/stations/{sid}/edit",
+                    _with(_edit_fields(mine), name="我的名字")).get_data(as_text=True)
+    r = yun.post(f"/staff/stations/{sid}/edit", _form_fields(page, "edit-again-form"))
+    assert r.status_code == 200 and registry.store.get(sid).version == 2  # not saved yet
+    form = r.get_data(as_text=True)
+    assert 'value="我的名字"' in form and 'name="version" value="2"' in form
+    assert "第 2 版" in form
+    r = yun.post(f"/staff/stations/{sid}/edit",
+                 _with(_edit_fields(form), phone="0516-2222"))
+    assert r.status_code == 303
+    st = registry.store.get(sid)
+    assert (st.name, st.phone, st.version) == ("我的名字", "0516-2222", 3)
+
+
 def test_take_theirs_discards_mine(admin, yun, registry):
     sid = yun.create("放弃驿站", (117.2440, 34.2480))
     mine = yun.text(f"/staff/stations/{sid}/edit")

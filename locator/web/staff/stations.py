@@ -372,7 +372,16 @@ def station_update(sid: str):
     st = _editable_station(sid)
     if get_registry().store.is_deleted(sid):
         return redirect(_url("staff.station_edit", sid=sid), code=303)
-    return _save(read_form(request.form), st)
+    sub = read_form(request.form)
+    if request.form.get("review") == "1":
+        # From the conflict screen: your values in the form, on top of the current
+        # version, to merge by hand before saving (nothing is saved yet).
+        return _render_form(st=st, values=sub.values(), version=st.version, notice=_(
+            f"这是你的修改，已基于对方保存的第 {st.version} 版打开：请对照冲突页核对每个字段，"
+            "改好后再保存。",
+            f"These are your changes, now on top of their version {st.version}: check "
+            "each field against the conflict page, then save."))
+    return _save(sub, st)
 
 
 def _conflict(sid: str, sub: Submission) -> Response:
