@@ -215,7 +215,10 @@ def test_district_chosen_by_hand_wins(admin, registry):
 
 
 def test_editor_cannot_open_or_change_a_station_of_another_district(yun, registry):
-    assert yun.get("/staff/stations/T03/edit").status_code == 403
+    r = yun.get("/staff/stations/T03/edit")
+    assert r.status_code == 403
+    assert "320303" in r.get_data(as_text=True) and 'href="/staff/stations"' in r.get_data(
+        as_text=True)  # the refusal names the scope and leads back to the list
     r = yun.post("/staff/stations/T03/edit", {"name": "改名", "type": "mother_baby",
                                               "lon": "117.18", "lat": "34.258",
                                               "version": "1"})
@@ -382,6 +385,7 @@ def test_delete_and_restore(yun, registry):
     assert yun.ids("q=删除测试驿站&deleted=1") == [sid]
     page = yun.text(f"/staff/stations/{sid}/edit")
     assert "此站点已删除" in page and 'id="restore"' in page and 'id="save" disabled' in page
+    assert re.search(r'id="current-status">已删除<', page)
     r = yun.post(f"/staff/stations/{sid}/restore", {})
     assert r.status_code == 303 and not registry.store.is_deleted(sid)
     assert yun.ids("q=删除测试驿站") == [sid]
