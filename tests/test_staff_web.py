@@ -158,6 +158,8 @@ def test_writes_are_audited_in_the_same_transaction(client, tokens, svc):
     events = svc.audit_events(action="station.*")
     assert [(e.actor, e.action, e.target, e.result) for e in events] == [
         ("yun", "station.create", f"station:{sid}", "ok")]
+    tok = svc.tokens("yun")[0]
+    assert events[0].client == f"127.0.0.1 token:{tok.id}"  # which token made the write
 
 
 def test_duplicate_warning_and_confirmation(client, tokens, svc):

@@ -70,7 +70,11 @@ def editor() -> StationEditor:
 
 
 def client_address() -> str:
-    return request.remote_addr or "-"
+    """Who is calling, for the audit log: the address, plus the API token's id when the
+    request was made with one (so that every write made with a token names it)."""
+    addr = request.remote_addr or "-"
+    tok = g.get("staff_token")
+    return f"{addr} token:{tok.id}"[:64] if tok is not None else addr
 
 
 def _bearer() -> str | None:
@@ -96,10 +100,11 @@ def current_user() -> User | None:
     g.staff_by_token = False
     token = _bearer()
     if token is not None:
-        user = accounts().verify_token(token)
-        if user is None:
+        found = accounts().token_and_user(token)
+        if found is None:
             g.staff_user = None
             raise Unauthorized("API 令牌无效或已撤销", "the API token is unknown or revoked")
+        g.staff_token, user = found
         g.staff_by_token = True
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
