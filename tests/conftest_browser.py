@@ -82,22 +82,44 @@ def live_server(app) -> Iterator[str]:
 
 
 CHROMIUM = "/usr/bin/chromium"
+#: The rider page's result list, as station ids in order (a Playwright evaluate script).
+LIST_IDS = "() => [...document.querySelectorAll('#results li.result')]" \
+           ".map(li => li.dataset.stationId)"
+
+
+def require_chromium(*, module: bool = False):
+    """Playwright's sync API, or a skip (of the whole module with ``module``) where
+    Debian's Chromium or the playwright package is missing."""
+    import os
+
+    import pytest
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"browser tests need Debian's Chromium at {CHROMIUM} "
+                    "(apt-get install chromium)", allow_module_level=module)
+    return pytest.importorskip("playwright.sync_api",
+                               reason="browser tests need the playwright Python package")
+
+
+@contextmanager
+def launch_chromium() -> Iterator:
+    """Debian's headless Chromium with the flags this machine needs (no sandbox as root,
+    no GPU, no background connections to a closed network)."""
+    sync_api = require_chromium()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @contextmanager
 def chromium_page(errors: list[str], *, timeout_ms: int = 15_000) -> Iterator:
     """A page in Debian's headless Chromium (skips the test without it); console errors,
     uncaught exceptions and dialogs are appended to ``errors``."""
-    import os
-
-    import pytest
-
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"browser tests need Debian's Chromium at {CHROMIUM}")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    with launch_chromium() as browser:
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 900})
             page.set_default_timeout(timeout_ms)
@@ -106,4 +128,4 @@ def chromium_page(errors: list[str], *, timeout_ms: int = 15_000) -> Iterator:
             page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
             yield page
         finally:
-            browser.close()
+            page.close()

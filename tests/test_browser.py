@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 from conftest_browser import (
+    LIST_IDS,
     XSS_ADDRESS,
     XSS_NAME,
     XUZHOU,
+    launch_chromium,
     live_server,
     many_stations,
     registry_of,
+    require_chromium,
     xss_stations,
 )
 
@@ -29,12 +31,7 @@ from locator.cli.demo import load_sample_stations
 from locator.stations.coords import gcj02_to_wgs84, wgs84_to_gcj02
 from locator.web import create_app
 
-CHROMIUM = "/usr/bin/chromium"
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api",
-                               reason="browser tests need the playwright Python package")
+require_chromium(module=True)
 
 #: A 1x1 transparent PNG, served in place of map tiles.
 BLANK_PNG = base64.b64decode(
@@ -43,8 +40,6 @@ BLANK_PNG = base64.b64decode(
 POINT = (117.2012, 34.2705)
 MARKERS = "() => { const m = document.querySelector('.locator-map');" \
           " return m ? Number(m.dataset.markerCount || 0) : 0; }"
-LIST_IDS = "() => [...document.querySelectorAll('#results li.result')]" \
-           ".map(li => li.dataset.stationId)"
 
 
 def _app(registry, **config):
@@ -54,11 +49,8 @@ def _app(registry, **config):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    with launch_chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

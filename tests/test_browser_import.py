@@ -6,27 +6,18 @@ new stations are in the rider page's nearest list."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from conftest_browser import live_server
+from conftest_browser import LIST_IDS, launch_chromium, live_server, require_chromium
 
 from locator.stations.coords import wgs84_to_gcj02
 from locator.web import create_app
 
-CHROMIUM = "/usr/bin/chromium"
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api",
-                               reason="browser tests need the playwright Python package")
+require_chromium(module=True)
 
 PW = "Xuzhou-stations-2026"
 EDITOR_PW = "Yunlong-editor-2026"
 #: WGS-84 points inside Yunlong (320303).
 YUNLONG = [(117.2300, 34.2400), (117.2350, 34.2440), (117.2260, 34.2380)]
-LIST_IDS = "() => [...document.querySelectorAll('#results li.result')]" \
-           ".map(li => li.dataset.stationId)"
 
 
 def gbk_csv(*, bad: bool) -> bytes:
@@ -51,11 +42,8 @@ def server(registry, tmp_path):
 
 @pytest.fixture()
 def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    with launch_chromium() as b:
         yield b
-        b.close()
 
 
 def _context(browser, errors, **options):

@@ -9,25 +9,17 @@ so the map is Leaflet on a blank background, as it is whenever tiles fail.
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
-from conftest_browser import live_server, registry_of
+from conftest_browser import LIST_IDS, launch_chromium, live_server, registry_of, require_chromium
 
 from locator.web import create_app
 
-CHROMIUM = "/usr/bin/chromium"
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api",
-                               reason="browser tests need the playwright Python package")
+require_chromium(module=True)
 
 PW = "Xuzhou-stations-2026"
 PHONE = {"width": 390, "height": 844}
-LIST_IDS = "() => [...document.querySelectorAll('#results li.result')]" \
-           ".map(li => li.dataset.stationId)"
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +42,8 @@ def base_url(registry):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    with launch_chromium() as b:
         yield b
-        b.close()
 
 
 class Tab:
