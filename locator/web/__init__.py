@@ -102,10 +102,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .staff import admin, exports, imports  # noqa: F401 - routes on staff_pages.bp
     from .staff import pages as staff_pages
     from .staff import stations as staff_stations  # noqa: F401
-    from .staff.auth import init_auth, register_auth_errors
+    from .staff.auth import init_auth
 
     init_auth(app)
-    register_auth_errors(app)
     app.register_blueprint(writes.bp)
     app.register_blueprint(staff_pages.bp)
     if cfg["LOCATOR_PBF"]:

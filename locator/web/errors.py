@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, jsonify, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from ..errors import Conflict, InvalidInput, LocatorError, NotFound, SchemaError
+from ..staff.errors import Forbidden, TooManyAttempts, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +45,22 @@ def _page(status: int, title: str, detail: str) -> Response:
     return Response(html, status=status, mimetype="text/html")
 
 
+def localized(e: Exception) -> str:
+    """An error's message in the page's language (the staff core's errors carry both)."""
+    from .i18n import current_lang
+
+    return e.message_in(current_lang()) if hasattr(e, "message_in") else str(e)
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(InvalidInput)
     def _invalid(e: InvalidInput):
         from ..staff.station_edits import DuplicateSuspected
         from .api.writes import PreconditionRequired
-        from .i18n import current_lang
 
         field = e.field or "request"
         # Messages of the staff core come in both languages: answer in the page's.
-        text = e.message_in(current_lang()) if hasattr(e, "message_in") else str(e)
+        text = localized(e)
         if isinstance(e, DuplicateSuspected) and _wants_json():
             resp = problem(409, "Possible duplicate", text, kind="duplicate-suspected")
             body = resp.get_json()
@@ -71,6 +78,29 @@ def register_error_handlers(app: Flask) -> None:
                            invalid_params=[{"name": field, "reason": text if hasattr(
                                e, "message_in") else e.message}])
         return _page(status, "请求无效 / Bad request", text)
+
+    @app.errorhandler(Unauthorized)
+    def _unauthorized(e: Unauthorized):
+        if _wants_json():
+            return problem(401, "Unauthorized", localized(e), kind="unauthorized",
+                           headers={"WWW-Authenticate": 'Bearer realm="station-locator"'})
+        return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
+
+    @app.errorhandler(Forbidden)
+    def _forbidden(e: Forbidden):
+        if _wants_json():
+            return problem(403, "Forbidden", localized(e), kind="forbidden")
+        return _page(403, "无权操作 / Forbidden", localized(e))
+
+    @app.errorhandler(TooManyAttempts)
+    def _throttled(e: TooManyAttempts):
+        headers = {"Retry-After": str(e.retry_after)}
+        if _wants_json():
+            return problem(429, "Too Many Requests", localized(e), kind="login-throttled",
+                           headers=headers)
+        resp = _page(429, "尝试次数过多 / Too many attempts", localized(e))
+        resp.headers.update(headers)
+        return resp
 
     @app.errorhandler(NotFound)
     def _not_found(e: NotFound):

@@ -16,12 +16,11 @@ from typing import Any, TypeVar
 from flask import Flask, Response, current_app, g, redirect, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from ...staff.errors import Forbidden, TooManyAttempts, Unauthorized
+from ...staff.errors import Unauthorized
 from ...staff.roles import require
 from ...staff.service import AccountService
 from ...staff.station_edits import StationEditor
 from ...store.accounts import Session, User, ensure_schema
-from ..i18n import current_lang
 
 SESSION_COOKIE = "locator_session"
 #: The login form's CSRF cookie (double submit: there is no session yet).
@@ -181,35 +180,3 @@ def cookie_secure() -> bool:
 def set_cookie(resp: Response, name: str, value: str, *, max_age: int | None = None) -> None:
     resp.set_cookie(name, value, max_age=max_age, httponly=True, samesite="Lax",
                     secure=cookie_secure(), path="/")
-
-
-def message(e: Any) -> str:
-    return e.message_in(current_lang()) if hasattr(e, "message_in") else str(e)
-
-
-def register_auth_errors(app: Flask) -> None:
-    """401, 403 and 429 for the accounts core's refusals (problem+json on the API)."""
-    from ..errors import _page, _wants_json, problem
-
-    @app.errorhandler(Unauthorized)
-    def _unauthorized(e: Unauthorized):
-        if _wants_json():
-            return problem(401, "Unauthorized", message(e), kind="unauthorized",
-                           headers={"WWW-Authenticate": 'Bearer realm="station-locator"'})
-        return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
-
-    @app.errorhandler(Forbidden)
-    def _forbidden(e: Forbidden):
-        if _wants_json():
-            return problem(403, "Forbidden", message(e), kind="forbidden")
-        return _page(403, "无权操作 / Forbidden", message(e))
-
-    @app.errorhandler(TooManyAttempts)
-    def _throttled(e: TooManyAttempts):
-        headers = {"Retry-After": str(e.retry_after)}
-        if _wants_json():
-            return problem(429, "Too Many Requests", message(e), kind="login-throttled",
-                           headers=headers)
-        resp = _page(429, "尝试次数过多 / Too many attempts", message(e))
-        resp.headers.update(headers)
-        return resp

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, g, make_response, redirect, render_templa
 
 from ...staff.errors import TooManyAttempts, Unauthorized
 from ...staff.roles import can
+from ..errors import localized as message
 from ..i18n import gettext as _
 from .auth import (
     LOGIN_CSRF_COOKIE,
@@ -21,7 +22,6 @@ from .auth import (
     client_address,
     current_user,
     login_csrf_token,
-    message,
     set_cookie,
     staff_page,
 )
