@@ -19,6 +19,7 @@ from ..errors import InvalidInput, NotFound
 from ..stations.model import EDITABLE_FIELDS, Station, station_from_dict
 from ..store.accounts import User, insert_audit, utc_now
 from ..store.registry import Registry
+from ..store.sql import apply_changes
 from .errors import Bilingual
 from .roles import require
 
@@ -156,25 +157,8 @@ class StationEditor:
         updates: a stale one raises :class:`~locator.errors.Conflict`."""
         old = self.registry.store.get(sid)
         require(user, "station.write", old.district_adcode)
-        changes = dict(changes)
-        bad = set(changes) - set(EDITABLE_FIELDS[1:])
-        if bad:
-            raise InvalidInput(f"cannot change {', '.join(sorted(bad))}; editable fields: "
-                               f"{', '.join(EDITABLE_FIELDS[1:])}", field=sorted(bad)[0])
-        merged = {k: v for k, v in old.to_dict().items() if k in EDITABLE_FIELDS}
-        moved = "lon" in changes or "lat" in changes
-        if crs != "wgs84" and moved:
-            if not {"lon", "lat"} <= set(changes):
-                raise InvalidInput(f"lon and lat must be changed together when crs is {crs}",
-                                   field="lon" if "lon" not in changes else "lat")
-            from ..stations.coords import validate_lonlat
-
-            lon, lat = validate_lonlat(changes["lon"], changes["lat"], crs=crs)
-            changes.update(lon=lon, lat=lat)
-        merged.update(changes)
-        st = station_from_dict({k: v for k, v in merged.items() if v not in (None, "")})
-        if moved:
-            moved = (st.lon, st.lat) != (old.lon, old.lat)
+        st = apply_changes(old, changes, crs=crs)
+        moved = (st.lon, st.lat) != (old.lon, old.lat)
         st = self._fill_district(changes, st, locate=moved and locate_district)
         if st.district_adcode != old.district_adcode:
             require(user, "station.write", st.district_adcode)

@@ -427,23 +427,11 @@ class StationStore:
         differs, :class:`Conflict` is raised and nothing changes.
         """
         actor = _check_actor(actor)
-        bad = set(changes) - set(EDITABLE_FIELDS[1:])
-        if bad:
-            raise InvalidInput(f"cannot change {', '.join(sorted(bad))}; editable fields: "
-                               f"{', '.join(EDITABLE_FIELDS[1:])}", field=sorted(bad)[0])
+        _check_editable(changes)
         with self._writing() as conn:
             old = self._get(conn, sid)
             _check_version(old, expected_version)
-            data = {k: v for k, v in old.to_dict().items() if k in EDITABLE_FIELDS}
-            if crs != "wgs84" and ("lon" in changes or "lat" in changes):
-                if not {"lon", "lat"} <= set(changes):
-                    raise InvalidInput(f"lon and lat must be changed together when crs is {crs}",
-                                       field="lon" if "lon" not in changes else "lat")
-                # stored coordinates are WGS-84; only the changed pair is in ``crs``
-                lon, lat = validate_lonlat(changes["lon"], changes["lat"], crs=crs)
-                changes = {**changes, "lon": lon, "lat": lat}
-            data.update(changes)
-            new = station_from_dict(data)
+            new = apply_changes(old, changes, crs=crs)
             if _same(old, new):
                 return old  # nothing changed: no new version
             new = new.evolve(created_at=old.created_at, updated_at=_utc_now(),
@@ -518,6 +506,32 @@ class StationStore:
         conn.execute(history_t.insert().values(
             station_id=old.id, op=op, version=new.version, actor=actor, at=new.updated_at,
             before=_json(old), after=_json(new)))
+
+
+def _check_editable(changes: Mapping[str, Any]) -> None:
+    bad = set(changes) - set(EDITABLE_FIELDS[1:])
+    if bad:
+        raise InvalidInput(f"cannot change {', '.join(sorted(bad))}; editable fields: "
+                           f"{', '.join(EDITABLE_FIELDS[1:])}", field=sorted(bad)[0])
+
+
+def apply_changes(old: Station, changes: Mapping[str, Any], *, crs: str = "wgs84"
+                  ) -> Station:
+    """``old`` with ``changes`` (editable fields) applied and validated like new input.
+    Stored coordinates are WGS-84; with another ``crs`` only the changed lon/lat pair is
+    in it (both must change). Empty values mean the field's default. The result keeps
+    ``old``'s timestamps and version; the store sets new ones."""
+    _check_editable(changes)
+    changes = dict(changes)
+    if crs != "wgs84" and ("lon" in changes or "lat" in changes):
+        if not {"lon", "lat"} <= set(changes):
+            raise InvalidInput(f"lon and lat must be changed together when crs is {crs}",
+                               field="lon" if "lon" not in changes else "lat")
+        changes["lon"], changes["lat"] = validate_lonlat(changes["lon"], changes["lat"],
+                                                         crs=crs)
+    data = {k: v for k, v in old.to_dict().items() if k in EDITABLE_FIELDS}
+    data.update(changes)
+    return station_from_dict({k: v for k, v in data.items() if v not in (None, "")})
 
 
 def _same(old: Station, new: Station) -> bool:
