@@ -21,6 +21,7 @@ from ...staff.roles import can, require
 from ...staff.station_edits import DuplicateSuspected
 from ...stations.model import EDITABLE_FIELDS, Station
 from ...stations.vocab import ACCESS, AMENITIES, SOURCES, STATION_TYPES, STATUSES
+from ...store.sql import apply_changes
 from .. import get_registry
 from ..i18n import current_lang
 from ..i18n import gettext as _
@@ -386,36 +387,20 @@ def station_update(sid: str):
 
 def _conflict(sid: str, sub: Submission) -> Response:
     """Both versions side by side: theirs (stored now) and yours (as submitted)."""
-    from ...stations.model import station_from_dict
-
     lang = current_lang()
     current = get_registry().store.get(sid)
     theirs = current.to_dict()
-    data = dict(sub.data)
-    if sub.crs != "wgs84":
-        from ...stations.coords import validate_lonlat
-
-        try:
-            data["lon"], data["lat"] = validate_lonlat(data.get("lon"), data.get("lat"),
-                                                       crs=sub.crs)
-        except InvalidInput:
-            pass
-    merged = {k: theirs[k] for k in EDITABLE_FIELDS}
-    merged.update(data)
-    if sub.district_auto:
-        from ...stations.districts import DistrictLookup
-
-        try:
-            d = DistrictLookup.shipped().lookup(float(merged["lon"]), float(merged["lat"]))
-            merged["district_adcode"] = d.adcode if d else ""
-            merged["district_name"] = d.name if d else ""
-        except (InvalidInput, TypeError, ValueError):
-            pass
     try:
-        mine = station_from_dict({k: v for k, v in merged.items() if v not in (None, "")}
-                                 ).to_dict()
-    except InvalidInput:
-        mine = merged
+        st = apply_changes(current, sub.data, crs=sub.crs)
+        if sub.district_auto:
+            from ...stations.districts import DistrictLookup
+
+            d = DistrictLookup.shipped().lookup(st.lon, st.lat)
+            st = st.evolve(district_adcode=d.adcode if d else "",
+                           district_name=d.name if d else "")
+        mine = st.to_dict()
+    except InvalidInput:  # shown as typed
+        mine = {**{k: theirs[k] for k in EDITABLE_FIELDS}, **sub.data}
     last = get_registry().store.history(sid, limit=1)
     raw = [(k, v) for k, v in sub.raw if k != "version"]
     html = render_template(
