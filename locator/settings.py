@@ -46,6 +46,40 @@ def _opt_int(v: Any) -> int | None:
     return None if v is None or str(v).strip() == "" else int(v)
 
 
+def _count(v: Any) -> int:
+    n = int(v)
+    if n < 0:
+        raise ValueError("must be 0 or more")
+    return n
+
+
+def _intervals(v: Any) -> str:
+    """``type=days,...`` (checked here, read by :func:`verify_intervals`)."""
+    from .stations.vocab import STATION_TYPES
+
+    s = str(v).strip()
+    for part in filter(None, (p.strip() for p in s.split(","))):
+        key, _, days = part.partition("=")
+        if key.strip() not in STATION_TYPES.codes:
+            raise ValueError(f"unknown station type {key.strip()!r}; types: "
+                             f"{', '.join(STATION_TYPES.codes)}")
+        if not days.strip().isdigit() or int(days) < 1:
+            raise ValueError(f"{part!r}: days must be a whole number >= 1")
+    return s
+
+
+def verify_intervals(settings: Settings | None = None) -> dict[str, int]:
+    """Days between on-site checks per station type (types not named: 180)."""
+    from .stations.vocab import STATION_TYPES
+
+    s = (settings or load_settings()).verify_interval_days
+    out = {t: 180 for t in STATION_TYPES.codes}
+    for part in filter(None, (p.strip() for p in s.split(","))):
+        key, _, days = part.partition("=")
+        out[key.strip()] = int(days)
+    return out
+
+
 def _setting(default: Any, parse: Callable[[Any], Any], doc: str) -> Any:
     return field(default=default, metadata={"parse": parse, "doc": doc})
 
@@ -93,6 +127,25 @@ class Settings:
                                            "long without a request")
     secure_cookies: str = _setting("auto", _choice("auto", "always", "never"),
                                    "Secure flag on cookies: auto = when served over HTTPS")
+    trusted_proxies: int = _setting(0, _count, "reverse proxies (e.g. nginx) in front of the "
+                                    "app whose X-Forwarded-For/-Proto are trusted; 0 = none, "
+                                    "the peer address is the client")
+
+    report_closed_threshold: int = _setting(3, int, "unresolved 'locked / closed' reports "
+                                            "from different clients that mark a station "
+                                            "'reported closed'")
+    report_window_days: float = _setting(7.0, float, "days within which those reports "
+                                         "must fall")
+    report_rate_limit: int = _setting(10, int, "rider reports per hour per client; 0 = off")
+    checkin_rate_limit: int = _setting(6, int, "check-ins per hour per client; 0 = off")
+    verify_interval_days: str = _setting(
+        "outdoor_worker=90,mother_baby=180,service_centre=180,driver_home=180,"
+        "legal_aid=365,women_worker=180", _intervals,
+        "days between on-site checks, per station type (type=days,...); a record past "
+        "twice its interval is shown as not recently verified")
+    verify_max_distance_m: float = _setting(200.0, float, "a check recorded farther than "
+                                            "this from the station is flagged")
+    max_photo_bytes: int = _setting(5 * 1024 * 1024, int, "largest accepted photo upload")
 
     @classmethod
     def env_name(cls, attr: str) -> str:

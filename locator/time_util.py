@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -49,3 +49,8 @@ def parse_when(value: datetime | str, *, field: str = "open_at",
 
 def now(tz: str = DEFAULT_TIMEZONE) -> datetime:
     return datetime.now(zone(tz))
+
+
+def local_today(tz: str = DEFAULT_TIMEZONE) -> date:
+    """Today's date where the stations are (Beijing time by default), not the server's."""
+    return datetime.now(zone(tz)).date()

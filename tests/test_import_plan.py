@@ -285,7 +285,9 @@ def test_exports_carry_source_and_sample_notice(tmp_path, tiny_stations):
     wb = load_workbook(xl)
     about = {r[0]: r[1] for r in wb["about"].iter_rows(values_only=True)}
     assert about["notice"].startswith("示例数据") and about["coordinate_system"] == "wgs84"
-    assert wb["stations"].cell(row=2, column=21).value.startswith("示例数据")
+    headers = [c.value for c in wb["stations"][1]]
+    notice_col = headers.index("notice") + 1
+    assert wb["stations"].cell(row=2, column=notice_col).value.startswith("示例数据")
 
 
 @pytest.mark.parametrize("crs", ["wgs84", "gcj02"])

@@ -400,7 +400,9 @@ def test_cached_result_parts_do_not_outlive_their_columns(tiny_stations):
     r = idx.nearest(117.1850, 34.2615, 1)[0]
     first = r.to_json(mode="walk")
     hours = r._hours.get(r._cols.mv_hours[r._i])
-    assert list(r._cols.memo["_static_json"]) == [(r._i, "walk", hours)]
+    from locator.time_util import local_today
+
+    assert list(r._cols.memo["_static_json"]) == [(r._i, "walk", hours, local_today())]
     try:
         old = weakref.ref(r._cols)
     except TypeError:

@@ -316,6 +316,12 @@ def test_version_1_database_is_upgraded_in_place(db_path, tiny_stations):
         assert len(store.history()) == 3
         store.delete(tiny_stations[0].id, actor="new")  # the new column works
         assert store.count() == 2 and store.count(include_deleted=True) == 3
+        # version 3: every existing station got its public code, derived from its id
+        from locator.stations.codes import candidate_code
+
+        codes = {s.id: s.code for s in store.all()}
+        assert codes == {s.id: candidate_code(s.id) for s in tiny_stations[1:3]}
+        assert store.id_for_code(codes[tiny_stations[1].id].lower()) == tiny_stations[1].id
     finally:
         store.dispose()
     StationStore(db_path).dispose()  # opening again: nothing left to migrate

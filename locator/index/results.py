@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from .. import config
 from ..errors import InvalidInput
 from ..geo import bearing_deg
+from ..stations.freshness import Freshness, freshness
 from ..stations.hours import OpeningHours, open_status, state_now
 from ..stations.model import Station
 from ..stations.vocab import ACCESS, AMENITIES, AMENITY_BIT, STATION_TYPES
+from ..time_util import local_today
 from ._columns import STATUS_CODES, TYPE_CODES, Columns, HoursTable
 
 _S_OPEN = STATUS_CODES.index("open")
@@ -81,6 +83,13 @@ class NearestResult:
         """The full record, when the index was built from :class:`Station` objects."""
         sts = self._cols.stations
         return sts[self._i] if sts is not None else None
+
+    @property
+    def reported_closed(self) -> bool:
+        """Whether riders' reports mark the station "reported closed" (until a reviewer
+        acts on them)."""
+        st = self.station
+        return st is not None and st.reported_closed_at is not None
 
     @property
     def bearing_deg(self) -> float:
@@ -156,7 +165,7 @@ class NearestResult:
         GCJ-02/BD-09, and this query's distance, bearing, ETA, open status and links."""
         if mode not in config.SPEEDS_KMH:
             self.eta(mode)  # raises, naming the allowed modes
-        d = dict(_static_part(self._cols, self._i))
+        d = dict(_static_part(self._cols, self._i, local_today()))
         state, change = self._open_state()
         d.update(
             distance_m=round(self.distance_m, 3),
@@ -182,7 +191,8 @@ class NearestResult:
         if mode not in config.SPEEDS_KMH:
             self.eta(mode)  # raises, naming the allowed modes
         cols, i = self._cols, self._i
-        head = _static_json(cols, i, mode, self._hours.get(cols.mv_hours[i]))
+        head = _static_json(cols, i, mode, self._hours.get(cols.mv_hours[i]),
+                            local_today())
         state, change = self._open_state()
         dist = self.distance_m
         w, b, e = (dist * f for f in _ETA_FACTORS)  # minutes per mode: walk, bike, ebike
@@ -226,12 +236,13 @@ def _per_columns_cache(fn):
 
 
 @_per_columns_cache
-def _static_json(cols: Columns, i: int, mode: str, hours: OpeningHours | None) -> bytes:
+def _static_json(cols: Columns, i: int, mode: str, hours: OpeningHours | None,
+                 today: date) -> bytes:
     """The cached query-independent part of :meth:`NearestResult.to_json`: a JSON object
     missing its closing brace."""
     import orjson
 
-    d = dict(_static_part(cols, i))
+    d = dict(_static_part(cols, i, today))
     d["mode"] = mode
     d["opening_hours"] = hours.text if hours is not None else None
     d["nav_links"] = _station_links(cols, i, mode)
@@ -249,8 +260,9 @@ def _station_links(cols: Columns, i: int, mode: str) -> dict[str, str]:
 
 
 @_per_columns_cache
-def _static_part(cols: Columns, i: int) -> dict[str, Any]:
-    """The query-independent part of a result (cached: popular stations recur)."""
+def _static_part(cols: Columns, i: int, today: date) -> dict[str, Any]:
+    """The query-independent part of a result (cached: popular stations recur; ``today``
+    is part of the key because the freshness counts days)."""
     from ..stations.navigation import app_coords
 
     sid = cols.ids[i]
@@ -278,7 +290,37 @@ def _static_part(cols: Columns, i: int) -> dict[str, Any]:
                  access_zh=ACCESS[st.access].zh, access_en=ACCESS[st.access].en,
                  district_adcode=st.district_adcode, district_name=st.district_name,
                  operator=st.operator, source=st.source,
-                 verified_date=st.verified_date.isoformat() if st.verified_date else None)
+                 verified_date=st.verified_date.isoformat() if st.verified_date else None,
+                 code=st.code, star_level=st.star_level,
+                 reported_closed=st.reported_closed_at is not None,
+                 freshness=_freshness(st.verified_date, stype, today).to_dict())
     return d
+
+
+def station_freshness(st: Station, today: date | None = None) -> Freshness:
+    """How recently ``st`` was checked on site (intervals from the environment)."""
+    return _freshness(st.verified_date, st.type, today or local_today())
+
+
+def _freshness(verified: date | None, stype: str, today: date) -> Freshness:
+    return freshness(verified, _intervals()[stype], today)
+
+
+@functools.lru_cache(maxsize=1)
+def _intervals() -> dict[str, int]:
+    """Re-verification intervals per type, read from the environment once per process."""
+    from ..settings import verify_intervals
+
+    return verify_intervals()
+
+
+def reported_last(results: list[NearestResult]) -> list[NearestResult]:
+    """``results`` with the stations riders have reported closed moved after the others
+    (each group keeps its distance order): they stay listed, clearly marked, but a rider
+    is sent to an unflagged station first."""
+    flagged = [r for r in results if r.reported_closed]
+    if not flagged:
+        return results
+    return [r for r in results if not r.reported_closed] + flagged
 
 

@@ -17,6 +17,8 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from ..errors import InvalidInput
+from .codes import ALPHABET as CODE_ALPHABET
+from .codes import normalize_code
 from .coords import validate_lonlat
 from .hours import validate_hours
 from .vocab import ACCESS, AMENITIES, SOURCES, STATION_TYPES, STATUSES
@@ -25,14 +27,20 @@ from .vocab import ACCESS, AMENITIES, SOURCES, STATION_TYPES, STATUSES
 FIELDS: tuple[str, ...] = (
     "id", "name", "type", "lon", "lat", "address", "district_adcode", "district_name",
     "operator", "amenities", "opening_hours", "access", "phone", "status",
-    "verified_date", "source", "created_at", "updated_at", "version",
+    "verified_date", "verified_by", "star_level", "source",
+    "code", "reported_closed_at", "created_at", "updated_at", "version",
 )
-#: Fields a user may set; the rest are kept by the store.
-EDITABLE_FIELDS: tuple[str, ...] = FIELDS[:16]
+#: Fields a user may set; the rest are kept by the store: the public ``code`` (assigned
+#: once, never changed), the "reported closed" flag (set by riders' reports, cleared by a
+#: reviewer), the timestamps and the version.
+EDITABLE_FIELDS: tuple[str, ...] = FIELDS[:FIELDS.index("source") + 1]
+#: Star levels staff may set (the union's 1-5 star grading); None = not rated.
+STAR_LEVELS = (1, 2, 3, 4, 5)
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
 _ADCODE_RE = re.compile(r"^\d{6}$")
 _PHONE_RE = re.compile(r"^[0-9+\-() ,;/转]{3,40}$")
+_STAR_RE = re.compile(r"^\s*([1-5])\s*(?:星|stars?|★)?\s*$", re.IGNORECASE)
 _MAX_TEXT = 200
 
 
@@ -55,7 +63,15 @@ class Station:
     phone: str = ""
     status: str = "open"
     verified_date: date | None = None
+    #: Who last verified the station on site (a staff username or a name), if known.
+    verified_by: str = ""
+    #: The official star level (1-5) staff set; None = not rated.
+    star_level: int | None = None
     source: str = "staff"
+    #: The short public code (``/s/<code>``, printed on the station's poster).
+    code: str = ""
+    #: When riders' reports marked the station "reported closed" (None = not flagged).
+    reported_closed_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
     version: int = 1
@@ -71,7 +87,7 @@ class Station:
         # write of a 100,000-row import).
         d = {f: getattr(self, f) for f in FIELDS}
         d["amenities"] = list(self.amenities)
-        for k in ("verified_date", "created_at", "updated_at"):
+        for k in ("verified_date", "reported_closed_at", "created_at", "updated_at"):
             v = d[k]
             d[k] = v.isoformat() if v is not None else None
         if lang:
@@ -124,6 +140,33 @@ def _parse_amenities(value: Any) -> tuple[str, ...]:
         )
     codes = {AMENITIES.parse(p.strip(), field="amenities") for p in parts if p.strip()}
     return tuple(c for c in AMENITIES.codes if c in codes)
+
+
+def _parse_star(value: Any) -> int | None:
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, bool):
+        raise InvalidInput("star_level: expected a star level 1-5", field="star_level")
+    if isinstance(value, (int, float)) and float(value).is_integer() and 1 <= value <= 5:
+        return int(value)
+    s = str(value).strip()
+    if s and set(s) == {"★"} and len(s) <= 5:
+        return len(s)
+    m = _STAR_RE.match(s)
+    if m is None:
+        raise InvalidInput(f"star_level: {value!r} is not a star level; use 1-5 (or leave "
+                           "empty for not rated)", field="star_level")
+    return int(m.group(1))
+
+
+def _parse_code(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    s = normalize_code(str(value))
+    if s and not (4 <= len(s) <= 12 and set(s) <= set(CODE_ALPHABET)):
+        raise InvalidInput(f"code: {value!r} is not a station code (4-12 digits and letters "
+                           "other than I, L, O, U)", field="code")
+    return s
 
 
 def _parse_date(value: Any, key: str) -> date | None:
@@ -230,7 +273,12 @@ def station_from_dict(data: Mapping[str, Any], *, crs: str = "wgs84",
         phone=phone,
         status=status,
         verified_date=_parse_date(data.get("verified_date"), "verified_date"),
+        verified_by=_text(data, "verified_by", limit=100),
+        star_level=_parse_star(data.get("star_level")),
         source=source,
+        code=_parse_code(data.get("code")),
+        reported_closed_at=_parse_timestamp(data.get("reported_closed_at"),
+                                            "reported_closed_at"),
         created_at=_parse_timestamp(data.get("created_at"), "created_at"),
         updated_at=_parse_timestamp(data.get("updated_at"), "updated_at"),
         version=version,

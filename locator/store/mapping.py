@@ -22,7 +22,8 @@ from .fileio import FileError, read_bytes, write_atomic
 
 HEADER_ALIASES: dict[str, str] = {
     **{f: f for f in EDITABLE_FIELDS},
-    "编号": "id", "站点编号": "id", "站点id": "id", "站点代码": "id", "code": "id",
+    "编号": "id", "站点编号": "id", "站点id": "id", "站点代码": "id",
+    "code": "code", "站点码": "code", "公开码": "code",
     "名称": "name", "站点名称": "name", "驿站名称": "name", "站名": "name",
     "类型": "type", "站点类型": "type", "类别": "type",
     "经度": "lon", "lng": "lon", "longitude": "lon", "x": "lon",
@@ -40,13 +41,16 @@ HEADER_ALIASES: dict[str, str] = {
     "电话": "phone", "联系电话": "phone", "tel": "phone",
     "状态": "status", "运营状态": "status",
     "核验日期": "verified_date", "核实日期": "verified_date", "更新日期": "verified_date",
+    "核实人": "verified_by", "核验人": "verified_by", "verified by": "verified_by",
+    "星级": "star_level", "星级评定": "star_level", "stars": "star_level",
     "来源": "source", "数据来源": "source",
 }
 #: Columns that carry no station data and are dropped: row numbers, remarks, and the
 #: bookkeeping columns that ``locator export`` writes (so that an export imports back).
 IGNORED_HEADERS = frozenset({
     "序号", "no", "no.", "#", "备注", "remark", "remarks", "fid", "objectid",
-    "created_at", "updated_at", "version", "notice", "说明", "coordinate_system", "坐标系",
+    "created_at", "updated_at", "version", "reported_closed_at", "notice", "说明",
+    "coordinate_system", "坐标系",
 })
 #: Headers that name the file's coordinate system (checked against the chosen CRS).
 CRS_HEADERS = frozenset({"coordinate_system", "坐标系"})
@@ -58,7 +62,7 @@ FIELD_LABELS_ZH: dict[str, str] = {
     "address": "地址", "district_adcode": "区县代码", "district_name": "区县",
     "operator": "运营单位", "amenities": "设施", "opening_hours": "开放时间",
     "access": "开放对象", "phone": "电话", "status": "状态", "verified_date": "核验日期",
-    "source": "来源",
+    "verified_by": "核实人", "star_level": "星级", "source": "来源", "code": "站点码",
 }
 
 # A text cell that ``locator export`` neutralised against formula injection: a quote,

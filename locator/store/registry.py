@@ -165,6 +165,14 @@ class Registry:
         return self.update(sid, {"status": "temporarily_closed" if temporary else "closed"},
                            actor=actor, expected_version=expected_version, hook=hook)
 
+    def set_reported_closed(self, sid: str, at: Any, *, actor: str, only_if: Any = None,
+                            hook: WriteHook | None = None) -> Station | None:
+        new = self.store.set_reported_closed(sid, at, actor=actor, only_if=only_if,
+                                             hook=hook)
+        if new is not None:
+            self._put(new)
+        return new
+
     def delete(self, sid: str, *, actor: str, expected_version: int | None = None,
                hook: WriteHook | None = None) -> Station:
         gone = self.store.delete(sid, actor=actor, expected_version=expected_version,

@@ -43,7 +43,7 @@ from ..stations.coords import validate_lonlat
 from ..stations.model import EDITABLE_FIELDS, Station, station_from_dict
 
 #: Bump with every schema change and add a step to ``_MIGRATIONS``.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 metadata = sa.MetaData()
@@ -65,7 +65,12 @@ stations_t = sa.Table(
     sa.Column("phone", sa.String(40), nullable=False, default=""),
     sa.Column("status", sa.String(20), nullable=False, default="open"),
     sa.Column("verified_date", sa.Date),
+    sa.Column("verified_by", sa.String(100), nullable=False, default=""),
+    sa.Column("star_level", sa.Integer),
     sa.Column("source", sa.String(20), nullable=False),
+    # The public code (see stations/codes.py): assigned on creation, never changed.
+    sa.Column("code", sa.String(12), nullable=False, unique=True),
+    sa.Column("reported_closed_at", sa.DateTime(timezone=True)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
@@ -119,7 +124,9 @@ def _row_to_station(row: Mapping[str, Any]) -> Station:
         district_name=row["district_name"], operator=row["operator"],
         amenities=tuple(a for a in row["amenities"].split(";") if a),
         opening_hours=row["opening_hours"], access=row["access"], phone=row["phone"],
-        status=row["status"], verified_date=row["verified_date"], source=row["source"],
+        status=row["status"], verified_date=row["verified_date"],
+        verified_by=row["verified_by"], star_level=row["star_level"], source=row["source"],
+        code=row["code"], reported_closed_at=_aware(row["reported_closed_at"]),
         created_at=_aware(row["created_at"]), updated_at=_aware(row["updated_at"]),
         version=row["version"],
     )
@@ -132,7 +139,9 @@ def _station_to_row(s: Station) -> dict[str, Any]:
         "district_name": s.district_name, "operator": s.operator,
         "amenities": ";".join(s.amenities), "opening_hours": s.opening_hours,
         "access": s.access, "phone": s.phone, "status": s.status,
-        "verified_date": s.verified_date, "source": s.source, "created_at": s.created_at,
+        "verified_date": s.verified_date, "verified_by": s.verified_by,
+        "star_level": s.star_level, "source": s.source, "code": s.code,
+        "reported_closed_at": s.reported_closed_at, "created_at": s.created_at,
         "updated_at": s.updated_at, "version": s.version,
     }
 
@@ -381,6 +390,7 @@ class StationStore:
                     raise Conflict(f"{len(moved)} station(s) changed since the plan was made "
                                    f"(e.g. {', '.join(moved[:5])}); nothing was stored — "
                                    "check again and retry")
+            codes = _assign_codes(conn, [s for s in stations if s.id not in existing])
             new_rows, upd_rows, hist = [], [], []
             for s in stations:
                 old = existing.get(s.id)
@@ -388,14 +398,14 @@ class StationStore:
                     if _same(old, s):
                         stored.append(old)
                         continue
-                    s = s.evolve(created_at=old.created_at, updated_at=now,
-                                 version=old.version + 1)
+                    s = _kept(old, s).evolve(updated_at=now, version=old.version + 1)
                     upd_rows.append({"b_id": s.id, **_station_to_row(s)})
                     hist.append(dict(station_id=s.id, op="update", version=s.version,
                                      actor=actor, at=now, batch=batch, before=_json(old),
                                      after=_json(s)))
                 else:
-                    s = s.evolve(created_at=now, updated_at=now, version=1)
+                    s = s.evolve(created_at=now, updated_at=now, version=1, code=codes[s.id],
+                                 reported_closed_at=None)
                     new_rows.append(_station_to_row(s))
                     hist.append(dict(station_id=s.id, op="create", version=1, actor=actor,
                                      at=now, batch=batch, before=None, after=_json(s)))
@@ -434,8 +444,7 @@ class StationStore:
             new = apply_changes(old, changes, crs=crs)
             if _same(old, new):
                 return old  # nothing changed: no new version
-            new = new.evolve(created_at=old.created_at, updated_at=_utc_now(),
-                             version=old.version + 1)
+            new = _kept(old, new).evolve(updated_at=_utc_now(), version=old.version + 1)
             self._write_version(conn, old, new, op="update", actor=actor)
             if hook is not None:
                 hook(conn, [new])
@@ -496,6 +505,39 @@ class StationStore:
         return self.update(sid, fields, actor=actor, expected_version=expected_version,
                            hook=hook)
 
+    def set_reported_closed(self, sid: str, at: datetime | None, *, actor: str,
+                            only_if: Callable[[Connection], bool] | None = None,
+                            hook: WriteHook | None = None) -> Station | None:
+        """Set (``at``) or clear (None) the station's "reported closed" flag, as a new
+        version. ``only_if(conn)`` is checked inside the write transaction (e.g. that the
+        reports still reach the threshold); when it returns False, or the flag is already
+        as asked, nothing is written and None is returned."""
+        actor = _check_actor(actor)
+        with self._writing() as conn:
+            old = self._get(conn, sid)
+            if (old.reported_closed_at is None) == (at is None):
+                return None
+            if only_if is not None and not only_if(conn):
+                return None
+            new = old.evolve(reported_closed_at=at, updated_at=_utc_now(),
+                             version=old.version + 1)
+            self._write_version(conn, old, new, op="update", actor=actor)
+            if hook is not None:
+                hook(conn, [new])
+        return new
+
+    def id_for_code(self, code: str) -> str:
+        """The id of the (not deleted) station with public ``code``."""
+        from ..stations.codes import normalize_code
+
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(stations_t.c.id).where(
+                stations_t.c.code == normalize_code(code)[:12],
+                stations_t.c.deleted_at.is_(None))).first()
+        if row is None:
+            raise NotFound(f"no station has the code {code!r}")
+        return row[0]
+
     def _write_version(self, conn: Connection, old: Station, new: Station, *, op: str,
                        actor: str) -> None:
         res = conn.execute(stations_t.update().where(stations_t.c.id == old.id)
@@ -534,6 +576,39 @@ def apply_changes(old: Station, changes: Mapping[str, Any], *, crs: str = "wgs84
     return station_from_dict({k: v for k, v in data.items() if v not in (None, "")})
 
 
+def _kept(old: Station, new: Station) -> Station:
+    """``new`` with the fields the store keeps (not user-editable) taken from ``old``."""
+    return new.evolve(created_at=old.created_at, code=old.code,
+                      reported_closed_at=old.reported_closed_at)
+
+
+def _assign_codes(conn: Connection, new: list[Station]) -> dict[str, str]:
+    """Public codes for stations about to be created: a code the record brings (an
+    export re-imported) is kept when free; otherwise, and on a collision, the first free
+    candidate derived from the id (see :mod:`locator.stations.codes`)."""
+    from ..stations.codes import candidate_code
+
+    out: dict[str, str] = {}
+    if not new:
+        return out
+    wanted = {s.id: s.code or candidate_code(s.id) for s in new}
+    taken: set[str] = set()
+    for chunk in _chunks(sorted(set(wanted.values())), 500):
+        taken.update(conn.execute(sa.select(stations_t.c.code).where(
+            stations_t.c.code.in_(chunk))).scalars())
+    for s in new:
+        code, salt = wanted[s.id], 0
+        while code in taken:
+            salt += 1
+            code = candidate_code(s.id, salt)
+            if conn.execute(sa.select(stations_t.c.id).where(stations_t.c.code == code)
+                            ).first() is not None:
+                taken.add(code)
+        taken.add(code)
+        out[s.id] = code
+    return out
+
+
 def _same(old: Station, new: Station) -> bool:
     """Whether ``new`` carries the same user-editable content as ``old``."""
     return all(getattr(old, f) == getattr(new, f) for f in EDITABLE_FIELDS)
@@ -565,8 +640,34 @@ def _migrate_1_to_2(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE station_history ADD COLUMN version INTEGER"))
 
 
+def _migrate_2_to_3(conn: Connection) -> None:
+    """Version 3: who verified a station, its star level, its public code and the
+    "reported closed" flag. Existing stations get their codes here."""
+    from ..stations.codes import candidate_code
+
+    ts = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "TIMESTAMP"
+    for ddl in ("verified_by VARCHAR(100) NOT NULL DEFAULT ''", "star_level INTEGER",
+                "code VARCHAR(12)", f"reported_closed_at {ts}"):
+        conn.execute(sa.text(f"ALTER TABLE stations ADD COLUMN {ddl}"))
+    ids = list(conn.execute(sa.text("SELECT id FROM stations ORDER BY created_at, id")
+                            ).scalars())
+    taken: set[str] = set()
+    rows = []
+    for sid in ids:
+        code, salt = candidate_code(sid), 0
+        while code in taken:
+            salt += 1
+            code = candidate_code(sid, salt)
+        taken.add(code)
+        rows.append({"b_id": sid, "c": code})
+    if rows:
+        conn.execute(sa.text("UPDATE stations SET code = :c WHERE id = :b_id"), rows)
+    conn.execute(sa.text("CREATE UNIQUE INDEX ix_stations_code ON stations (code)"))
+
+
 #: ``_MIGRATIONS[v]`` upgrades a database from schema version ``v`` to ``v + 1``.
-_MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_1_to_2}
+_MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_1_to_2,
+                                                        2: _migrate_2_to_3}
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

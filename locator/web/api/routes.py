@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request, url
 
 from ... import config
 from ...errors import NotFound
+from ...index.results import reported_last
 from ...stations.coords import CRS_CODES, parse_crs, validate_lonlat
 from ...stations.hours import open_status
 from ...stations.navigation import app_coords, nav_links
@@ -86,6 +87,7 @@ def nearest_query(args, registry) -> tuple[dict[str, Any], list, str]:
     res = registry.index.nearest(
         lon, lat, a["k"], types=a["type"] or None, amenities=a["amenity"] or None,
         open_at=at, statuses=statuses, max_distance_m=a["max_distance_m"])
+    res = reported_last(res)
     mode = a["mode"]
     query = {"lon": lon, "lat": lat, "crs": "wgs84", "input_crs": a["crs"], "k": a["k"],
              "mode": mode, "open_at": at.isoformat() if at else None,

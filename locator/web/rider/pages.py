@@ -18,6 +18,7 @@ from werkzeug.datastructures import MultiDict
 
 from ... import config
 from ...errors import InvalidInput, NotFound
+from ...index.results import reported_last, station_freshness
 from ...stations.coords import CRS_CODES, from_wgs84, validate_lonlat
 from ...stations.hours import open_status
 from ...stations.model import Station
@@ -83,6 +84,9 @@ _JS_STRINGS: dict[str, tuple[str, str]] = {
     "cluster": ("{n} 个站点，点击放大", "{n} stations; tap to zoom in"),
     "noHours": ("开放时间未知", "opening hours unknown"),
     "rank": ("第 {n} 近", "nearest #{n}"),
+    "reported_closed": ("多名骑手反馈此站点关闭或锁门，待工会核实",
+                        "Several riders report this station closed or locked; the union "
+                        "is checking"),
 }
 
 
@@ -160,7 +164,7 @@ def _server_search(args: MultiDict, lang: str) -> list[dict[str, Any]]:
     res = get_registry().index.nearest(lon, lat, RESULTS_K, types=a["type"] or None,
                                        amenities=a["amenity"] or None,
                                        open_at=now() if a["open_now"] else None)
-    return [r.to_dict(mode=a["mode"], lang=lang) for r in res]
+    return [r.to_dict(mode=a["mode"], lang=lang) for r in reported_last(res)]
 
 
 @bp.get("/")
@@ -282,4 +286,5 @@ def station_page(sid: str):
         next_change=change, links=links,
         nav_apps=[(code, _(zh, en)) for code, zh, en in NAV_APPS],
         coords=coords, mode=mode,
+        freshness=station_freshness(st), reported_closed=st.reported_closed_at is not None,
     )

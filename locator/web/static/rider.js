@@ -105,7 +105,16 @@
     var open = el('span', 'open-state open-' + r.open_status,
       (S['open_' + r.open_status] || r.open_status) + changeText(r));
     facts.appendChild(open);
+    if (r.freshness) {
+      facts.appendChild(el('span', 'r-fresh fresh-' + r.freshness.state,
+        cfg.lang === 'en' ? r.freshness.label_en : r.freshness.label_zh));
+    }
     li.appendChild(facts);
+    if (r.reported_closed) {
+      li.className += ' reported-closed';
+      li.setAttribute('data-reported-closed', '1');
+      li.appendChild(el('p', 'r-flag', '⚠ ' + S.reported_closed));
+    }
 
     if (r.amenity_labels && r.amenity_labels.length) {
       var ul = el('ul', 'amenities');

@@ -1,0 +1,492 @@
+"""Riders' reports of stations that are not as the map says, and their review.
+
+A rider reports a station (no login): locked or closed, not at this location (with an
+optional corrected position), wrong hours, an amenity missing or broken (which one), or
+something else, with an optional note. The reporter's address is kept only as a salted
+hash (:func:`locator.store.upkeep.client_hash`), used for the rate limit and to
+de-duplicate: a client's second report of the same kind about the same station, while
+the first is still open, returns the first (so a flood from one client adds nothing).
+
+The "reported closed" flag
+--------------------------
+When ``report_closed_threshold`` (3) or more *different* clients have open "locked /
+closed" reports on a station, made within ``report_window_days`` (7), the station is
+flagged (:attr:`Station.reported_closed_at`, written as a station version so that every
+worker's index gets it through the change log). Riders still see it, marked, ranked after
+unflagged stations. The flag stays until a reviewer acts: resolving or dismissing reports
+re-evaluates it (against all open "locked" reports, whatever their age), and it is cleared
+once fewer than the threshold remain open.
+
+Review
+------
+Reports go ``new`` -> ``under_review`` -> ``resolved`` (the fix applied; linked to the
+station version it produced) or ``dismissed``. Every review action is audited in the
+same transaction as the status change.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..errors import InvalidInput, NotFound
+from ..settings import Settings, load_settings
+from ..staff.errors import Bilingual
+from ..staff.roles import in_scope, require, scope_prefix
+from ..stations.codes import ALPHABET
+from ..stations.coords import validate_lonlat
+from ..stations.model import Station
+from ..stations.vocab import AMENITIES
+from ..store.accounts import User, insert_audit, utc_now
+from ..store.registry import Registry
+from ..store.upkeep import (
+    OPEN_REPORT_STATUSES,
+    REPORT_KINDS,
+    REPORT_STATUSES,
+    REPORTS,
+    client_hash,
+    ensure_schema,
+)
+
+#: Labels of the report kinds (zh, en), for pages and messages.
+KIND_LABELS: dict[str, tuple[str, str]] = {
+    "locked": ("锁门 / 关闭", "locked / closed"),
+    "not_here": ("不在这个位置", "not at this location"),
+    "wrong_hours": ("开放时间不对", "wrong opening hours"),
+    "amenity": ("设施缺失或损坏", "amenity missing or broken"),
+    "other": ("其他问题", "something else"),
+}
+STATUS_LABELS: dict[str, tuple[str, str]] = {
+    "new": ("已收到，待处理", "received, not yet handled"),
+    "under_review": ("工会正在核实", "the union is checking"),
+    "resolved": ("已处理，信息已更新", "resolved; the record was updated"),
+    "dismissed": ("已核实，未发现问题", "checked; no problem found"),
+}
+#: Who the flag's station versions are written as.
+SYSTEM_ACTOR = "system:rider-reports"
+MAX_NOTE = 500
+#: A corrected position farther than this from the recorded one is refused (a typo or a
+#: different station, not a correction).
+MAX_CORRECTION_M = 5000.0
+
+
+class ReportInvalid(Bilingual, InvalidInput):
+    """Bad report input, naming the field, in Chinese and English."""
+
+    def __init__(self, zh: str, en: str, *, field: str):
+        self.zh, self.en = zh, en
+        super().__init__(f"{zh} / {en}", field=field)
+
+
+class TooManyReports(Bilingual, InvalidInput):
+    """The client sent more reports than the hourly limit; retry after ``retry_after`` s."""
+
+    def __init__(self, retry_after: int):
+        self.retry_after = max(1, int(retry_after))
+        self.zh = f"反馈太频繁，请 {max(1, self.retry_after // 60)} 分钟后再试"
+        self.en = (f"too many reports from this device; try again in "
+                   f"{max(1, self.retry_after // 60)} min")
+        super().__init__(f"{self.zh} / {self.en}", field="client")
+
+
+@dataclass(frozen=True)
+class Report:
+    id: int
+    ref: str
+    station_id: str
+    kind: str
+    amenity: str | None
+    note: str | None
+    lon: float | None
+    lat: float | None
+    lang: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    handled_by: str | None
+    resolution: str | None
+    station_version: int | None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_REPORT_STATUSES
+
+    def kind_label(self, lang: str = "zh") -> str:
+        zh, en = KIND_LABELS[self.kind]
+        text = en if lang == "en" else zh
+        if self.kind == "amenity" and self.amenity in AMENITIES:
+            text += f"：{AMENITIES[self.amenity].label(lang)}" if lang != "en" else \
+                f": {AMENITIES[self.amenity].label('en')}"
+        return text
+
+    def status_label(self, lang: str = "zh") -> str:
+        zh, en = STATUS_LABELS[self.status]
+        return en if lang == "en" else zh
+
+    def public_dict(self, lang: str = "zh") -> dict[str, Any]:
+        """What the reporter may see at the status link (nothing about other reports or
+        about who handled it)."""
+        return {"ref": self.ref, "station_id": self.station_id, "kind": self.kind,
+                "kind_label": self.kind_label(lang), "amenity": self.amenity,
+                "status": self.status, "status_label": self.status_label(lang),
+                "created_at": self.created_at.isoformat(),
+                "updated_at": self.updated_at.isoformat(),
+                "resolution": self.resolution if self.status in ("resolved", "dismissed")
+                else None}
+
+
+@dataclass(frozen=True)
+class StationReports:
+    """One station's reports in the review queue."""
+
+    station: Station | None  # None: the station was deleted
+    station_id: str
+    reports: tuple[Report, ...]
+
+    @property
+    def open_count(self) -> int:
+        return sum(r.is_open for r in self.reports)
+
+    @property
+    def latest(self) -> datetime:
+        return max(r.created_at for r in self.reports)
+
+    def kinds(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.reports:
+            if r.is_open:
+                out[r.kind] = out.get(r.kind, 0) + 1
+        return out
+
+
+def _utc(dt: datetime) -> datetime:
+    from datetime import timezone
+
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt
+
+
+def _report(row: Any) -> Report:
+    return Report(id=row.id, ref=row.ref, station_id=row.station_id, kind=row.kind,
+                  amenity=row.amenity, note=row.note, lon=row.lon, lat=row.lat,
+                  lang=row.lang, status=row.status, created_at=_utc(row.created_at),
+                  updated_at=_utc(row.updated_at), handled_by=row.handled_by,
+                  resolution=row.resolution, station_version=row.station_version)
+
+
+def new_ref() -> str:
+    """A public reference number: ``R`` and 8 random base-32 characters."""
+    return "R" + "".join(secrets.choice(ALPHABET) for _ in range(8))
+
+
+def normalize_ref(ref: str) -> str:
+    from ..stations.codes import normalize_code
+
+    s = normalize_code(ref or "")
+    return s if s.startswith("R") else "R" + s
+
+
+class ReportService:
+    """Riders' reports on a registry's stations: intake, the flag rule and review."""
+
+    def __init__(self, registry: Registry, *, settings: Settings | None = None,
+                 clock: Callable[[], datetime] = utc_now):
+        self.registry = registry
+        self.engine = registry.store.engine
+        self.settings = settings or load_settings()
+        self.clock = clock
+        ensure_schema(self.engine)
+        if registry.store._writer is not self.engine:
+            ensure_schema(registry.store._writer)
+
+    # ------------------------------------------------------------------ intake
+    def submit(self, station_id: str, kind: str, *, client: str, amenity: str | None = None,
+               note: str | None = None, lon: Any = None, lat: Any = None,
+               crs: str = "wgs84", lang: str = "zh") -> tuple[Report, bool]:
+        """Record a rider's report; returns ``(report, created)`` (``created`` is False
+        when the same client's open report of the same kind was returned instead).
+
+        Raises :class:`ReportInvalid` (400) naming the field, :class:`NotFound` for an
+        unknown or deleted station, :class:`TooManyReports` (429) past the rate limit.
+        """
+        kind = (kind or "").strip()
+        if kind not in REPORT_KINDS:
+            raise ReportInvalid(
+                f"反馈类型 {kind!r} 无效；可选：{'、'.join(REPORT_KINDS)}",
+                f"kind {kind!r} is not valid; use one of {', '.join(REPORT_KINDS)}",
+                field="kind")
+        st = self.registry.store.get(str(station_id or ""))  # NotFound for unknown/deleted
+        amen = None
+        if kind == "amenity":
+            if not amenity:
+                raise ReportInvalid("请选择缺失或损坏的设施", "say which amenity is missing "
+                                    "or broken", field="amenity")
+            try:
+                amen = AMENITIES.parse(str(amenity), field="amenity")
+            except InvalidInput:
+                raise ReportInvalid(f"设施 {amenity!r} 无效；可选：{'、'.join(AMENITIES.codes)}",
+                                    f"amenity {amenity!r} is not valid; use one of "
+                                    f"{', '.join(AMENITIES.codes)}", field="amenity") from None
+        elif amenity:
+            raise ReportInvalid("只有“设施缺失或损坏”的反馈才需要填写设施",
+                                "amenity is only for kind 'amenity'", field="amenity")
+        text = _note(note)
+        plon = plat = None
+        if lon not in (None, "") or lat not in (None, ""):
+            if kind != "not_here":
+                raise ReportInvalid("只有“不在这个位置”的反馈才能附带位置",
+                                    "a position is only for kind 'not_here'", field="lon")
+            plon, plat = _position(lon, lat, crs, st)
+        lang = "en" if str(lang).lower().startswith("en") else "zh"
+        who = client_hash(self.engine, client)
+        now = self.clock()
+        with self.registry.store._writer.begin() as conn:
+            self._check_rate(conn, who, now)
+            dup = conn.execute(sa.select(REPORTS).where(
+                REPORTS.c.station_id == st.id, REPORTS.c.client_hash == who,
+                REPORTS.c.kind == kind, REPORTS.c.status.in_(OPEN_REPORT_STATUSES),
+                REPORTS.c.amenity.is_(None) if amen is None else REPORTS.c.amenity == amen,
+            ).order_by(REPORTS.c.id).limit(1)).first()
+            if dup is not None:
+                return _report(dup), False
+            row = dict(ref=new_ref(), station_id=st.id, kind=kind, amenity=amen, note=text,
+                       lon=plon, lat=plat, client_hash=who, lang=lang, status="new",
+                       created_at=now, updated_at=now)
+            rid = conn.execute(REPORTS.insert().values(**row)).inserted_primary_key[0]
+        rep = self.get(row["ref"]) if rid is None else Report(
+            id=int(rid), ref=row["ref"], station_id=st.id, kind=kind, amenity=amen,
+            note=text, lon=plon, lat=plat, lang=lang, status="new", created_at=now,
+            updated_at=now, handled_by=None, resolution=None, station_version=None)
+        if kind == "locked":
+            self.sync_flag(st.id)
+        return rep, True
+
+    def _check_rate(self, conn: Connection, who: str, now: datetime) -> None:
+        limit = self.settings.report_rate_limit
+        if limit <= 0:
+            return
+        since = now - timedelta(hours=1)
+        rows = conn.execute(sa.select(REPORTS.c.created_at).where(
+            REPORTS.c.client_hash == who, REPORTS.c.created_at >= since
+        ).order_by(REPORTS.c.created_at).limit(limit)).scalars().all()
+        if len(rows) >= limit:
+            oldest = _utc(rows[0])
+            raise TooManyReports(int((oldest + timedelta(hours=1) - now).total_seconds()) + 1)
+
+    # ------------------------------------------------------------------ the flag
+    def _locked_clients(self, conn: Connection, sid: str, since: datetime | None) -> int:
+        q = sa.select(sa.func.count(sa.distinct(REPORTS.c.client_hash))).where(
+            REPORTS.c.station_id == sid, REPORTS.c.kind == "locked",
+            REPORTS.c.status.in_(OPEN_REPORT_STATUSES))
+        if since is not None:
+            q = q.where(REPORTS.c.created_at >= since)
+        return int(conn.execute(q).scalar_one())
+
+    def sync_flag(self, sid: str, *, reviewed: bool = False) -> Station | None:
+        """Set or clear the station's "reported closed" flag from its open reports; returns
+        the new station version when the flag changed. On intake the threshold counts
+        reports within the window; after a review action it counts every open report."""
+        s = self.settings
+        threshold = max(1, s.report_closed_threshold)
+        since = None if reviewed else self.clock() - timedelta(days=s.report_window_days)
+        with self.engine.connect() as conn:
+            n = self._locked_clients(conn, sid, since)
+        try:
+            st = self.registry.store.get(sid)
+        except NotFound:
+            return None
+        if n >= threshold and st.reported_closed_at is None and not reviewed:
+            return self.registry.set_reported_closed(
+                sid, self.clock(), actor=SYSTEM_ACTOR,
+                only_if=lambda c: self._locked_clients(c, sid, since) >= threshold)
+        if reviewed and n < threshold and st.reported_closed_at is not None:
+            return self.registry.set_reported_closed(
+                sid, None, actor=SYSTEM_ACTOR,
+                only_if=lambda c: self._locked_clients(c, sid, None) < threshold)
+        return None
+
+    # ------------------------------------------------------------------ reading
+    def get(self, ref: str) -> Report:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(REPORTS).where(
+                REPORTS.c.ref == normalize_ref(ref)[:16])).first()
+        if row is None:
+            raise NotFound(f"no report has the reference {ref!r}")
+        return _report(row)
+
+    def for_station(self, sid: str, *, open_only: bool = False) -> list[Report]:
+        q = sa.select(REPORTS).where(REPORTS.c.station_id == sid).order_by(
+            REPORTS.c.created_at.desc(), REPORTS.c.id.desc())
+        if open_only:
+            q = q.where(REPORTS.c.status.in_(OPEN_REPORT_STATUSES))
+        with self.engine.connect() as conn:
+            return [_report(r) for r in conn.execute(q)]
+
+    def open_counts(self, station_ids: Iterable[str] | None = None) -> dict[str, int]:
+        """Open reports per station."""
+        q = sa.select(REPORTS.c.station_id, sa.func.count()).where(
+            REPORTS.c.status.in_(OPEN_REPORT_STATUSES)).group_by(REPORTS.c.station_id)
+        if station_ids is not None:
+            q = q.where(REPORTS.c.station_id.in_(list(station_ids)))
+        with self.engine.connect() as conn:
+            return {sid: int(n) for sid, n in conn.execute(q)}
+
+    def queue(self, user: User, *, statuses: Iterable[str] = OPEN_REPORT_STATUSES,
+              limit: int = 500) -> list[StationReports]:
+        """Reports in ``statuses`` on stations inside the account's scope, grouped by
+        station, the stations with the most open reports first (then the newest).
+        Needs the right ``report.handle``."""
+        require(user, "report.handle", None if not user.scope else user.scope)
+        statuses = [s for s in statuses if s in REPORT_STATUSES] or list(OPEN_REPORT_STATUSES)
+        q = (sa.select(REPORTS).where(REPORTS.c.status.in_(statuses))
+             .order_by(REPORTS.c.created_at.desc(), REPORTS.c.id.desc()).limit(limit * 20))
+        with self.engine.connect() as conn:
+            rows = [_report(r) for r in conn.execute(q)]
+        by_station: dict[str, list[Report]] = {}
+        for r in rows:
+            by_station.setdefault(r.station_id, []).append(r)
+        stations = self.registry.store.get_many(by_station)
+        prefix = scope_prefix(user.scope)
+        out = []
+        for sid, reps in by_station.items():
+            rec = stations.get(sid)
+            st = rec[0] if rec is not None else None
+            if prefix and (st is None or not in_scope(user.scope, st.district_adcode)):
+                continue
+            out.append(StationReports(None if rec is None or rec[1] else st, sid,
+                                      tuple(reps)))
+        out.sort(key=lambda g: (-g.open_count, -g.latest.timestamp()))
+        return out[:limit]
+
+    # ------------------------------------------------------------------ review
+    def _reports_of(self, conn: Connection, refs: Iterable[str]) -> list[Report]:
+        refs = [normalize_ref(r)[:16] for r in refs]
+        if not refs:
+            raise ReportInvalid("没有选择反馈", "no report chosen", field="refs")
+        rows = [_report(r) for r in conn.execute(sa.select(REPORTS).where(
+            REPORTS.c.ref.in_(refs)))]
+        missing = sorted(set(refs) - {r.ref for r in rows})
+        if missing:
+            raise NotFound(f"no report has the reference {missing[0]!r}")
+        return rows
+
+    def review(self, user: User, refs: Iterable[str], status: str, *,
+               resolution: str | None = None, station_version: int | None = None,
+               client: str | None = None, conn: Connection | None = None) -> list[Report]:
+        """Move reports to ``status`` (under_review, resolved, dismissed, or back to new),
+        audited. ``station_version`` links a resolution to the station version that
+        fixed it. With ``conn``, runs inside the caller's transaction (e.g. the station
+        write that applies the fix, so that the fix and the resolution commit together);
+        then the caller calls :meth:`after_review` once it has committed."""
+        if status not in REPORT_STATUSES:
+            raise ReportInvalid(f"状态 {status!r} 无效；可选：{'、'.join(REPORT_STATUSES)}",
+                                f"status {status!r} is not valid; use one of "
+                                f"{', '.join(REPORT_STATUSES)}", field="status")
+        text = _note(resolution, field="resolution")
+        if conn is None:
+            with self.registry.store._writer.begin() as c:
+                done = self._review(c, user, refs, status, text, station_version, client)
+            self.after_review(done)
+            return done
+        return self._review(conn, user, refs, status, text, station_version, client)
+
+    def after_review(self, reports: Iterable[Report]) -> None:
+        """Re-evaluate the flag of the stations whose reports were reviewed."""
+        for sid in sorted({r.station_id for r in reports}):
+            self.sync_flag(sid, reviewed=True)
+
+    def _review(self, conn: Connection, user: User, refs: Iterable[str], status: str,
+                text: str | None, station_version: int | None,
+                client: str | None) -> list[Report]:
+        reps = self._reports_of(conn, refs)
+        stations = self.registry.store.get_many({r.station_id for r in reps})
+        for r in reps:
+            rec = stations.get(r.station_id)
+            require(user, "report.handle", rec[0].district_adcode if rec else "")
+        now = self.clock()
+        values: dict[str, Any] = dict(status=status, updated_at=now, handled_by=user.actor)
+        if status in ("resolved", "dismissed"):
+            values["resolution"] = text
+            values["station_version"] = station_version
+        conn.execute(REPORTS.update().where(REPORTS.c.id.in_([r.id for r in reps]))
+                     .values(**values))
+        for r in reps:
+            insert_audit(conn, at=now, actor=user.actor, action=f"report.{status}",
+                         target=f"report:{r.ref}", result="ok", client=client,
+                         detail={"station": r.station_id, "kind": r.kind,
+                                 "from": r.status, "station_version": station_version,
+                                 "resolution": text})
+        return [Report(**{**r.__dict__, **values}) for r in reps]
+
+    def prefill(self, reports: Iterable[Report], station: Station) -> dict[str, Any]:
+        """The edit a report suggests, as form fields (the reviewer checks and saves it):
+        a corrected position, hours to re-check, an amenity removed, or a closed status."""
+        out: dict[str, Any] = {}
+        for r in reports:
+            if not r.is_open:
+                continue
+            if r.kind == "not_here" and r.lon is not None and r.lat is not None:
+                out["lon"], out["lat"] = r.lon, r.lat
+            elif r.kind == "amenity" and r.amenity in station.amenities:
+                out["amenities"] = [a for a in out.get("amenities", station.amenities)
+                                    if a != r.amenity]
+            elif r.kind == "locked":
+                out.setdefault("status", "temporarily_closed")
+            elif r.kind == "wrong_hours":
+                out.setdefault("opening_hours", station.opening_hours or "")
+        return out
+
+
+def _note(note: Any, *, field: str = "note") -> str | None:
+    if note is None:
+        return None
+    text = str(note).strip()
+    if not text:
+        return None
+    if len(text) > MAX_NOTE:
+        raise ReportInvalid(f"说明最多 {MAX_NOTE} 字（现在 {len(text)} 字）",
+                            f"{field} is {len(text)} characters long; at most {MAX_NOTE}",
+                            field=field)
+    if any(ord(c) < 32 and c not in "\n\t" for c in text) or "\x7f" in text:
+        raise ReportInvalid("说明含有控制字符", f"{field} contains control characters",
+                            field=field)
+    return text
+
+
+def _position(lon: Any, lat: Any, crs: str, st: Station) -> tuple[float, float]:
+    from ..geo import haversine_m
+
+    if lon in (None, "") or lat in (None, ""):
+        missing = "lon" if lon in (None, "") else "lat"
+        raise ReportInvalid("纠正位置需要同时填写经度和纬度",
+                            "a corrected position needs both lon and lat", field=missing)
+    try:
+        plon, plat = validate_lonlat(lon, lat, crs=crs)
+    except InvalidInput as e:
+        raise ReportInvalid(f"位置无效：{e}", f"position is not valid: {e}",
+                            field=e.field or "lon") from None
+    d = haversine_m(st.lon, st.lat, plon, plat)
+    if d > MAX_CORRECTION_M:
+        raise ReportInvalid(
+            f"纠正的位置离站点记录的位置 {d / 1000:.1f} 公里，超过 {MAX_CORRECTION_M / 1000:.0f} "
+            "公里；请在地图上选在站点实际所在处",
+            f"the corrected position is {d / 1000:.1f} km from the recorded one (more than "
+            f"{MAX_CORRECTION_M / 1000:.0f} km); pick where the station really is",
+            field="lon")
+    return plon, plat
+
+
+def report_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The report fields of a JSON body or form (unknown keys refused, naming them)."""
+    allowed = ("station_id", "kind", "amenity", "note", "lon", "lat", "crs", "lang")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ReportInvalid(f"未知字段：{'、'.join(unknown)}；可用：{'、'.join(allowed)}",
+                            f"unknown field(s) {', '.join(unknown)}; allowed: "
+                            f"{', '.join(allowed)}", field=unknown[0])
+    return {k: data.get(k) for k in allowed if k in data}
