@@ -138,6 +138,9 @@ class Settings:
                                          "must fall")
     report_rate_limit: int = _setting(10, int, "rider reports per hour per client; 0 = off")
     checkin_rate_limit: int = _setting(6, int, "check-ins per hour per client; 0 = off")
+    public_url: str | None = _setting(None, _opt_str, "base URL printed on station posters "
+                                      "and in their QR codes (e.g. https://zhan.example.cn); "
+                                      "default: the address the request came to")
     verify_interval_days: str = _setting(
         "outdoor_worker=90,mother_baby=180,service_centre=180,driver_home=180,"
         "legal_aid=365,women_worker=180", _intervals,

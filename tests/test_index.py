@@ -413,3 +413,21 @@ def test_cached_result_parts_do_not_outlive_their_columns(tiny_stations):
     gc.collect()
     assert old() is None
     assert idx.nearest(117.1850, 34.2615, 1)[0].to_json(mode="walk") == first
+
+
+def test_replaced_rows_of_the_delta_never_come_back_when_results_are_few(tiny_stations):
+    """A station upserted twice (its first delta row replaced by the second) must appear
+    once, as its latest version, also when fewer than k stations pass the filters (the
+    dead delta rows then sort at an infinite distance, like the bound)."""
+    idx = StationIndex(tiny_stations)
+    first = tiny_stations[0]
+    idx.upsert(first.evolve(name="改名一次", version=2))
+    idx.upsert(first.evolve(name="改名两次", status="closed", version=3))
+    ids = [r.id for r in idx.nearest(first.lon, first.lat, 10)]
+    assert first.id not in ids  # closed: left out by default
+    assert len(ids) == len(set(ids))
+    assert set(ids) == {s.id for s in tiny_stations if s.status != "closed"} - {first.id}
+    idx.upsert(first.evolve(name="又开了", status="open", version=4))
+    res = idx.nearest(first.lon, first.lat, 10)
+    assert [r.id for r in res].count(first.id) == 1
+    assert next(r for r in res if r.id == first.id).name == "又开了"

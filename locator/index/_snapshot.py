@@ -205,7 +205,9 @@ def merge_delta(snap: Snapshot, cands: list[tuple[float, Columns, int]],
     added = False
     for j in order.tolist():
         dj = float(dd[j])
-        if dj > bound or dj > kth + TIE_EPS:
+        # dead rows sort last at +inf; with fewer than k accepted rows both bound and kth
+        # are infinite too, so they must be stopped explicitly
+        if dj == math.inf or dj > bound or dj > kth + TIE_EPS:
             break
         if not accept(buf, j):
             continue

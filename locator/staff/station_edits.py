@@ -19,7 +19,7 @@ from ..errors import InvalidInput, NotFound
 from ..stations.model import EDITABLE_FIELDS, Station, station_from_dict
 from ..store.accounts import User, insert_audit, utc_now
 from ..store.registry import Registry
-from ..store.sql import apply_changes
+from ..store.sql import WriteHook, apply_changes
 from .errors import Bilingual
 from .roles import require
 
@@ -57,6 +57,17 @@ class HistoryEntry:
     batch: str | None
     changes: tuple[FieldChange, ...]
     after: dict[str, Any] | None
+
+
+def _chain(first: WriteHook, then: WriteHook | None) -> WriteHook:
+    """One write hook running ``first`` and then ``then`` (when given)."""
+    if then is None:
+        return first
+
+    def hook(conn: Connection, stored: list[Station]) -> None:
+        first(conn, stored)
+        then(conn, stored)
+    return hook
 
 
 def field_diff(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
@@ -151,10 +162,14 @@ class StationEditor:
 
     def update(self, user: User, sid: str, changes: Mapping[str, Any], *,
                expected_version: int | None, crs: str = "wgs84", client: str | None = None,
-               confirm_duplicates: bool = False, locate_district: bool = True) -> Station:
+               confirm_duplicates: bool = False, locate_district: bool = True,
+               extra_hook: WriteHook | None = None) -> Station:
         """Change fields of a station the account may edit, where it is and where it
         goes. ``expected_version`` (the version the editor saw) guards against lost
-        updates: a stale one raises :class:`~locator.errors.Conflict`."""
+        updates: a stale one raises :class:`~locator.errors.Conflict`. ``extra_hook``
+        runs in the write's transaction after the audit row (e.g. resolving the riders'
+        reports the edit fixes, so that both commit together); like every hook it does
+        not run when the edit changes nothing."""
         old = self.registry.store.get(sid)
         require(user, "station.write", old.district_adcode)
         st = apply_changes(old, changes, crs=crs)
@@ -173,18 +188,21 @@ class StationEditor:
         fields = {f: getattr(st, f) for f in EDITABLE_FIELDS[1:]}
         return self.registry.update(sid, fields, actor=user.actor,
                                     expected_version=expected_version,
-                                    hook=self._hook(user, "station.update", client,
-                                                    self._hits_detail(hits)))
+                                    hook=_chain(self._hook(user, "station.update", client,
+                                                           self._hits_detail(hits)),
+                                                extra_hook))
 
     def set_status(self, user: User, sid: str, status: str, *, expected_version: int | None,
-                   client: str | None = None) -> Station:
-        """Close (``closed``, ``temporarily_closed``) or reopen (``open``) a station."""
+                   client: str | None = None, extra_hook: WriteHook | None = None
+                   ) -> Station:
+        """Close (``closed``, ``temporarily_closed``) or reopen (``open``) a station
+        (``extra_hook`` as for :meth:`update`)."""
         old = self.registry.store.get(sid)
         require(user, "station.write", old.district_adcode)
         return self.registry.update(sid, {"status": status}, actor=user.actor,
                                     expected_version=expected_version,
-                                    hook=self._hook(user, "station.status", client,
-                                                    {"status": status}))
+                                    hook=_chain(self._hook(user, "station.status", client,
+                                                           {"status": status}), extra_hook))
 
     def delete(self, user: User, sid: str, *, expected_version: int | None = None,
                client: str | None = None) -> Station:

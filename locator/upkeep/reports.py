@@ -120,9 +120,12 @@ class Report:
     def kind_label(self, lang: str = "zh") -> str:
         zh, en = KIND_LABELS[self.kind]
         text = en if lang == "en" else zh
-        if self.kind == "amenity" and self.amenity in AMENITIES:
-            text += f"：{AMENITIES[self.amenity].label(lang)}" if lang != "en" else \
-                f": {AMENITIES[self.amenity].label('en')}"
+        amenity = self.amenity
+        if self.kind == "amenity" and amenity is not None and amenity in AMENITIES:
+            text += f"：{AMENITIES[amenity].label(lang)}" if lang != "en" else \
+                f": {AMENITIES[amenity].label('en')}"
+        elif self.kind == "amenity" and amenity == OTHER_AMENITY:
+            text += ": other" if lang == "en" else "：其他"
         return text
 
     def status_label(self, lang: str = "zh") -> str:
@@ -191,6 +194,18 @@ def normalize_ref(ref: str) -> str:
     return s if s.startswith("R") else "R" + s
 
 
+# The intake path's statements, built once (building a statement per request costs more
+# than running it).
+_SAME_OPEN_REPORT = sa.select(REPORTS).where(
+    REPORTS.c.station_id == sa.bindparam("sid"), REPORTS.c.client_hash == sa.bindparam("who"),
+    REPORTS.c.kind == sa.bindparam("kind"), REPORTS.c.status.in_(OPEN_REPORT_STATUSES),
+    sa.func.coalesce(REPORTS.c.amenity, "") == sa.bindparam("amen"),
+).order_by(REPORTS.c.id).limit(1)
+_RECENT_BY_CLIENT = sa.select(REPORTS.c.created_at).where(
+    REPORTS.c.client_hash == sa.bindparam("who"), REPORTS.c.created_at >= sa.bindparam("since")
+).order_by(REPORTS.c.created_at).limit(sa.bindparam("lim", type_=sa.Integer))
+
+
 class ReportService:
     """Riders' reports on a registry's stations: intake, the flag rule and review."""
 
@@ -214,25 +229,27 @@ class ReportService:
         Raises :class:`ReportInvalid` (400) naming the field, :class:`NotFound` for an
         unknown or deleted station, :class:`TooManyReports` (429) past the rate limit.
         """
-        kind = (kind or "").strip()
+        kind = _string(kind, "kind").strip()
         if kind not in REPORT_KINDS:
             raise ReportInvalid(
                 f"反馈类型 {kind!r} 无效；可选：{'、'.join(REPORT_KINDS)}",
                 f"kind {kind!r} is not valid; use one of {', '.join(REPORT_KINDS)}",
                 field="kind")
-        st = self.registry.store.get(str(station_id or ""))  # NotFound for unknown/deleted
+        sid = _string(station_id, "station_id").strip()
+        if not sid:
+            raise ReportInvalid("请指明站点", "station_id is required", field="station_id")
+        crs = _string(crs, "crs") or "wgs84"
+        lang = _string(lang, "lang")
+        # The in-memory index holds every station that is not deleted, in step with the
+        # store within the change-log interval: no database read on the intake path.
+        try:
+            st = self.registry.index.get(sid)
+        except NotFound:
+            st = self.registry.store.get(sid)  # NotFound for unknown/deleted
         amen = None
         if kind == "amenity":
-            if not amenity:
-                raise ReportInvalid("请选择缺失或损坏的设施", "say which amenity is missing "
-                                    "or broken", field="amenity")
-            try:
-                amen = AMENITIES.parse(str(amenity), field="amenity")
-            except InvalidInput:
-                raise ReportInvalid(f"设施 {amenity!r} 无效；可选：{'、'.join(AMENITIES.codes)}",
-                                    f"amenity {amenity!r} is not valid; use one of "
-                                    f"{', '.join(AMENITIES.codes)}", field="amenity") from None
-        elif amenity:
+            amen = _amenity(_string(amenity, "amenity").strip(), st)
+        elif amenity not in (None, ""):
             raise ReportInvalid("只有“设施缺失或损坏”的反馈才需要填写设施",
                                 "amenity is only for kind 'amenity'", field="amenity")
         text = _note(note)
@@ -246,18 +263,19 @@ class ReportService:
         who = client_hash(self.engine, client)
         now = self.clock()
         with self.registry.store._writer.begin() as conn:
-            self._check_rate(conn, who, now)
-            dup = conn.execute(sa.select(REPORTS).where(
-                REPORTS.c.station_id == st.id, REPORTS.c.client_hash == who,
-                REPORTS.c.kind == kind, REPORTS.c.status.in_(OPEN_REPORT_STATUSES),
-                REPORTS.c.amenity.is_(None) if amen is None else REPORTS.c.amenity == amen,
-            ).order_by(REPORTS.c.id).limit(1)).first()
+            # A repeat is answered with the first report (so a double tap is never a 429);
+            # only new reports count toward the rate limit.
+            dup = conn.execute(_SAME_OPEN_REPORT, {"sid": st.id, "who": who, "kind": kind,
+                                                   "amen": amen or ""}).first()
             if dup is not None:
                 return _report(dup), False
-            row = dict(ref=new_ref(), station_id=st.id, kind=kind, amenity=amen, note=text,
-                       lon=plon, lat=plat, client_hash=who, lang=lang, status="new",
-                       created_at=now, updated_at=now)
-            rid = conn.execute(REPORTS.insert().values(**row)).inserted_primary_key[0]
+            self._check_rate(conn, who, now)
+            row: dict[str, Any] = dict(
+                ref=new_ref(), station_id=st.id, kind=kind, amenity=amen, note=text,
+                lon=plon, lat=plat, client_hash=who, lang=lang, status="new",
+                created_at=now, updated_at=now)
+            pk = conn.execute(REPORTS.insert().values(**row)).inserted_primary_key
+            rid = pk[0] if pk else None
         rep = self.get(row["ref"]) if rid is None else Report(
             id=int(rid), ref=row["ref"], station_id=st.id, kind=kind, amenity=amen,
             note=text, lon=plon, lat=plat, lang=lang, status="new", created_at=now,
@@ -271,9 +289,8 @@ class ReportService:
         if limit <= 0:
             return
         since = now - timedelta(hours=1)
-        rows = conn.execute(sa.select(REPORTS.c.created_at).where(
-            REPORTS.c.client_hash == who, REPORTS.c.created_at >= since
-        ).order_by(REPORTS.c.created_at).limit(limit)).scalars().all()
+        rows = conn.execute(_RECENT_BY_CLIENT, {"who": who, "since": since, "lim": limit}
+                            ).scalars().all()
         if len(rows) >= limit:
             oldest = _utc(rows[0])
             raise TooManyReports(int((oldest + timedelta(hours=1) - now).total_seconds()) + 1)
@@ -442,10 +459,44 @@ class ReportService:
         return out
 
 
+def _string(value: Any, field: str) -> str:
+    """A text field of the request (``None`` is empty); other JSON types are refused."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ReportInvalid(f"{field} 必须是文本", f"{field} must be a string", field=field)
+    return value
+
+
+#: The amenity value meaning "one the station does not list" (described in the note).
+OTHER_AMENITY = "other"
+
+
+def _amenity(value: str, st: Station) -> str:
+    """The amenity of an "amenity missing or broken" report: one the station lists, or
+    ``other`` (a code, a label or an alias of the vocabulary is accepted)."""
+    own = list(st.amenities) + [OTHER_AMENITY]
+    if not value:
+        raise ReportInvalid("请选择缺失或损坏的设施", "say which amenity is missing or "
+                            f"broken (amenity: one of {', '.join(own)})", field="amenity")
+    if value.lower() == OTHER_AMENITY:
+        return OTHER_AMENITY
+    try:
+        code = AMENITIES.parse(value, field="amenity")
+    except InvalidInput:
+        code = None
+    if code not in st.amenities:
+        labels = "、".join([AMENITIES[a].zh for a in st.amenities] + ["其他"])
+        raise ReportInvalid(f"设施 {value!r} 不在这个站点的设施列表中；可选：{labels}",
+                            f"amenity {value!r} is not one this station lists; use one of "
+                            f"{', '.join(own)}", field="amenity")
+    return code
+
+
 def _note(note: Any, *, field: str = "note") -> str | None:
     if note is None:
         return None
-    text = str(note).strip()
+    text = _string(note, field).strip()
     if not text:
         return None
     if len(text) > MAX_NOTE:

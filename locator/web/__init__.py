@@ -98,15 +98,33 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(planner.bp)
     app.register_blueprint(planner_api.bp)
+    from .api import checkins as api_checkins
+    from .rider import codes
+    from .staff import posters, visits  # noqa: F401 - routes on staff_pages.bp
+
+    app.register_blueprint(api_checkins.bp)
+    app.register_blueprint(codes.bp)
     from .api import writes
-    from .staff import admin, exports, imports  # noqa: F401 - routes on staff_pages.bp
+    from .staff import (  # noqa: F401 - routes on staff_pages.bp
+        admin,
+        exports,
+        imports,
+        ratings,  # noqa: F401
+        verify,  # noqa: F401
+    )
     from .staff import pages as staff_pages
+    from .staff import reports as staff_reports  # noqa: F401
     from .staff import stations as staff_stations  # noqa: F401
     from .staff.auth import init_auth
 
     init_auth(app)
     app.register_blueprint(writes.bp)
     app.register_blueprint(staff_pages.bp)
+    from .api import reports as api_reports
+    from .rider import reports as rider_reports
+
+    app.register_blueprint(api_reports.bp)
+    app.register_blueprint(rider_reports.bp)
     if cfg["LOCATOR_PBF"]:
         factory = _network_factory(cfg["LOCATOR_PBF"])
         app.extensions["locator.network_engine"] = factory
@@ -117,6 +135,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .api.fastpath import NearestFastPath
 
     app.wsgi_app = NearestFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
+    if cfg["LOCATOR_TRUSTED_PROXIES"]:
+        # Outermost, so that every layer (the fast path's rate limiter included) sees the
+        # client's address from X-Forwarded-For, as set by the trusted proxies only.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = cfg["LOCATOR_TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     return app
 
 

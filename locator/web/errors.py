@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import Conflict, InvalidInput, LocatorError, NotFound, SchemaError
 from ..staff.errors import Forbidden, TooManyAttempts, Unauthorized
+from ..upkeep.reports import TooManyReports
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,16 @@ def register_error_handlers(app: Flask) -> None:
             return problem(429, "Too Many Requests", localized(e), kind="login-throttled",
                            headers=headers)
         resp = _page(429, "尝试次数过多 / Too many attempts", localized(e))
+        resp.headers.update(headers)
+        return resp
+
+    @app.errorhandler(TooManyReports)
+    def _reports_throttled(e: TooManyReports):
+        headers = {"Retry-After": str(e.retry_after)}
+        if _wants_json():
+            return problem(429, "Too Many Requests", localized(e), kind="report-rate-limited",
+                           headers=headers)
+        resp = _page(429, "反馈太频繁 / Too many reports", localized(e))
         resp.headers.update(headers)
         return resp
 

@@ -190,7 +190,8 @@ def station_payload(stations: Sequence[Station], *, crs: str, lang: str,
     hours index (-1 = none), open-state index]``. Coordinates are in ``crs`` (the
     map's), rounded to 7 decimals (about 1 cm). Hours texts are listed once in
     ``hours`` and referred to by index; open states (as of ``at``, default now)
-    index into ``open_states``.
+    index into ``open_states``. ``reported_closed`` lists the row indices of stations
+    flagged "reported closed" by riders' reports (few, so not a column).
     """
     when = at if at is not None else now()
     type_index = {code: i for i, code in enumerate(STATION_TYPES.codes)}
@@ -233,6 +234,7 @@ def station_payload(stations: Sequence[Station], *, crs: str, lang: str,
         "open_states": [[o.code, o.label(lang)] for o in OPEN_STATES],
         "hours": hours_rows,
         "rows": rows,
+        "reported_closed": [i for i, s in enumerate(stations) if s.reported_closed_at],
     }
 
 

@@ -55,6 +55,12 @@ def spec() -> dict[str, Any]:
     from .imports import openapi_paths as import_paths
 
     doc["paths"].update(import_paths())
+    from .reports import openapi_paths as report_paths
+
+    doc["paths"].update(report_paths())
+    from .checkins import openapi_paths as checkin_paths
+
+    doc["paths"].update(checkin_paths())
     for path, item in write_paths().items():
         doc["paths"].setdefault(path, {}).update(item)
     doc["components"]["securitySchemes"] = SECURITY_SCHEMES

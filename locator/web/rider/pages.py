@@ -87,6 +87,7 @@ _JS_STRINGS: dict[str, tuple[str, str]] = {
     "reported_closed": ("多名骑手反馈此站点关闭或锁门，待工会核实",
                         "Several riders report this station closed or locked; the union "
                         "is checking"),
+    "report": ("反馈问题", "Report a problem"),
 }
 
 
@@ -228,7 +229,8 @@ def _districts() -> dict[str, Any] | None:
 def _cluster_strings() -> dict[str, str]:
     s = _js_strings()
     keys = ("navigate", "details", "cluster", "noHours", "app_amap", "app_baidu",
-            "app_tencent", "app_osm", "access_workers_only", "access_qr_entry")
+            "app_tencent", "app_osm", "access_workers_only", "access_qr_entry",
+            "report", "reported_closed")
     return {k: s[k] for k in keys}
 
 

@@ -27,6 +27,7 @@ from ..i18n import current_lang
 from ..i18n import gettext as _
 from .auth import client_address, current_user, editor
 from .pages import bp, staff_page
+from .report_fix import finish_fix, fix_context, fix_resolution, prefilled, report_fix
 from .station_form import (
     CRS_CHOICES,
     Submission,
@@ -257,7 +258,7 @@ def _render_form(*, st: Station | None, values: dict[str, Any], status: int = 20
         action=_url("staff.station_edit", sid=st.id) if st else _url("staff.station_new"),
         status_actions=[(code, _(zh, en)) for code, zh, en in STATUS_ACTIONS],
         status_label=lambda c: STATUSES[c].label(lang), field_label=field_label,
-        url=_url, local_time=local_time)
+        url=_url, local_time=local_time, **fix_context(report_fix(st), st))
     resp = Response(html, status=status, mimetype="text/html")
     resp.headers["Cache-Control"] = "no-store"
     return resp
@@ -294,16 +295,21 @@ def _save(sub: Submission, st: Station | None) -> Response:
     user = current_user()
     assert user is not None
     lang = current_lang()
+    fix = report_fix(st)  # riders' reports this edit resolves, from the review queue
+    res = fix_resolution(fix) if fix is not None else None
     try:
         if st is None:
             saved = editor().create(user, sub.data, crs=sub.crs, client=client_address(),
                                     confirm_duplicates=sub.confirm_duplicates,
                                     locate_district=sub.district_auto)
         else:
-            saved = editor().update(user, st.id, sub.data, expected_version=sub.version,
+            saved = editor().update(user, st.id, {**sub.data, **(fix.changes(user) if fix
+                                                                  else {})},
+                                    expected_version=sub.version,
                                     crs=sub.crs, client=client_address(),
                                     confirm_duplicates=sub.confirm_duplicates,
-                                    locate_district=sub.district_auto)
+                                    locate_district=sub.district_auto,
+                                    extra_hook=res.hook if res is not None else None)
     except DuplicateSuspected as e:
         return _render_form(st=st, values=sub.values(), status=409, duplicates=e.hits,
                             version=sub.version,
@@ -322,6 +328,8 @@ def _save(sub: Submission, st: Station | None) -> Response:
     except Conflict:
         assert st is not None
         return _conflict(st.id, sub)
+    if res is not None:
+        return finish_fix(res, saved)
     return redirect(_url("staff.station_edit", sid=saved.id, saved=1), code=303)
 
 
@@ -363,8 +371,8 @@ def _notice() -> str | None:
 @staff_page("station.write")
 def station_edit(sid: str):
     st = _editable_station(sid)
-    return _render_form(st=st, values=station_values(st), version=st.version,
-                        notice=_notice())
+    return _render_form(st=st, values=prefilled(report_fix(st), station_values(st)),
+                        version=st.version, notice=_notice())
 
 
 @bp.post("/stations/<sid>/edit")

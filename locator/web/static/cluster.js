@@ -11,7 +11,8 @@
  *
  * Data (see locator/web/maps.py, station_payload): rows of
  * [id, name, type index, lon, lat, amenity bitmask, hours index, open-state index]
- * in the map's CRS. Popups are built with textContent only.
+ * in the map's CRS, and reported_closed: the row indices of stations riders report
+ * closed (drawn dashed, marked in the popup). Popups are built with textContent only.
  */
 (function (global) {
   'use strict';
@@ -42,6 +43,7 @@
     this.enabled = new Uint8Array(data.types.length);
     for (var k = 0; k < this.enabled.length; k++) { this.enabled[k] = 1; }
     this.byId = null;
+    this.flagged = new Set(data.reported_closed || []);  // riders report it closed
     if (!map.getPane('stationPane')) {
       map.createPane('stationPane').style.zIndex = 450;
     }
@@ -122,9 +124,11 @@
   };
 
   Cluster.prototype.single = function (i) {
+    var flagged = this.flagged.has(i);
     var m = L.circleMarker(this.latLng(i), {
-      renderer: this.renderer, radius: 7, color: '#ffffff', weight: 2,
-      fillColor: this.color(this.t[i]), fillOpacity: 0.95
+      renderer: this.renderer, radius: 7, color: flagged ? '#a51111' : '#ffffff',
+      weight: flagged ? 3 : 2, dashArray: flagged ? '3 2' : null,
+      fillColor: this.color(this.t[i]), fillOpacity: flagged ? 0.5 : 0.95
     });
     var self = this;
     m.on('click', function () { self.openPopup(i); });
@@ -221,6 +225,10 @@
     var hoursText = row[6] >= 0 ? d.hours[row[6]] : (S.noHours || '');
     if (hoursText) { hours.appendChild(el('span', 'hours-text', ' ' + hoursText)); }
     box.appendChild(hours);
+    if (this.flagged.has(i)) {
+      box.setAttribute('data-reported-closed', '1');
+      box.appendChild(el('p', 'st-popup-flag reported-closed status', '⚠ ' + (S.reported_closed || '')));
+    }
 
     if (row[5]) {
       var list = el('ul', 'amenities');
@@ -246,6 +254,9 @@
     var alts = el('span', 'alt-links');
     links.appendChild(alts);
     box.appendChild(links);
+    var report = el('a', 'report-link', S.report || 'Report a problem');
+    report.href = page + '/report';
+    box.appendChild(el('p', 'st-popup-report')).appendChild(report);
 
     L.popup({ maxWidth: 290, minWidth: 200, autoPanPadding: [20, 20] })
       .setLatLng(this.latLng(i)).setContent(box).openOn(this.map);

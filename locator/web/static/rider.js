@@ -153,6 +153,9 @@
     });
     nav.appendChild(alts);
     li.appendChild(nav);
+    var report = el('a', 'btn r-report', S.report || 'Report a problem');
+    report.href = cfg.stationPage + encodeURIComponent(r.id) + '/report';
+    li.appendChild(el('p', 'r-report-line')).appendChild(report);
     return li;
   }
 
