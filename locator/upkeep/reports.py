@@ -201,6 +201,7 @@ _SAME_OPEN_REPORT = sa.select(REPORTS).where(
     REPORTS.c.kind == sa.bindparam("kind"), REPORTS.c.status.in_(OPEN_REPORT_STATUSES),
     sa.func.coalesce(REPORTS.c.amenity, "") == sa.bindparam("amen"),
 ).order_by(REPORTS.c.id).limit(1)
+_INSERT_REPORT = REPORTS.insert()
 _RECENT_BY_CLIENT = sa.select(REPORTS.c.created_at).where(
     REPORTS.c.client_hash == sa.bindparam("who"), REPORTS.c.created_at >= sa.bindparam("since")
 ).order_by(REPORTS.c.created_at).limit(sa.bindparam("lim", type_=sa.Integer))
@@ -274,7 +275,7 @@ class ReportService:
                 ref=new_ref(), station_id=st.id, kind=kind, amenity=amen, note=text,
                 lon=plon, lat=plat, client_hash=who, lang=lang, status="new",
                 created_at=now, updated_at=now)
-            pk = conn.execute(REPORTS.insert().values(**row)).inserted_primary_key
+            pk = conn.execute(_INSERT_REPORT, row).inserted_primary_key
             rid = pk[0] if pk else None
         rep = self.get(row["ref"]) if rid is None else Report(
             id=int(rid), ref=row["ref"], station_id=st.id, kind=kind, amenity=amen,
