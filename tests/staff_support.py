@@ -39,3 +39,41 @@ def engine(request, db_path):
 @pytest.fixture()
 def clock():
     return Clock()
+
+
+class StaffClient:
+    """A test client logged in as ``name`` (password :data:`PW`), with its session's
+    CSRF token. Each request drops the remembered ``lang`` cookie (a ``?lang=`` link is
+    remembered, as for a real user; these tests choose the language per request)."""
+
+    def __init__(self, app, name: str):
+        import re
+
+        self.client = app.test_client()
+        page = self.client.get("/staff/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+        r = self.client.post("/staff/login", data={"csrf_token": token, "name": name,
+                                                   "password": PW})
+        assert r.status_code == 303, r.get_data(as_text=True)
+        page = self.client.get("/staff/stations").get_data(as_text=True)
+        self.csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+
+    def _lang_per_request(self) -> None:
+        self.client.delete_cookie("lang")
+
+    def get(self, path: str):
+        self._lang_per_request()
+        return self.client.get(path)
+
+    def text(self, path: str) -> str:
+        r = self.get(path)
+        assert r.status_code == 200, (path, r.status_code, r.get_data(as_text=True)[:2000])
+        return r.get_data(as_text=True)
+
+    def post(self, path: str, data):
+        """POST a form (a dict or a list of pairs) with the CSRF token."""
+        from werkzeug.datastructures import MultiDict
+
+        items = list(data.items()) if isinstance(data, dict) else list(data)
+        self._lang_per_request()
+        return self.client.post(path, data=MultiDict([("csrf_token", self.csrf), *items]))

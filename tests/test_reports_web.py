@@ -322,3 +322,24 @@ def test_trusted_proxies_must_not_be_negative():
     with pytest.raises(ValueError, match="LOCATOR_TRUSTED_PROXIES='-1'"):
         load_settings(environ={"LOCATOR_TRUSTED_PROXIES": "-1"})
     assert load_settings(environ={}).trusted_proxies == 0
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("GET", "/api/v1/reports/R%00AB", None),
+    ("GET", "/reports/R%00AB", None),
+    ("GET", "/s/AB%00CD", None),
+    ("GET", "/stations/A%00B/report", None),
+    ("POST", "/api/v1/reports", {"station_id": "A\x00B", "kind": "locked"}),
+    ("POST", "/api/v1/checkins", {"station_id": "A\x00B", "occupation": "delivery"}),
+], ids=["report-api", "report-page", "code", "report-form", "post-report", "post-checkin"])
+def test_a_nul_byte_is_a_404_on_postgresql(pg_url, method, path, body):
+    """PostgreSQL refuses NUL in text parameters; an id or reference holding one names no
+    station or report, so the answer is 404, never the driver's error as a 500."""
+    from locator.store import StationStore
+    from locator.web import create_app
+
+    StationStore(pg_url, create=True).dispose()
+    app = create_app({"LOCATOR_DB": pg_url, "LOCATOR_REFRESH_SECONDS": 0})
+    client = app.test_client()
+    r = client.get(path) if method == "GET" else client.post(path, json=body)
+    assert r.status_code == 404, r.get_data(as_text=True)[:300]

@@ -13,11 +13,11 @@ import html as htmllib
 import re
 
 import pytest
+from staff_support import PW, StaffClient
 
 from locator.stations.coords import wgs84_to_gcj02
 from locator.web import create_app
 
-PW = "Xuzhou-stations-2026"
 YUNLONG = (117.23, 34.24)  # inside Yunlong district, 320303
 QUANSHAN = (117.15, 34.23)  # inside Quanshan district, 320311
 ROW_IDS = re.compile(r'<tr data-station-id="([^"]+)"')
@@ -44,40 +44,8 @@ def app(registry):
     return app
 
 
-class Staff:
-    """A logged-in test client and its session's CSRF token."""
-
-    def __init__(self, app, name: str):
-        self.client = app.test_client()
-        page = self.client.get("/staff/login").get_data(as_text=True)
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
-        r = self.client.post("/staff/login", data={"csrf_token": token, "name": name,
-                                                   "password": PW})
-        assert r.status_code == 303, r.get_data(as_text=True)
-        page = self.client.get("/staff/stations").get_data(as_text=True)
-        self.csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
-
-    def _lang_per_request(self) -> None:
-        # A ?lang= link is remembered in a cookie (as for a real user); these tests pick
-        # the language per request, so the remembered choice is dropped each time.
-        self.client.delete_cookie("lang")
-
-    def get(self, path: str):
-        self._lang_per_request()
-        return self.client.get(path)
-
-    def text(self, path: str) -> str:
-        self._lang_per_request()
-        r = self.client.get(path)
-        assert r.status_code == 200, (path, r.status_code)
-        return r.get_data(as_text=True)
-
-    def post(self, path: str, data: dict | list):
-        from werkzeug.datastructures import MultiDict
-
-        items = list(data.items()) if isinstance(data, dict) else list(data)
-        self._lang_per_request()
-        return self.client.post(path, data=MultiDict([("csrf_token", self.csrf), *items]))
+class Staff(StaffClient):
+    """A logged-in staff test client (tests/staff_support.py) with station helpers."""
 
     def ids(self, query: str) -> list[str]:
         return ROW_IDS.findall(self.text("/staff/stations?" + query))

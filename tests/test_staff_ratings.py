@@ -12,14 +12,13 @@ import io
 import re
 
 import pytest
-from staff_support import FAST
+from staff_support import FAST, PW, StaffClient
 
 from locator import Registry, StationStore
 from locator.stations.model import Station
 from locator.time_util import local_today
 from locator.web import create_app
 
-PW = "Xuzhou-ratings-2026"
 FULL_KIT = ("seating", "drinking_water", "microwave", "air_conditioning", "fridge",
             "phone_charging", "first_aid", "toilet", "aed")
 USERS = (("rev", "reviewer", "320303"), ("rev_q", "reviewer", "320311"),
@@ -70,27 +69,8 @@ def any_app(request, db_path):
     reg.store.dispose()
 
 
-class Staff:
-    """A logged-in test client and its session's CSRF token."""
-
-    def __init__(self, app, name: str):
-        self.client = app.test_client()
-        page = self.client.get("/staff/login").get_data(as_text=True)
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
-        r = self.client.post("/staff/login", data={"csrf_token": token, "name": name,
-                                                   "password": PW})
-        assert r.status_code == 303, r.get_data(as_text=True)
-        page = self.client.get("/staff/ratings").get_data(as_text=True)
-        self.csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
-
-    def get(self, path: str):
-        self.client.delete_cookie("lang")
-        return self.client.get(path)
-
-    def text(self, path: str) -> str:
-        r = self.get(path)
-        assert r.status_code == 200, (path, r.status_code)
-        return r.get_data(as_text=True)
+class Staff(StaffClient):
+    """A logged-in staff test client (tests/staff_support.py) that rates stations."""
 
     def rate(self, sid: str, level: str, reason: str = "现场检查：设施齐全", *, lang: str = "",
              **extra):

@@ -18,14 +18,13 @@ from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
-from staff_support import FAST
+from staff_support import FAST, PW, StaffClient
 
 from locator.store.accounts import AUDIT
 from locator.store.upkeep import REPORTS
 from locator.time_util import local_today, zone
 from locator.web import create_app
 
-PW = "Xuzhou-stations-2026"
 USERS = (("admin1", "admin", ""), ("rev_gl", "reviewer", "320302"),
          ("rev_yun", "reviewer", "320303"), ("ed", "editor", "320300"),
          ("look", "viewer", "320300"))
@@ -73,33 +72,8 @@ class Site:
         return Staff(self.app, name)
 
 
-class Staff:
-    """A logged-in test client and its session's CSRF token."""
-
-    def __init__(self, app, name: str):
-        self.client = app.test_client()
-        page = self.client.get("/staff/login").get_data(as_text=True)
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
-        r = self.client.post("/staff/login", data={"csrf_token": token, "name": name,
-                                                   "password": PW})
-        assert r.status_code == 303, r.get_data(as_text=True)
-        page = self.client.get("/staff/stations").get_data(as_text=True)
-        self.csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
-
-    def get(self, path: str):
-        self.client.delete_cookie("lang")
-        return self.client.get(path)
-
-    def text(self, path: str) -> str:
-        r = self.get(path)
-        assert r.status_code == 200, (path, r.status_code, r.get_data(as_text=True)[:2000])
-        return r.get_data(as_text=True)
-
-    def post(self, path: str, data: list[tuple[str, str]]):
-        from werkzeug.datastructures import MultiDict
-
-        self.client.delete_cookie("lang")
-        return self.client.post(path, data=MultiDict([("csrf_token", self.csrf), *data]))
+class Staff(StaffClient):
+    """A logged-in staff test client (tests/staff_support.py) that acts on reports."""
 
     def act(self, sid: str, action: str, refs, **extra):
         return self.post("/staff/reports/action", [("station", sid), ("action", action),

@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
+from staff_support import PW, StaffClient
 
 from locator.geo import haversine_m
 from locator.settings import load_settings
@@ -337,7 +338,6 @@ def test_bad_photos_are_refused_naming_the_field(data, kw, words):
 
 # --------------------------------------------------------------------------- pages
 
-PW = "Xuzhou-verify-2026"
 YUN = (117.2300, 34.2400)  # Yunlong district
 
 
@@ -373,22 +373,8 @@ def web(tmp_path_factory):
     store.dispose()
 
 
-class Staff:
-    """A logged-in test client and its CSRF token."""
-
-    def __init__(self, app, name: str):
-        self.client = app.test_client()
-        page = self.client.get("/staff/login").get_data(as_text=True)
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
-        r = self.client.post("/staff/login", data={"csrf_token": token, "name": name,
-                                                   "password": PW})
-        assert r.status_code == 303, r.get_data(as_text=True)
-        page = self.client.get("/staff/stations").get_data(as_text=True)
-        self.csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
-
-    def get(self, path: str):
-        self.client.delete_cookie("lang")
-        return self.client.get(path)
+class Staff(StaffClient):
+    """A logged-in staff test client (tests/staff_support.py) that verifies stations."""
 
     def verify(self, sid: str, lang: str = "", csrf: bool = True, photo=None, **fields):
         data = {"outcome": "ok", **fields}

@@ -267,7 +267,7 @@ class StationStore:
         deleted)}``; ids that never existed are absent."""
         out: dict[str, tuple[Station, bool]] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(ids), 500):
+            for chunk in _chunks([i for i in ids if "\x00" not in i], 500):
                 for r in conn.execute(sa.select(stations_t).where(stations_t.c.id.in_(chunk))
                                       ).mappings():
                     out[r["id"]] = (_row_to_station(r), r["deleted_at"] is not None)
@@ -283,6 +283,8 @@ class StationStore:
 
     @staticmethod
     def _get(conn: Connection, sid: str, *, include_deleted: bool = False) -> Station:
+        if "\x00" in sid:  # no id holds one, and PostgreSQL refuses it in a query
+            raise NotFound(f"station {sid!r} does not exist")
         row = conn.execute(sa.select(stations_t).where(stations_t.c.id == sid)
                            ).mappings().first()
         if row is None or (row["deleted_at"] is not None and not include_deleted):

@@ -330,9 +330,11 @@ class ReportService:
 
     # ------------------------------------------------------------------ reading
     def get(self, ref: str) -> Report:
+        key = normalize_ref(ref)[:16]
+        if not set(key[1:]) <= set(ALPHABET):  # not a reference (and no NUL to the driver)
+            raise NotFound(f"no report has the reference {ref!r}")
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(REPORTS).where(
-                REPORTS.c.ref == normalize_ref(ref)[:16])).first()
+            row = conn.execute(sa.select(REPORTS).where(REPORTS.c.ref == key)).first()
         if row is None:
             raise NotFound(f"no report has the reference {ref!r}")
         return _report(row)
