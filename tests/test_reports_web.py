@@ -343,3 +343,21 @@ def test_a_nul_byte_is_a_404_on_postgresql(pg_url, method, path, body):
     client = app.test_client()
     r = client.get(path) if method == "GET" else client.post(path, json=body)
     assert r.status_code == 404, r.get_data(as_text=True)[:300]
+
+
+def test_a_flagged_station_is_not_shown_as_open_now(app, client):
+    """Its hours may say open; three riders say it is not: the station page and the
+    no-JS result list show "反馈未开放" instead of "营业中"."""
+    st = client.get("/stations/T01?lang=zh").get_data(as_text=True)
+    assert "open-reported" not in st
+    for i in range(3):
+        assert _post(client, {"station_id": "T01", "kind": "locked"},
+                     addr=f"10.9.0.{i + 1}").status_code == 201
+    st = client.get("/stations/T01").get_data(as_text=True)
+    assert 'class="open-state open-reported">反馈未开放' in st
+    assert 'class="open-state open-open"' not in st
+    t01 = app.extensions["locator"].get().index.get("T01")
+    page = client.get(f"/?lon={t01.lon}&lat={t01.lat}").get_data(as_text=True)
+    card = page[page.index('data-station-id="T01"'):]
+    card = card[:card.index("</li>")]
+    assert "反馈未开放" in card and "营业中" not in card

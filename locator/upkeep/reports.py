@@ -231,6 +231,9 @@ class ReportService:
         unknown or deleted station, :class:`TooManyReports` (429) past the rate limit.
         """
         kind = _string(kind, "kind").strip()
+        if not kind:
+            raise ReportInvalid("请选择遇到的问题（如“锁门 / 关闭”）",
+                                "choose what is wrong (e.g. 'locked / closed')", field="kind")
         if kind not in REPORT_KINDS:
             raise ReportInvalid(
                 f"反馈类型 {kind!r} 无效；可选：{'、'.join(REPORT_KINDS)}",

@@ -33,9 +33,10 @@ def _lang_arg() -> dict[str, Any]:
 
 
 def _unknown(code: str) -> Response:
+    """The code-entry page: 404 naming an unknown code, 200 when none was typed yet."""
     html = render_template("code_unknown.html", code=code[:_MAX_TYPED],
                            code_length=CODE_LENGTH)
-    return Response(html, status=404, mimetype="text/html")
+    return Response(html, status=404 if code else 200, mimetype="text/html")
 
 
 @bp.get("/s")

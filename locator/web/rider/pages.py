@@ -88,6 +88,7 @@ _JS_STRINGS: dict[str, tuple[str, str]] = {
                         "Several riders report this station closed or locked; the union "
                         "is checking"),
     "report": ("反馈问题", "Report a problem"),
+    "open_reported": ("反馈未开放", "reported closed"),
 }
 
 
@@ -230,7 +231,7 @@ def _cluster_strings() -> dict[str, str]:
     s = _js_strings()
     keys = ("navigate", "details", "cluster", "noHours", "app_amap", "app_baidu",
             "app_tencent", "app_osm", "access_workers_only", "access_qr_entry",
-            "report", "reported_closed")
+            "report", "reported_closed", "open_reported")
     return {k: s[k] for k in keys}
 
 

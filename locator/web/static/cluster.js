@@ -221,7 +221,11 @@
 
     var state = d.open_states[row[7]] || ['unknown', ''];
     var hours = el('p', 'st-popup-hours');
-    hours.appendChild(el('span', 'open-state open-' + state[0], state[1]));
+    if (this.flagged.has(i)) {  // riders report it closed: not "open now"
+      hours.appendChild(el('span', 'open-state open-reported', S.open_reported || ''));
+    } else {
+      hours.appendChild(el('span', 'open-state open-' + state[0], state[1]));
+    }
     var hoursText = row[6] >= 0 ? d.hours[row[6]] : (S.noHours || '');
     if (hoursText) { hours.appendChild(el('span', 'hours-text', ' ' + hoursText)); }
     box.appendChild(hours);

@@ -102,8 +102,12 @@
     facts.appendChild(el('span', 'r-eta', fmt(S.eta, {
       mode: S['mode_' + mode] || mode, m: Math.max(1, Math.round(r.eta_min))
     })));
-    var open = el('span', 'open-state open-' + r.open_status,
-      (S['open_' + r.open_status] || r.open_status) + changeText(r));
+    // A station riders report closed is not shown as "open now": its hours say open,
+    // the riders say it is not.
+    var open = r.reported_closed
+      ? el('span', 'open-state open-reported', S.open_reported)
+      : el('span', 'open-state open-' + r.open_status,
+        (S['open_' + r.open_status] || r.open_status) + changeText(r));
     facts.appendChild(open);
     if (r.freshness) {
       facts.appendChild(el('span', 'r-fresh fresh-' + r.freshness.state,
