@@ -107,8 +107,16 @@ def test_reviewer_closes_a_station_riders_reported_locked(registry, base_url):
             assert sorted(refs) == sorted(r["ref"] for r in reports)
             assert page.locator(".reports-map").get_attribute("data-marker-count") == "1"
             group.locator("input[name=resolution]").fill("经核实，站点已撤销")
+            asked = []
+
+            def answer(dialog):  # closing a station asks first
+                asked.append(dialog.message)
+                dialog.accept()
+
+            page.once("dialog", answer)
             group.locator("button[data-action=close]").click()
             page.wait_for_url(re.compile(r"/staff/reports\?done=close"))
+            assert asked and "确定关闭此站点" in asked[0]
             assert "站点已关闭，3 条反馈已处理" in page.locator("#notice").inner_text()
             assert page.locator("#group-T04").count() == 0
             assert page.locator("#nav-reports").inner_text() == "群众反馈"

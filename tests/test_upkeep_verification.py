@@ -603,3 +603,40 @@ def test_the_nav_offers_the_round_to_those_who_can_verify(web, yun):
     assert 'href="/staff/verify"' in yun.get("/staff/stations").get_data(as_text=True)
     look = Staff(web, "look").get("/staff/stations").get_data(as_text=True)
     assert 'href="/staff/verify"' not in look
+
+
+def _unescape(url: str) -> str:
+    return url.replace("&amp;", "&")
+
+
+def _verify_action(form: str) -> str:
+    return _unescape(re.search(r'action="([^"]+)" class="staff-form verify-form"', form)[1])
+
+
+def test_a_check_from_the_round_returns_to_the_round(web, yun):
+    """From the round list (its position kept), a plain check goes back to the list for
+    the next station, saying what was recorded; a flagged one goes to the station."""
+    here = _lonlat(web, "W5")
+    page = yun.get(f"/staff/verify?lon={here[0]}&lat={here[1]}").get_data(as_text=True)
+    link = _unescape(re.search(r'href="(/staff/stations/W5/verify\?[^"]+)"', page)[1])
+    assert "round=1" in link and f"round_lon={here[0]}" in link
+    action = _verify_action(yun.get(link).get_data(as_text=True))
+    assert "round=1" in action
+    yun.client.delete_cookie("lang")
+    r = yun.client.post(action, data={"csrf_token": yun.csrf, "outcome": "ok",
+                                      "lon": str(here[0]), "lat": str(here[1])},
+                        content_type="multipart/form-data")
+    assert r.status_code == 303
+    back = r.headers["Location"]
+    assert back.startswith("/staff/verify?") and f"lon={here[0]}" in back
+    page = yun.get(back).get_data(as_text=True)
+    assert 'id="round-done"' in page and "W5" not in re.findall(
+        r'<tr data-station-id="([^"]+)"', page)  # verified today: no longer due
+    # 1 km away: flagged, so it goes to the station, not back to the list
+    link = link.replace("W5", "W7")
+    action = _verify_action(yun.get(link).get_data(as_text=True))
+    far = _north(_lonlat(web, "W7"), 1000)
+    r = yun.client.post(action, data={"csrf_token": yun.csrf, "outcome": "ok",
+                                      "lon": str(far[0]), "lat": str(far[1])},
+                        content_type="multipart/form-data")
+    assert r.status_code == 303 and "/staff/stations/W7/" in r.headers["Location"]

@@ -148,7 +148,8 @@ def verify_round():
     rows = _round_rows(rounds, lang)
     html = render_template(
         "staff/verify_round.html", rounds=rows, total=total, near=near, typed=typed,
-        error=error, printing=request.args.get("print") == "1",
+        error=error, printing=request.args.get("print") == "1", done=_round_done(),
+        round_pos={f"round_{k}": v for k, v in typed.items() if v and near is not None},
         sample_data=any(i["sample"] for r in rows for i in r["items"]),
         scope=describe_scope(user.scope, lang), crs_choices=[
             (c, en if lang == "en" else zh) for c, zh, en in ROUND_CRS],
@@ -222,7 +223,8 @@ def _render_check_form(st: Station, *, errors: dict[str, str] | None = None,
         hours_text=preview.get("text"),
         max_distance=current_app.config["LOCATOR_SETTINGS"].verify_max_distance_m,
         max_photo_mb=current_app.config["LOCATOR_SETTINGS"].max_photo_bytes / (1024 * 1024),
-        sample_data=st.is_sample, action=_url("staff.station_verify_post", sid=st.id),
+        sample_data=st.is_sample,
+        action=_url("staff.station_verify_post", sid=st.id, **_round_args()),
         url=_url, can_edit=_can_edit(st))
     return _html(html, status)
 
@@ -285,9 +287,48 @@ def station_verify_post(sid: str):
         field = e.field or "outcome"
         return _render_check_form(st, values=values, status=400, errors={field: _msg(e)})
     args: dict[str, Any] = {"verified": result.check.id}
+    if request.args.get("round") == "1" and result.check.outcome == "ok" \
+            and not result.flagged:
+        # from the round list, a plain check goes back to the list for the next station
+        # (a flagged or problem check goes to the station, where it must be dealt with)
+        back = {k[len("round_"):]: v for k, v in _round_args().items() if k != "round"}
+        return redirect(_url("staff.verify_round", **args, **back), code=303)
     if _can_edit(st):
         return redirect(_url("staff.station_edit", sid=sid, **args), code=303)
     return redirect(_url("staff.station_verify", sid=sid, **args), code=303)
+
+
+def _round_args() -> dict[str, str]:
+    """The round list's position, carried through a check reached from the list (as
+    ``round=1&round_lon=..``), so that a check can return to the same list."""
+    if request.args.get("round") != "1":
+        return {}
+    out = {"round": "1"}
+    for k in ("lon", "lat", "crs"):
+        v = (request.args.get(f"round_{k}") or "")[:40]
+        if v:
+            out[f"round_{k}"] = v
+    return out
+
+
+def _round_done() -> str | None:
+    """The round page's line after a check made from it (``?verified=<check id>``), read
+    from the stored check."""
+    raw = request.args.get("verified", "")
+    if not raw.isdigit() or len(raw) > 12:
+        return None
+    try:
+        c = service().get_check(int(raw))
+        st = get_registry().index.get(c.station_id)
+    except NotFound:
+        return None
+    user = current_user()
+    if user is None or not in_scope(user.scope, st.district_adcode):
+        return None
+    name = st.name
+    return _("已记录“%s”的现场核实（%s），下一站见下表。",
+             "Check of “%s” recorded (%s); the next stations are below.") % (
+        name, local_time(c.at))
 
 
 def verify_notice(st: Station | None) -> dict[str, Any] | None:

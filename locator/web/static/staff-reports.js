@@ -1,3 +1,12 @@
+/* Buttons with data-confirm (closing a station) ask before they submit. */
+(function () {
+  'use strict';
+  document.addEventListener('click', function (ev) {
+    var btn = ev.target.closest ? ev.target.closest('button[data-confirm]') : null;
+    if (btn && !window.confirm(btn.getAttribute('data-confirm'))) { ev.preventDefault(); }
+  });
+}());
+
 /* The review queue's map: each station (its recorded position) and the positions riders
  * gave instead, joined by a dashed line; "Show on the map" fits the map to one station.
  * Labels are set as text (never parsed as HTML). Points come in the map's CRS. */
