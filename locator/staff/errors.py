@@ -5,7 +5,7 @@
 
 ========================  ======
 :class:`Unauthorized`      401 (no, wrong or expired credentials)
-:class:`TooManyAttempts`   429 with ``Retry-After: retry_after``
+:class:`RateLimited`       429 with ``Retry-After: retry_after`` (:class:`TooManyAttempts`)
 :class:`Forbidden`         403 (authenticated, but outside the role or the scope)
 :class:`StaffInvalid`      400 (an :class:`~locator.errors.InvalidInput`)
 ========================  ======
@@ -40,16 +40,30 @@ class Unauthorized(Bilingual, LocatorError):
         super().__init__(_both(zh, en))
 
 
-class TooManyAttempts(Bilingual, LocatorError):
-    """Logins refused for a while after repeated failures; retry after ``retry_after``
-    seconds (at least 1)."""
+class RateLimited(Bilingual, LocatorError):
+    """A client past a limit (logins, riders' reports, check-ins): answered 429 with
+    ``Retry-After: retry_after`` (seconds, at least 1). Subclasses name the page's
+    ``title`` and the problem ``kind``."""
 
-    def __init__(self, zh: str, en: str, *, retry_after: int, scope: str):
+    title = "请求过于频繁 / Too many requests"
+    kind = "rate-limited"
+
+    def __init__(self, zh: str, en: str, *, retry_after: int):
         self.zh, self.en = zh, en
         self.retry_after = max(1, int(retry_after))
+        super().__init__(_both(zh, en))
+
+
+class TooManyAttempts(RateLimited):
+    """Logins refused for a while after repeated failures."""
+
+    title = "尝试次数过多 / Too many attempts"
+    kind = "login-throttled"
+
+    def __init__(self, zh: str, en: str, *, retry_after: int, scope: str):
         #: ``"account"`` or ``"client"``: which counter is over its limit.
         self.scope = scope
-        super().__init__(_both(zh, en))
+        super().__init__(zh, en, retry_after=retry_after)
 
 
 class Forbidden(Bilingual, LocatorError):
@@ -63,9 +77,13 @@ class Forbidden(Bilingual, LocatorError):
         super().__init__(_both(zh, en))
 
 
-class StaffInvalid(Bilingual, InvalidInput):
-    """Bad input to the accounts core (a weak password, an unknown role, a bad scope)."""
+class BilingualInvalid(Bilingual, InvalidInput):
+    """Bad input (400) naming the field, in Chinese and English."""
 
     def __init__(self, zh: str, en: str, *, field: str | None = None):
         self.zh, self.en = zh, en
         super().__init__(_both(zh, en), field=field)
+
+
+class StaffInvalid(BilingualInvalid):
+    """Bad input to the accounts core (a weak password, an unknown role, a bad scope)."""

@@ -35,8 +35,8 @@ from typing import IO, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ..errors import Conflict, InvalidInput, LocatorError, NotFound
-from ..staff.errors import Bilingual
+from ..errors import Conflict, NotFound
+from ..staff.errors import BilingualInvalid, RateLimited
 from ..staff.roles import scope_prefix
 from ..store.sql import stations_t
 from ..store.upkeep import CHECKINS, OCCUPATIONS, client_hash, ensure_schema
@@ -92,24 +92,21 @@ def occupation_label(code: str, lang: str = "zh") -> str:
     return en if lang.lower().startswith("en") else zh
 
 
-class CheckinInvalid(Bilingual, InvalidInput):
+class CheckinInvalid(BilingualInvalid):
     """Bad check-in input, naming the field, in Chinese and English."""
 
-    def __init__(self, zh: str, en: str, *, field: str):
-        self.zh, self.en = zh, en
-        super().__init__(f"{zh} / {en}", field=field)
 
-
-class TooManyCheckins(Bilingual, LocatorError):
+class TooManyCheckins(RateLimited):
     """The client is past the hourly check-in limit; retry after ``retry_after`` s."""
 
+    title = "登记太频繁 / Too many check-ins"
+    kind = "checkin-throttled"
+
     def __init__(self, retry_after: int, limit: int):
-        self.retry_after = max(1, int(retry_after))
-        minutes = max(1, math.ceil(self.retry_after / 60))
-        self.zh = f"到站登记太频繁（每小时最多 {limit} 次），请 {minutes} 分钟后再试"
-        self.en = (f"too many check-ins from this device (at most {limit} an hour); try "
-                   f"again in {minutes} min")
-        super().__init__(f"{self.zh} / {self.en}")
+        minutes = max(1, math.ceil(max(1, int(retry_after)) / 60))
+        super().__init__(f"到站登记太频繁（每小时最多 {limit} 次），请 {minutes} 分钟后再试",
+                         f"too many check-ins from this device (at most {limit} an hour); "
+                         f"try again in {minutes} min", retry_after=retry_after)
 
 
 @dataclass(frozen=True)

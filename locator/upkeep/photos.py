@@ -24,8 +24,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ..errors import InvalidInput, NotFound
-from ..staff.errors import Bilingual
+from ..errors import NotFound
+from ..staff.errors import BilingualInvalid
 from ..store.upkeep import PHOTOS, ensure_schema
 
 #: What an upload may be, by Pillow format name (the decoded content, not the name).
@@ -39,12 +39,11 @@ STORED_TYPE = "image/jpeg"
 _QUALITY = 82
 
 
-class PhotoInvalid(Bilingual, InvalidInput):
+class PhotoInvalid(BilingualInvalid):
     """An upload refused as a photo, naming the form field, in Chinese and English."""
 
     def __init__(self, zh: str, en: str, *, field: str = "photo"):
-        self.zh, self.en = zh, en
-        super().__init__(f"{zh} / {en}", field=field)
+        super().__init__(zh, en, field=field)
 
 
 @dataclass(frozen=True)

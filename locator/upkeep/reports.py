@@ -37,7 +37,7 @@ from sqlalchemy.engine import Connection
 
 from ..errors import InvalidInput, NotFound
 from ..settings import Settings, load_settings
-from ..staff.errors import Bilingual
+from ..staff.errors import BilingualInvalid, RateLimited
 from ..staff.roles import in_scope, require, scope_prefix
 from ..stations.codes import ALPHABET
 from ..stations.coords import validate_lonlat
@@ -76,23 +76,23 @@ MAX_NOTE = 500
 MAX_CORRECTION_M = 5000.0
 
 
-class ReportInvalid(Bilingual, InvalidInput):
+class ReportInvalid(BilingualInvalid):
     """Bad report input, naming the field, in Chinese and English."""
 
-    def __init__(self, zh: str, en: str, *, field: str):
-        self.zh, self.en = zh, en
-        super().__init__(f"{zh} / {en}", field=field)
 
+class TooManyReports(RateLimited, InvalidInput):
+    """The client sent more reports than the hourly limit; retry after ``retry_after`` s.
+    (Also bad input, of the field ``client``; answered 429 as every :class:`RateLimited`.)"""
 
-class TooManyReports(Bilingual, InvalidInput):
-    """The client sent more reports than the hourly limit; retry after ``retry_after`` s."""
+    title = "反馈太频繁 / Too many reports"
+    kind = "report-rate-limited"
 
     def __init__(self, retry_after: int):
-        self.retry_after = max(1, int(retry_after))
-        self.zh = f"反馈太频繁，请 {max(1, self.retry_after // 60)} 分钟后再试"
-        self.en = (f"too many reports from this device; try again in "
-                   f"{max(1, self.retry_after // 60)} min")
-        super().__init__(f"{self.zh} / {self.en}", field="client")
+        minutes = max(1, max(1, int(retry_after)) // 60)
+        super().__init__(f"反馈太频繁，请 {minutes} 分钟后再试",
+                         f"too many reports from this device; try again in {minutes} min",
+                         retry_after=retry_after)
+        self.field = "client"
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..errors import InvalidInput, NotFound
+from ..errors import NotFound
 from ..geo import haversine_m
 from ..settings import Settings, load_settings, verify_intervals
-from ..staff.errors import Bilingual
+from ..staff.errors import BilingualInvalid
 from ..staff.roles import district_name, in_scope, require
 from ..stations.model import Station
 from ..store import accounts as _accounts
@@ -57,12 +57,8 @@ MAX_ACCURACY_M = 100_000.0
 AUDIT_ACTION = "station.verify"
 
 
-class VerifyInvalid(Bilingual, InvalidInput):
+class VerifyInvalid(BilingualInvalid):
     """Bad check input, naming the field, in Chinese and English."""
-
-    def __init__(self, zh: str, en: str, *, field: str):
-        self.zh, self.en = zh, en
-        super().__init__(f"{zh} / {en}", field=field)
 
 
 @dataclass(frozen=True)

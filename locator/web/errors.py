@@ -9,8 +9,7 @@ from flask import Flask, Response, jsonify, redirect, render_template, request, 
 from werkzeug.exceptions import HTTPException
 
 from ..errors import Conflict, InvalidInput, LocatorError, NotFound, SchemaError
-from ..staff.errors import Forbidden, TooManyAttempts, Unauthorized
-from ..upkeep.reports import TooManyReports
+from ..staff.errors import Forbidden, RateLimited, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -93,23 +92,13 @@ def register_error_handlers(app: Flask) -> None:
             return problem(403, "Forbidden", localized(e), kind="forbidden")
         return _page(403, "无权操作 / Forbidden", localized(e))
 
-    @app.errorhandler(TooManyAttempts)
-    def _throttled(e: TooManyAttempts):
+    @app.errorhandler(RateLimited)
+    def _throttled(e: RateLimited):
         headers = {"Retry-After": str(e.retry_after)}
         if _wants_json():
-            return problem(429, "Too Many Requests", localized(e), kind="login-throttled",
+            return problem(429, "Too Many Requests", localized(e), kind=e.kind,
                            headers=headers)
-        resp = _page(429, "尝试次数过多 / Too many attempts", localized(e))
-        resp.headers.update(headers)
-        return resp
-
-    @app.errorhandler(TooManyReports)
-    def _reports_throttled(e: TooManyReports):
-        headers = {"Retry-After": str(e.retry_after)}
-        if _wants_json():
-            return problem(429, "Too Many Requests", localized(e), kind="report-rate-limited",
-                           headers=headers)
-        resp = _page(429, "反馈太频繁 / Too many reports", localized(e))
+        resp = _page(429, e.title, localized(e))
         resp.headers.update(headers)
         return resp
 

@@ -23,7 +23,6 @@ from ...upkeep.checkins import (
     Checkin,
     CheckinBook,
     CheckinInvalid,
-    TooManyCheckins,
     check_occupation,
 )
 from .. import get_registry
@@ -143,10 +142,7 @@ def create_checkin() -> Response:
     body = _body()
     st = station_for(station_id=body.get("station_id"), code=body.get("code"))
     try:
-        result = record_checkin(st, body["occupation"])
-    except TooManyCheckins as e:
-        return problem(429, "Too Many Requests", e.message_in(current_lang()),
-                       kind="checkin-throttled", headers={"Retry-After": str(e.retry_after)})
+        result = record_checkin(st, body["occupation"])  # TooManyCheckins: 429 (errors.py)
     except Conflict as e:
         return problem(409, "Conflict", str(e), kind="station-closed")
     lang = current_lang()

@@ -16,10 +16,9 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 
 from ...errors import NotFound
 from ...stations.codes import CODE_LENGTH
-from ...upkeep.checkins import OCCUPATION_LABELS, TooManyCheckins
+from ...upkeep.checkins import OCCUPATION_LABELS
 from ..api.checkins import record_checkin, station_for
 from ..i18n import current_lang
-from ..i18n import gettext as _
 
 bp = Blueprint("codes", __name__)
 
@@ -66,15 +65,8 @@ def checkin_form(code: str):
     """The check-in form without JavaScript: record, then back to the station page (303)
     with a thank-you (``checkin=done``, or ``again`` for a repeat)."""
     st = station_for(code=code[:_MAX_TYPED])
-    try:
-        result = record_checkin(st, request.form.get("occupation", "")[:40])
-    except TooManyCheckins as e:
-        html = render_template("error.html", status=429,
-                               title=_("登记太频繁", "Too many check-ins"),
-                               detail=e.message_in(current_lang()))
-        resp = Response(html, status=429, mimetype="text/html")
-        resp.headers["Retry-After"] = str(e.retry_after)
-        return resp
+    # past the limit, TooManyCheckins is the 429 page (web/errors.py)
+    result = record_checkin(st, request.form.get("occupation", "")[:40])
     return redirect(url_for("pages.station_page", sid=st.id, via="qr",
                             checkin="done" if result.counted else "again", **_lang_arg())
                     + "#checkin", code=303)
