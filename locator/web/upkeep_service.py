@@ -1,35 +1,43 @@
-"""The app's upkeep services (riders' reports), created lazily, one per app.
+"""The app's upkeep services (riders' reports, check-ins, on-site checks), created
+lazily, one per app.
 
-The service is built on first use from the app's registry and settings and kept in
-``current_app.extensions["locator.reports"]``; a lock makes sure that two threads
+Each service is built on first use from the app's registry and settings and kept in
+``current_app.extensions`` (:func:`app_service`); a lock makes sure that two threads
 serving their first requests at the same time build only one.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import current_app, request
 
 from ..upkeep.reports import ReportService
 
 _LOCK = threading.Lock()
+T = TypeVar("T")
+
+
+def app_service(key: str, make: Callable[[], T]) -> T:
+    """``current_app.extensions[key]``, made with ``make()`` on first use."""
+    ext: dict[str, Any] = current_app.extensions
+    svc = ext.get(key)
+    if svc is None:
+        with _LOCK:
+            svc = ext.get(key)
+            if svc is None:
+                svc = ext[key] = make()
+    return svc
 
 
 def get_reports() -> ReportService:
     """The app's :class:`~locator.upkeep.reports.ReportService`."""
-    ext = current_app.extensions
-    svc = ext.get("locator.reports")
-    if svc is None:
-        with _LOCK:
-            svc = ext.get("locator.reports")
-            if svc is None:
-                from . import get_registry
+    from . import get_registry
 
-                svc = ReportService(get_registry(),
-                                    settings=current_app.config["LOCATOR_SETTINGS"])
-                ext["locator.reports"] = svc
-    return svc
+    return app_service("locator.reports", lambda: ReportService(
+        get_registry(), settings=current_app.config["LOCATOR_SETTINGS"]))
 
 
 def client_address() -> str:
@@ -38,4 +46,4 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-__all__ = ["client_address", "get_reports"]
+__all__ = ["app_service", "client_address", "get_reports"]

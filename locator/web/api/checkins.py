@@ -10,7 +10,6 @@ check-in was counted, 200 when it repeats one made within 30 minutes (not counte
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
@@ -29,27 +28,20 @@ from .. import get_registry
 from ..errors import problem
 from ..i18n import current_lang
 from ..i18n import gettext as _
+from ..upkeep_service import app_service
 
 bp = Blueprint("api_checkins", __name__, url_prefix="/api/v1")
 
 _BODY_FIELDS = ("station_id", "code", "occupation", "lang")
-_LOCK = threading.Lock()
 _CODE_CHARS = frozenset(ALPHABET)
 
 
 def checkin_book() -> CheckinBook:
     """The app's check-in book (``app.extensions["locator.checkins"]``), made on first
     use from the registry's database and the ``checkin_rate_limit`` setting."""
-    ext = current_app.extensions
-    book = ext.get("locator.checkins")
-    if book is None:
-        with _LOCK:
-            book = ext.get("locator.checkins")
-            if book is None:
-                book = CheckinBook(get_registry().store.engine,
-                                   rate_limit=current_app.config["LOCATOR_CHECKIN_RATE_LIMIT"])
-                ext["locator.checkins"] = book
-    return book
+    return app_service("locator.checkins", lambda: CheckinBook(
+        get_registry().store.engine,
+        rate_limit=current_app.config["LOCATOR_CHECKIN_RATE_LIMIT"]))
 
 
 def station_for(*, station_id: str | None = None, code: str | None = None) -> Any:

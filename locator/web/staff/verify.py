@@ -39,6 +39,7 @@ from ...upkeep.verification import (
 from .. import get_registry
 from ..i18n import current_lang
 from ..i18n import gettext as _
+from ..upkeep_service import app_service
 from .auth import client_address, current_user
 from .pages import bp, staff_page
 from .station_form import local_time
@@ -56,12 +57,8 @@ _FORM_SLACK = 256 * 1024
 
 def service() -> VerificationService:
     """The app's verification service (made on first use)."""
-    ext = current_app.extensions
-    svc = ext.get("locator.verification")
-    if svc is None:
-        svc = ext["locator.verification"] = VerificationService(
-            get_registry(), settings=current_app.config["LOCATOR_SETTINGS"])
-    return svc
+    return app_service("locator.verification", lambda: VerificationService(
+        get_registry(), settings=current_app.config["LOCATOR_SETTINGS"]))
 
 
 def _lang_args() -> dict[str, Any]:
