@@ -31,7 +31,7 @@ from ...time_util import zone
 from ..i18n import current_lang
 from ..i18n import gettext as _
 from .auth import accounts, client_address, current_user
-from .pages import bp, staff_page
+from .pages import bp, page_count, requested_page, staff_page
 
 AUDIT_PER_PAGE = 50
 #: Messages shown after a successful action (``?done=<code>&who=<account>``).
@@ -304,16 +304,13 @@ def audit():
         error: str | None = _msg(e)
     else:
         error = None
-    try:
-        page = max(1, min(100_000, int(request.args.get("page", "1"))))
-    except ValueError:
-        page = 1
+    page = requested_page()
     total = svc.count_audit_events(**filters)
     events = svc.audit_events(by=current_user(), client=client_address(), **filters,
                               limit=AUDIT_PER_PAGE, offset=(page - 1) * AUDIT_PER_PAGE)
     rows = [{"e": e, "at": e.at.astimezone(zone()).strftime("%Y-%m-%d %H:%M:%S"),
              "detail": _detail(e.detail)} for e in events]
-    pages = max(1, -(-total // AUDIT_PER_PAGE))
+    pages = page_count(total, AUDIT_PER_PAGE)
     query = {k: v for k, v in raw.items() if v}
 
     def page_url(n: int) -> str:

@@ -7,6 +7,9 @@ session's own token.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TypeVar
+
 from flask import Blueprint, Response, g, make_response, redirect, render_template, request, url_for
 
 from ...staff.errors import TooManyAttempts, Unauthorized
@@ -115,3 +118,27 @@ def _staff_context():
     user = g.get("staff_user")
     return {"staff_user": user, "csrf_token": s.csrf_token if s else "",
             "staff_can": lambda right, adcode=None: can(user, right, adcode)}
+
+
+# ------------------------------------------------------------------ paging of lists
+T = TypeVar("T")
+
+
+def requested_page() -> int:
+    """The ``page`` query argument: 1 to 100,000; 1 when missing or not a number."""
+    try:
+        return max(1, min(100_000, int(request.args.get("page", "1"))))
+    except ValueError:
+        return 1
+
+
+def page_count(total: int, per_page: int) -> int:
+    return max(1, -(-total // per_page))
+
+
+def paged(items: Sequence[T], per_page: int) -> tuple[list[T], int, int]:
+    """The requested page of ``items`` (a page past the end is the last one), its number
+    and the number of pages."""
+    pages = page_count(len(items), per_page)
+    page = min(requested_page(), pages)
+    return list(items[(page - 1) * per_page: page * per_page]), page, pages

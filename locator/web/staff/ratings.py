@@ -29,7 +29,7 @@ from .. import get_registry
 from ..i18n import current_lang
 from ..i18n import gettext as _
 from .auth import client_address, current_user
-from .pages import bp, staff_page
+from .pages import bp, paged, staff_page
 from .station_form import district_by_code, district_choices, local_time
 
 PER_PAGE = 50
@@ -178,13 +178,7 @@ def ratings():
     lang = current_lang()
     f, notes = _filters()
     rows = _rows(f)
-    try:
-        page = max(1, min(100_000, int(request.args.get("page", "1"))))
-    except ValueError:
-        page = 1
-    pages = max(1, -(-len(rows) // PER_PAGE))
-    page = min(page, pages)
-    shown = rows[(page - 1) * PER_PAGE: page * PER_PAGE]
+    shown, page, pages = paged(rows, PER_PAGE)
     query = _query(f)
     html = render_template(
         "staff/ratings.html", rows=shown, total=len(rows), f=f, notes=notes, page=page,

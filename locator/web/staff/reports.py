@@ -37,7 +37,7 @@ from ..i18n import current_lang
 from ..i18n import gettext as _
 from ..upkeep_service import get_reports
 from .auth import client_address, current_user, editor
-from .pages import bp, staff_page
+from .pages import bp, paged, staff_page
 from .station_form import district_centres, field_label, local_time
 
 #: Station groups per page of the queue.
@@ -245,13 +245,7 @@ def _queue_page(*, error: str | None = None, status: int = 200,
         except InvalidInput as e:
             f, error, status = QueueFilters(), str(e), 400
     groups = _groups(user, f, lang)
-    try:
-        page = max(1, min(100_000, int(request.args.get("page", "1"))))
-    except ValueError:
-        page = 1
-    pages = max(1, -(-len(groups) // PER_PAGE))
-    page = min(page, pages)
-    shown = groups[(page - 1) * PER_PAGE: page * PER_PAGE]
+    shown, page, pages = paged(groups, PER_PAGE)
     for grp in shown:
         grp["history"] = _history(grp["sid"], lang)
     parts, map_config = _map(shown, user)

@@ -26,7 +26,7 @@ from .. import get_registry
 from ..i18n import current_lang
 from ..i18n import gettext as _
 from .auth import client_address, current_user, editor
-from .pages import bp, staff_page
+from .pages import bp, paged, staff_page
 from .report_fix import finish_fix, fix_context, fix_resolution, prefilled, report_fix
 from .station_form import (
     CRS_CHOICES,
@@ -160,18 +160,12 @@ def stations():
     user = current_user()
     f, notes = _list_filters(request.args)
     try:
-        page = max(1, min(100_000, int(request.args.get("page", "1"))))
-    except ValueError:
-        page = 1
-    try:
         per_page = max(5, min(200, int(request.args.get("per_page", PER_PAGE))))
     except ValueError:
         per_page = PER_PAGE
     found = _find(f)
     total = len(found)
-    pages = max(1, -(-total // per_page))
-    page = min(page, pages)
-    rows = found[(page - 1) * per_page: page * per_page]
+    rows, page, pages = paged(found, per_page)
 
     def page_url(n: int) -> str:
         args = request.args.to_dict(flat=True)
