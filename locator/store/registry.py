@@ -24,8 +24,11 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy.engine import Connection
 
 from ..errors import NotFound
 from ..index.station_index import StationIndex
@@ -165,7 +168,8 @@ class Registry:
         return self.update(sid, {"status": "temporarily_closed" if temporary else "closed"},
                            actor=actor, expected_version=expected_version, hook=hook)
 
-    def set_reported_closed(self, sid: str, at: Any, *, actor: str, only_if: Any = None,
+    def set_reported_closed(self, sid: str, at: datetime | None, *, actor: str,
+                            only_if: Callable[[Connection], bool] | None = None,
                             hook: WriteHook | None = None) -> Station | None:
         new = self.store.set_reported_closed(sid, at, actor=actor, only_if=only_if,
                                              hook=hook)

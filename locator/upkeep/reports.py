@@ -160,13 +160,6 @@ class StationReports:
     def latest(self) -> datetime:
         return max(r.created_at for r in self.reports)
 
-    def kinds(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for r in self.reports:
-            if r.is_open:
-                out[r.kind] = out.get(r.kind, 0) + 1
-        return out
-
 
 def _utc(dt: datetime) -> datetime:
     from datetime import timezone

@@ -38,6 +38,7 @@ from ..geo import haversine_m
 from ..settings import Settings, load_settings, verify_intervals
 from ..staff.errors import BilingualInvalid
 from ..staff.roles import district_name, in_scope, require
+from ..stations.freshness import is_overdue
 from ..stations.model import Station
 from ..store import accounts as _accounts
 from ..store.accounts import User, insert_audit, utc_now
@@ -397,9 +398,9 @@ def overdue(stations: Iterable[Station], intervals: Mapping[str, int], today: da
         if scope is not None and not in_scope(scope, st.district_adcode):
             continue
         interval = int(intervals.get(st.type, 180))
-        since = None if st.verified_date is None else max(0, (today - st.verified_date).days)
-        if since is not None and since <= interval:
+        if not is_overdue(st.verified_date, interval, today):
             continue
+        since = None if st.verified_date is None else max(0, (today - st.verified_date).days)
         dist = None if near is None else haversine_m(near[0], near[1], st.lon, st.lat)
         groups.setdefault(st.district_adcode or "", []).append(
             OverdueStation(st, interval, since, dist))
