@@ -305,7 +305,13 @@ def main() -> int:
         if app.poll() is None:
             stop(app)
         log.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+    # Two worker processes wrote at once: every report answered 201 must be stored, once.
+    import sqlite3
+
+    with sqlite3.connect(db) as con:
+        stored = con.execute("SELECT count(*), count(DISTINCT ref) FROM rider_reports"
+                             ).fetchone()
+    shutil.rmtree(tmp, ignore_errors=True)
 
     def pct(name: str, q: float) -> float:
         return statistics.median(float(np.percentile(lat, q)) for lat, _ in runs[name])
@@ -332,11 +338,14 @@ def main() -> int:
                 ["flag visible on both workers p50 / p99 / max ms",
                  f"{np.percentile(flags, 50):.0f} / {np.percentile(flags, 99):.0f} / "
                  f"{max(flags):.0f}"]]
+    created = rep_codes.get(201, 0) + 3 * len(flags)  # the flag trials' reports too
     p99_ratio = pct("200 reports/s", 99) / pct("no reports", 99)
     rep_errors = errors(report_runs)
     checks = [
         (f"{sent:,} reports at {a.report_rate:.0f}/s for {a.duration:.0f} s: "
          f"{rep_errors} errors", rep_errors == 0),
+        (f"reports stored {stored[0]:,} (distinct refs {stored[1]:,}) == answered 201 "
+         f"{created:,}", stored[0] == stored[1] == created),
         (f"read errors {sum(errors(runs[v]) for v in variants)} == 0",
          sum(errors(runs[v]) for v in variants) == 0),
         (f"nearest p99 with reports {pct('200 reports/s', 99):.2f} ms = {p99_ratio:.2f}x "
