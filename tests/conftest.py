@@ -123,3 +123,13 @@ def pg_url():
         with admin.connect() as conn:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium, one per test module (tests/conftest_browser.py launches it; a
+    module without a browser test never starts one)."""
+    from conftest_browser import launch_chromium
+
+    with launch_chromium() as b:
+        yield b

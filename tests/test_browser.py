@@ -19,7 +19,6 @@ from conftest_browser import (
     XSS_ADDRESS,
     XSS_NAME,
     XUZHOU,
-    launch_chromium,
     live_server,
     many_stations,
     registry_of,
@@ -45,12 +44,6 @@ MARKERS = "() => { const m = document.querySelector('.locator-map');" \
 def _app(registry, **config):
     return create_app({"LOCATOR_REGISTRY": registry, "LOCATOR_RATE_LIMIT": 0,
                        "LOCATOR_REFRESH_SECONDS": 0, "LOCATOR_TILES": "none", **config})
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launch_chromium() as b:
-        yield b
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 import pytest
-from conftest_browser import LIST_IDS, launch_chromium, live_server, registry_of, require_chromium
+from conftest_browser import LIST_IDS, live_server, registry_of, require_chromium
 
 from locator.web import create_app
 
@@ -38,12 +38,6 @@ def base_url(registry):
                       "LOCATOR_TRUSTED_PROXIES": 1})
     with live_server(app) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launch_chromium() as b:
-        yield b
 
 
 class Rider:

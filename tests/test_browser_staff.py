@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest_browser import LIST_IDS, launch_chromium, live_server, registry_of, require_chromium
+from conftest_browser import LIST_IDS, live_server, registry_of, require_chromium
 
 from locator.web import create_app
 
@@ -38,12 +38,6 @@ def base_url(registry):
     svc.add_user("admin1", PW, role="admin", scope="", actor="pytest")
     with live_server(app) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launch_chromium() as b:
-        yield b
 
 
 class Tab:
