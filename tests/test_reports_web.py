@@ -165,6 +165,76 @@ def test_past_the_limit_is_429_with_retry_after(registry):
     assert r.status_code == 429 and "Retry-After" in r.headers and "反馈太频繁" in r.text
 
 
+def _counting_flask_view(app) -> list[int]:
+    """Count the requests that reach the Flask view of ``POST /api/v1/reports`` (the rest
+    were answered by the WSGI fast path)."""
+    calls: list[int] = []
+    view = app.view_functions["api_reports.submit_report"]
+
+    def counted(*a, **kw):
+        calls.append(1)
+        return view(*a, **kw)
+
+    app.view_functions["api_reports.submit_report"] = counted
+    return calls
+
+
+def test_the_report_fast_path_answers_exactly_like_the_flask_view(app, client):
+    """Once the service exists, a plain JSON report is answered by the WSGI fast path;
+    with an Origin header the same report goes through Flask's view. Same status, JSON
+    and headers (the reference and times aside)."""
+    calls = _counting_flask_view(app)
+    assert _post(client, {"station_id": "T05", "kind": "other"}).status_code == 201
+    assert len(calls) == 1  # the first report builds the service, through Flask
+    for n, (body, lang) in enumerate([
+            ({"station_id": "T01", "kind": "locked", "note": "铁链锁着"}, ""),
+            ({"station_id": "T02", "kind": "wrong_hours", "lang": "en"}, ""),
+            ({"station_id": "T03", "kind": "other"}, "?lang=en")]):
+        before = len(calls)
+        fast = client.post(f"/api/v1/reports{lang}", json=body,
+                           environ_base={"REMOTE_ADDR": f"10.1.0.{n}"})
+        assert len(calls) == before  # not through Flask
+        slow = client.post(f"/api/v1/reports{lang}", json=body,
+                           headers={"Origin": "https://x.example"},
+                           environ_base={"REMOTE_ADDR": f"10.2.0.{n}"})
+        assert len(calls) == before + 1
+        assert fast.status_code == slow.status_code == 201
+        f, s = fast.get_json(), slow.get_json()
+        assert f["ref"] != s["ref"]
+        for key in ("ref", "created_at", "updated_at"):
+            f.pop(key), s.pop(key)
+        f["status_url"] = f["status_url"].replace(fast.get_json()["ref"], "REF")
+        s["status_url"] = s["status_url"].replace(slow.get_json()["ref"], "REF")
+        assert f == s
+        assert fast.headers["Location"] == f"/api/v1/reports/{fast.get_json()['ref']}"
+        for h in ("Content-Type", "Cache-Control", "Content-Security-Policy",
+                  "X-Content-Type-Options"):
+            assert fast.headers[h] == slow.headers[h], h
+        # a repeat is answered by the fast path too, 200 with the first report
+        again = client.post(f"/api/v1/reports{lang}", json=body,
+                            environ_base={"REMOTE_ADDR": f"10.1.0.{n}"})
+        assert (again.status_code, again.get_json()["ref"]) == (200, fast.get_json()["ref"])
+    assert len(_reports(app).for_station("T01")) == 2
+
+
+@pytest.mark.parametrize("body,status,field", [
+    ({"station_id": "T01", "kind": "exploded"}, 400, "kind"),
+    ({"station_id": "T01", "kind": "other", "colour": "red"}, 400, "colour"),
+    ({"station_id": "NOPE", "kind": "other"}, 404, None),
+    (["T01", "locked"], 400, "body")])
+def test_errors_on_the_fast_path_are_answered_by_flask(app, client, body, status, field):
+    """The fast path hands a report it cannot store to the Flask view, body intact, which
+    answers problem+json naming the field; nothing is stored."""
+    assert _post(client, {"station_id": "T05", "kind": "other"}).status_code == 201
+    calls = _counting_flask_view(app)
+    r = _post(client, body, addr="10.3.0.1", query_string={"lang": "en"})
+    assert len(calls) == 1 and r.status_code == status
+    assert r.mimetype == "application/problem+json"
+    if field:
+        assert r.get_json()["invalid_params"][0]["name"] == field
+    assert len(_reports(app).for_station("T01")) == 0
+
+
 # --------------------------------------------------------------------------- pages
 
 

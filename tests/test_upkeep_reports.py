@@ -295,3 +295,74 @@ def test_the_threshold_and_window_are_settings(db_path, tiny_stations, clock):
         assert svc.registry.index.get("T01").reported_closed_at is not None
     finally:
         svc.registry.store.dispose()
+
+
+# --------------------------------------------------------------------------- intake under load
+
+
+def test_reports_sent_at_once_from_many_threads_are_each_stored_once(both):
+    """Concurrent reports commit together (one transaction for those that waited): every
+    one is stored once with its own reference, and the same client's same report sent
+    from several threads at once is still stored only once."""
+    import threading
+
+    singles: list[tuple[str, bool]] = []
+    twins: list[tuple[str, bool]] = []
+    lock = threading.Lock()
+    go = threading.Barrier(8)
+
+    def send(k: int) -> None:
+        go.wait()
+        for i in range(12):
+            rep, created = both.submit(f"T0{1 + (k + i) % 5}", "other", client=f"c{k}-{i}")
+            twin, twin_created = both.submit("T02", "wrong_hours", client="same-rider")
+            with lock:
+                singles.append((rep.ref, created))
+                twins.append((twin.ref, twin_created))
+
+    threads = [threading.Thread(target=send, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({ref for ref, _ in singles}) == 96 and all(c for _, c in singles)
+    # one report for the 96 identical sends, created by exactly one of them
+    assert len({ref for ref, _ in twins}) == 1 and sum(c for _, c in twins) == 1
+    stored = [r for sid in ("T01", "T02", "T03", "T04", "T05") for r in both.for_station(sid)]
+    assert len(stored) == 97 == len({r.ref for r in stored})
+    assert {r.ref for r in stored} == {ref for ref, _ in singles + twins}
+
+
+def _submit_many(url: str, n: int, tag: str) -> None:
+    """A second process sending reports to the same database."""
+    svc = ReportService(Registry(StationStore(url)), settings=load_settings({}, environ={}))
+    for i in range(n):
+        svc.submit(f"T0{1 + i % 5}", "other", client=f"{tag}-{i}")
+    svc.registry.store.dispose()
+
+
+def test_two_processes_sending_reports_at_once_lose_none(both, url):
+    import multiprocessing as mp
+
+    other = mp.get_context("spawn").Process(target=_submit_many, args=(url, 150, "p2"))
+    other.start()
+    for i in range(150):
+        both.submit(f"T0{1 + i % 5}", "other", client=f"p1-{i}")
+    other.join(timeout=120)
+    assert other.exitcode == 0
+    stored = [r for sid in ("T01", "T02", "T03", "T04", "T05") for r in both.for_station(sid)]
+    assert len(stored) == 300 == len({r.ref for r in stored})
+
+
+def test_without_a_rate_limit_repeats_are_still_answered_with_the_first(db_path,
+                                                                         tiny_stations, clock):
+    svc = _service(str(db_path), tiny_stations, clock, report_rate_limit=0)
+    try:
+        first = [svc.submit(f"T0{i}", "other", client="busy")[0] for i in range(1, 6)]
+        for _ in range(30):
+            clock.advance(600)
+            rep, created = svc.submit("T03", "other", client="busy")
+            assert (rep.ref, created) == (first[2].ref, False)
+        assert sum(len(svc.for_station(f"T0{i}")) for i in range(1, 6)) == 5
+    finally:
+        svc.registry.store.dispose()

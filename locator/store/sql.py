@@ -20,6 +20,18 @@ PostgreSQL with ``LOCK TABLE station_history IN EXCLUSIVE MODE`` (which blocks o
 writers of the table until commit but no reader). The same serialisation makes each
 write's existence checks and inserts atomic, so two imports of overlapping ids
 cannot both insert one.
+
+Writers take turns
+------------------
+SQLite makes a writer that finds the write lock taken sleep and retry, 1, 2, 5, 10 ms
+and longer apart; under a steady stream of small writes from several processes (riders'
+reports on two workers) waiters keep missing the moment the lock is free, and their
+requests, and the threads that serve them, pile up for seconds. So on SQLite every write
+transaction of the store first takes its turn on an advisory lock file beside the
+database (``<database>-writers.lock``, ``flock``): the kernel wakes the next waiter the
+moment a writer finishes, in any thread or process, and ``BEGIN IMMEDIATE`` then finds
+the database free. The turn is held until the connection goes back to the pool, just
+after its commit or rollback.
 """
 
 from __future__ import annotations
@@ -36,6 +48,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
 
 from ..errors import Conflict, InvalidInput, NotFound, SchemaError
 from ..settings import load_settings
@@ -194,7 +211,11 @@ class StationStore:
             # module docstring); reads keep the driver's deferred transactions.
             self._writer: Engine = sa.create_engine(self.url, future=True)
             sa.event.listen(self._writer, "connect", _sqlite_writer_connect)
-            sa.event.listen(self._writer, "begin", _sqlite_begin_immediate)
+            turns = _WriterTurns(_sqlite_path(self.url))
+            sa.event.listen(self._writer, "connect", turns.connect)
+            sa.event.listen(self._writer, "begin", turns.begin)
+            sa.event.listen(self._writer, "checkin", turns.done)
+            sa.event.listen(self._writer, "close", turns.close)
         else:
             self._writer = self.engine
         self._check_schema(create=create)
@@ -689,5 +710,46 @@ def _sqlite_writer_connect(dbapi_conn, record) -> None:
     dbapi_conn.isolation_level = None  # the "begin" listener issues BEGIN itself
 
 
-def _sqlite_begin_immediate(conn) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_path(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for an in-memory database)."""
+    rest = url.split("///", 1)[1] if "///" in url else ""
+    rest = rest.split("?", 1)[0]
+    return Path(rest) if rest and rest != ":memory:" else None
+
+
+class _WriterTurns:
+    """Write transactions take turns on a lock file beside the database (module
+    docstring, "Writers take turns"). Each pooled connection opens the file once; its
+    ``begin`` waits for the turn (``flock``, with the GIL released) and then begins
+    IMMEDIATE; the turn passes on when the connection is checked back in. Without
+    ``fcntl`` (not POSIX) or a writable directory, writers fall back to SQLite's own
+    waiting."""
+
+    def __init__(self, db: Path | None):
+        self.path = None if db is None or fcntl is None else Path(f"{db}-writers.lock")
+
+    def connect(self, _dbapi_conn: Any, record: Any) -> None:
+        if self.path is not None:
+            try:
+                record.info["writers_fd"] = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError:
+                pass
+
+    def begin(self, conn: Connection) -> None:
+        info = conn.connection.info
+        fd = info.get("writers_fd")
+        if fd is not None and not info.get("writers_turn"):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            info["writers_turn"] = True
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def done(self, _dbapi_conn: Any, record: Any) -> None:
+        if record is not None and record.info.pop("writers_turn", False):
+            fcntl.flock(record.info["writers_fd"], fcntl.LOCK_UN)
+
+    def close(self, _dbapi_conn: Any, record: Any) -> None:
+        info = record.info
+        fd = info.pop("writers_fd", None)
+        info.pop("writers_turn", None)
+        if fd is not None:
+            os.close(fd)  # releases the turn, if this connection held it

@@ -27,9 +27,10 @@ same transaction as the status change.
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -176,8 +177,9 @@ def _report(row: Any) -> Report:
 
 
 def new_ref() -> str:
-    """A public reference number: ``R`` and 8 random base-32 characters."""
-    return "R" + "".join(secrets.choice(ALPHABET) for _ in range(8))
+    """A public reference number: ``R`` and 8 random base-32 characters (40 random bits)."""
+    n = secrets.randbits(40)
+    return "R" + "".join(ALPHABET[(n >> shift) & 31] for shift in range(35, -1, -5))
 
 
 def normalize_ref(ref: str) -> str:
@@ -188,20 +190,54 @@ def normalize_ref(ref: str) -> str:
 
 
 # The intake path's statements, built once (building a statement per request costs more
-# than running it).
-_SAME_OPEN_REPORT = sa.select(REPORTS).where(
-    REPORTS.c.station_id == sa.bindparam("sid"), REPORTS.c.client_hash == sa.bindparam("who"),
-    REPORTS.c.kind == sa.bindparam("kind"), REPORTS.c.status.in_(OPEN_REPORT_STATUSES),
-    sa.func.coalesce(REPORTS.c.amenity, "") == sa.bindparam("amen"),
-).order_by(REPORTS.c.id).limit(1)
+# than running it). One read answers both intake questions: the client's reports within
+# the rate-limit hour and its open reports on this station (for de-duplication); the
+# client-hash index bounds it to a handful of rows.
+_CLIENT_REPORTS = sa.select(REPORTS).where(
+    REPORTS.c.client_hash == sa.bindparam("who"),
+    sa.or_(REPORTS.c.created_at >= sa.bindparam("since"),
+           sa.and_(REPORTS.c.station_id == sa.bindparam("sid"),
+                   REPORTS.c.status.in_(OPEN_REPORT_STATUSES))),
+).order_by(REPORTS.c.id)
 _INSERT_REPORT = REPORTS.insert()
-_RECENT_BY_CLIENT = sa.select(REPORTS.c.created_at).where(
-    REPORTS.c.client_hash == sa.bindparam("who"), REPORTS.c.created_at >= sa.bindparam("since")
-).order_by(REPORTS.c.created_at).limit(sa.bindparam("lim", type_=sa.Integer))
+
+
+def _locked_clients_query(since: bool) -> sa.Select:
+    q = sa.select(sa.func.count(sa.distinct(REPORTS.c.client_hash))).where(
+        REPORTS.c.station_id == sa.bindparam("sid"), REPORTS.c.kind == "locked",
+        REPORTS.c.status.in_(OPEN_REPORT_STATUSES))
+    return q.where(REPORTS.c.created_at >= sa.bindparam("since")) if since else q
+
+
+_LOCKED_CLIENTS = {True: _locked_clients_query(True), False: _locked_clients_query(False)}
+#: When the rate limit is off, "within the hour" must select nothing on its own.
+_NEVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass
+class _Pending:
+    """One validated report waiting for the intake transaction (see ``_store_together``)."""
+
+    row: dict[str, Any]
+    since: datetime  # the rate limit's hour begins here (_NEVER: no limit)
+    flag_window: datetime
+    flagged: bool  # the station is flagged already (as this worker's index says)
+    done: bool = False
+    report: Report | None = None
+    created: bool = False
+    raise_flag: bool = False
+    error: BaseException | None = None
 
 
 class ReportService:
-    """Riders' reports on a registry's stations: intake, the flag rule and review."""
+    """Riders' reports on a registry's stations: intake, the flag rule and review.
+
+    Intake commits together: reports arriving while another is being written wait and
+    are then stored by one transaction (one commit, one disk flush for all of them;
+    group commit). Each still gets its own de-duplication and rate-limit check, in
+    arrival order, so the outcome is the same as one transaction each; a report is
+    answered only once its transaction has committed.
+    """
 
     def __init__(self, registry: Registry, *, settings: Settings | None = None,
                  clock: Callable[[], datetime] = utc_now):
@@ -212,6 +248,9 @@ class ReportService:
         ensure_schema(self.engine)
         if registry.store._writer is not self.engine:
             ensure_schema(registry.store._writer)
+        self._waiting: list[_Pending] = []
+        self._waiting_lock = threading.Lock()
+        self._writing = threading.Lock()  # held by the thread writing a batch
 
     # ------------------------------------------------------------------ intake
     def submit(self, station_id: str, kind: str, *, client: str, amenity: str | None = None,
@@ -259,47 +298,95 @@ class ReportService:
         lang = "en" if str(lang).lower().startswith("en") else "zh"
         who = client_hash(self.engine, client)
         now = self.clock()
-        with self.registry.store._writer.begin() as conn:
-            # A repeat is answered with the first report (so a double tap is never a 429);
-            # only new reports count toward the rate limit.
-            dup = conn.execute(_SAME_OPEN_REPORT, {"sid": st.id, "who": who, "kind": kind,
-                                                   "amen": amen or ""}).first()
-            if dup is not None:
-                return _report(dup), False
-            self._check_rate(conn, who, now)
-            row: dict[str, Any] = dict(
-                ref=new_ref(), station_id=st.id, kind=kind, amenity=amen, note=text,
-                lon=plon, lat=plat, client_hash=who, lang=lang, status="new",
-                created_at=now, updated_at=now)
-            pk = conn.execute(_INSERT_REPORT, row).inserted_primary_key
-            rid = pk[0] if pk else None
-        rep = self.get(row["ref"]) if rid is None else Report(
-            id=int(rid), ref=row["ref"], station_id=st.id, kind=kind, amenity=amen,
-            note=text, lon=plon, lat=plat, lang=lang, status="new", created_at=now,
-            updated_at=now, handled_by=None, resolution=None, station_version=None)
-        if kind == "locked":
-            self.sync_flag(st.id)
-        return rep, True
-
-    def _check_rate(self, conn: Connection, who: str, now: datetime) -> None:
         limit = self.settings.report_rate_limit
-        if limit <= 0:
+        item = _Pending(
+            row=dict(ref=new_ref(), station_id=st.id, kind=kind, amenity=amen, note=text,
+                     lon=plon, lat=plat, client_hash=who, lang=lang, status="new",
+                     created_at=now, updated_at=now),
+            since=now - timedelta(hours=1) if limit > 0 else _NEVER,
+            flag_window=now - timedelta(days=self.settings.report_window_days),
+            flagged=st.reported_closed_at is not None)
+        self._store_together(item)
+        if item.error is not None:
+            raise item.error
+        if item.raise_flag:
+            self._raise_flag(st.id, item.flag_window)
+        assert item.report is not None
+        return item.report, item.created
+
+    def _store_together(self, item: _Pending) -> None:
+        """Store ``item`` with whatever other reports are waiting, in one transaction.
+        The thread that gets the write turn takes every waiting report; the others find
+        theirs done when their turn comes (group commit)."""
+        with self._waiting_lock:
+            self._waiting.append(item)
+        with self._writing:
+            if item.done:
+                return
+            with self._waiting_lock:
+                batch, self._waiting = self._waiting, []
+            try:
+                with self.registry.store._writer.begin() as conn:
+                    for it in batch:
+                        self._intake(conn, it)
+            except BaseException as e:  # nothing of the batch was stored
+                for it in batch:
+                    it.report, it.error, it.raise_flag = None, e, False
+            finally:
+                for it in batch:
+                    it.done = True
+
+    def _intake(self, conn: Connection, it: _Pending) -> None:
+        """One report's checks and insert, inside the batch's transaction."""
+        row = it.row
+        sid, kind, now = row["station_id"], row["kind"], row["created_at"]
+        threshold = max(1, self.settings.report_closed_threshold)
+        mine = conn.execute(_CLIENT_REPORTS, {"who": row["client_hash"], "since": it.since,
+                                              "sid": sid}).all()
+        # A repeat is answered with the first report (so a double tap is never a 429);
+        # only new reports count toward the rate limit.
+        dup = next((r for r in mine if r.station_id == sid and r.kind == kind
+                    and r.status in OPEN_REPORT_STATUSES
+                    and (r.amenity or "") == (row["amenity"] or "")), None)
+        if dup is not None:
+            it.report, it.created = _report(dup), False
+            # A repeated "locked" report retries the flag, in case the first one's flag
+            # write failed after the report was stored (a database outage).
+            it.raise_flag = (kind == "locked" and not it.flagged and self._locked_clients(
+                conn, sid, it.flag_window) >= threshold)
             return
-        since = now - timedelta(hours=1)
-        rows = conn.execute(_RECENT_BY_CLIENT, {"who": who, "since": since, "lim": limit}
-                            ).scalars().all()
-        if len(rows) >= limit:
-            oldest = _utc(rows[0])
-            raise TooManyReports(int((oldest + timedelta(hours=1) - now).total_seconds()) + 1)
+        limit = self.settings.report_rate_limit
+        if limit > 0:
+            recent = sorted(t for t in (_utc(r.created_at) for r in mine) if t >= it.since)
+            if len(recent) >= limit:
+                retry = recent[-limit] + timedelta(hours=1) - now
+                it.error = TooManyReports(int(retry.total_seconds()) + 1)
+                return
+        pk = conn.execute(_INSERT_REPORT, row).inserted_primary_key
+        rid = pk[0] if pk else conn.execute(
+            sa.select(REPORTS.c.id).where(REPORTS.c.ref == row["ref"])).scalar_one()
+        it.report = Report(
+            id=int(rid), ref=row["ref"], station_id=sid, kind=kind, amenity=row["amenity"],
+            note=row["note"], lon=row["lon"], lat=row["lat"], lang=row["lang"],
+            status="new", created_at=now, updated_at=now, handled_by=None, resolution=None,
+            station_version=None)
+        it.created = True
+        # The flag rule's count, read in the same transaction as the insert.
+        it.raise_flag = (kind == "locked"
+                         and self._locked_clients(conn, sid, it.flag_window) >= threshold)
 
     # ------------------------------------------------------------------ the flag
     def _locked_clients(self, conn: Connection, sid: str, since: datetime | None) -> int:
-        q = sa.select(sa.func.count(sa.distinct(REPORTS.c.client_hash))).where(
-            REPORTS.c.station_id == sid, REPORTS.c.kind == "locked",
-            REPORTS.c.status.in_(OPEN_REPORT_STATUSES))
-        if since is not None:
-            q = q.where(REPORTS.c.created_at >= since)
-        return int(conn.execute(q).scalar_one())
+        return int(conn.execute(_LOCKED_CLIENTS[since is not None],
+                                {"sid": sid, "since": since}).scalar_one())
+
+    def _raise_flag(self, sid: str, since: datetime) -> Station | None:
+        """Flag the station, if its reports (checked again in the write transaction) still
+        reach the threshold and it is not flagged already."""
+        threshold = max(1, self.settings.report_closed_threshold)
+        return self.registry.set_reported_closed(
+            sid, self.clock(), actor=SYSTEM_ACTOR,
+            only_if=lambda c: self._locked_clients(c, sid, since) >= threshold)
 
     def sync_flag(self, sid: str, *, reviewed: bool = False) -> Station | None:
         """Set or clear the station's "reported closed" flag from its open reports; returns
@@ -314,10 +401,8 @@ class ReportService:
             st = self.registry.store.get(sid)
         except NotFound:
             return None
-        if n >= threshold and st.reported_closed_at is None and not reviewed:
-            return self.registry.set_reported_closed(
-                sid, self.clock(), actor=SYSTEM_ACTOR,
-                only_if=lambda c: self._locked_clients(c, sid, since) >= threshold)
+        if n >= threshold and st.reported_closed_at is None and since is not None:
+            return self._raise_flag(sid, since)
         if reviewed and n < threshold and st.reported_closed_at is not None:
             return self.registry.set_reported_closed(
                 sid, None, actor=SYSTEM_ACTOR,

@@ -132,9 +132,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # that the first planner run or reach request does not wait for it.
         threading.Thread(target=_warm_up, args=(factory,), name="locator-network-warm-up",
                          daemon=True).start()
-    from .api.fastpath import NearestFastPath
+    from .api.fastpath import NearestFastPath, ReportFastPath
 
-    app.wsgi_app = NearestFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = ReportFastPath(app, NearestFastPath(app, app.wsgi_app))  # type: ignore[method-assign]
     if cfg["LOCATOR_TRUSTED_PROXIES"]:
         # Outermost, so that every layer (the fast path's rate limiter included) sees the
         # client's address from X-Forwarded-For, as set by the trusted proxies only.

@@ -1,16 +1,18 @@
-"""A WSGI fast path for the API's busiest call.
+"""WSGI fast paths for the API's busiest calls.
 
-``GET /api/v1/nearest`` is what every rider's phone asks, many times a minute. This
-middleware answers the *successful, plain* case (JSON format, no CORS preflight or
-Origin header) without building Flask's request context, request and response objects,
-running the same parsing, the same core query and the same serialisation as the Flask
-view. Everything else — every error (which Flask turns into problem+json), GeoJSON,
-cross-origin requests, other paths — is passed to the Flask app unchanged, so behaviour
-is identical; only the overhead differs.
+``GET /api/v1/nearest`` is what every rider's phone asks, many times a minute, and
+``POST /api/v1/reports`` is what riders send in bursts when a station is found locked,
+alongside those queries. These middlewares answer the *successful, plain* case (JSON, no
+CORS preflight or Origin header) without building Flask's request context, request and
+response objects, running the same parsing, the same core call and the same serialisation
+as the Flask views. Everything else — every error (which Flask turns into problem+json),
+GeoJSON, forms, cross-origin requests, other paths — is passed to the Flask app unchanged,
+so behaviour is identical; only the overhead differs.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -21,6 +23,9 @@ from ...errors import LocatorError
 from ..security import API_CACHE, API_CSP
 
 _PATH = "/api/v1/nearest"
+_REPORTS = "/api/v1/reports"
+#: A report body larger than this goes to Flask (which applies the app's own body limit).
+_MAX_REPORT_BODY = 8192
 
 
 class NearestFastPath:
@@ -66,3 +71,114 @@ class NearestFastPath:
             return nearest_json_body(query, res, mode)
         except (LocatorError, UnicodeError, ValueError):
             return None  # Flask answers with the right problem+json
+
+
+class ReportFastPath:
+    """``POST /api/v1/reports`` with a JSON body: the report is stored by the same
+    :class:`~locator.upkeep.reports.ReportService` call as the Flask view makes, and
+    answered with the same JSON and headers. Any error raised before the report is
+    stored (bad input, unknown station, rate limit, a database outage) hands the request,
+    its body restored, to the Flask view, which answers it with the right problem+json
+    (the intake is one transaction, so nothing was written)."""
+
+    def __init__(self, flask_app, wsgi_app: Callable):
+        self.flask_app = flask_app
+        self.wsgi_app = wsgi_app
+        self.limiter = flask_app.extensions.get("locator.rate_limiter")
+        self.holder = flask_app.extensions["locator"]
+        self._link_cache: dict[tuple, tuple[str, str]] = {}
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        if (environ.get("PATH_INFO") == _REPORTS and environ.get("REQUEST_METHOD") == "POST"
+                and "HTTP_ORIGIN" not in environ
+                and environ.get("CONTENT_TYPE", "").startswith("application/json")):
+            answer = self._answer(environ)
+            if answer is not None:
+                status, headers, body = answer
+                start_response(status, headers)
+                return [body]
+        return self.wsgi_app(environ, start_response)
+
+    def _answer(self, environ: dict[str, Any]) -> tuple[str, list, bytes] | None:
+        svc = self.flask_app.extensions.get("locator.reports")
+        try:
+            size = int(environ.get("CONTENT_LENGTH") or -1)
+        except ValueError:
+            return None
+        if svc is None or not 0 < size <= _MAX_REPORT_BODY:
+            return None  # the first report builds the service, through Flask
+        qs = environ.get("QUERY_STRING", "")
+        query = dict(parse_qsl(qs)) if qs else {}
+        if set(query) - {"lang"}:
+            return None
+        if self.limiter is not None:
+            ok, retry = self.limiter.allow(environ.get("REMOTE_ADDR") or "-")
+            environ["locator.rate_checked"] = (ok, retry)  # Flask must not count it again
+            if not ok:
+                return None
+        from ...upkeep.reports import report_fields
+        from .reports import lang_of
+
+        self.holder.get()  # this worker follows the change log
+
+        raw = environ["wsgi.input"].read(size)
+        # Whatever happens next, Flask can still read the body.
+        environ["wsgi.input"] = io.BytesIO(raw)
+        try:
+            data = self.flask_app.json.loads(raw)
+            if not isinstance(data, dict):
+                return None
+            lang = lang_of(data["lang"] if "lang" in data else query.get("lang"))
+            fields = report_fields(data)
+            fields["lang"] = lang
+            sid = fields.pop("station_id", None)
+            kind = fields.pop("kind", None)
+            rep, created = svc.submit(sid, kind, client=environ.get("REMOTE_ADDR") or "unknown",
+                                      **fields)
+        except Exception:  # noqa: BLE001 - Flask answers every error (nothing was stored)
+            return None
+        status_url, location = self._links(environ, lang)
+        obj = {**rep.public_dict(lang), "station_name": _station_name(svc, rep.station_id),
+               "status_url": status_url.replace(_REF, rep.ref), "created": created}
+        body = self.flask_app.json.dumps(obj).encode()
+        return ("201 CREATED" if created else "200 OK", [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Location", location.replace(_REF, rep.ref)),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Content-Security-Policy", API_CSP),
+        ], body)
+
+
+    def _links(self, environ: dict[str, Any], lang: str) -> tuple[str, str]:
+        """The status page's URL and the report's API path, as ``url_for`` builds them
+        for this request's scheme, host and root, with :data:`_REF` for the reference
+        (built once per host: building them costs more than storing a report)."""
+        key = (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"),
+               environ.get("SERVER_NAME"), environ.get("SERVER_PORT"),
+               environ.get("SCRIPT_NAME"), lang)
+        links = self._link_cache.get(key)
+        if links is None:
+            urls = self.flask_app.create_url_adapter(self.flask_app.request_class(environ))
+            links = (urls.build("report_pages.report_status", {"ref": _REF, "lang": lang},
+                                force_external=True),
+                     urls.build("api_reports.get_report", {"ref": _REF}))
+            if len(self._link_cache) >= 64:  # hosts are client-sent: keep the cache small
+                self._link_cache.clear()
+            self._link_cache[key] = links
+        return links
+
+
+#: Stands for a report's reference in cached links (references are R + base 32, so this
+#: cannot occur in one, nor be changed by URL quoting).
+_REF = "R_REF_"
+
+
+def _station_name(svc: Any, sid: str) -> str | None:
+    from ...errors import NotFound
+
+    try:
+        return svc.registry.index.get(sid).name
+    except NotFound:
+        return None

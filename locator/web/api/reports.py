@@ -27,7 +27,7 @@ bp = Blueprint("api_reports", __name__, url_prefix="/api/v1")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
-def _lang(value: Any) -> str:
+def lang_of(value: Any) -> str:
     return "en" if isinstance(value, str) and value.lower().startswith("en") else "zh"
 
 
@@ -36,7 +36,7 @@ def _body() -> dict[str, Any]:
     if request.is_json:
         body = request.get_json(silent=True)
         if isinstance(body, dict) and "lang" in body:
-            g.lang = _lang(body["lang"])
+            g.lang = lang_of(body["lang"])
         if not isinstance(body, dict):
             raise ReportInvalid("请求体必须是 JSON 对象", "the body must be a JSON object of "
                                 "report fields", field="body")
@@ -45,7 +45,7 @@ def _body() -> dict[str, Any]:
         _same_origin()
         body = request.form.to_dict()
         if "lang" in body:
-            g.lang = _lang(body["lang"])
+            g.lang = lang_of(body["lang"])
         return body
     raise UnsupportedMediaType(_(
         "请求体须为 JSON（Content-Type: application/json）或表单",
@@ -87,7 +87,7 @@ def report_json(rep: Report, lang: str) -> dict[str, Any]:
 
 @bp.post("/reports")
 def submit_report():
-    g.lang = _lang(request.args.get("lang"))
+    g.lang = lang_of(request.args.get("lang"))
     fields = report_fields(_body())
     lang = g.lang
     fields["lang"] = lang
@@ -107,7 +107,7 @@ def submit_report():
 
 @bp.get("/reports/<ref>")
 def get_report(ref: str):
-    lang = g.lang = _lang(request.args.get("lang"))
+    lang = g.lang = lang_of(request.args.get("lang"))
     try:
         rep = get_reports().get(ref)
     except NotFound:
