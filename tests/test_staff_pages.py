@@ -166,6 +166,21 @@ def test_create_fills_in_the_district(yun, registry):
     assert sid in yun.ids("q=云龙新驿站")
 
 
+def test_how_to_get_in_is_kept_from_the_form(yun, registry):
+    page = yun.text("/staff/stations/new")
+    assert "如何进门" in page and 'name="staffed_hours"' in page and "扫码开门" in page
+    sid = yun.create("扫码驿站", amenities="toilet", staffed_hours="Mo-Fr 09:00-17:00",
+                     entry_method="qr_code", entry_app="微信", entry_note="门禁在左侧",
+                     toilet_access="customers", confirm_duplicates="1")
+    st = registry.store.get(sid)
+    assert (st.staffed_hours, st.entry_method, st.entry_app, st.entry_note,
+            st.toilet_access) == ("Mo-Fr 09:00-17:00", "qr_code", "微信", "门禁在左侧",
+                                  "customers")
+    edit = yun.text(f"/staff/stations/{sid}/edit")
+    assert 'value="Mo-Fr 09:00-17:00"' in edit and '<option value="qr_code" selected' in edit
+    assert '<option value="customers" selected' in edit
+
+
 def test_pasted_gcj02_coordinates_are_converted_on_the_server(yun, registry):
     glon, glat = wgs84_to_gcj02(117.2412, 34.2455)
     sid = yun.create("高德坐标驿站", (round(glon, 7), round(glat, 7)), crs="gcj02",
@@ -214,7 +229,9 @@ def test_editor_cannot_create_in_another_district(yun, registry):
     ("opening_hours", "Mo-Fr 25:00-26:00", ["开放时间格式有误", "Mo-Fr 08:00-20:00"]),
     ("phone", "call me", ["不是电话号码"]),
     ("type", "spa", ["类型", "母婴室"]),
-], ids=["name", "lat", "lon", "hours", "phone", "type"])
+    ("staffed_hours", "9点到5点", ["开放时间格式有误"]),
+    ("entry_method", "魔法门", ["进入方式", "扫码开门"]),
+], ids=["name", "lat", "lon", "hours", "phone", "type", "staffed", "entry"])
 def test_validation_messages_name_the_field_in_chinese(yun, registry, field, value, words):
     n = registry.store.count()
     data = {"name": "校验驿站", "type": "outdoor_worker", "lon": str(YUNLONG[0]),
@@ -226,7 +243,7 @@ def test_validation_messages_name_the_field_in_chinese(yun, registry, field, val
     assert err, page
     for w in words:
         assert w in htmllib.unescape(err[1])
-    assert f'value="{htmllib.escape(value)}"' in page or field == "type"  # input kept
+    assert f'value="{htmllib.escape(value)}"' in page or field in ("type", "entry_method")  # kept
     assert registry.store.count() == n
     # and a summary at the top, focused, linking to the field (it may be far below)
     top = re.search(r'id="form-error"[^>]*>([^<]+)<a href="#err-' + field, page)

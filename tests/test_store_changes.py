@@ -322,6 +322,11 @@ def test_version_1_database_is_upgraded_in_place(db_path, tiny_stations):
         codes = {s.id: s.code for s in store.all()}
         assert codes == {s.id: candidate_code(s.id) for s in tiny_stations[1:3]}
         assert store.id_for_code(codes[tiny_stations[1].id].lower()) == tiny_stations[1].id
+        # version 4: how to get in, unknown until someone says
+        kept = store.get(tiny_stations[1].id)
+        assert (kept.entry_method, kept.staffed_hours, kept.toilet_access) == ("", None, "")
+        store.update(kept.id, {"entry_method": "扫码", "entry_app": "微信"}, actor="new")
+        assert store.get(kept.id).entry_method == "qr_code"
     finally:
         store.dispose()
     StationStore(db_path).dispose()  # opening again: nothing left to migrate

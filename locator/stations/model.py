@@ -21,12 +21,21 @@ from .codes import ALPHABET as CODE_ALPHABET
 from .codes import normalize_code
 from .coords import validate_lonlat
 from .hours import validate_hours
-from .vocab import ACCESS, AMENITIES, SOURCES, STATION_TYPES, STATUSES
+from .vocab import (
+    ACCESS,
+    AMENITIES,
+    ENTRY_METHODS,
+    SOURCES,
+    STATION_TYPES,
+    STATUSES,
+    TOILET_ACCESS,
+)
 
 #: Field names in canonical (export) order.
 FIELDS: tuple[str, ...] = (
     "id", "name", "type", "lon", "lat", "address", "district_adcode", "district_name",
-    "operator", "amenities", "opening_hours", "access", "phone", "status",
+    "operator", "amenities", "opening_hours", "access", "entry_method", "entry_app",
+    "staffed_hours", "entry_note", "toilet_access", "phone", "status",
     "verified_date", "verified_by", "star_level", "source",
     "code", "reported_closed_at", "created_at", "updated_at", "version",
 )
@@ -60,6 +69,16 @@ class Station:
     amenities: tuple[str, ...] = ()
     opening_hours: str | None = None
     access: str = "public"
+    #: How to get in when no staff are there (:data:`~locator.stations.vocab.ENTRY_METHODS`;
+    #: "" = not known), with which app for a QR code, and when staff are there to open
+    #: (``staffed_hours``, opening-hours syntax; None = not known).
+    entry_method: str = ""
+    entry_app: str = ""
+    staffed_hours: str | None = None
+    #: Anything else a rider needs at the door ("门禁在左侧", "按门铃").
+    entry_note: str = ""
+    #: Who may use the toilet (:data:`~locator.stations.vocab.TOILET_ACCESS`; "" = not known).
+    toilet_access: str = ""
     phone: str = ""
     status: str = "open"
     verified_date: date | None = None
@@ -246,6 +265,17 @@ def station_from_dict(data: Mapping[str, Any], *, crs: str = "wgs84",
         raise InvalidInput(f"phone: {phone!r} is not a phone number (digits, +, -, spaces)",
                            field="phone")
     access = ACCESS.parse(_text(data, "access") or "public", field="access")
+    entry = _text(data, "entry_method")
+    entry = ENTRY_METHODS.parse(entry, field="entry_method") if entry else ""
+    toilet = _text(data, "toilet_access")
+    toilet = TOILET_ACCESS.parse(toilet, field="toilet_access") if toilet else ""
+    staffed_raw = data.get("staffed_hours")
+    if isinstance(staffed_raw, float) and math.isnan(staffed_raw):
+        staffed_raw = None
+    try:
+        staffed = validate_hours(None if staffed_raw is None else str(staffed_raw))
+    except InvalidInput as e:  # the same syntax as opening_hours, another field
+        raise InvalidInput(f"staffed_hours: {e.message}", field="staffed_hours") from None
     status = STATUSES.parse(_text(data, "status") or "open", field="status")
     source = SOURCES.parse(_text(data, "source") or default_source, field="source")
     hours_raw = data.get("opening_hours")
@@ -270,6 +300,11 @@ def station_from_dict(data: Mapping[str, Any], *, crs: str = "wgs84",
         amenities=_parse_amenities(data.get("amenities")),
         opening_hours=hours,
         access=access,
+        entry_method=entry,
+        entry_app=_text(data, "entry_app", limit=40),
+        staffed_hours=staffed,
+        entry_note=_text(data, "entry_note"),
+        toilet_access=toilet,
         phone=phone,
         status=status,
         verified_date=_parse_date(data.get("verified_date"), "verified_date"),

@@ -130,6 +130,37 @@ ACCESS = Vocabulary(
     ],
 )
 
+#: How a rider gets in when no staff are there to open the door (``""`` = not known).
+#: "Download an app to scan in" and password locks are what riders meet most at the door
+#: (FIELD-NOTES, "What fails riders"): the record says which, so the page can say it.
+ENTRY_METHODS = Vocabulary(
+    "entry_method",
+    [
+        Term("none", "无需验证，直接进入", "Walk in, no check", ("直接进入", "无", "open_door",
+                                                        "walk_in")),
+        Term("qr_code", "扫码开门", "Scan a QR code", ("扫码", "扫码进入", "二维码", "qr",
+                                                 "qr_entry")),
+        Term("face", "刷脸进入", "Face recognition", ("刷脸", "人脸识别", "face_id")),
+        Term("id_card", "刷身份证进入", "ID card", ("身份证", "刷身份证", "id")),
+        Term("member_code", "工会会员码 / 工会卡", "Union member code or card",
+             ("会员码", "工会卡", "工会会员卡", "member_card", "union_card")),
+        Term("keypad", "密码锁", "Keypad lock", ("密码", "密码门", "password", "pin")),
+        Term("ask_staff", "找工作人员开门", "Ask the staff", ("找工作人员", "人工开门",
+                                                        "staff")),
+        Term("phone", "电话联系开门", "Call to be let in", ("电话开门", "打电话", "call")),
+    ],
+)
+
+#: Who may use the station's toilet (``""`` = not known).
+TOILET_ACCESS = Vocabulary(
+    "toilet_access",
+    [
+        Term("public", "对公众开放", "Open to everyone", ("公共", "公开", "公厕")),
+        Term("customers", "仅限顾客或内部使用", "Customers or staff only",
+             ("仅限顾客", "仅限内部", "内部", "customers_only", "staff_only")),
+    ],
+)
+
 STATUSES = Vocabulary(
     "status",
     [
@@ -179,6 +210,8 @@ def all_vocabularies() -> dict[str, list[dict[str, str]]]:
         "types": STATION_TYPES.as_dicts(),
         "amenities": AMENITIES.as_dicts(),
         "access": ACCESS.as_dicts(),
+        "entry_methods": ENTRY_METHODS.as_dicts(),
+        "toilet_access": TOILET_ACCESS.as_dicts(),
         "statuses": STATUSES.as_dicts(),
         "sources": SOURCES.as_dicts(),
         "open_states": OPEN_STATES.as_dicts(),

@@ -14,19 +14,31 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidInput
-from ..stations.vocab import ACCESS, AMENITIES, SOURCES, STATION_TYPES, STATUSES, Vocabulary
+from ..stations.vocab import (
+    ACCESS,
+    AMENITIES,
+    ENTRY_METHODS,
+    SOURCES,
+    STATION_TYPES,
+    STATUSES,
+    TOILET_ACCESS,
+    Vocabulary,
+)
 from .mapping import FIELD_LABELS_ZH
 
 #: Vocabularies by the field they validate.
 FIELD_VOCABULARIES: dict[str, Vocabulary] = {
     "type": STATION_TYPES, "amenities": AMENITIES, "access": ACCESS, "status": STATUSES,
-    "source": SOURCES,
+    "source": SOURCES, "entry_method": ENTRY_METHODS, "toilet_access": TOILET_ACCESS,
 }
 FIELD_LABELS_EN: dict[str, str] = {
     "id": "id", "name": "name", "type": "type", "lon": "longitude", "lat": "latitude",
     "address": "address", "district_adcode": "district code", "district_name": "district",
     "operator": "operator", "amenities": "amenity", "opening_hours": "opening hours",
-    "access": "access", "phone": "phone", "status": "status", "verified_date": "verified date",
+    "access": "access", "entry_method": "how to get in", "entry_app": "app for the QR code",
+    "staffed_hours": "staffed hours", "entry_note": "note for the door",
+    "toilet_access": "toilet access", "phone": "phone", "status": "status",
+    "verified_date": "verified date",
     "source": "source",
 }
 _AMENITY_SPLIT = re.compile(r"[;,，；、|/]")
@@ -185,7 +197,7 @@ def explain(fld: str, value: Any, exc: InvalidInput, *, row: int | None, column:
             kind = "not_a_number"
             zh = f"{_q(value)}不是数字；{zh_name}应为十进制度数（{rng}），如 117.1846"
             en = msg
-    elif fld == "opening_hours":
+    elif fld in ("opening_hours", "staffed_hours"):
         kind = "invalid_hours"
         from ..stations.hours_text import hours_error_message
 

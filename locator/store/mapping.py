@@ -38,6 +38,12 @@ HEADER_ALIASES: dict[str, str] = {
     "服务功能": "amenities",
     "开放时间": "opening_hours", "营业时间": "opening_hours", "hours": "opening_hours",
     "开放对象": "access", "准入方式": "access",
+    "进入方式": "entry_method", "进门方式": "entry_method", "门禁方式": "entry_method",
+    "开门方式": "entry_method", "门禁": "entry_method",
+    "扫码app": "entry_app", "扫码应用": "entry_app", "门禁app": "entry_app",
+    "值守时间": "staffed_hours", "值班时间": "staffed_hours", "有人值守时间": "staffed_hours",
+    "进门说明": "entry_note", "进入说明": "entry_note", "门禁说明": "entry_note",
+    "卫生间开放": "toilet_access", "厕所开放": "toilet_access", "卫生间": "toilet_access",
     "电话": "phone", "联系电话": "phone", "tel": "phone",
     "状态": "status", "运营状态": "status",
     "核验日期": "verified_date", "核实日期": "verified_date", "更新日期": "verified_date",
@@ -61,7 +67,9 @@ FIELD_LABELS_ZH: dict[str, str] = {
     "id": "编号", "name": "名称", "type": "类型", "lon": "经度", "lat": "纬度",
     "address": "地址", "district_adcode": "区县代码", "district_name": "区县",
     "operator": "运营单位", "amenities": "设施", "opening_hours": "开放时间",
-    "access": "开放对象", "phone": "电话", "status": "状态", "verified_date": "核验日期",
+    "access": "开放对象", "entry_method": "进入方式", "entry_app": "扫码应用",
+    "staffed_hours": "值守时间", "entry_note": "进门说明", "toilet_access": "卫生间开放",
+    "phone": "电话", "status": "状态", "verified_date": "核验日期",
     "verified_by": "核实人", "star_level": "星级", "source": "来源", "code": "站点码",
 }
 

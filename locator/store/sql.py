@@ -60,7 +60,7 @@ from ..stations.coords import validate_lonlat
 from ..stations.model import EDITABLE_FIELDS, Station, station_from_dict
 
 #: Bump with every schema change and add a step to ``_MIGRATIONS``.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 metadata = sa.MetaData()
@@ -79,6 +79,11 @@ stations_t = sa.Table(
     sa.Column("amenities", sa.String(400), nullable=False, default=""),
     sa.Column("opening_hours", sa.String(200)),
     sa.Column("access", sa.String(20), nullable=False, default="public"),
+    sa.Column("entry_method", sa.String(20), nullable=False, default=""),
+    sa.Column("entry_app", sa.String(40), nullable=False, default=""),
+    sa.Column("staffed_hours", sa.String(200)),
+    sa.Column("entry_note", sa.String(200), nullable=False, default=""),
+    sa.Column("toilet_access", sa.String(20), nullable=False, default=""),
     sa.Column("phone", sa.String(40), nullable=False, default=""),
     sa.Column("status", sa.String(20), nullable=False, default="open"),
     sa.Column("verified_date", sa.Date),
@@ -140,7 +145,10 @@ def _row_to_station(row: Mapping[str, Any]) -> Station:
         address=row["address"], district_adcode=row["district_adcode"],
         district_name=row["district_name"], operator=row["operator"],
         amenities=tuple(a for a in row["amenities"].split(";") if a),
-        opening_hours=row["opening_hours"], access=row["access"], phone=row["phone"],
+        opening_hours=row["opening_hours"], access=row["access"],
+        entry_method=row["entry_method"], entry_app=row["entry_app"],
+        staffed_hours=row["staffed_hours"], entry_note=row["entry_note"],
+        toilet_access=row["toilet_access"], phone=row["phone"],
         status=row["status"], verified_date=row["verified_date"],
         verified_by=row["verified_by"], star_level=row["star_level"], source=row["source"],
         code=row["code"], reported_closed_at=_aware(row["reported_closed_at"]),
@@ -155,7 +163,9 @@ def _station_to_row(s: Station) -> dict[str, Any]:
         "address": s.address, "district_adcode": s.district_adcode,
         "district_name": s.district_name, "operator": s.operator,
         "amenities": ";".join(s.amenities), "opening_hours": s.opening_hours,
-        "access": s.access, "phone": s.phone, "status": s.status,
+        "access": s.access, "entry_method": s.entry_method, "entry_app": s.entry_app,
+        "staffed_hours": s.staffed_hours, "entry_note": s.entry_note,
+        "toilet_access": s.toilet_access, "phone": s.phone, "status": s.status,
         "verified_date": s.verified_date, "verified_by": s.verified_by,
         "star_level": s.star_level, "source": s.source, "code": s.code,
         "reported_closed_at": s.reported_closed_at, "created_at": s.created_at,
@@ -688,9 +698,20 @@ def _migrate_2_to_3(conn: Connection) -> None:
     conn.execute(sa.text("CREATE UNIQUE INDEX ix_stations_code ON stations (code)"))
 
 
+def _migrate_3_to_4(conn: Connection) -> None:
+    """Version 4: how to get in (entry method, the app for a QR code, staffed hours, a
+    note for the door) and who may use the toilet; all unknown for existing stations."""
+    for ddl in ("entry_method VARCHAR(20) NOT NULL DEFAULT ''",
+                "entry_app VARCHAR(40) NOT NULL DEFAULT ''", "staffed_hours VARCHAR(200)",
+                "entry_note VARCHAR(200) NOT NULL DEFAULT ''",
+                "toilet_access VARCHAR(20) NOT NULL DEFAULT ''"):
+        conn.execute(sa.text(f"ALTER TABLE stations ADD COLUMN {ddl}"))
+
+
 #: ``_MIGRATIONS[v]`` upgrades a database from schema version ``v`` to ``v + 1``.
 _MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_1_to_2,
-                                                        2: _migrate_2_to_3}
+                                                        2: _migrate_2_to_3,
+                                                        3: _migrate_3_to_4}
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

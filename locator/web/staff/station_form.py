@@ -20,13 +20,23 @@ from ...config import DEFAULT_TIMEZONE
 from ...errors import InvalidInput
 from ...staff.station_edits import DIFF_FIELDS
 from ...stations.model import Station
-from ...stations.vocab import ACCESS, AMENITIES, SOURCES, STATION_TYPES, STATUSES, Vocabulary
+from ...stations.vocab import (
+    ACCESS,
+    AMENITIES,
+    ENTRY_METHODS,
+    SOURCES,
+    STATION_TYPES,
+    STATUSES,
+    TOILET_ACCESS,
+    Vocabulary,
+)
 from ...store.import_messages import FIELD_LABELS_EN, FIELD_LABELS_ZH, explain
 
 #: The form's fields, in page order (status is changed with its own buttons).
 FORM_FIELDS: tuple[str, ...] = (
     "name", "type", "lon", "lat", "district_adcode", "address", "operator", "amenities",
-    "opening_hours", "access", "phone", "verified_date", "source",
+    "opening_hours", "access", "entry_method", "entry_app", "staffed_hours", "entry_note",
+    "toilet_access", "phone", "verified_date", "source",
 )
 #: Coordinate systems offered for typed or pasted coordinates: (code, zh, en).
 CRS_CHOICES: tuple[tuple[str, str, str], ...] = (
@@ -35,7 +45,8 @@ CRS_CHOICES: tuple[tuple[str, str, str], ...] = (
     ("bd09", "BD-09（百度）", "BD-09 (Baidu)"),
 )
 _VOCABS: dict[str, Vocabulary] = {"type": STATION_TYPES, "access": ACCESS, "status": STATUSES,
-                                  "source": SOURCES}
+                                  "source": SOURCES, "entry_method": ENTRY_METHODS,
+                                  "toilet_access": TOILET_ACCESS}
 _TZ = ZoneInfo(DEFAULT_TIMEZONE)
 
 
@@ -136,8 +147,9 @@ def read_form(form: Any) -> Submission:
         code = data.get("district_adcode", "")
         d = district_by_code(code)
         data["district_name"] = d.name if d else ""
-    if data.get("opening_hours") == "":
-        data["opening_hours"] = None
+    for hours in ("opening_hours", "staffed_hours"):
+        if data.get(hours) == "":
+            data[hours] = None
     version_raw = form.get("version", "")
     version = int(version_raw) if version_raw.isdigit() and len(version_raw) < 10 else None
     return Submission(data=data, crs=crs if crs in CRS_CODES else "wgs84",
@@ -151,7 +163,10 @@ def station_values(st: Station) -> dict[str, Any]:
         "name": st.name, "type": st.type, "lon": repr(st.lon), "lat": repr(st.lat),
         "crs": "wgs84", "district_adcode": st.district_adcode, "district_auto": True,
         "address": st.address, "operator": st.operator, "amenities": set(st.amenities),
-        "opening_hours": st.opening_hours or "", "access": st.access, "phone": st.phone,
+        "opening_hours": st.opening_hours or "", "access": st.access,
+        "entry_method": st.entry_method, "entry_app": st.entry_app,
+        "staffed_hours": st.staffed_hours or "", "entry_note": st.entry_note,
+        "toilet_access": st.toilet_access, "phone": st.phone,
         "verified_date": st.verified_date.isoformat() if st.verified_date else "",
         "source": st.source,
     }
@@ -177,10 +192,10 @@ def error_message(e: InvalidInput, submitted: Mapping[str, Any], lang: str, *,
     fld = e.field or ""
     if hasattr(e, "message_in"):  # the staff core's errors come in both languages
         return fld, e.message_in(lang)  # type: ignore[attr-defined]
-    if fld == "opening_hours":
+    if fld in ("opening_hours", "staffed_hours"):
         from ...stations.hours_text import hours_preview
 
-        preview = hours_preview(str(submitted.get("opening_hours") or ""), lang=lang)
+        preview = hours_preview(str(submitted.get(fld) or ""), lang=lang)
         if preview["error"]:
             return fld, preview["error"]
     if fld == "crs":

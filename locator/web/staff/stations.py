@@ -20,7 +20,15 @@ from ...staff.errors import Forbidden
 from ...staff.roles import can, require
 from ...staff.station_edits import DuplicateSuspected
 from ...stations.model import EDITABLE_FIELDS, Station
-from ...stations.vocab import ACCESS, AMENITIES, SOURCES, STATION_TYPES, STATUSES
+from ...stations.vocab import (
+    ACCESS,
+    AMENITIES,
+    ENTRY_METHODS,
+    SOURCES,
+    STATION_TYPES,
+    STATUSES,
+    TOILET_ACCESS,
+)
 from ...store.sql import apply_changes
 from .. import get_registry
 from ..i18n import current_lang
@@ -73,6 +81,8 @@ def _labels(lang: str) -> dict[str, Any]:
         "types": _vocab(STATION_TYPES, lang), "statuses": _vocab(STATUSES, lang),
         "sources": _vocab(SOURCES, lang), "access": _vocab(ACCESS, lang),
         "amenities": _vocab(AMENITIES, lang),
+        "entry_methods": [("", _("未知", "not known"))] + _vocab(ENTRY_METHODS, lang),
+        "toilet_access": [("", _("未知", "not known"))] + _vocab(TOILET_ACCESS, lang),
         "districts": [(d.adcode, d.label(lang)) for d in district_choices()],
         "crs_choices": [(c, en if lang == "en" else zh) for c, zh, en in CRS_CHOICES],
     }
