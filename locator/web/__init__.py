@@ -136,12 +136,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.wsgi_app = ReportFastPath(app, NearestFastPath(app, app.wsgi_app))  # type: ignore[method-assign]
     if cfg["LOCATOR_TRUSTED_PROXIES"]:
-        # Outermost, so that every layer (the fast path's rate limiter included) sees the
-        # client's address from X-Forwarded-For, as set by the trusted proxies only.
+        # Outside the app's own layers, so that every one (the fast paths' rate limiter
+        # too) sees the client's address from X-Forwarded-For, as set by the trusted
+        # proxies only.
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         n = cfg["LOCATOR_TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
+    from .compress import Compress
+
+    app.wsgi_app = Compress(app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 
