@@ -168,6 +168,12 @@ class StationIndex(IndexWrites):
                          version, type_trees)
 
     # ---------------------------------------------------------------- reading
+    @property
+    def version(self) -> int:
+        """A number that grows with every change applied to the index (a cache key for
+        what is derived from its stations)."""
+        return self._snap.version
+
     def __len__(self) -> int:
         return self._snap.live_count()
 

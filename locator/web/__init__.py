@@ -125,6 +125,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(api_reports.bp)
     app.register_blueprint(rider_reports.bp)
+    from .rider import offline as rider_offline
+
+    app.register_blueprint(rider_offline.bp)
     if cfg["LOCATOR_PBF"]:
         factory = _network_factory(cfg["LOCATOR_PBF"])
         app.extensions["locator.network_engine"] = factory
