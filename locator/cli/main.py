@@ -500,6 +500,7 @@ def demo(db: str, serve: bool, host: str, port: int) -> None:
 
 def _register_commands() -> None:
     """Add the command groups that live in their own modules (planning, staff accounts)."""
+    from .alerts import COMMANDS as alert_commands
     from .coverage import coverage_cmd, suggest_cmd
     from .settings_cmd import settings_cmd
     from .staff import COMMANDS as staff_commands
@@ -507,7 +508,7 @@ def _register_commands() -> None:
     for cmd in (coverage_cmd, suggest_cmd):
         cmd.callback = _handle_errors(cmd.callback)
         main.add_command(cmd)
-    for cmd in (*staff_commands, settings_cmd):
+    for cmd in (*staff_commands, *alert_commands, settings_cmd):
         main.add_command(cmd)
 
 

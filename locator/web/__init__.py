@@ -118,6 +118,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .staff.auth import init_auth
 
     init_auth(app)
+    from .api import alerts as api_alerts
+    from .staff import alerts as staff_alerts  # noqa: F401 - routes on staff_pages.bp
+
+    app.register_blueprint(api_alerts.bp)
     app.register_blueprint(writes.bp)
     app.register_blueprint(staff_pages.bp)
     from .api import reports as api_reports
@@ -128,6 +132,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .rider import offline as rider_offline
 
     app.register_blueprint(rider_offline.bp)
+    from .api import search as api_search
+
+    app.register_blueprint(api_search.bp)
     if cfg["LOCATOR_PBF"]:
         factory = _network_factory(cfg["LOCATOR_PBF"])
         app.extensions["locator.network_engine"] = factory
