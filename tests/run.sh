@@ -13,6 +13,7 @@ if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null;
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 rm -rf build  # setuptools would reuse stale modules from an earlier build
+if command -v npm >/dev/null; then (cd tests/js && npm ci --no-audit --no-fund -s) || echo "npm ci in tests/js failed; hours corpus uses its recording" >&2; fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check ".[test]"
 # Lint the whole tree and type-check the core (pyproject.toml [tool.ruff], [tool.mypy]);

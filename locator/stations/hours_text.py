@@ -19,15 +19,25 @@ gives an example, the sentence, and whether the station is open at a given momen
 
 from __future__ import annotations
 
-import functools
 import re
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..config import DEFAULT_TIMEZONE
 from ..errors import InvalidInput
 from ..time_util import parse_when
-from .hours import _DAY, _LENIENT, _MONTHS, _Parser, _Rule, open_status, parse_hours
+from .hours import (
+    _DAY,
+    _LENIENT,
+    _MONTHS,
+    CLOSED,
+    OPEN,
+    UNKNOWN,
+    _Rule,
+    _Time,
+    open_status,
+    parse_hours,
+)
 
 __all__ = ["EXAMPLE_HOURS", "describe_hours", "hours_preview"]
 
@@ -39,57 +49,6 @@ _ZH_DAYS = ("周一", "周二", "周三", "周四", "周五", "周六", "周日"
 _EN_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _DAY_CODES = {code: i for i, code in enumerate(("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"))}
 _MONTH_CODES = {code: i + 1 for i, code in enumerate(_MONTHS)}
-_MODIFIERS = ("off", "closed", "open")
-
-
-# --------------------------------------------------------------------------- rules
-
-
-class _Phrase(NamedTuple):
-    """One parsed rule with the selector items as written (canonical spelling)."""
-
-    rule: _Rule
-    months: tuple[str, ...]  # e.g. ("Jun-Sep",) or ("Jan-Feb", "Dec"); () = every month
-    days: tuple[str, ...]  # e.g. ("Mo-Fr",) or ("Sa", "Su", "PH"); () = every day
-    comment: str | None
-
-
-class _RecordingParser(_Parser):
-    """The evaluator's parser, keeping each rule's canonical text next to the rule."""
-
-    def __init__(self, text: str):
-        super().__init__(text)
-        self.rule_texts: list[str] = []
-
-    def _rule(self, additional: bool) -> tuple[_Rule, str]:
-        rule, text = super()._rule(additional)
-        self.rule_texts.append(text)
-        return rule, text
-
-
-@functools.lru_cache(maxsize=1024)
-def _phrases(canonical: str) -> tuple[_Phrase, ...]:
-    """The rules of a canonical ``opening_hours`` text (as :func:`parse_hours` returns it)."""
-    parser = _RecordingParser(canonical)
-    _, rules = parser.parse()
-    out = []
-    for rule, text in zip(rules, parser.rule_texts, strict=True):
-        comment = None
-        if '"' in text:  # a comment is a rule's last part and contains no '"'
-            cut = text.index('"')
-            text, comment = text[:cut], text[cut + 1:-1].strip()
-        months: tuple[str, ...] = ()
-        days: tuple[str, ...] = ()
-        for part in text.split():
-            if part == "24/7" or part[0].isdigit() or part in _MODIFIERS:
-                continue  # the spans and the modifier are read from the rule itself
-            items = tuple(part.split(","))
-            if items[0].split("-")[0] in _MONTH_CODES:
-                months = items
-            else:
-                days = items
-        out.append(_Phrase(rule, months, days, comment or None))
-    return tuple(out)
 
 
 # --------------------------------------------------------------------------- rendering
@@ -107,25 +66,86 @@ def _clock(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def _span_text(start: int, end: int, en: bool) -> str:
-    if (start, end) == (0, _DAY):
-        return "all day" if en else "全天"
-    if end <= _DAY:
-        return f"{_clock(start)}–{_clock(end)}"
+_ZH_VARIABLE = {"sunrise": "日出", "sunset": "日落", "dawn": "天亮", "dusk": "天黑"}
+
+
+def _point(minutes: int, var: str | None, offset: int, en: bool) -> str:
+    if var is None:
+        return _clock(minutes % _DAY)
+    if not offset:
+        return var if en else _ZH_VARIABLE[var]
     if en:
-        return f"{_clock(start)}–{_clock(end - _DAY)} (next day)"
-    return f"{_clock(start)}–次日 {_clock(end - _DAY)}"
+        return f"{var} {'+' if offset > 0 else '−'} {_clock(abs(offset))}"
+    h, m = divmod(abs(offset), 60)
+    amount = (f"{h}小时" if h else "") + (f"{m}分钟" if m else "")
+    return f"{_ZH_VARIABLE[var]}{'后' if offset > 0 else '前'}{amount}"
+
+
+def _time_text(t: _Time, en: bool) -> str:
+    start = _point(t.start, t.start_var, t.start_offset, en)
+    if t.open_end:
+        return f"from {start} (closing time open)" if en else f"{start}起（关门时间不定）"
+    if (t.start, t.end) == (0, _DAY) and t.start_var is None:
+        return "all day" if en else "全天"
+    end = _clock(t.end - _DAY if t.end > _DAY else t.end) if t.end_var is None else \
+        _point(t.end, t.end_var, t.end_offset, en)
+    if t.end_var is None and t.end > _DAY and t.start_var is None:
+        return f"{start}–{end} (next day)" if en else f"{start}–次日 {end}"
+    if t.start_var is not None or t.end_var is not None:
+        return f"{start} to {end}" if en else f"{start}至{end}"
+    return f"{start}–{end}"
+
+
+_ZH_NTH = {1: "第一个", 2: "第二个", 3: "第三个", 4: "第四个", 5: "第五个", -1: "最后一个",
+           -2: "倒数第二个", -3: "倒数第三个", -4: "倒数第四个", -5: "倒数第五个"}
+_EN_NTH = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th", 5: "5th", -1: "last", -2: "2nd-last",
+           -3: "3rd-last", -4: "4th-last", -5: "5th-last"}
 
 
 def _day_item(item: str, en: bool) -> str:
     if item == "PH":
         return "public holidays" if en else "法定节假日"
+    days, _, nth = item.partition("[")
     names = _EN_DAYS if en else _ZH_DAYS
-    first, _, last = item.partition("-")
-    if not last:
-        return names[_DAY_CODES[first]]
-    joiner = "–" if en else "至"
-    return f"{names[_DAY_CODES[first]]}{joiner}{names[_DAY_CODES[last]]}"
+    first, _, last = days.partition("-")
+    text = names[_DAY_CODES[first]]
+    if last:
+        text += ("–" if en else "至") + names[_DAY_CODES[last]]
+    if not nth:
+        return text
+    numbers: list[int] = []
+    for part in nth.rstrip("]").split(","):
+        lo, sep, hi = part.partition("-") if not part.startswith("-") else (part, "", "")
+        numbers += list(range(int(lo), int(hi) + 1)) if sep else [int(lo)]
+    if en:
+        return f"the {' and '.join(_EN_NTH[n] for n in numbers)} {text} of the month"
+    return f"每月{'、'.join(_ZH_NTH[n] for n in numbers)}{text}"
+
+
+def _month_day(text: str, en: bool) -> str:
+    """'2026 Jan 01', 'Dec 25' or 'Dec' as a date."""
+    parts = text.split()
+    year = parts[0] if parts[0].isdigit() else None
+    rest = parts[1:] if year else parts
+    month, day = rest[0], (rest[1] if len(rest) > 1 else None)
+    if en:
+        out = month + (f" {int(day)}" if day else "")
+        return out + (f", {year}" if year else "")
+    out = (f"{year}年" if year else "") + f"{_MONTH_CODES[month]}月"
+    return out + (f"{int(day)}日" if day else "")
+
+
+def _date_item(item: str, en: bool) -> str:
+    first, sep, last = item.partition("-")
+    start = _month_day(first, en)
+    if not sep:
+        return start
+    if last.isdigit():  # Dec 24-26
+        return f"{start}–{int(last)}" if en else f"{start}至{int(last)}日"
+    end = _month_day(last, en)
+    if not en and not last.split()[0].isdigit() and first.split()[0].isdigit():
+        end = _month_day(f"{first.split()[0]} {last}", en)  # 2026 Dec 24-Dec 26
+    return f"{start}–{end}" if en else f"{start}至{end}"
 
 
 def _month_item(item: str, en: bool) -> str:
@@ -139,60 +159,96 @@ def _month_item(item: str, en: bool) -> str:
     return f"{a}月至{'次年' if b < a else ''}{b}月"
 
 
-def _days_text(phrase: _Phrase, en: bool) -> str:
-    """The weekday part of a rule: "" when the rule names no days."""
-    weekdays = phrase.rule.weekdays
-    if weekdays is not None and len(weekdays) == 7:
-        return "daily" if en else "每天"  # every weekday, so public holidays too
-    items = [_day_item(item, en) for item in phrase.days]
-    if not en:
-        return "、".join(items)
-    if len(items) > 1 and phrase.days[-1] == "PH":
-        return f"{', '.join(items[:-1])} and {items[-1]}"
-    return ", ".join(items)
+def _range_item(item: str, en: bool, unit: str) -> str:
+    body, _, step = item.partition("/")
+    first, _, last = body.partition("-")
+    if en:
+        text = f"{unit}s {int(first)}–{int(last)}" if last else f"{unit} {int(first)}"
+        return text + (f" (every {step})" if step else "")
+    zh_unit = "周" if unit == "week" else "年"
+    if unit == "week":
+        text = f"第{int(first)}–{int(last)}周" if last else f"第{int(first)}周"
+    else:
+        text = f"{first}–{last}年" if last else f"{first}年"
+    return text + (f"（每{step}{'周' if unit == 'week' else '年'}一次）" if step else "") \
+        if zh_unit else text
 
 
-def _months_text(phrase: _Phrase, en: bool) -> str:
-    months = phrase.rule.months
-    if months is None or len(months) == 12:
-        return ""
-    return (", " if en else "、").join(_month_item(item, en) for item in phrase.months)
+def _selector_text(rule: _Rule, en: bool) -> tuple[str, str]:
+    """(wide selectors such as months and dates, days) of a rule; "" when absent."""
+    wide: list[str] = []
+    days = ""
+    joiner = ", " if en else "、"
+    for kind, items in rule.items:
+        if kind == "years":
+            wide.append(joiner.join(_range_item(i, en, "year") for i in items))
+        elif kind == "months":
+            if rule.months is not None and len(rule.months) < 12:
+                wide.append(joiner.join(_month_item(i, en) for i in items))
+        elif kind == "dates":
+            wide.append(joiner.join(_date_item(i, en) for i in items))
+        elif kind == "weeks":
+            wide.append(joiner.join(_range_item(i, en, "week") for i in items))
+        elif kind == "days":
+            if rule.weekdays is not None and len(rule.weekdays) == 7:
+                days = "daily" if en else "每天"  # every weekday, so public holidays too
+                continue
+            names = [_day_item(i, en) for i in items]
+            if en and len(names) > 1 and items[-1] == "PH":
+                days = f"{', '.join(names[:-1])} and {names[-1]}"
+            else:
+                days = joiner.join(names)
+    return " ".join(wide), days
 
 
 def _join(*parts: str) -> str:
     return " ".join(part for part in parts if part)
 
 
-def _rule_text(phrase: _Phrase, en: bool) -> str:
-    rule = phrase.rule
-    months, days = _months_text(phrase, en), _days_text(phrase, en)
+def _rule_text(rule: _Rule, en: bool) -> str:
+    wide, days = _selector_text(rule, en)
     every_day = "daily" if en else "每天"
-    whole_day = not rule.spans or rule.spans == _WHOLE_DAY
-    times = (", " if en else "、").join(
-        _span_text(start, end, en) for start, end in rule.spans)
-    if rule.is_open:
+    whole_day = not rule.times or (len(rule.times) == 1 and rule.times[0] == _Time(0, _DAY))
+    times = (", " if en else "、").join(_time_text(t, en) for t in rule.times)
+    # An unknown rule with a comment reads like open hours with the note; without one
+    # it says that opening is uncertain.
+    shown_open = rule.state == OPEN or (rule.state == UNKNOWN and rule.comment)
+    if rule.state == UNKNOWN and rule.comment and whole_day:  # "by appointment"
+        sel = _join(wide, "" if days == every_day else days)
+        if rule.kind == "fallback" and not sel:
+            return f"otherwise: {rule.comment}" if en else f"其余时间：{rule.comment}"
+        text = f"{sel or 'all day'}: {rule.comment}" if en else f"{sel or '全天'}：{rule.comment}"
+        return (("also " if en else "另") if rule.kind == "additional" else "") + text
+    if shown_open:
         if whole_day:
-            if not months and days in ("", every_day):
+            if not wide and days in ("", every_day):
                 text = "open 24 hours" if en else "全天 24 小时开放"
             else:
-                sel = _join(months, "" if days == every_day else days)
+                sel = _join(wide, "" if days == every_day else days)
                 text = f"{sel} all day" if en else f"{sel}全天开放"
         else:
-            text = _join(months, days or every_day, times)
-        if rule.additional:
-            text = ("also " if en else "另") + text
+            text = _join(wide, days or every_day, times)
+    elif rule.state == UNKNOWN:
+        sel = _join(wide, days, "" if whole_day else times)
+        text = (f"{sel}: opening uncertain" if sel else "opening uncertain") if en else \
+            f"{sel}{' ' if sel and not whole_day else ''}开放情况不确定"
     elif whole_day:
         if en:
             on = " every day" if days == every_day else f" on {days}" if days else ""
-            text = "closed" + on + (f" in {months}" if months else "")
+            on_dates = any(kind == "dates" for kind, _ in rule.items)
+            text = "closed" + on + (f" {'on' if on_dates else 'in'} {wide}" if wide else "")
         else:
-            text = _join(months, days) + "不开放"
+            text = _join(wide, days) + "不开放"
     elif en:
-        text = _join(months, days or every_day, "closed", times)
+        text = _join(wide, days or every_day, "closed", times)
     else:
-        text = _join(months, days or every_day, times, "不开放")
-    if phrase.comment:
-        text += f" (note: {phrase.comment})" if en else f"（备注：{phrase.comment}）"
+        text = _join(wide, days or every_day, times, "不开放")
+    if rule.kind == "additional" and rule.state != CLOSED:
+        text = ("also " if en else "另") + text
+    elif rule.kind == "fallback":
+        text = ("otherwise " if en else "其余时间") + text
+    if rule.comment:
+        text += f" (note: {rule.comment})" if en else f"（备注：{rule.comment}）"
     return text
 
 
@@ -225,10 +281,10 @@ def describe_hours(spec: str | None, lang: str = "zh") -> str:
     if spec is None or (isinstance(spec, str) and not spec.strip()):
         return "hours unknown" if en else "开放时间未知"
     parsed = parse_hours(spec)
-    phrases = _phrases(parsed.text)
-    if parsed.is_always_open and not any(p.comment for p in phrases):
+    rules = parsed._rules
+    if parsed.is_always_open and not any(r.comment for r in rules):
         return "open 24 hours" if en else "全天 24 小时开放"
-    return ("; " if en else "，").join(_rule_text(p, en) for p in phrases)
+    return ("; " if en else "，").join(_rule_text(r, en) for r in rules)
 
 
 # --------------------------------------------------------------------------- errors
@@ -244,6 +300,13 @@ _ZH_PROBLEMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^the 'unknown' modifier", "不支持 unknown；开放时间未知时请留空"),
         (r"^week-number", "不支持按第几周选择"),
         (r"^easter", "不支持复活节日期"),
+        (r"^the nth weekday must be", "每月第几个星期几须为 1–5 或 -1–-5（倒数）"),
+        (r"^week numbers must be", "周数须在 01–53 之间"),
+        (r"^invalid day of the month '(.*?)'", "日期「{0}」无效：须在 1–31 之间"),
+        (r"^repeating times", "不支持重复的时刻（/）"),
+        (r"^expected a year", "年份须为四位数字，如 2026"),
+        (r"^expected '\)'", "缺少右括号「)」，如 (sunrise+01:00)"),
+        (r"^expected (?!a (?:weekday|month) after)", "此处缺少内容，请对照示例检查"),
         (r"^unknown word '(.*)'$", "无法识别「{0}」：星期请写 Mo、Tu、We、Th、Fr、Sa、Su，"
                                    "月份请写 Jan–Dec，法定节假日写 PH"),
         (r"^fallback rules", "不支持备用规则「||」"),
