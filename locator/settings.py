@@ -53,6 +53,13 @@ def _count(v: Any) -> int:
     return n
 
 
+def _positive(v: Any) -> float:
+    x = float(v)
+    if not x > 0 or x == float("inf"):
+        raise ValueError("must be a positive number")
+    return x
+
+
 def _intervals(v: Any) -> str:
     """``type=days,...`` (checked here, read by :func:`verify_intervals`)."""
     from .stations.vocab import STATION_TYPES
@@ -148,6 +155,9 @@ class Settings:
         "twice its interval is shown as not recently verified")
     verify_max_distance_m: float = _setting(200.0, float, "a check recorded farther than "
                                             "this from the station is flagged")
+    nearby_horizon_m: float = _setting(20000.0, _positive, "distance horizon, metres: when "
+                                       "the nearest station is farther, answers say no "
+                                       "station is nearby and pages show no walking time")
     max_photo_bytes: int = _setting(5 * 1024 * 1024, int, "largest accepted photo upload")
 
     @classmethod

@@ -117,3 +117,24 @@ def test_a_bad_entry_cell_is_reported_in_the_files_own_terms(tmp_path, districts
         2, "进入方式", "entry_method", "魔法门")
     assert "进入方式" in issue.message("zh") and "扫码开门" in issue.message("zh")
     assert "how to get in" in issue.message("en")
+
+
+def test_the_station_page_says_how_to_get_in_now(db_path):
+    from locator import Registry
+    from locator.web import create_app
+
+    store = StationStore(db_path, create=True)
+    store.add(_st(entry_method="qr_code", entry_app="微信", staffed_hours="Mo-Su 00:00-00:01",
+                  amenities="toilet", toilet_access="customers"), actor="t")
+    app = create_app({"LOCATOR_REGISTRY": Registry(store), "LOCATOR_RATE_LIMIT": 0,
+                      "LOCATOR_REFRESH_SECONDS": 0, "LOCATOR_TILES": "none"})
+    page = app.test_client().get("/stations/E1").get_data(as_text=True)
+    import re
+
+    line = re.search(r'id="entry-now">(.*?)</p>', page, re.S)[1]
+    assert "怎么进门：" in line and "卫生间：仅限顾客或内部使用" in line
+    assert "扫码开门（微信）" in line or "有工作人员值守" in line  # by the minute of the day
+    assert "值守时间" in page
+    en = app.test_client().get("/stations/E1?lang=en").get_data(as_text=True)
+    assert "How to get in: " in en and "Toilet: Customers or staff only" in en
+    store.dispose()

@@ -291,7 +291,7 @@ def test_rider_form_filters_and_crs(client, registry):
     gx, gy = wgs84_to_gcj02(117.186, 34.262)
     html = client.get(f"/?lon={gx}&lat={gy}&crs=gcj02&type=mother_baby&open_now=false"
                       "&utm_source=x").get_data(as_text=True)
-    ids = re.findall(r'data-station-id="([^"]+)"', html)
+    ids = re.findall(r'<li class="result" data-station-id="([^"]+)"', html)
     want = registry.index.nearest(117.186, 34.262, 10, types=["mother_baby"])
     assert ids == [r.id for r in want] and ids
 
@@ -301,3 +301,80 @@ def test_rider_form_reports_bad_input_on_the_page(client):
     assert r.status_code == 200
     html = r.get_data(as_text=True)
     assert 'class="status error"' in html and "lon" in html
+
+
+def _ids(html: str) -> list[str]:
+    return re.findall(r'<li class="result[^"]*" data-station-id="([^"]+)"', html)
+
+
+def _section(html: str, id_: str) -> str:
+    """The element ``id_`` of the rider page (a <section> or a <p>), with its content."""
+    return re.search(rf'<(section|p) id="{id_}".*?</\1>', html, re.S).group(0)
+
+
+def test_rider_page_without_javascript_shows_the_nearest_card_first(client, registry):
+    html = client.get("/?lon=117.186&lat=34.262&crs=wgs84&mode=ebike&open_now=false"
+                      "&amenity=drinking_water").get_data(as_text=True)
+    want = [r.id for r in registry.index.nearest(117.186, 34.262, 10,
+                                                 amenities=["drinking_water"])]
+    assert _ids(html) == want
+    card = _section(html, "nearest")
+    assert f'data-station-id="{want[0]}"' in card and "hidden" not in card.split(">")[0]
+    assert "离你最近" in card and "电动车约" in card and 'class="btn btn-nav nc-nav"' in card
+    assert re.search(r'class="arrival arrival-(open|closing|closed)">到达', card) or \
+        "时间未知" in card
+    # The card comes before the map and the list.
+    assert html.index('id="nearest"') < html.index('class="map-wrap"') < html.index('id="results"')
+    assert f"找到 {len(want)} 个站点" in _section(html, "status")
+
+
+def test_rider_page_without_javascript_far_from_every_station(client):
+    # Beijing: some 600 km from the test stations in Xuzhou.
+    html = client.get("/?lon=116.3975&lat=39.9087").get_data(as_text=True)
+    assert "附近 20 公里内没有站点" in _section(html, "status")
+    card = _section(html, "nearest")
+    assert 'data-horizon="far"' in card
+    assert re.search(r"最近的站点是.+（徐州市[^）]+区）.*直线距离 \d+\.\d 公里", card), card
+    assert _ids(html) == []
+    main = html[html.index("<main"):html.index("</main>")]
+    assert "步行约" not in main and "nc-nav" not in main and 'class="btn btn-nav"' not in main
+    en = client.get("/?lon=116.3975&lat=39.9087&lang=en").get_data(as_text=True)
+    assert "No station within 20 km" in en and "The nearest station is" in en
+
+
+def test_rider_page_horizon_follows_the_setting(registry):
+    c = make_app(registry, LOCATOR_NEARBY_HORIZON_M=100).test_client()
+    # T01 is about 1 km from here: beyond a 100-m horizon.
+    html = c.get("/?lon=117.1850&lat=34.2705").get_data(as_text=True)
+    assert "附近 0.1 公里内没有站点" in html and _ids(html) == []
+
+
+def test_rider_page_bad_input_in_chinese_with_a_swap_suggestion(client):
+    html = client.get("/?lon=200&lat=34.26").get_data(as_text=True)
+    status = _section(html, "status")
+    assert 'class="status error"' in status and "查询失败：经度 lon" in status
+    assert "out of range" not in status and "allowed" not in status
+    assert _ids(html) == [] and "hidden" in _section(html, "nearest").split(">")[0]
+    html = client.get("/?lon=34.262&lat=117.186&mode=bike").get_data(as_text=True)
+    suggest = _section(html, "suggest")
+    assert "是否要查 lon=117.186, lat=34.262？" in suggest
+    href = re.search(r'href="([^"]+)"', suggest).group(1).replace("&amp;", "&")
+    q = parse_qs(urlparse(href).query)
+    assert q["lon"] == ["117.186"] and q["lat"] == ["34.262"] and q["mode"] == ["bike"]
+    assert _ids(client.get(href).get_data(as_text=True))
+    en = client.get("/?lon=200&lat=34.26&lang=en").get_data(as_text=True)
+    assert "Search failed: lon" in _section(en, "status")
+
+
+def test_opening_hours_in_plain_words_for_riders(client):
+    html = client.get("/stations/T02").get_data(as_text=True)
+    assert "周一至周五 08:00–18:00" in html and "法定节假日不开放" in html
+    assert "Mo-Fr" not in html and "PH off" not in html
+    en = client.get("/stations/T02?lang=en").get_data(as_text=True)
+    assert "Mon–Fri 08:00–18:00" in en and "Mo-Fr" not in en
+    assert "开放时间未知" in client.get("/stations/T07?lang=zh").get_data(as_text=True)
+    data = station_data(client.get("/map?lang=zh").get_data(as_text=True))
+    assert "每天 09:00–21:00" in data["hours"] and "全天 24 小时开放" in data["hours"]
+    assert not any("Mo-" in h or "24/7" in h for h in data["hours"])
+    row = _row(data, "T02")
+    assert data["hours"][row[6]] == "周一至周五 08:00–18:00，法定节假日不开放"

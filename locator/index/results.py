@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
-from datetime import date, datetime
-from typing import Any
+import time as _time
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any, Literal, NamedTuple
 
 from .. import config
 from ..errors import InvalidInput
@@ -13,7 +15,7 @@ from ..stations.freshness import Freshness, freshness
 from ..stations.hours import OpeningHours, open_status, state_now
 from ..stations.model import Station
 from ..stations.vocab import ACCESS, AMENITIES, AMENITY_BIT, STATION_TYPES
-from ..time_util import local_today
+from ..time_util import local_today, now
 from ._columns import STATUS_CODES, TYPE_CODES, Columns, HoursTable
 
 _S_OPEN = STATUS_CODES.index("open")
@@ -22,6 +24,36 @@ _S_OPEN = STATUS_CODES.index("open")
 def eta_minutes(distance_m: float, mode: str) -> float:
     speed = min(config.SPEEDS_KMH[mode], config.EBIKE_LEGAL_MAX_KMH)
     return distance_m * config.DETOUR_FACTOR / (speed * 1000.0 / 60.0)
+
+
+#: "Closes in N minutes" is said when a station closes within this many minutes of the
+#: rider's arrival.
+CLOSING_SOON_MIN = 30
+
+
+class Arrival(NamedTuple):
+    """Whether a station will be open when the rider gets there.
+
+    ``at`` is the query time (``open_at``, else the current minute) plus the travel
+    time ``minutes`` of the mode, to the minute (the minute the rider arrives in);
+    ``open`` is True, False, or None when the hours are
+    unknown (never the same as closed); ``closes_in_min`` counts the whole minutes from
+    arrival to closing when that is at most :data:`CLOSING_SOON_MIN`, else None.
+    """
+
+    at: datetime
+    minutes: float
+    open: bool | None
+    closes_in_min: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"minutes": round(self.minutes, 2), "at": self.at.isoformat(timespec="seconds"),
+                "open": self.open, "closes_in_min": self.closes_in_min}
+
+
+#: Rank of each arrival state for ``prefer=open_on_arrival``: open, unknown, closed.
+_ARRIVAL_RANK = {True: 0, None: 1, False: 2}
+_SOON = timedelta(minutes=CLOSING_SOON_MIN)
 
 
 class NearestResult:
@@ -35,7 +67,7 @@ class NearestResult:
     """
 
     __slots__ = ("id", "distance_m", "_cols", "_i", "_qlon", "_qlat", "_hours", "_at",
-                 "_open")
+                 "_open", "_arrival")
 
     def __init__(self, sid: str, dist: float, cols: Columns, i: int, qlon: float, qlat: float,
                  hours: HoursTable, at: datetime | None):
@@ -48,6 +80,7 @@ class NearestResult:
         self._hours = hours
         self._at = at
         self._open: tuple[str, datetime | None] | None = None
+        self._arrival: tuple[str, Arrival] | None = None
 
     @property
     def lon(self) -> float:
@@ -129,6 +162,27 @@ class NearestResult:
                     self._open = open_status(h, self._at)
         return self._open
 
+    def arrival(self, mode: str = "walk") -> Arrival:
+        """Open on arrival: the query time (``open_at``, else the current minute) plus
+        the travel time of ``mode``, to the minute, and the station's state then."""
+        got = self._arrival
+        if got is not None and got[0] == mode:
+            return got[1]
+        if mode not in config.SPEEDS_KMH:
+            self.eta(mode)  # raises, naming the allowed modes
+        minutes = eta_minutes(self.distance_m, mode)
+        at, is_open, soon, _ = self._arrival_state(minutes)
+        arr = Arrival(at, minutes, is_open, soon)
+        self._arrival = (mode, arr)
+        return arr
+
+    def _arrival_state(self, minutes: float) -> tuple[datetime, bool | None, int | None, bytes]:
+        base = self._at if self._at is not None else _this_minute()
+        cols, i = self._cols, self._i
+        hours = self._hours.get(cols.mv_hours[i]) if cols.mv_status[i] == _S_OPEN else False
+        whole = int((base.second + base.microsecond / 1e6) / 60.0 + minutes)
+        return _arrival_at(hours, base, whole)
+
     @property
     def open_status(self) -> str:
         """``open``, ``closed`` or ``unknown`` (no hours) at the query time (default now)."""
@@ -178,6 +232,7 @@ class NearestResult:
             next_change=change.isoformat() if change else None,
             opening_hours=self.opening_hours,
             nav_links=self.nav_links_for(mode),
+            arrival=self.arrival(mode).to_dict(),
         )
         return d
 
@@ -197,11 +252,52 @@ class NearestResult:
         dist = self.distance_m
         w, b, e = (dist * f for f in _ETA_FACTORS)  # minutes per mode: walk, bike, ebike
         nxt = f'"{change.isoformat()}"' if change else "null"
+        eta = (w, b, e)[_MODES.index(mode)]
+        arrival = self._arrival_state(eta)[3]
         tail = (f',"distance_m":{dist:.3f},"bearing_deg":{self.bearing_deg:.1f},'
-                f'"eta_min":{(w, b, e)[_MODES.index(mode)]:.2f},'
+                f'"eta_min":{eta:.2f},'
                 f'"eta_min_by_mode":{{"walk":{w:.2f},"bike":{b:.2f},"ebike":{e:.2f}}},'
-                f'"open_status":"{state}","next_change":{nxt}}}')
-        return head + tail.encode()
+                f'"open_status":"{state}","next_change":{nxt},"arrival":{{"minutes":{eta:.2f},')
+        return head + tail.encode() + arrival
+
+
+_MINUTE: list = [None, None]  # (minute number, aware datetime) of the last call
+
+
+def _this_minute() -> datetime:
+    """The current minute where the stations are (what "open now" is evaluated at; the
+    datetime is rebuilt once a minute, not per result)."""
+    m = int(_time.time() // 60)
+    cached = _MINUTE
+    if cached[0] != m:
+        cached[1] = now().replace(second=0, microsecond=0)
+        cached[0] = m
+    return cached[1]
+
+
+@functools.lru_cache(maxsize=16384)
+def _arrival_at(hours: OpeningHours | None | Literal[False], base: datetime, whole: int
+                ) -> tuple[datetime, bool | None, int | None, bytes]:
+    """The arrival minute ``whole`` minutes after ``base``'s minute, the state then
+    (``hours`` False: the record is not open; None: unknown hours), the minutes to
+    closing when soon, and the JSON members after ``"minutes"`` (cached: arrivals of
+    one query minute repeat across stations and requests)."""
+    at = base.replace(second=0, microsecond=0) + timedelta(minutes=whole)
+    is_open: bool | None
+    soon = None
+    if hours is None:
+        is_open = None
+    elif hours is False:
+        is_open = False
+    else:
+        state, change = open_status(hours, at)
+        is_open = state == "open"
+        if is_open and change is not None and change - at <= _SOON:
+            soon = max(0, int((change - at).total_seconds() // 60))
+    o = "null" if is_open is None else ("true" if is_open else "false")
+    c = "null" if soon is None else str(soon)
+    frag = f'"at":"{at.isoformat(timespec="seconds")}","open":{o},"closes_in_min":{c}}}}}'
+    return at, is_open, soon, frag.encode()
 
 
 _MODES = tuple(config.SPEEDS_KMH)
@@ -324,3 +420,29 @@ def reported_last(results: list[NearestResult]) -> list[NearestResult]:
     return [r for r in results if not r.reported_closed] + flagged
 
 
+
+
+def open_on_arrival_first(results: list[NearestResult], mode: str) -> list[NearestResult]:
+    """``results`` ordered for ``prefer=open_on_arrival``: open on arrival first, then
+    unknown hours, then closed; by ``(distance, id)`` within each group."""
+    return sorted(results, key=lambda r: (_ARRIVAL_RANK[r.arrival(mode).open],
+                                          r.distance_m, r.id))
+
+
+def nearest_open_on_arrival(fetch: Callable[[int], list[NearestResult]], k: int,
+                            mode: str) -> list[NearestResult]:
+    """The ``k`` best stations by (open on arrival, unknown, closed), then distance,
+    among the :data:`config.MAX_K` nearest that ``fetch(n)`` (the ``n`` nearest
+    passing the query's filters, by distance) can return.
+
+    The window grows (k, 4k, MAX_K) until it holds ``k`` stations open on arrival or
+    the filters run out of stations: every station outside the window is farther than
+    those inside, so the answer equals a brute-force sort of the MAX_K nearest.
+    """
+    n = k
+    while True:
+        got = fetch(n)
+        if sum(1 for r in got if r.arrival(mode).open) >= k or len(got) < n \
+                or n >= config.MAX_K:
+            return open_on_arrival_first(got, mode)[:k]
+        n = min(config.MAX_K, n * 4)

@@ -30,11 +30,13 @@ from folium.template import Template
 from markupsafe import Markup
 
 from .. import config
+from ..errors import InvalidInput
 from ..render.foliummap import BareMap, map_template
 from ..render.foliummap import render_parts as render_foliummap
 from ..render.htmljson import safe_json
 from ..stations.coords import from_wgs84, wgs84_to_gcj02
 from ..stations.hours import open_status
+from ..stations.hours_text import describe_hours
 from ..stations.model import Station
 from ..stations.vocab import AMENITIES, OPEN_STATES, STATION_TYPES
 from ..time_util import now
@@ -43,8 +45,8 @@ __all__ = [
     "LEAFLET_CSS", "LEAFLET_JS", "MAP_CSS", "MAP_JS", "CLUSTER_JS", "TYPE_COLORS",
     "TileSource", "tile_sources", "map_crs", "LocatorMap", "StationCluster",
     "StationTypeLayer", "BoundaryLayer", "StationPin", "Legend", "MapParts", "render_parts",
-    "safe_json", "station_payload", "shift_geojson", "median_center", "build_rider_map",
-    "build_station_map", "build_stations_map",
+    "safe_json", "hours_words", "station_payload", "shift_geojson", "median_center",
+    "build_rider_map", "build_station_map", "build_stations_map",
 ]
 
 LEAFLET_JS = "/vendor/leaflet/leaflet.js"
@@ -177,6 +179,19 @@ LocatorMaps.register({{ this.key|tojson }}, {{ this.get_name() }}, {{ this.setup
 # --------------------------------------------------------------------------- stations
 
 
+def hours_words(spec: str | None, lang: str) -> str:
+    """Opening hours in plain words for riders (never the raw OSM value).
+
+    A value the describer cannot render (stored before a parser change, say) reads
+    "ask on site" instead of showing OSM syntax.
+    """
+    try:
+        return describe_hours(spec, "en" if lang == "en" else "zh")
+    except InvalidInput:
+        return ("opening hours not readable; check on site" if lang == "en"
+                else "开放时间无法识别，请以现场为准")
+
+
 def _type_table(lang: str) -> list[list[str]]:
     return [[t.code, t.label(lang), TYPE_COLORS.get(t.code, _FALLBACK_COLOR)]
             for t in STATION_TYPES]
@@ -188,8 +203,9 @@ def station_payload(stations: Sequence[Station], *, crs: str, lang: str,
 
     One row per station: ``[id, name, type index, lon, lat, amenity bitmask,
     hours index (-1 = none), open-state index]``. Coordinates are in ``crs`` (the
-    map's), rounded to 7 decimals (about 1 cm). Hours texts are listed once in
-    ``hours`` and referred to by index; open states (as of ``at``, default now)
+    map's), rounded to 7 decimals (about 1 cm). Opening hours are listed once per
+    distinct value in ``hours``, in plain words in ``lang`` (riders never see the raw
+    OSM value), and referred to by index; open states (as of ``at``, default now)
     index into ``open_states``. ``reported_closed`` lists the row indices of stations
     flagged "reported closed" by riders' reports (few, so not a column).
     """
@@ -213,7 +229,7 @@ def station_payload(stations: Sequence[Station], *, crs: str, lang: str,
             hi = hours_index.get(h)
             if hi is None:
                 hi = hours_index[h] = len(hours_rows)
-                hours_rows.append(h)
+                hours_rows.append(hours_words(h, lang))
                 hours_state[h] = state_index[open_status(h, when)[0]]
             state = hours_state[h]
         else:

@@ -35,6 +35,7 @@ class NearestFastPath:
         self.max_query = flask_app.config["LOCATOR_MAX_QUERY_LENGTH"]
         self.holder = flask_app.extensions["locator"]
         self.limiter = flask_app.extensions.get("locator.rate_limiter")
+        self.max_m = float(flask_app.config["LOCATOR_NEARBY_HORIZON_M"])
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         if (environ.get("PATH_INFO") == _PATH and environ.get("REQUEST_METHOD") == "GET"
@@ -65,7 +66,7 @@ class NearestFastPath:
         try:
             args = MultiDict(parse_qsl(qs.encode("latin-1").decode("utf-8"),
                                        keep_blank_values=True))
-            query, res, mode = nearest_query(args, self.holder.get())
+            query, res, mode = nearest_query(args, self.holder.get(), max_m=self.max_m)
             if query["format"] != "json":
                 return None
             return nearest_json_body(query, res, mode)

@@ -7,6 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from ... import __version__, config
+from ...index.results import CLOSING_SOON_MIN
 from ...stations.coords import CRS_CODES
 from ...stations.vocab import ACCESS, AMENITIES, OPEN_STATES, SOURCES, STATION_TYPES, STATUSES
 
@@ -27,7 +28,9 @@ def _q(name: str, schema: dict, desc: str, *, required: bool = False, repeat: bo
 
 
 _LANG = _q("lang", {"type": "string", "enum": ["zh", "en"], "default": "zh"},
-           "Language of the labels.")
+           "Language of the labels, and of problem details (`detail`, `title`, "
+           "`invalid_params[].reason`): zh gives Chinese, naming fields as \"纬度 lat\". "
+           "Without it, problem details of these query endpoints are English.")
 _FORMAT = _q("format", {"type": "string", "enum": ["json", "geojson"], "default": "json"},
              "json, or geojson for a FeatureCollection.")
 _MODE = _q("mode", {"type": "string", "enum": list(config.SPEEDS_KMH), "default": "walk"},
@@ -61,6 +64,13 @@ def spec() -> dict[str, Any]:
     from .checkins import openapi_paths as checkin_paths
 
     doc["paths"].update(checkin_paths())
+    from ..rider.offline import openapi_paths as offline_paths
+    from .alerts import openapi_paths as alert_paths
+    from .search import openapi_paths as search_paths
+
+    for more in (alert_paths(), search_paths(), offline_paths()):
+        for path, item in more.items():
+            doc["paths"].setdefault(path, {}).update(item)
     for path, item in write_paths().items():
         doc["paths"].setdefault(path, {}).update(item)
     doc["components"]["securitySchemes"] = SECURITY_SCHEMES
@@ -97,11 +107,28 @@ def _core_spec() -> dict[str, Any]:
             "version": {"type": "integer", "minimum": 1},
         },
     }
+    arrival = {
+        "type": "object", "required": ["at", "minutes", "open", "closes_in_min"],
+        "description": "Open when the rider gets there: the query time (open_at, else now) "
+                       "plus the travel time of `mode`.",
+        "properties": {
+            "at": {"type": "string", "format": "date-time",
+                   "description": "Arrival time, with the stations' offset (+08:00)."},
+            "minutes": {"type": "number", "minimum": 0,
+                        "description": "Travel minutes for the mode (= eta_min)."},
+            "open": {"type": "boolean", "nullable": True,
+                     "description": "Open on arrival; null when the hours are unknown "
+                                    "(not the same as closed)."},
+            "closes_in_min": {"type": "integer", "minimum": 0, "nullable": True,
+                              "description": f"Minutes from arrival to closing, when it "
+                                             f"closes within {CLOSING_SOON_MIN} minutes of "
+                                             "arrival; else null."}},
+    }
     result = {
         "type": "object",
         "required": ["id", "name", "type", "type_zh", "type_en", "lon", "lat", "distance_m",
                      "bearing_deg", "eta_min", "mode", "open_status", "next_change",
-                     "amenities", "nav_links", "coords"],
+                     "amenities", "nav_links", "coords", "arrival"],
         "properties": {
             "id": {"type": "string"}, "name": {"type": "string"},
             "type": {"type": "string", "enum": type_enum},
@@ -128,7 +155,22 @@ def _core_spec() -> dict[str, Any]:
                        "properties": {c: {"type": "array", "items": {"type": "number"},
                                           "minItems": 2, "maxItems": 2}
                                       for c in ("gcj02", "bd09")}},
+            "arrival": arrival,
         },
+    }
+    horizon = {
+        "type": "object", "required": ["max_m", "nearby", "nearest"],
+        "description": "Whether the first result is within the deployment's distance "
+                       "horizon (setting nearby_horizon_m, default 20 km); beyond it a "
+                       "page says no station is nearby and shows no walking time.",
+        "properties": {
+            "max_m": {"type": "number", "minimum": 0},
+            "nearby": {"type": "boolean"},
+            "nearest": {"type": "object", "nullable": True,
+                        "required": ["id", "name", "district", "city", "distance_m"],
+                        "properties": {"id": {"type": "string"}, "name": {"type": "string"},
+                                       "district": nullable_str, "city": nullable_str,
+                                       "distance_m": {"type": "number", "minimum": 0}}}},
     }
     feature_collection = {
         "type": "object", "required": ["type", "features"],
@@ -177,17 +219,25 @@ def _core_spec() -> dict[str, Any]:
                     _q("include_closed", {"type": "boolean", "default": False},
                        "Also return stations whose record status is closed."),
                     _FORMAT, _LANG,
+                    _q("prefer", {"type": "string", "enum": ["distance", "open_on_arrival"],
+                                  "default": "distance"},
+                       "Ranking: by distance (then id), or open_on_arrival: stations open "
+                       "when the rider arrives first, then unknown hours, then closed, by "
+                       "distance within each group (among the 100 nearest that pass the "
+                       "filters). Distances stay exact."),
                 ],
                 "responses": {
                     "200": {"description": "Results ordered by distance, then id",
                             "content": {
                                 "application/json": {"schema": {
                                     "type": "object",
-                                    "required": ["query", "count", "results", "sample_data"],
+                                    "required": ["query", "count", "results", "horizon",
+                                                 "sample_data"],
                                     "properties": {
                                         "query": {"type": "object"},
                                         "count": {"type": "integer", "minimum": 0},
                                         "results": {"type": "array", "items": result},
+                                        "horizon": horizon,
                                         "sample_data": {"type": "boolean"},
                                         "notice": {"type": "string"}}}},
                                 "application/geo+json": {"schema": feature_collection}}},
@@ -270,5 +320,97 @@ def _core_spec() -> dict[str, Any]:
                 "instance": {"type": "string"},
                 "invalid_params": {"type": "array", "items": {
                     "type": "object", "properties": {"name": {"type": "string"},
-                                                     "reason": {"type": "string"}}}}}}}},
+                                                     "reason": {"type": "string"}}}},
+                "suggestion": {
+                    "type": "object", "required": ["lon", "lat"],
+                    "description": "When lon and lat look swapped: the swapped pair to try "
+                                   "(in the query's crs).",
+                    "properties": {"lon": {"type": "number"}, "lat": {"type": "number"}}}}}}},
     }
+
+
+_METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def _resolve(doc: dict[str, Any], node: Any, depth: int = 0) -> Any:
+    """``node`` with its ``$ref`` (to ``#/...``) replaced by the target, recursively."""
+    if depth > 20:
+        return node
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/"):
+            target: Any = doc
+            for part in ref[2:].split("/"):
+                target = target.get(part, {}) if isinstance(target, dict) else {}
+            return _resolve(doc, target, depth + 1)
+        return {k: _resolve(doc, v, depth + 1) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolve(doc, v, depth + 1) for v in node]
+    return node
+
+
+def schema_type(schema: dict[str, Any]) -> str:
+    """A short human type of a schema: ``string``, ``integer 1..100``, ``string[]``,
+    ``enum: a, b``."""
+    if not isinstance(schema, dict):
+        return ""
+    if "oneOf" in schema or "anyOf" in schema:
+        return " | ".join(schema_type(s) for s in schema.get("oneOf", schema.get("anyOf", [])))
+    t = schema.get("type", "object")
+    if t == "array":
+        return schema_type(schema.get("items", {})) + "[]"
+    out = str(t)
+    enum = [str(v) for v in schema.get("enum", []) if v is not None]
+    if enum:
+        out += ": " + ", ".join(enum)
+    if "minimum" in schema or "maximum" in schema:
+        out += f" ({schema.get('minimum', '')}..{schema.get('maximum', '')})"
+    if schema.get("nullable"):
+        out += " | null"
+    return out
+
+
+def _fields(schema: dict[str, Any], prefix: str = "", depth: int = 0) -> list[dict[str, Any]]:
+    """The fields of an object schema, nested objects' fields as ``outer.inner``."""
+    out: list[dict[str, Any]] = []
+    required = set(schema.get("required", []))
+    for name, sub in (schema.get("properties") or {}).items():
+        full = prefix + name
+        out.append({"name": full, "type": schema_type(sub), "required": name in required,
+                    "description": sub.get("description", "")})
+        inner = sub.get("items", {}) if sub.get("type") == "array" else sub
+        if isinstance(inner, dict) and inner.get("properties") and depth < 3:
+            out.extend(_fields(inner, full + ("[]." if inner is not sub else "."), depth + 1))
+    return out
+
+
+def operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every operation of ``doc`` for the docs page: method, path, id, summary,
+    parameters, the request body's media types and fields, and the responses."""
+    ops = []
+    for path, item in doc.get("paths", {}).items():
+        for method in _METHODS:
+            op = item.get(method)
+            if not isinstance(op, dict):
+                continue
+            op = _resolve(doc, op)
+            params = [{"name": p.get("name", ""), "in": p.get("in", ""),
+                       "required": bool(p.get("required")),
+                       "type": schema_type(p.get("schema", {})),
+                       "description": p.get("description", "")}
+                      for p in op.get("parameters", [])]
+            bodies = []
+            for media, content in (op.get("requestBody") or {}).get("content", {}).items():
+                schema = content.get("schema", {})
+                bodies.append({"media": media, "type": schema_type(schema),
+                               "fields": _fields(schema)})
+            ops.append({"method": method.upper(), "path": path,
+                        "operation_id": op.get("operationId", ""),
+                        "summary": op.get("summary", ""),
+                        "description": op.get("description", ""),
+                        "parameters": params, "bodies": bodies,
+                        "body_required": bool((op.get("requestBody") or {}).get("required")),
+                        "security": bool(op.get("security")),
+                        "responses": [(code, r.get("description", ""))
+                                      for code, r in op.get("responses", {}).items()]})
+    return ops

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import orjson
-from flask import Blueprint, current_app, jsonify, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    has_app_context,
+    jsonify,
+    render_template,
+    request,
+    url_for,
+)
 
 from ... import config
-from ...errors import NotFound
-from ...index.results import reported_last
+from ...errors import InvalidInput, NotFound
+from ...index.horizon import horizon
+from ...index.results import nearest_open_on_arrival, reported_last
 from ...stations.coords import CRS_CODES, parse_crs, validate_lonlat
 from ...stations.hours import open_status
 from ...stations.navigation import app_coords, nav_links
@@ -17,7 +27,20 @@ from ...stations.vocab import AMENITIES, STATION_TYPES, STATUSES, all_vocabulari
 from ...store.files import SAMPLE_NOTICE, stations_geojson
 from ...time_util import now, parse_when
 from .. import get_registry
-from ..params import Param, bbox, boolean, choice, integer, number, parse_args, text
+from ..errors import api_text
+from ..params import (
+    Param,
+    ParamInvalid,
+    bbox,
+    bilingual,
+    boolean,
+    choice,
+    integer,
+    number,
+    parse_args,
+    swapped_lonlat,
+    text,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -27,6 +50,8 @@ ATTRIBUTION = {
     "basemap_osm": config.OSM_NOTICE,
 }
 MODES = tuple(config.SPEEDS_KMH)
+#: How a nearest answer may be ranked: by distance (then id), or open on arrival first.
+PREFER = ("distance", "open_on_arrival")
 MAX_PER_PAGE = 500
 
 
@@ -64,7 +89,23 @@ NEAREST_PARAMS = [
     Param("include_closed", boolean, default=False),
     Param("format", choice("json", "geojson"), default="json"),
     Param("lang", choice("zh", "en"), default="zh"),
+    Param("prefer", choice(*PREFER), default="distance"),
 ]
+
+
+def horizon_m() -> float:
+    """The ``nearby_horizon_m`` setting: the app's, or (outside a request, as on the WSGI
+    fast path) the environment's."""
+    if has_app_context():
+        return float(current_app.config["LOCATOR_NEARBY_HORIZON_M"])
+    return _environment_horizon_m()
+
+
+@functools.lru_cache(maxsize=1)
+def _environment_horizon_m() -> float:
+    from ...settings import load_settings
+
+    return load_settings().nearby_horizon_m
 
 
 def _sample_notice(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -73,25 +114,56 @@ def _sample_notice(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"sample_data": False}
 
 
-def nearest_query(args, registry) -> tuple[dict[str, Any], list, str]:
-    """Parse and run a nearest query: (the query echo, the results, the mode)."""
-    a = parse_args(args, NEAREST_PARAMS)
-    lon, lat = validate_lonlat(a["lon"], a["lat"], crs=a["crs"])
-    if a["open_now"] and a["open_at"] is not None:
-        from ...errors import InvalidInput
+def _lonlat(a: dict[str, Any], registry, max_m: float) -> tuple[float, float]:
+    """The query point in WGS-84; a pair that looks swapped is refused with a hint."""
+    raw_lon, raw_lat, crs = a["lon"], a["lat"], a["crs"]
+    try:
+        lon, lat = validate_lonlat(raw_lon, raw_lat, crs=crs)
+    except InvalidInput as e:
+        raise (swapped_lonlat(raw_lon, raw_lat, rejected=True) or bilingual(e)) from None
+    if not (73.0 <= lon <= 136.0 and 3.0 <= lat <= 54.0) and 73.0 <= lat <= 136.0 \
+            and 3.0 <= lon <= 54.0:  # outside China, swapped inside: far from the data?
+        def far(x: float, y: float) -> bool:
+            wx, wy = validate_lonlat(x, y, crs=crs)
+            got = registry.index.nearest(wx, wy, 1, statuses=("open", "temporarily_closed",
+                                                              "closed"))
+            return not got or got[0].distance_m > max_m
 
-        raise InvalidInput("open_now: give either open_at or open_now=true, not both",
+        swap = swapped_lonlat(raw_lon, raw_lat, rejected=False, far_from_data=far)
+        if swap is not None:
+            raise swap
+    return lon, lat
+
+
+def nearest_query(args, registry, *, max_m: float | None = None
+                  ) -> tuple[dict[str, Any], list, str]:
+    """Parse and run a nearest query: (the query echo, the results, the mode).
+    ``max_m`` is the distance horizon (default: :func:`horizon_m`)."""
+    a = parse_args(args, NEAREST_PARAMS)
+    max_m = horizon_m() if max_m is None else float(max_m)
+    lon, lat = _lonlat(a, registry, max_m)
+    if a["open_now"] and a["open_at"] is not None:
+        raise ParamInvalid("现在营业 open_now：open_at 与 open_now=true 只能给一个",
+                           "open_now: give either open_at or open_now=true, not both",
                            field="open_now")
     at = now() if a["open_now"] else a["open_at"]
     statuses = ("open", "temporarily_closed", "closed") if a["include_closed"] else None
-    res = registry.index.nearest(
-        lon, lat, a["k"], types=a["type"] or None, amenities=a["amenity"] or None,
-        open_at=at, statuses=statuses, max_distance_m=a["max_distance_m"])
-    res = reported_last(res)
     mode = a["mode"]
+
+    def fetch(n: int) -> list:
+        return registry.index.nearest(
+            lon, lat, n, types=a["type"] or None, amenities=a["amenity"] or None,
+            open_at=at, statuses=statuses, max_distance_m=a["max_distance_m"])
+
+    if a["prefer"] == "open_on_arrival":
+        res = nearest_open_on_arrival(fetch, a["k"], mode)
+    else:
+        res = fetch(a["k"])
+    res = reported_last(res)
     query = {"lon": lon, "lat": lat, "crs": "wgs84", "input_crs": a["crs"], "k": a["k"],
              "mode": mode, "open_at": at.isoformat() if at else None,
              "speed_kmh": config.SPEEDS_KMH[mode], "detour_factor": config.DETOUR_FACTOR,
+             "prefer": a["prefer"], "horizon_m": max_m,
              "format": a["format"], "lang": a["lang"]}
     return query, res, mode
 
@@ -101,10 +173,11 @@ def nearest_json_body(query: dict[str, Any], res: list, mode: str) -> bytes:
     sample = any(r.station is not None and r.station.is_sample for r in res)
     tail = {"sample_data": sample, **({"notice": SAMPLE_NOTICE} if sample else {})}
     echo = {k: v for k, v in query.items() if k not in ("format", "lang")}
+    hz = horizon(res, max_m=query["horizon_m"] if "horizon_m" in query else horizon_m())
     return b"".join((
         b'{"query":', orjson.dumps(echo), b',"count":', str(len(res)).encode(),
-        b',"results":[', b",".join(r.to_json(mode=mode) for r in res), b"],",
-        orjson.dumps(tail)[1:]))
+        b',"results":[', b",".join(r.to_json(mode=mode) for r in res), b'],"horizon":',
+        orjson.dumps(hz), b",", orjson.dumps(tail)[1:]))
 
 
 @bp.get("/nearest")
@@ -120,7 +193,7 @@ def nearest():
                           "properties": props})
         echo = {k: v for k, v in query.items() if k not in ("format", "lang")}
         body = {"type": "FeatureCollection", "features": feats, "query": echo,
-                **_sample_notice(items)}
+                "horizon": horizon(res, max_m=query["horizon_m"]), **_sample_notice(items)}
         resp = jsonify(body)
         resp.mimetype = "application/geo+json"
         return resp
@@ -185,7 +258,8 @@ def station(sid: str):
     try:
         st = reg.index.get(sid)
     except NotFound:
-        raise NotFound(f"station {sid!r} does not exist") from None
+        raise NotFound(api_text(f"没有编号为 {sid!r} 的站点",
+                                f"station {sid!r} does not exist")) from None
     d = st.to_dict(lang=a["lang"])
     state, change = open_status(st.opening_hours, None) if st.status == "open" \
         else ("closed", None)
@@ -238,8 +312,21 @@ def openapi():
     return jsonify(spec())
 
 
+#: The docs page is a document, unlike the API's JSON: it may load its own stylesheets
+#: (files served by the app, no inline style) and nothing else.
+DOCS_CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
+
+
 @bp.get("/docs")
 def docs():
-    from .openapi import spec
+    from .openapi import operations, spec
 
-    return render_template("api_docs.html", spec=spec())
+    parse_args(request.args, [Param("lang", choice("zh", "en"), default="zh")])
+    doc = spec()
+    resp = current_app.response_class(
+        render_template("api_docs.html", spec=doc, operations=operations(doc)),
+        mimetype="text/html")
+    resp.headers["Content-Security-Policy"] = DOCS_CSP
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp

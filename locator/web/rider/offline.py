@@ -60,7 +60,8 @@ def _worker_source() -> bytes:
         h = hashlib.sha256()
         static = current_app.static_folder or ""
         for name in ("rider.js", "rider.css", "base.css", "offline.js", "locator-map.js",
-                     "cluster.js", "map.css", "sw.js"):
+                     "cluster.js", "map.css", "alerts.js", "alerts.css", "search.js",
+                     "search.css", "sw.js"):
             with open(f"{static}/{name}", "rb") as f:
                 h.update(f.read())
         with current_app.open_resource("static/sw.js") as f:
@@ -131,3 +132,38 @@ def offline():
 
 
 __all__ = ["bp"]
+
+
+def openapi_paths() -> dict:
+    """``/api/v1/offline`` for the OpenAPI document."""
+    num = {"type": "number"}
+    return {"/api/v1/offline": {"get": {
+        "operationId": "offlinePack",
+        "summary": "A compact copy of the stations around a point, with their open "
+                   "intervals for the next 7 days, for the rider app to answer offline",
+        "parameters": [
+            {"name": "lon", "in": "query", "required": True,
+             "schema": {**num, "minimum": -180, "maximum": 180}},
+            {"name": "lat", "in": "query", "required": True,
+             "schema": {**num, "minimum": -90, "maximum": 90}},
+            {"name": "crs", "in": "query", "required": False,
+             "schema": {"type": "string", "enum": ["wgs84", "gcj02", "bd09"],
+                        "default": "wgs84"}},
+            {"name": "radius_km", "in": "query", "required": False,
+             "schema": {**num, "minimum": 0.1, "maximum": MAX_RADIUS_KM,
+                        "default": DEFAULT_RADIUS_KM}},
+            {"name": "limit", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_STATIONS,
+                        "default": DEFAULT_STATIONS}},
+            {"name": "lang", "in": "query", "required": False,
+             "schema": {"type": "string", "enum": ["zh", "en"]}},
+        ],
+        "responses": {
+            "200": {"description": "The pack: stations nearest first, each with "
+                                   "``open`` as [from, to) Unix-second intervals (null: "
+                                   "hours unknown)",
+                    "content": {"application/json": {"schema": {"type": "object"}}}},
+            "400": {"description": "Invalid input (the field is named)",
+                    "content": {"application/problem+json": {
+                        "schema": {"$ref": "#/components/schemas/Problem"}}}},
+        }}}}

@@ -18,18 +18,18 @@ from werkzeug.datastructures import MultiDict
 
 from ... import config
 from ...errors import InvalidInput, NotFound
-from ...index.results import reported_last, station_freshness
-from ...stations.coords import CRS_CODES, from_wgs84, validate_lonlat
+from ...index.horizon import horizon
+from ...index.results import station_freshness
+from ...stations.coords import CRS_CODES, from_wgs84
 from ...stations.hours import open_status
 from ...stations.model import Station
 from ...stations.navigation import nav_links
 from ...stations.vocab import ACCESS, AMENITIES, OPEN_STATES, STATION_TYPES, STATUSES, Vocabulary
-from ...time_util import now
 from .. import get_registry
-from ..api.routes import NEAREST_PARAMS
+from ..api.routes import nearest_query
 from ..i18n import current_lang
 from ..i18n import gettext as _
-from ..params import parse_args
+from ..params import bilingual
 
 bp = Blueprint("pages", __name__)
 
@@ -72,6 +72,14 @@ _JS_STRINGS: dict[str, tuple[str, str]] = {
     "need_coords": ("请输入经度和纬度。", "Please enter a longitude and a latitude."),
     "failed": ("查询失败：", "Search failed: "),
     "offline": ("网络不可用，请稍后再试。", "The network is unavailable; please try again."),
+    "local_first": ("正在联网更新……先显示本机保存的站点信息（{age}前保存）。",
+                    "Updating… showing the stations saved on this phone ({age} old) meanwhile."),
+    "offline_copy": ("网络不可用：以下是本机保存的站点信息（{age}前保存），可能已有变化。",
+                     "No network: these are the stations saved on this phone ({age} old); "
+                     "they may have changed."),
+    "age_minutes": ("{n} 分钟", "{n} min"),
+    "age_hours": ("{n} 小时", "{n} h"),
+    "where_place": ("所选地点", "the chosen place"),
     "metres": ("{d} 米", "{d} m"),
     "kilometres": ("{d} 公里", "{d} km"),
     "eta": ("{mode}约 {m} 分钟", "about {m} min {mode}"),
@@ -89,6 +97,16 @@ _JS_STRINGS: dict[str, tuple[str, str]] = {
                         "is checking"),
     "report": ("反馈问题", "Report a problem"),
     "open_reported": ("反馈未开放", "reported closed"),
+    "nearest_label": ("离你最近", "Nearest to you"),
+    "arrive_open": ("到达时营业中", "open when you arrive"),
+    "arrive_closing": ("到达后 {n} 分钟关门", "closes {n} min after you arrive"),
+    "arrive_closed": ("到达时已关门", "closed when you arrive"),
+    "arrive_unknown": ("营业时间未知", "opening hours unknown"),
+    "far_title": ("附近 {km} 公里内没有站点", "No station within {km} km"),
+    "far_nearest": ("最近的站点是{name}{place}，直线距离 {d}。",
+                    "The nearest station is {name}{place}, {d} away in a straight line."),
+    "far_place": ("（{place}）", " in {place}"),
+    "swap_question": ("是否要查 lon={lon}, lat={lat}？", "Did you mean lon={lon}, lat={lat}?"),
 }
 
 
@@ -153,20 +171,68 @@ def _rider_form(args: MultiDict) -> dict[str, Any]:
     }
 
 
-def _server_search(args: MultiDict, lang: str) -> list[dict[str, Any]]:
-    """The no-JavaScript fallback: the same search as ``GET /api/v1/nearest``."""
-    allowed = {p.name: p for p in NEAREST_PARAMS}
-    params = [allowed[name] for name in _RIDER_FIELDS]
-    picked = args.copy()
-    for key in list(picked.keys()):
-        if key not in _RIDER_FIELDS or picked.get(key) == "":
-            picked.poplist(key)
-    a = parse_args(picked, params)
-    lon, lat = validate_lonlat(a["lon"], a["lat"], crs=a["crs"])
-    res = get_registry().index.nearest(lon, lat, RESULTS_K, types=a["type"] or None,
-                                       amenities=a["amenity"] or None,
-                                       open_at=now() if a["open_now"] else None)
-    return [r.to_dict(mode=a["mode"], lang=lang) for r in reported_last(res)]
+def _server_search(args: MultiDict, lang: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The no-JavaScript fallback: the very query ``GET /api/v1/nearest`` runs for the
+    page's script (same parameters, ``k``, ranking, swap check and horizon).
+
+    Returns the results (as the API's dicts) and the distance horizon.
+    """
+    picked = MultiDict([(k, v) for k, v in args.items(multi=True)
+                        if k in _RIDER_FIELDS and v != ""])
+    picked.setlist("k", [str(RESULTS_K)])
+    picked.setlist("lang", [lang])
+    query, res, mode = nearest_query(picked, get_registry())
+    return ([r.to_dict(mode=mode, lang=lang) for r in res],
+            horizon(res, max_m=query["horizon_m"]))
+
+
+def _km(metres: float) -> str:
+    return f"{metres / 1000:g}"
+
+
+def _distance_text(d: float, strings: dict[str, str]) -> str:
+    """The same wording as the page's ``distance`` macro and rider.js."""
+    if d < 1000:
+        return strings["metres"].replace("{d}", str(int(round(d / 10)) * 10))
+    return strings["kilometres"].replace("{d}", f"{d / 1000:.1f}")
+
+
+def _far(hz: dict[str, Any], strings: dict[str, str]) -> dict[str, Any] | None:
+    """What the page says when no station is within the horizon (None when one is)."""
+    if hz["nearby"]:
+        return None
+    near = hz.get("nearest")
+    where = ""
+    if near:
+        place = (near.get("city") or "") + (near.get("district") or "")
+        where = (strings["far_nearest"].replace("{name}", near["name"])
+                 .replace("{place}", strings["far_place"].replace("{place}", place)
+                          if place else "")
+                 .replace("{d}", _distance_text(near["distance_m"], strings)))
+    return {"title": strings["far_title"].replace("{km}", _km(hz["max_m"])),
+            "where": where, "id": near["id"] if near else ""}
+
+
+def _swap_link(e: InvalidInput, args: MultiDict) -> dict[str, Any] | None:
+    """For lon/lat that look swapped (the API's ``suggestion``): the swapped pair and
+    the link that searches it."""
+    sugg = getattr(e, "suggestion", None)
+    if not sugg:
+        return None
+    swapped = args.to_dict(flat=False)
+    swapped["lon"], swapped["lat"] = [str(sugg["lon"])], [str(sugg["lat"])]
+    return {"lon": sugg["lon"], "lat": sugg["lat"],
+            "url": f"{url_for('pages.rider')}?{urlencode(swapped, doseq=True)}"}
+
+
+def _wgs84_point(args) -> tuple[float, float] | None:
+    """The searched point of a no-JavaScript request, in WGS-84 (None if not valid)."""
+    from ...stations.coords import validate_lonlat
+
+    try:
+        return validate_lonlat(args.get("lon"), args.get("lat"), crs=args.get("crs") or "wgs84")
+    except (InvalidInput, TypeError, ValueError):
+        return None
 
 
 @bp.get("/")
@@ -176,13 +242,16 @@ def rider():
     tiles, key, lang = _settings()
     stations = get_registry().index.stations()
     form = _rider_form(request.args)
+    strings = _js_strings()
     results: list[dict[str, Any]] | None = None
-    error = None
+    far = suggestion = error = None
     if form["searched"]:
         try:
-            results = _server_search(request.args, lang)
+            results, hz = _server_search(request.args, lang)
+            far = _far(hz, strings)
         except InvalidInput as e:
-            error = str(e)
+            error = bilingual(e).message_in(lang)  # the API's words, in the page's language
+            suggestion = _swap_link(e, request.args)
     m = build_rider_map(center=_center(stations), tiles=tiles, tianditu_key=key, lang=lang,
                         label=_("附近站点地图", "Map of nearby stations"))
     parts = render_parts(m)
@@ -195,14 +264,21 @@ def rider():
         "stationPage": url_for("pages.station_page", sid="_ID_").replace("_ID_", ""),
         "k": RESULTS_K,
         "mapKey": "rider",
-        "strings": _js_strings(),
+        "strings": strings,
         "types": {t["code"]: [t["label"], t["color"]] for t in types},
         "navApps": [code for code, _zh, _en in NAV_APPS],
+        "horizonM": current_app.config["LOCATOR_SETTINGS"].nearby_horizon_m,
     }
+    from ..api.alerts import alert_banner_context
+
+    point = _wgs84_point(request.args) if form["searched"] and not error else None
+    banner = alert_banner_context(lon=point[0], lat=point[1]) if point else \
+        alert_banner_context()
     return render_template(
-        "rider.html",
+        "rider.html", alert_banner=banner,
         sample_data=any(s.is_sample for s in stations),
-        map=parts, form=form, results=results, error=error, types=types,
+        map=parts, form=form, results=results, error=error, far=far, suggestion=suggestion,
+        types=types,
         main_amenities=[a for a in amenities if a["code"] in MAIN_AMENITIES],
         more_amenities=[a for a in amenities if a["code"] not in MAIN_AMENITIES],
         modes=[{"code": m_, "label": _(*MODE_LABELS[m_]), "speed": v}
@@ -256,7 +332,8 @@ def stations_map():
 
 @bp.get("/stations/<sid>")
 def station_page(sid: str):
-    from ..maps import TYPE_COLORS, build_station_map, render_parts
+    from ...stations.entry import entry_now, toilet_label
+    from ..maps import TYPE_COLORS, build_station_map, hours_words, render_parts
 
     tiles, key, lang = _settings()
     try:
@@ -286,8 +363,11 @@ def station_page(sid: str):
         access_label=ACCESS[st.access].label(lang),
         amenities=[{"code": a, "label": AMENITIES[a].label(lang)} for a in st.amenities],
         open_state=state, open_label=OPEN_STATES[state].label(lang),
+        hours_text=hours_words(st.opening_hours, lang),
         next_change=change, links=links,
         nav_apps=[(code, _(zh, en)) for code, zh, en in NAV_APPS],
         coords=coords, mode=mode,
         freshness=station_freshness(st), reported_closed=st.reported_closed_at is not None,
+        entry=entry_now(st), toilet=toilet_label(st, lang),
+        staffed_text=hours_words(st.staffed_hours, lang) if st.staffed_hours else None,
     )

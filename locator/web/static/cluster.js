@@ -5,6 +5,9 @@
  * stations inside the view, plus a margin, are put into square cells of CELL
  * pixels. A cell with one station draws a circle marker on a canvas; a cell
  * with several draws one count bubble (a DOM marker) at their mean position.
+ * Markers whose tap areas (at least 44 x 44 px) would overlap, across cell borders
+ * or at the highest zooms, are then merged into one bubble, so that every marker
+ * drawn can be tapped on its own and no station hides under another.
  * Clicking a bubble zooms to its stations, or, when they share one spot, lists
  * them. Only what is on screen is ever drawn, so the cost per redraw is one
  * pass over plain typed arrays plus a few hundred markers, whatever the total.
@@ -12,7 +15,8 @@
  * Data (see locator/web/maps.py, station_payload): rows of
  * [id, name, type index, lon, lat, amenity bitmask, hours index, open-state index]
  * in the map's CRS, and reported_closed: the row indices of stations riders report
- * closed (drawn dashed, marked in the popup). Popups are built with textContent only.
+ * closed (drawn dashed, marked in the popup). ``hours`` holds the opening hours in
+ * plain words (never the raw OSM value). Popups are built with textContent only.
  */
 (function (global) {
   'use strict';
@@ -20,8 +24,24 @@
   var CELL = 64;          // grid cell size in screen pixels
   var SINGLE_ZOOM = 17;   // from this zoom on, every station is drawn on its own
   var LIST_MAX = 30;      // names listed for a bubble whose stations share one spot
+  var HIT = 22;           // tap radius of a single station (a 44-px target), px
+  var DOT = 7;            // drawn radius of a single station, px
+  var MERGE_PASSES = 8;   // rounds of merging overlapping markers (each round re-checks)
+
+  // Drawn and tap sizes of a bubble of n stations, px (the tap area is >= 44 px).
+  function bubbleSize(n) { return n < 10 ? 30 : n < 100 ? 36 : n < 1000 ? 44 : 52; }
+  function hitRadius(n) { return n === 1 ? HIT : Math.max(44, bubbleSize(n)) / 2; }
+  var MAX_HIT = hitRadius(1000);
 
   var el = function (tag, cls, text) { return global.LocatorMaps.el(tag, cls, text); };
+
+  // Popups pan clear of the map's corner controls (zoom, layers, legend), which
+  // would otherwise cover their title or buttons.
+  function popupOptions(extra) {
+    var o = { autoPanPaddingTopLeft: L.point(16, 112), autoPanPaddingBottomRight: L.point(16, 64) };
+    for (var k in extra) { if (Object.prototype.hasOwnProperty.call(extra, k)) { o[k] = extra[k]; } }
+    return o;
+  }
 
   function Cluster(map, data, options) {
     this.map = map;
@@ -47,7 +67,8 @@
     if (!map.getPane('stationPane')) {
       map.createPane('stationPane').style.zIndex = 450;
     }
-    this.renderer = L.canvas({ padding: 0.2, pane: 'stationPane' });
+    // tolerance: a tap within HIT px of a dot's centre hits it (radius + stroke + 14)
+    this.renderer = L.canvas({ padding: 0.2, pane: 'stationPane', tolerance: HIT - DOT - 1 });
     this.group = L.layerGroup().addTo(map);
     this.pending = false;
     this.drawn = 0;
@@ -100,23 +121,81 @@
       if (py < c.y0) { c.y0 = py; } else if (py > c.y1) { c.y1 = py; }
       c.types |= 1 << t[i];
     }
-    this.group.clearLayers();
-    var count = 0;
-    var self = this;
-    cells.forEach(function (c) {
-      if (c.members.length === 1) { singles.push(c.members[0]); return; }
-      self.group.addLayer(self.bubble(c, z));
-      count += 1;
-    });
-    for (var j = 0; j < singles.length; j++) {
-      this.group.addLayer(this.single(singles[j]));
-      count += 1;
+    var groups = [];
+    cells.forEach(function (c) { groups.push(c); });
+    for (var si = 0; si < singles.length; si++) {
+      var k0 = singles[si];
+      var qx = x[k0] * s, qy = y[k0] * s;
+      groups.push({ members: [k0], sx: qx, sy: qy, x0: qx, x1: qx, y0: qy, y1: qy,
+                    types: 1 << t[k0] });
     }
-    this.drawn = count;
+    groups = mergeOverlaps(groups);
+    this.group.clearLayers();
+    var drawn = [];
+    for (var g = 0; g < groups.length; g++) {
+      var grp = groups[g];
+      var n = grp.members.length;
+      var layer = n === 1 ? this.single(grp.members[0]) : this.bubble(grp, z);
+      this.group.addLayer(layer);
+      var cp = map.latLngToContainerPoint(n === 1 ? this.latLng(grp.members[0]) : layer.getLatLng());
+      drawn.push({ x: cp.x, y: cp.y, r: hitRadius(n), n: n });
+    }
+    this.drawnList = drawn;
+    this.drawn = drawn.length;
     var box = map.getContainer();
-    box.setAttribute('data-marker-count', String(count));
+    box.setAttribute('data-marker-count', String(drawn.length));
     box.setAttribute('data-visible-stations', String(visible));
   };
+
+  // Merge groups (cells or single stations, in world pixels of the current zoom) whose
+  // tap areas overlap, until none do. A sweep over x finds the candidates; a round
+  // that merged something is followed by another, since a merged group moves and grows.
+  function mergeOverlaps(groups) {
+    for (var pass = 0; pass < MERGE_PASSES; pass++) {
+      for (var i = 0; i < groups.length; i++) {
+        var c = groups[i];
+        c.cx = c.sx / c.members.length;
+        c.cy = c.sy / c.members.length;
+      }
+      groups.sort(function (a, b) { return a.cx - b.cx; });
+      var dead = new Uint8Array(groups.length);
+      var merged = false;
+      var out = [];
+      for (var a = 0; a < groups.length; a++) {
+        if (dead[a]) { continue; }
+        var ga = groups[a];
+        var key = ga.cx;
+        var ra = hitRadius(ga.members.length);
+        for (var b = a + 1; b < groups.length; b++) {
+          if (dead[b]) { continue; }
+          var gb = groups[b];
+          if (gb.cx - key >= ra + MAX_HIT + Math.abs(ga.cx - key)) { break; }
+          var rb = hitRadius(gb.members.length);
+          var dx = gb.cx - ga.cx, dy = gb.cy - ga.cy;
+          if (dx * dx + dy * dy < (ra + rb) * (ra + rb)) {
+            absorb(ga, gb);
+            dead[b] = 1;
+            merged = true;
+            ra = hitRadius(ga.members.length);
+          }
+        }
+        out.push(ga);
+      }
+      groups = out;
+      if (!merged) { break; }
+    }
+    return groups;
+  }
+
+  function absorb(into, other) {
+    for (var i = 0; i < other.members.length; i++) { into.members.push(other.members[i]); }
+    into.sx += other.sx; into.sy += other.sy;
+    into.x0 = Math.min(into.x0, other.x0); into.x1 = Math.max(into.x1, other.x1);
+    into.y0 = Math.min(into.y0, other.y0); into.y1 = Math.max(into.y1, other.y1);
+    into.types |= other.types;
+    into.cx = into.sx / into.members.length;
+    into.cy = into.sy / into.members.length;
+  }
 
   Cluster.prototype.latLng = function (i) {
     var row = this.data.rows[i];
@@ -126,7 +205,7 @@
   Cluster.prototype.single = function (i) {
     var flagged = this.flagged.has(i);
     var m = L.circleMarker(this.latLng(i), {
-      renderer: this.renderer, radius: 7, color: flagged ? '#a51111' : '#ffffff',
+      renderer: this.renderer, radius: DOT, color: flagged ? '#a51111' : '#ffffff',
       weight: flagged ? 3 : 2, dashArray: flagged ? '3 2' : null,
       fillColor: this.color(this.t[i]), fillOpacity: flagged ? 0.5 : 0.95
     });
@@ -137,13 +216,15 @@
 
   Cluster.prototype.bubble = function (c, z) {
     var n = c.members.length;
-    var size = n < 10 ? 30 : n < 100 ? 36 : n < 1000 ? 44 : 52;
+    var size = bubbleSize(n);
+    var hit = Math.max(44, size);  // the tap area; the drawn bubble may be smaller
     var inner = el('div', 'st-cluster-inner', n);
+    inner.style.setProperty('--bubble', size + 'px');
     // One type only: its colour; a mix: neutral.
     var single = (c.types & (c.types - 1)) === 0;
     if (single) { inner.style.background = this.color(this.t[c.members[0]]); }
     var icon = L.divIcon({ html: inner, className: 'st-cluster' + (single ? '' : ' st-cluster-mixed'),
-                           iconSize: [size, size] });
+                           iconSize: [hit, hit] });
     var center = this.map.unproject(L.point(c.sx / n, c.sy / n), z);
     var label = (this.strings.cluster || '{n}').replace('{n}', String(n));
     var marker = L.marker(center, { icon: icon, title: label, alt: label, keyboard: true });
@@ -155,7 +236,10 @@
   Cluster.prototype.zoomTo = function (c, z, center) {
     var map = this.map;
     var spread = Math.max(c.x1 - c.x0, c.y1 - c.y0);
-    if (spread < 2 || z >= map.getMaxZoom()) {
+    // List the stations when zooming in cannot tell them apart: they would still be
+    // closer than two tap areas at the deepest zoom (tiles stop at 19 at the latest).
+    var deepest = Math.min(map.getMaxZoom(), 19);
+    if (spread < 2 || z >= deepest || spread * Math.pow(2, deepest - z) < 2 * HIT) {
       this.listPopup(c.members, center);
       return;
     }
@@ -184,7 +268,7 @@
     if (members.length > LIST_MAX) {
       box.appendChild(el('p', 'muted', '… +' + (members.length - LIST_MAX)));
     }
-    L.popup({ maxWidth: 280 }).setLatLng(latlng).setContent(box).openOn(this.map);
+    L.popup(popupOptions({ maxWidth: 280 })).setLatLng(latlng).setContent(box).openOn(this.map);
   };
 
   Cluster.prototype.indexOf = function (id) {
@@ -196,11 +280,15 @@
     return found === undefined ? -1 : found;
   };
 
+  // The markers drawn now: centre in container pixels, tap radius, station count.
+  Cluster.prototype.drawnMarkers = function () { return (this.drawnList || []).slice(); };
+
   // Centre on a station and open its popup (used by links and by tests).
   Cluster.prototype.openStation = function (id) {
     var i = this.indexOf(id);
     if (i < 0) { return false; }
-    this.map.setView(this.latLng(i), Math.max(this.map.getZoom(), SINGLE_ZOOM));
+    // Without animation, so that the popup pans into view from the final position.
+    this.map.setView(this.latLng(i), Math.max(this.map.getZoom(), SINGLE_ZOOM), { animate: false });
     this.openPopup(i);
     return true;
   };
@@ -262,14 +350,14 @@
     report.href = page + '/report';
     box.appendChild(el('p', 'st-popup-report')).appendChild(report);
 
-    L.popup({ maxWidth: 290, minWidth: 200, autoPanPadding: [20, 20] })
+    var popup = L.popup(popupOptions({ maxWidth: 290, minWidth: 200 }))
       .setLatLng(this.latLng(i)).setContent(box).openOn(this.map);
-    this.fillDetails(row[0], extra, nav, alts);
+    this.fillDetails(row[0], extra, nav, alts, popup);
   };
 
   // Address, access and navigation links come from the API when a popup opens,
   // which keeps the page small: no per-station links are embedded.
-  Cluster.prototype.fillDetails = function (id, extra, nav, alts) {
+  Cluster.prototype.fillDetails = function (id, extra, nav, alts, popup) {
     if (!global.fetch) { return; }
     var S = this.strings;
     var lang = this.data.lang === 'en' ? 'en' : 'zh';
@@ -297,6 +385,8 @@
           a.rel = 'noopener noreferrer';
           alts.appendChild(a);
         });
+        // The popup grew: lay it out and pan again, so that all of it stays in view.
+        if (popup && popup.isOpen()) { popup.update(); }
       })
       .catch(function () { /* offline: the station-page link still works */ });
   };
@@ -322,6 +412,7 @@
       return c;
     },
     CELL: CELL,
+    HIT: HIT,
     SINGLE_ZOOM: SINGLE_ZOOM
   };
 }(window));

@@ -70,26 +70,62 @@
   }
 
   // ---------------------------------------------------------------- notes
-  function noteControl(map) {
+  // Notes about a map ("sample data", "tiles could not be loaded") sit in a small bar
+  // right below the map, never over it, so that they cannot cover a marker, the
+  // rider's position or a popup. Each has a close button; a closed note stays closed
+  // for the browser session (sessionStorage, per kind of note).
+  var NOTE_KEY = 'locator-note-closed:';
+
+  function noteClosed(kind) {
+    try { return global.sessionStorage.getItem(NOTE_KEY + kind) === '1'; } catch (e) { return false; }
+  }
+
+  function rememberClosed(kind) {
+    try { global.sessionStorage.setItem(NOTE_KEY + kind, '1'); } catch (e) { /* private mode */ }
+  }
+
+  function noteBar(map) {
     if (map._locatorNotes) { return map._locatorNotes; }
-    var Notes = L.Control.extend({
-      options: { position: 'topleft' },
-      onAdd: function () {
-        var box = el('div', 'locator-notes');
-        box.setAttribute('role', 'status');
-        return box;
-      }
-    });
-    var ctl = new Notes();
-    ctl.addTo(map);
-    map._locatorNotes = ctl;
-    return ctl;
+    var box = el('div', 'locator-notes');
+    box.setAttribute('role', 'status');
+    var container = map.getContainer();
+    // A map that fills a positioned box (the /map page) gets its notes after that box.
+    var anchor = container;
+    var pos = global.getComputedStyle ? global.getComputedStyle(container).position : '';
+    if ((pos === 'absolute' || pos === 'fixed') && container.parentNode.parentNode) {
+      anchor = container.parentNode;
+    }
+    anchor.parentNode.insertBefore(box, anchor.nextSibling);
+    map._locatorNotes = box;
+    return box;
+  }
+
+  function noteKind(text, className) {
+    if (className) { return className; }
+    var h = 0;  // a short hash of the text: notes without a kind are told apart by it
+    for (var i = 0; i < text.length; i++) { h = (h * 31 + text.charCodeAt(i)) | 0; }
+    return 'n' + (h >>> 0).toString(36);
   }
 
   function showNote(map, text, className) {
-    var box = noteControl(map).getContainer();
-    if (className && box.querySelector('.' + className)) { return; }
-    box.appendChild(el('p', 'locator-note ' + (className || ''), text));
+    var kind = noteKind(String(text), className);
+    if (noteClosed(kind)) { return null; }
+    var box = noteBar(map);
+    if (box.querySelector('[data-note="' + kind + '"]')) { return null; }
+    var lang = map._locatorEntry ? map._locatorEntry.lang : document.documentElement.lang;
+    var note = el('p', 'locator-note' + (className ? ' ' + className : ''));
+    note.setAttribute('data-note', kind);
+    note.appendChild(el('span', 'locator-note-text', text));
+    var close = el('button', 'locator-note-close', '×');
+    close.type = 'button';
+    close.setAttribute('aria-label', lang === 'en' ? 'Close this note' : '关闭此提示');
+    close.addEventListener('click', function () {
+      rememberClosed(kind);
+      if (note.parentNode) { note.parentNode.removeChild(note); }
+    });
+    note.appendChild(close);
+    box.appendChild(note);
+    return note;
   }
 
   function watchTiles(map, setup) {

@@ -91,13 +91,37 @@
     return null;
   }
 
+  // Python's quote(text, safe=""): encodeURIComponent leaves !'()* as they are.
+  function quote(text) {
+    return encodeURIComponent(text).replace(/[!'()*]/g, function (c) {
+      return "%" + c.charCodeAt(0).toString(16).toUpperCase();
+    });
+  }
+
+  var NAV_MODES = {walk: ["walk", "walk"], bike: ["ride", "bike"], ebike: ["ride", "bike"]};
+
+  // The destination-only links of locator/stations/navigation.py (no origin: each app
+  // starts from the phone's position), from the pack's GCJ-02 and BD-09 coordinates.
+  function navLinks(st, mode) {
+    var m = NAV_MODES[mode] || NAV_MODES.walk;
+    var label = String(st.name).split(/\s+/).join(" ") || (st.lat.toFixed(6) + "," + st.lon.toFixed(6));
+    var g = st.gcj02, b = st.bd09, q = quote(label);
+    return {
+      amap: "https://uri.amap.com/navigation?to=" + g[0].toFixed(6) + "," + g[1].toFixed(6) + "," +
+        quote(label.replace(/,/g, "，")) + "&mode=" + m[0] + "&coordinate=gaode&callnative=1" +
+        "&src=station-locator",
+      baidu: "https://api.map.baidu.com/marker?location=" + b[1].toFixed(6) + "," + b[0].toFixed(6) +
+        "&title=" + q + "&content=" + q + "&coord_type=bd09ll&output=html&src=webapp.station-locator",
+      tencent: "https://apis.map.qq.com/uri/v1/routeplan?type=" + m[1] + "&to=" + q + "&tocoord=" +
+        g[1].toFixed(6) + "," + g[0].toFixed(6) + "&coord_type=2&referer=station-locator",
+      osm: "https://www.openstreetmap.org/?mlat=" + st.lat.toFixed(6) + "&mlon=" + st.lon.toFixed(6) +
+        "#map=17/" + st.lat.toFixed(6) + "/" + st.lon.toFixed(6)
+    };
+  }
+
   function result(p, st, d, mode, t) {
     var labels = p.labels;
     var speed = p.speeds_kmh[mode] || p.speeds_kmh.walk;
-    var eta = {};
-    Object.keys(p.speeds_kmh).forEach(function (m) {
-      eta[m] = d * p.detour_factor / (p.speeds_kmh[m] * 1000 / 60);
-    });
     var type = labels.types[st.type] || [st.type, st.type];
     var access = labels.access[st.access] || [st.access, st.access];
     return {
@@ -112,8 +136,8 @@
       access_en: access[1], district_name: st.district_name, source: st.source,
       code: st.code, reported_closed: st.reported_closed, freshness: st.freshness,
       hours_zh: st.hours_zh, hours_en: st.hours_en,
-      distance_m: d, eta_min: eta, mode: mode,
-      minutes: d * p.detour_factor / (speed * 1000 / 60),
+      distance_m: d, eta_min: d * p.detour_factor / (speed * 1000 / 60), mode: mode,
+      nav_links: navLinks(st, mode),
       open_status: openAt(st, t), next_change: nextChange(st, t), offline: true
     };
   }

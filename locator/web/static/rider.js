@@ -5,6 +5,15 @@
  * WGS-84 before querying; results are drawn in the map's CRS (the API returns
  * GCJ-02 coordinates for every station, used when the tiles are Amap's).
  *
+ * The nearest station gets a card of its own right under the "my location"
+ * button (name, distance, minutes, open now and on arrival, one big "navigate"
+ * button), so that it is on screen without scrolling; the map and the full list
+ * follow. Beyond the API's distance horizon the card says where the nearest station
+ * is instead, without minutes or navigation. A failed search clears the old results
+ * and shows the API's own message (in the page's language), with a one-tap
+ * suggestion when lon and lat look swapped. Every search is written to the address
+ * bar (history.replaceState), so that a copied link opens the same results.
+ *
  * Everything from the API is put on the page with textContent / attributes,
  * never as HTML.
  */
@@ -25,8 +34,10 @@
   var lonInput = byId('f-lon');
   var latInput = byId('f-lat');
   var crsSelect = byId('f-crs');
+  var nearestBox = byId('nearest');
+  var suggestBox = byId('suggest');
 
-  var state = { origin: null, seq: 0, last: null, layer: null };
+  var state = { origin: null, seq: 0, last: null, layer: null, pins: [], here: null };
 
   function fmt(template, vars) {
     return String(template).replace(/\{(\w+)\}/g, function (m, k) {
@@ -99,16 +110,10 @@
 
     var facts = el('p', 'r-facts');
     facts.appendChild(el('span', 'r-dist', distanceText(r.distance_m)));
-    facts.appendChild(el('span', 'r-eta', fmt(S.eta, {
-      mode: S['mode_' + mode] || mode, m: Math.max(1, Math.round(r.eta_min))
-    })));
-    // A station riders report closed is not shown as "open now": its hours say open,
-    // the riders say it is not.
-    var open = r.reported_closed
-      ? el('span', 'open-state open-reported', S.open_reported)
-      : el('span', 'open-state open-' + r.open_status,
-        (S['open_' + r.open_status] || r.open_status) + changeText(r));
-    facts.appendChild(open);
+    facts.appendChild(el('span', 'r-eta', etaText(r, mode)));
+    facts.appendChild(openNow(r));
+    var arr = arrival(r);
+    if (arr) { facts.appendChild(arr); }
     if (r.freshness) {
       facts.appendChild(el('span', 'r-fresh fresh-' + r.freshness.state,
         cfg.lang === 'en' ? r.freshness.label_en : r.freshness.label_zh));
@@ -142,14 +147,14 @@
     var links = r.nav_links || {};
     var nav = el('p', 'r-nav');
     var main = el('a', 'btn btn-nav', S.navigate + ' · ' + (S['app_' + navApp] || navApp));
-    main.href = links[navApp] || links.amap || '#';
+    main.href = navHref(r);
     main.target = '_blank';
     main.rel = 'noopener noreferrer';
     nav.appendChild(main);
     var alts = el('span', 'alt-links');
     cfg.navApps.forEach(function (app) {
       if (app === navApp || !links[app]) { return; }
-      var a = el('a', 'alt-link', S['app_' + app] || app);
+      var a = el('a', 'btn alt-link', S['app_' + app] || app);
       a.href = links[app];
       a.target = '_blank';
       a.rel = 'noopener noreferrer';
@@ -163,10 +168,119 @@
     return li;
   }
 
+  // A station riders report closed is not shown as "open now": its hours say open,
+  // the riders say it is not.
+  function openNow(r) {
+    if (r.reported_closed) { return el('span', 'open-state open-reported', S.open_reported); }
+    return el('span', 'open-state open-' + r.open_status,
+      (S['open_' + r.open_status] || r.open_status) + changeText(r));
+  }
+
+  // Open when the rider gets there (the API's "arrival"), or null: not for a station
+  // riders report closed, nor when the hours are unknown (the "now" state says so).
+  function arrival(r) {
+    var a = r.arrival;
+    if (!a || r.reported_closed) { return null; }
+    if (a.open === null || a.open === undefined) {
+      return r.open_status === 'unknown' ? null : el('span', 'arrival arrival-unknown', S.arrive_unknown);
+    }
+    if (a.open && a.closes_in_min !== null && a.closes_in_min !== undefined) {
+      return el('span', 'arrival arrival-closing', fmt(S.arrive_closing, { n: a.closes_in_min }));
+    }
+    return a.open ? el('span', 'arrival arrival-open', S.arrive_open)
+                  : el('span', 'arrival arrival-closed', S.arrive_closed);
+  }
+
+  function navHref(r) {
+    var links = r.nav_links || {};
+    return links[navApp] || links.amap || '#';
+  }
+
+  function etaText(r, mode) {
+    return fmt(S.eta, { mode: S['mode_' + mode] || mode, m: Math.max(1, Math.round(r.eta_min)) });
+  }
+
+  function nearestCard(r, mode) {
+    var card = el('article', 'nearest-card' + (r.reported_closed ? ' reported-closed' : ''));
+    card.setAttribute('data-station-id', r.id);
+    card.appendChild(el('p', 'nc-label', S.nearest_label));
+    var name = el('a', 'nc-name', r.name);
+    name.href = cfg.stationPage + encodeURIComponent(r.id) + '?mode=' + encodeURIComponent(mode);
+    card.appendChild(name);
+    var facts = el('p', 'nc-facts');
+    facts.appendChild(el('span', 'nc-dist', distanceText(r.distance_m)));
+    facts.appendChild(el('span', 'nc-eta', etaText(r, mode)));
+    card.appendChild(facts);
+    var open = el('p', 'nc-open');
+    open.appendChild(openNow(r));
+    var arr = arrival(r);
+    if (arr) { open.appendChild(arr); }
+    card.appendChild(open);
+    if (r.reported_closed) { card.appendChild(el('p', 'r-flag', '⚠ ' + S.reported_closed)); }
+    var nav = el('a', 'btn btn-nav nc-nav', S.navigate + ' · ' + (S['app_' + navApp] || navApp));
+    nav.href = navHref(r);
+    nav.target = '_blank';
+    nav.rel = 'noopener noreferrer';
+    card.appendChild(nav);
+    return card;
+  }
+
+  function kmText(m) { return String(Math.round(m / 100) / 10); }
+
+  // The horizon's answer when nothing is near: where the nearest station is.
+  function farCard(h) {
+    var near = h.nearest;
+    if (!near) { return null; }
+    var card = el('article', 'nearest-card nearest-far');
+    card.setAttribute('data-horizon', 'far');
+    card.setAttribute('data-station-id', near.id);
+    var place = (near.city || '') + (near.district || '');
+    card.appendChild(el('p', 'nc-far-where', fmt(S.far_nearest, {
+      name: near.name, place: place ? fmt(S.far_place, { place: place }) : '',
+      d: distanceText(near.distance_m)
+    })));
+    return card;
+  }
+
+  function isFar(body) { return !!(body.horizon && body.horizon.nearby === false); }
+
+  function renderNearest(body) {
+    var mode = body.query && body.query.mode ? body.query.mode : 'walk';
+    nearestBox.textContent = '';
+    var card = isFar(body) ? farCard(body.horizon)
+      : body.results.length ? nearestCard(body.results[0], mode) : null;
+    if (card) { nearestBox.appendChild(card); }
+    nearestBox.hidden = !card;
+  }
+
   function renderList(body) {
     var mode = body.query && body.query.mode ? body.query.mode : 'walk';
     list.textContent = '';
+    renderNearest(body);
+    if (isFar(body)) { return; }  // no minutes or navigation for stations that far
     body.results.forEach(function (r, i) { list.appendChild(item(r, i + 1, mode)); });
+  }
+
+  function clearResults() {
+    state.last = null;
+    list.textContent = '';
+    nearestBox.textContent = '';
+    nearestBox.hidden = true;
+    if (state.layer) { state.layer.remove(); state.layer = null; }
+    state.pins = [];
+    var entry = mapEntry();
+    if (entry) { entry.map.getContainer().setAttribute('data-marker-count', '0'); }
+  }
+
+  // Bring the nearest card fully on screen when it is not (after a search typed
+  // further down the page); it already is after "use my location".
+  function showCard() {
+    if (nearestBox.hidden || !nearestBox.getBoundingClientRect) { return; }
+    var box = nearestBox.getBoundingClientRect();
+    var h = window.innerHeight || document.documentElement.clientHeight;
+    if (box.top < 0 || box.bottom > h) {
+      nearestBox.scrollIntoView({ block: box.height < h ? 'center' : 'start' });
+    }
   }
 
   function focusItem(id) {
@@ -183,34 +297,117 @@
   // ------------------------------------------------------------ map
   function mapEntry() { return window.LocatorMaps.get(cfg.mapKey); }
 
+  var PIN = 44;  // a pin's tap area (its drawn disc is smaller), px
+
+  // A pin's icon drawn (dx, dy) px away from the station's true position; the marker
+  // itself stays at that position (getLatLng is always the station's).
+  function pinIcon(p, dx, dy) {
+    var inner = el('span', 'rank-pin-inner', p.rank);
+    inner.style.background = p.color;
+    return L.divIcon({ html: inner, className: 'rank-pin', iconSize: [PIN, PIN],
+                       iconAnchor: [PIN / 2 - dx, PIN / 2 - dy] });
+  }
+
+  function placePin(p, dx, dy) {
+    dx = Math.round(dx); dy = Math.round(dy);
+    if (p.dx !== dx || p.dy !== dy) {
+      p.dx = dx; p.dy = dy;
+      p.marker.setIcon(pinIcon(p, dx, dy));
+    }
+  }
+
+  // Pins whose tap areas (PIN x PIN squares) overlap are pushed apart, each as little
+  // as needed (pairwise, along the axis that needs the smaller move, until no two
+  // overlap), and a thin line joins a moved pin to its station; recomputed on every
+  // zoom, so that every pin can be tapped and none hides another. The rider's own
+  // position stays clear too (it does not move; pins move off it).
+  var HERE = 22;  // the space kept around the rider's position, px
+
+  function spreadPins() {
+    var entry = mapEntry();
+    if (!entry || !state.pins.length) { return; }
+    var map = entry.map;
+    var pins = state.pins;
+    var pts = pins.map(function (p) { return map.latLngToLayerPoint(p.ll); });
+    var at = pts.map(function (p) { return { x: p.x, y: p.y, half: PIN / 2, fixed: false }; });
+    if (state.here) {
+      var h = map.latLngToLayerPoint(state.here);
+      at.push({ x: h.x, y: h.y, half: HERE / 2, fixed: true });
+    }
+    for (var round = 0; round < 200; round++) {
+      var moved = false;
+      for (var i = 0; i < at.length; i++) {
+        for (var j = i + 1; j < at.length; j++) {
+          var a = at[i], b = at[j];
+          var gap = a.half + b.half + 1;
+          var dx = b.x - a.x, dy = b.y - a.y;
+          var ox = gap - Math.abs(dx), oy = gap - Math.abs(dy);
+          if (ox <= 0 || oy <= 0) { continue; }
+          moved = true;
+          // a fixed item does not move: the other one takes the whole shift
+          var wa = a.fixed ? 0 : b.fixed ? 1 : 0.5, wb = 1 - wa;
+          if (ox <= oy) {
+            var sx = dx > 0 || dx === 0 ? 1 : -1;  // the same spot: i to the left
+            a.x -= sx * ox * wa; b.x += sx * ox * wb;
+          } else {
+            var sy = dy > 0 ? 1 : -1;
+            a.y -= sy * oy * wa; b.y += sy * oy * wb;
+          }
+        }
+      }
+      if (!moved) { break; }
+    }
+    pins.forEach(function (p, k) {  // (at[k] for k < pins.length are the pins)
+      var dx = at[k].x - pts[k].x, dy = at[k].y - pts[k].y;
+      placePin(p, dx, dy);
+      p.leg.setLatLngs(Math.abs(dx) < 1 && Math.abs(dy) < 1 ? []
+        : [p.ll, map.layerPointToLatLng(L.point(at[k].x, at[k].y))]);
+    });
+  }
+
   function drawMap(body) {
     var entry = mapEntry();
     if (!entry) { return; }
     var map = entry.map;
     if (state.layer) { state.layer.remove(); state.layer = null; }
+    state.pins = [];
+    state.here = null;
     var group = L.featureGroup();
     var q = body.query;
     var o = window.LocatorMaps.toMapCrs(q.lon, q.lat, entry.crs);
-    L.circleMarker([o[1], o[0]], {
+    var here = L.circleMarker([o[1], o[0]], {
       radius: 8, color: '#ffffff', weight: 3, fillColor: '#1c7ed6', fillOpacity: 1,
-      interactive: false, bubblingMouseEvents: false
+      interactive: false, bubblingMouseEvents: false, className: 'my-position'
     }).addTo(group);
-    body.results.forEach(function (r, i) {
-      var ll = entry.crs === 'gcj02' && r.coords ? [r.coords.gcj02[1], r.coords.gcj02[0]]
-                                                 : [r.lat, r.lon];
-      var inner = el('span', 'rank-pin-inner', i + 1);
-      inner.style.background = typeColor(r.type);
+    state.here = here.getLatLng();
+    var shown = isFar(body) ? [] : body.results;
+    shown.forEach(function (r, i) {
+      var ll = L.latLng(entry.crs === 'gcj02' && r.coords ? [r.coords.gcj02[1], r.coords.gcj02[0]]
+                                                          : [r.lat, r.lon]);
+      var pin = { ll: ll, rank: i + 1, color: typeColor(r.type), dx: 0, dy: 0 };
       var marker = L.marker(ll, {
-        icon: L.divIcon({ html: inner, className: 'rank-pin', iconSize: [28, 28] }),
-        title: r.name, keyboard: true
+        icon: pinIcon(pin, 0, 0), title: r.name, alt: r.name, keyboard: true, riseOnHover: true
       });
+      pin.marker = marker;
       marker.on('click', function () { focusItem(r.id); });
+      var leg = L.polyline([], { color: '#343a40', weight: 1.5, opacity: 0.8, interactive: false,
+                                 className: 'rank-pin-spread' });
+      group.addLayer(leg);
       group.addLayer(marker);
+      pin.leg = leg;
+      state.pins.push(pin);
     });
     group.addTo(map);
     state.layer = group;
-    map.fitBounds(group.getBounds(), { padding: [30, 30], maxZoom: 16 });
-    map.getContainer().setAttribute('data-marker-count', String(body.results.length));
+    if (shown.length) {
+      var bounds = L.latLngBounds([here.getLatLng()]);
+      state.pins.forEach(function (p) { bounds.extend(p.ll); });
+      map.fitBounds(bounds, { padding: [30, 30], maxZoom: 16, animate: false });
+    } else {
+      map.setView(here.getLatLng(), 11, { animate: false });
+    }
+    spreadPins();
+    map.getContainer().setAttribute('data-marker-count', String(shown.length));
   }
 
   // ------------------------------------------------------------ search
@@ -232,40 +429,169 @@
     return q;
   }
 
+  // The page's own address for the current search (what the no-JavaScript form sends),
+  // so that a copied link opens the same results.
+  function pageUrl(q) {
+    var p = new URLSearchParams();
+    ['lon', 'lat', 'crs', 'mode', 'type'].forEach(function (k) { if (q.get(k)) { p.set(k, q.get(k)); } });
+    q.getAll('amenity').forEach(function (a) { p.append('amenity', a); });
+    p.set('open_now', q.get('open_now'));
+    var lang = new URLSearchParams(window.location.search).get('lang');
+    if (lang) { p.set('lang', lang); }
+    return window.location.pathname + '?' + p.toString();
+  }
+
+  function remember(q) {
+    if (!window.history || !window.history.replaceState) { return; }
+    try {
+      window.history.replaceState(window.history.state, '', pageUrl(q));
+    } catch (e) { /* a sandboxed frame may refuse: the search still runs */ }
+  }
+
+  function hideSuggestion() {
+    suggestBox.textContent = '';
+    suggestBox.hidden = true;
+  }
+
+  // lon and lat look swapped (the API says so): one tap searches the pair it suggests.
+  function offerSwap(sugg) {
+    hideSuggestion();
+    if (!sugg || sugg.lon === undefined || sugg.lat === undefined) { return; }
+    var b = el('button', 'btn suggest-btn', fmt(S.swap_question, { lon: sugg.lon, lat: sugg.lat }));
+    b.type = 'button';
+    b.addEventListener('click', function () {
+      lonInput.value = String(sugg.lon);
+      latInput.value = String(sugg.lat);
+      setOrigin(Number(sugg.lon), Number(sugg.lat), state.origin ? state.origin.crs : 'wgs84', 'typed');
+      search();
+    });
+    suggestBox.appendChild(b);
+    suggestBox.hidden = false;
+  }
+
+  function failed(text, body) {
+    clearResults();
+    setStatus(text, 'error');
+    offerSwap(body && body.suggestion);
+  }
+
+  // The same search answered in the browser from the copy of the area's stations kept
+  // on the phone (offline.js): shown at once, replaced by the server's answer when it
+  // comes, kept (and said to be a saved copy) when the network fails.
+  function localQuery(q) {
+    return {
+      lon: state.origin.lon, lat: state.origin.lat, k: cfg.k, mode: q.get('mode'),
+      types: q.get('type') ? [q.get('type')] : [], amenities: q.getAll('amenity'),
+      openAt: q.get('open_now') === 'true' ? new Date() : null, includeClosed: false
+    };
+  }
+
+  function localBody(local, q) {
+    var max = cfg.horizonM || 20000;
+    var first = local.results[0];
+    var body = { query: { mode: q.get('mode'), lon: state.origin.lon, lat: state.origin.lat,
+                          crs: 'wgs84', input_crs: 'wgs84' },
+                 results: local.results,
+                 sample_data: local.sample_data, local: local.pack };
+    if (first && first.distance_m > max) {
+      body.horizon = { max_m: max, nearby: false, nearest: {
+        id: first.id, name: first.name, district: first.district_name || '', city: '',
+        distance_m: first.distance_m } };
+    }
+    return body;
+  }
+
+  function ageText(pack) {
+    var h = pack.age_hours;
+    return h < 1 ? fmt(S.age_minutes, { n: Math.max(1, Math.round(h * 60)) })
+                 : fmt(S.age_hours, { n: Math.round(h) });
+  }
+
+  function showBody(body, how) {
+    state.last = body;
+    renderList(body);
+    drawMap(body);
+    var n = body.results.length;
+    if (isFar(body)) {
+      setStatus(fmt(S.far_title, { km: kmText(body.horizon.max_m) }), 'warn');
+    } else {
+      setStatus(n ? fmt(S.found, { n: n, where: S['where_' + how] || '' }) : S.none,
+                n ? 'ok' : 'warn');
+    }
+    showCard();
+  }
+
   function search() {
     if (!state.origin) { return; }
     var seq = ++state.seq;
     var how = state.origin.how;
+    var q = query();
+    var local = null;
+    var live = false;
+    remember(q);
+    hideSuggestion();
     setStatus(S.searching, 'busy');
     document.body.setAttribute('data-search-state', 'busy');
-    window.fetch(cfg.api + '?' + query().toString(), { headers: { Accept: 'application/json' } })
+    if (window.LocatorOffline && state.origin.crs === 'wgs84') {
+      window.LocatorOffline.nearest(localQuery(q)).then(function (got) {
+        if (!got || seq !== state.seq || live) { return; }
+        local = localBody(got, q);
+        showBody(local, how);
+        setStatus(fmt(S.local_first, { age: ageText(got.pack) }), 'busy');
+        document.body.setAttribute('data-search-state', 'local');
+      });
+    }
+    window.fetch(cfg.api + '?' + q.toString(), { headers: { Accept: 'application/json' } })
       .then(function (resp) {
         return resp.json().then(function (body) { return { ok: resp.ok, body: body }; });
       })
       .then(function (res) {
         if (seq !== state.seq) { return; }
+        live = true;
         document.body.setAttribute('data-search-state', 'done');
         if (!res.ok) {
-          setStatus(S.failed + (res.body.detail || res.body.title || ''), 'error');
+          // The API's problem details are in the page's language (lang= is sent).
+          failed(S.failed + (res.body.detail || res.body.title || ''), res.body);
           return;
         }
-        state.last = res.body;
-        renderList(res.body);
-        drawMap(res.body);
-        var n = res.body.results.length;
-        setStatus(n ? fmt(S.found, { n: n, where: S['where_' + how] || '' }) : S.none,
-                  n ? 'ok' : 'warn');
+        showBody(res.body, how);
+        if (window.LocatorOffline && state.origin.crs === 'wgs84') {
+          window.LocatorOffline.refresh(state.origin.lon, state.origin.lat);
+        }
       })
       .catch(function () {
         if (seq !== state.seq) { return; }
+        live = true;
         document.body.setAttribute('data-search-state', 'done');
-        setStatus(S.offline, 'error');
+        if (local) {
+          setStatus(fmt(S.offline_copy, { age: ageText(local.local) }), 'warn');
+          document.body.setAttribute('data-search-state', 'offline');
+          return;
+        }
+        failed(S.offline, null);
       });
   }
 
+  // Rounded to 6 decimals (about 0.1 m): the point searched is the one in the address bar.
+  function round6(v) { return Math.round(v * 1e6) / 1e6; }
+
   function setOrigin(lon, lat, crs, how) {
-    state.origin = { lon: lon, lat: lat, crs: crs, how: how };
+    state.origin = { lon: round6(lon), lat: round6(lat), crs: crs, how: how };
+    // For the alert banner (alerts.js) and anything else that follows the rider's point.
+    document.dispatchEvent(new CustomEvent('locator:origin',
+      { detail: { lon: state.origin.lon, lat: state.origin.lat, crs: crs } }));
   }
+
+  // A place chosen in the search box (search.js): search around it.
+  document.addEventListener('locator:place', function (e) {
+    var d = e.detail || {};
+    if (typeof d.lon !== 'number' || typeof d.lat !== 'number') { return; }
+    lonInput.value = String(round6(d.lon));
+    latInput.value = String(round6(d.lat));
+    crsSelect.value = 'wgs84';
+    setOrigin(d.lon, d.lat, 'wgs84', 'place');
+    search();
+  });
 
   // ------------------------------------------------------------ geolocation
   function fallback(key) {
@@ -337,6 +663,7 @@
   countFilters();
 
   window.LocatorMaps.onMap(cfg.mapKey, function (entry) {
+    entry.map.on('zoomend', spreadPins);
     entry.map.on('click', function (e) {
       var ll = e.latlng.wrap();
       lonInput.value = ll.lng.toFixed(6);
@@ -348,6 +675,15 @@
   });
 
   // ------------------------------------------------------------ start
+  if (window.LocatorOffline) { window.LocatorOffline.register(); }
+  document.body.setAttribute('data-rider', 'ready');
+  var here = new URLSearchParams(window.location.search);
+  if (!lonInput.value && !latInput.value && here.get('lon') && here.get('lat')) {
+    // The kept page, served with no network for a link with a query: read the query.
+    lonInput.value = here.get('lon');
+    latInput.value = here.get('lat');
+    if (here.get('crs')) { crsSelect.value = here.get('crs'); }
+  }
   if (lonInput.value && latInput.value) {
     // Opened with ?lon=..&lat=.. (a shared link or the no-JavaScript form).
     var lon0 = parseNumber(lonInput.value);

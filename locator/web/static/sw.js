@@ -13,6 +13,8 @@ var SHELL_CACHE = "locator-shell-" + VERSION;
 var SHELL = ["/", "/static/rider.js", "/static/rider.css", "/static/base.css",
              "/static/offline.js", "/static/locator-map.js", "/static/cluster.js",
              "/static/map.css", "/static/icon.svg", "/manifest.webmanifest",
+             "/static/alerts.js", "/static/alerts.css", "/static/search.js",
+             "/static/search.css",
              "/vendor/leaflet/leaflet.js", "/vendor/leaflet/leaflet.css"];
 
 self.addEventListener("install", function (event) {
@@ -49,6 +51,15 @@ self.addEventListener("fetch", function (event) {
   var request = event.request;
   if (!isShell(request)) return;  // everything else goes to the network as usual
   var key = shellKey(request);
+  if (request.mode === "navigate" && new URL(request.url).search !== "") {
+    // A page with a query (a shared search, ?lang=en): the server's answer, and the
+    // kept plain page only when there is no network (its script reads the query).
+    event.respondWith(fetch(request).catch(function () {
+      return caches.open(SHELL_CACHE).then(function (cache) { return cache.match("/"); })
+        .then(function (kept) { return kept || Response.error(); });
+    }));
+    return;
+  }
   event.respondWith(caches.open(SHELL_CACHE).then(function (cache) {
     return cache.match(key).then(function (kept) {
       var fresh = fetch(request).then(function (response) {
