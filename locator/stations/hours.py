@@ -658,9 +658,26 @@ def _resolve(t: _Time, day: date, place: _Place | None) -> tuple[int, int] | Non
     position or a sun event that does not happen that day."""
     if t.start_var is None and t.end_var is None:
         return t.start, t.end
+    got = _with_variables(t, t.start, t.end, day, place)
+    if got is None:
+        return None
+    start, end = got
+    if t.end_var is not None:
+        if end <= start:
+            end += _DAY
+    elif t.open_end:
+        end = start + (t.end - t.start)
+    elif end <= start:
+        end += _DAY
+    return start, end
+
+
+def _with_variables(t: _Time, start: int, end: int, day: date, place: _Place | None
+                    ) -> tuple[int, int] | None:
+    """``(start, end)`` with the span's sun-based ends (if any) put in for ``day`` at
+    ``place``; None without a position or when the sun event does not happen that day."""
     if place is None:
         return None
-    start, end = t.start, t.end
     if t.start_var is not None:
         m = _variable_minutes(t.start_var, day, place)
         if m is None:
@@ -671,12 +688,6 @@ def _resolve(t: _Time, day: date, place: _Place | None) -> tuple[int, int] | Non
         if m is None:
             return None
         end = m + t.end_offset
-        if end <= start:
-            end += _DAY
-    elif t.open_end:
-        end = start + (t.end - t.start)
-    elif end <= start:
-        end += _DAY
     return start, end
 
 
@@ -688,19 +699,10 @@ def _resolve_wrapped(t: _Time, day: date, place: _Place | None) -> tuple[int, in
     """
     if t.start_var is None and t.end_var is None or t.open_end:
         return _resolve(t, day - _ONE_DAY, place)
-    if place is None:
+    got = _with_variables(t, t.start, t.end - _DAY, day, place)
+    if got is None:
         return None
-    start, end = t.start, t.end - _DAY
-    if t.start_var is not None:
-        m = _variable_minutes(t.start_var, day, place)
-        if m is None:
-            return None
-        start = m + t.start_offset
-    if t.end_var is not None:
-        m = _variable_minutes(t.end_var, day, place)
-        if m is None:
-            return None
-        end = m + t.end_offset
+    start, end = got
     if end > start:
         return None
     return _DAY, _DAY + end

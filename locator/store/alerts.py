@@ -23,6 +23,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from .upkeep import create_missing
+
 _meta = sa.MetaData()
 
 ALERTS = sa.Table(
@@ -50,16 +52,7 @@ _ready: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 def ensure_schema(engine: Engine) -> None:
     """Create the table and its index where missing (idempotent, safe to race)."""
-    if engine in _ready:
-        return
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(8020514262)"))
-        for table in _meta.sorted_tables:
-            conn.execute(sa.schema.CreateTable(table, if_not_exists=True))
-            for index in sorted(table.indexes, key=lambda i: str(i.name)):
-                conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
-    _ready.add(engine)
+    create_missing(engine, _meta, 8020514262, _ready)
 
 
 def utc(dt: datetime | None) -> datetime | None:

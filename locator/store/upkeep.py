@@ -116,18 +116,26 @@ _ready: weakref.WeakSet[Engine] = weakref.WeakSet()
 _salts: weakref.WeakKeyDictionary[Engine, bytes] = weakref.WeakKeyDictionary()
 
 
-def ensure_schema(engine: Engine) -> None:
-    """Create the tables and indexes where missing (idempotent, safe to race)."""
-    if engine in _ready:
+def create_missing(engine: Engine, meta: sa.MetaData, lock_id: int,
+                   ready: weakref.WeakSet[Engine]) -> None:
+    """Create ``meta``'s tables and indexes where missing, once per engine (``ready``
+    remembers which): idempotent and safe to race (on PostgreSQL two processes queue on
+    the advisory lock ``lock_id``; ``IF NOT EXISTS`` does the rest)."""
+    if engine in ready:
         return
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(8020514261)"))
-        for table in _meta.sorted_tables:
+            conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({int(lock_id)})"))
+        for table in meta.sorted_tables:
             conn.execute(sa.schema.CreateTable(table, if_not_exists=True))
             for index in sorted(table.indexes, key=lambda i: str(i.name)):
                 conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
-    _ready.add(engine)
+    ready.add(engine)
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the tables and indexes where missing (idempotent, safe to race)."""
+    create_missing(engine, _meta, 8020514261, _ready)
 
 
 def client_hash(engine: Engine, address: str) -> str:
