@@ -388,22 +388,19 @@ class ReportService:
             sid, self.clock(), actor=SYSTEM_ACTOR,
             only_if=lambda c: self._locked_clients(c, sid, since) >= threshold)
 
-    def sync_flag(self, sid: str, *, reviewed: bool = False) -> Station | None:
-        """Set or clear the station's "reported closed" flag from its open reports; returns
-        the new station version when the flag changed. On intake the threshold counts
-        reports within the window; after a review action it counts every open report."""
-        s = self.settings
-        threshold = max(1, s.report_closed_threshold)
-        since = None if reviewed else self.clock() - timedelta(days=s.report_window_days)
+    def clear_flag_if_below(self, sid: str) -> Station | None:
+        """After a review action: clear the station's "reported closed" flag once fewer
+        than the threshold of its "locked" reports are still open (whatever their age);
+        returns the new station version when the flag changed. (The flag is raised on
+        intake, by :meth:`_raise_flag`.)"""
+        threshold = max(1, self.settings.report_closed_threshold)
         with self.engine.connect() as conn:
-            n = self._locked_clients(conn, sid, since)
+            n = self._locked_clients(conn, sid, None)
         try:
             st = self.registry.store.get(sid)
         except NotFound:
             return None
-        if n >= threshold and st.reported_closed_at is None and since is not None:
-            return self._raise_flag(sid, since)
-        if reviewed and n < threshold and st.reported_closed_at is not None:
+        if n < threshold and st.reported_closed_at is not None:
             return self.registry.set_reported_closed(
                 sid, None, actor=SYSTEM_ACTOR,
                 only_if=lambda c: self._locked_clients(c, sid, None) < threshold)
@@ -499,7 +496,7 @@ class ReportService:
     def after_review(self, reports: Iterable[Report]) -> None:
         """Re-evaluate the flag of the stations whose reports were reviewed."""
         for sid in sorted({r.station_id for r in reports}):
-            self.sync_flag(sid, reviewed=True)
+            self.clear_flag_if_below(sid)
 
     def _review(self, conn: Connection, user: User, refs: Iterable[str], status: str,
                 text: str | None, station_version: int | None,
