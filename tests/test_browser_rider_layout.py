@@ -144,8 +144,10 @@ def _nearest_ids(registry, point, **kw):
 
 
 def _wait_list(page, want):
-    page.wait_for_function(f"(want) => JSON.stringify(({LIST_IDS})()) === JSON.stringify(want)",
-                           arg=want)
+    """The list shows ``want`` from the server's answer (not the phone's saved copy, which
+    may be drawn first and is then redrawn)."""
+    page.wait_for_function(f"(want) => JSON.stringify(({LIST_IDS})()) === JSON.stringify(want)"
+                           " && document.body.dataset.searchState === 'done'", arg=want)
 
 
 def _inside_viewport(box, viewport=PHONE):
@@ -260,6 +262,8 @@ def test_map_notes_never_cover_markers_and_can_be_closed(phone, osm_url):
     page.uncheck("#f-open")
     page.click("#locate")
     page.wait_for_selector(".rider-map .rank-pin")
+    # the server's answer, not the saved copy drawn before it
+    page.wait_for_function("() => document.body.dataset.searchState === 'done'")
     _tile_notes(page)
     assert page.evaluate("""() => { let n = 0; LocatorMaps.get('rider').map.eachLayer(l => {
         if (l instanceof L.CircleMarker && l.options.className === 'my-position') n++; });
