@@ -284,7 +284,14 @@ def test_map_notes_never_cover_markers_and_can_be_closed(phone, osm_url):
     page.evaluate("LocatorMaps.get('stations').map._locatorCluster.openStation('XZ-SAMPLE-0001')")
     page.locator(".st-popup .alt-link").first.wait_for()
     _assert_notes_clear(page)
-    # The popup's title is not under a map control either.
+    # The popup's title is not under a map control either, once the pan that makes
+    # room for it (animated, redone when the details arrive) has ended.
+    page.wait_for_function("""() => {
+      const t = document.querySelector('.st-popup-name').getBoundingClientRect();
+      return [...document.querySelectorAll('.leaflet-control')].every(c => {
+        const r = c.getBoundingClientRect();
+        return r.width === 0 || t.right <= r.left || r.right <= t.left
+            || t.bottom <= r.top || r.bottom <= t.top; }); }""")
     title = page.locator(".st-popup-name").bounding_box()
     for i in range(page.locator(".leaflet-control").count()):
         ctl = page.locator(".leaflet-control").nth(i).bounding_box()
@@ -292,6 +299,7 @@ def test_map_notes_never_cover_markers_and_can_be_closed(phone, osm_url):
             assert not _intersects(
                 {"x": title["x"], "y": title["y"], "w": title["width"], "h": title["height"]},
                 {"x": ctl["x"], "y": ctl["y"], "w": ctl["width"], "h": ctl["height"]})
+    _assert_notes_clear(page)
 
     # Closing a note: it goes, and stays closed for the session (other pages too).
     sample = page.locator(".locator-note.sample-note")
@@ -532,6 +540,8 @@ def test_a_point_far_from_every_station_gets_the_horizon_answer(phone, base_url,
     page.goto(base_url + "/")
     page.click("#locate")
     page.wait_for_selector("#nearest .nearest-far")
+    # the server's answer, not the saved copy drawn before it
+    page.wait_for_function("() => document.body.dataset.searchState === 'done'")
     assert page.locator("#status").inner_text() == "附近 20 公里内没有站点"
     nearest = registry.index.nearest(*BEIJING, 1)[0]
     where = page.locator("#nearest .nc-far-where").inner_text()
