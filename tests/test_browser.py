@@ -251,6 +251,7 @@ def test_amap_tiles_map_tap_is_converted_back_to_wgs84(browser, sample_registry)
                        if "autonavi.com" in r.request.url else r.continue_())
             page.goto(url + "/")
             page.uncheck("#f-open")
+            page.wait_for_selector("body[data-map=ready]")
             page.locator(".rider-map").click(position={"x": 180, "y": 140})
             page.wait_for_selector("#results li.result")
             assert page.input_value("#f-crs") == "gcj02"
@@ -276,6 +277,7 @@ def test_amap_tiles_map_tap_is_converted_back_to_wgs84(browser, sample_registry)
 def test_browser_gcj02_matches_the_library(open_page, base_url):
     page, _, _ = open_page()
     page.goto(base_url + "/")
+    page.wait_for_selector("body[data-map=ready]")
     pts = [(117.1847, 34.2612), (121.4737, 31.2304), (87.6, 43.8), (2.35, 48.85)]
     got = page.evaluate("(pts) => pts.map(p => LocatorMaps.wgs84ToGcj02(p[0], p[1]))", pts)
     for (lon, lat), (gx, gy) in zip(pts, got, strict=True):

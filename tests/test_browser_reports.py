@@ -119,6 +119,8 @@ def test_three_riders_report_a_station_locked(browser, base_url, registry):
         page.uncheck("#f-open")
         page.click("#locate")
         page.wait_for_selector("#results li.result")
+        # the server's answer, not the saved copy drawn before it
+        page.wait_for_function("() => document.body.dataset.searchState === 'done'")
         ids = page.evaluate(LIST_IDS)
         assert ids[-1] == "T04" and len(ids) == 9  # all stations but the closed T06
         card = page.locator("#results li[data-station-id=T04]")

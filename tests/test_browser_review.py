@@ -67,6 +67,8 @@ def _rider_results(browser, base_url: str) -> list[str]:
         page.uncheck("#f-open")
         page.click("#locate")
         page.wait_for_selector("#results li.result")
+        # the server's answer, not the saved copy drawn before it
+        page.wait_for_function("() => document.body.dataset.searchState === 'done'")
         ids = page.evaluate(LIST_IDS)
         flagged = page.evaluate("() => [...document.querySelectorAll("
                                 "'#results li[data-reported-closed]')].map(li => "

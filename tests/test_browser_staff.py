@@ -225,6 +225,8 @@ def test_a_closed_station_leaves_the_rider_page(tabs, registry):
         rider.page.uncheck("#f-open")
         rider.page.click("#locate")
         rider.page.wait_for_selector("#results li.result")
+        # the server's answer, not the saved copy drawn before it
+        rider.page.wait_for_function("() => document.body.dataset.searchState === 'done'")
         return rider.page.evaluate(LIST_IDS)
 
     assert rider_ids()[0] == "T04"

@@ -130,7 +130,7 @@ def test_no_sample_notice_for_real_data(tmp_path):
         c = make_app(reg).test_client()
         for path in ("/", "/map", "/stations/R1"):
             html = c.get(path).get_data(as_text=True)
-            assert "sample-notice" not in html and "示例数据" not in html, path
+            assert 'class="sample-notice"' not in html and "示例数据" not in html, path
 
 
 def test_unknown_station_is_a_404_page(client):

@@ -16,6 +16,11 @@
  *
  * Everything from the API is put on the page with textContent / attributes,
  * never as HTML.
+ *
+ * The page is built for a weak signal: this script is inlined in the page and the map
+ * library (Leaflet, about 40 KB compressed) is loaded only once the first result is on
+ * screen, or when the rider needs the map before that (loadMap), so that the first
+ * answer waits for nothing but the page itself and the API.
  */
 (function () {
   'use strict';
@@ -23,7 +28,12 @@
   var cfg = JSON.parse(document.getElementById('rider-config').textContent);
   var S = cfg.strings;
   var byId = function (id) { return document.getElementById(id); };
-  var el = window.LocatorMaps.el;
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) { node.className = className; }
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    return node;
+  }
 
   var form = byId('finder');
   var statusBox = byId('status');
@@ -37,7 +47,8 @@
   var nearestBox = byId('nearest');
   var suggestBox = byId('suggest');
 
-  var state = { origin: null, seq: 0, last: null, layer: null, pins: [], here: null };
+  var state = { origin: null, seq: 0, last: null, layer: null, pins: [], here: null,
+                inFlight: null, locating: false };
 
   function fmt(template, vars) {
     return String(template).replace(/\{(\w+)\}/g, function (m, k) {
@@ -295,7 +306,7 @@
   }
 
   // ------------------------------------------------------------ map
-  function mapEntry() { return window.LocatorMaps.get(cfg.mapKey); }
+  function mapEntry() { return window.LocatorMaps ? window.LocatorMaps.get(cfg.mapKey) : null; }
 
   var PIN = 44;  // a pin's tap area (its drawn disc is smaller), px
 
@@ -519,13 +530,27 @@
                 n ? 'ok' : 'warn');
     }
     showCard();
+    if (!state.shown) {
+      state.shown = true;
+      if (window.performance && performance.mark) {
+        // Drawn, then painted (the frame after it): what benchmarks/bench_rider.py reads.
+        performance.mark('locator:first-result');
+        window.requestAnimationFrame(function () {
+          window.setTimeout(function () { performance.mark('locator:first-result-painted'); }, 0);
+        });
+      }
+    }
+    loadMap();
   }
 
   function search() {
     if (!state.origin) { return; }
+    var q = query();
+    var key = q.toString();
+    if (state.inFlight === key) { return; }  // the same search is on its way
+    state.inFlight = key;
     var seq = ++state.seq;
     var how = state.origin.how;
-    var q = query();
     var local = null;
     var live = false;
     remember(q);
@@ -547,6 +572,7 @@
       })
       .then(function (res) {
         if (seq !== state.seq) { return; }
+        state.inFlight = null;
         live = true;
         document.body.setAttribute('data-search-state', 'done');
         if (!res.ok) {
@@ -561,6 +587,7 @@
       })
       .catch(function () {
         if (seq !== state.seq) { return; }
+        state.inFlight = null;
         live = true;
         document.body.setAttribute('data-search-state', 'done');
         if (local) {
@@ -602,14 +629,18 @@
 
   function locate() {
     if (!navigator.geolocation) { fallback('unsupported'); return; }
+    if (state.locating) { return; }  // a tap while the automatic locate runs
+    state.locating = true;
     setStatus(S.locating, 'busy');
-    locateBtn.disabled = true;
+    locateBtn.setAttribute('aria-busy', 'true');
     navigator.geolocation.getCurrentPosition(function (pos) {
-      locateBtn.disabled = false;
+      state.locating = false;
+      locateBtn.removeAttribute('aria-busy');
       setOrigin(pos.coords.longitude, pos.coords.latitude, 'wgs84', 'gps');  // always WGS-84
       search();
     }, function (err) {
-      locateBtn.disabled = false;
+      state.locating = false;
+      locateBtn.removeAttribute('aria-busy');
       fallback(err.code === 1 ? 'denied' : err.code === 3 ? 'timeout' : 'unavailable');
     }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
   }
@@ -662,7 +693,15 @@
   });
   countFilters();
 
-  window.LocatorMaps.onMap(cfg.mapKey, function (entry) {
+  // ------------------------------------------------------------ map, loaded later
+  // The map's assets (Leaflet, locator-map.js and their styles) wait in a <template> and
+  // its setup script in a text/plain script element: loaded once the first result is drawn, or
+  // at once when the rider opens the manual choice (tap the map) or nothing is searched
+  // within MAP_IDLE_MS. The results are drawn on it when it is there.
+  var MAP_IDLE_MS = 1500;
+  var mapLoad = null;
+
+  function mapReady(entry) {
     entry.map.on('zoomend', spreadPins);
     entry.map.on('click', function (e) {
       var ll = e.latlng.wrap();
@@ -672,7 +711,51 @@
       setOrigin(ll.lng, ll.lat, entry.crs, 'map');
       search();
     });
-  });
+    if (state.last) { drawMap(state.last); }
+    document.body.setAttribute('data-map', 'ready');
+  }
+
+  function loadMap() {
+    if (mapLoad) { return mapLoad; }
+    var assets = byId('rider-map-assets');
+    var setup = byId('rider-map-script');
+    if (!assets || !setup) { return Promise.resolve(null); }
+    document.body.setAttribute('data-map', 'loading');
+    mapLoad = new Promise(function (resolve, reject) {
+      var parts = assets.content;
+      var links = parts.querySelectorAll('link[rel=stylesheet]');
+      for (var i = 0; i < links.length; i++) { document.head.appendChild(links[i].cloneNode(true)); }
+      var srcs = parts.querySelectorAll('script[src]');
+      var left = srcs.length;
+      var done = function () {
+        var run = document.createElement('script');
+        run.textContent = setup.textContent;
+        document.body.appendChild(run);
+        resolve(mapEntry());
+      };
+      if (!left) { done(); return; }
+      for (var j = 0; j < srcs.length; j++) {
+        var s = document.createElement('script');
+        s.src = srcs[j].getAttribute('src');
+        s.async = false;  // downloaded together, run in order (Leaflet first)
+        s.onload = function () { left -= 1; if (!left) { done(); } };
+        s.onerror = function () { reject(new Error('map assets')); };
+        document.head.appendChild(s);
+      }
+    }).then(function (entry) {
+      if (window.LocatorMaps) { window.LocatorMaps.onMap(cfg.mapKey, mapReady); }
+      return entry;
+    }, function () {
+      // No map on this signal: the list works without it; a later call tries again.
+      mapLoad = null;
+      document.body.setAttribute('data-map', 'failed');
+      return null;
+    });
+    return mapLoad;
+  }
+
+  manual.addEventListener('toggle', function () { if (manual.open) { loadMap(); } });
+  window.setTimeout(function () { if (!state.origin) { loadMap(); } }, MAP_IDLE_MS);
 
   // ------------------------------------------------------------ start
   if (window.LocatorOffline) { window.LocatorOffline.register(); }
@@ -693,9 +776,12 @@
       search();
     }
   } else if (navigator.permissions && navigator.permissions.query) {
-    // Locate at once only when the rider has already allowed it (no surprise prompt).
+    // Locate at once only when the rider has already allowed it (no surprise prompt);
+    // otherwise the rider may want the map first (to tap a place): load it now.
     navigator.permissions.query({ name: 'geolocation' }).then(function (p) {
-      if (p.state === 'granted' && !state.origin) { locate(); }
-    }).catch(function () { /* not supported: wait for the button */ });
+      if (p.state === 'granted' && !state.origin) { locate(); } else { loadMap(); }
+    }).catch(function () { loadMap(); });
+  } else {
+    loadMap();
   }
 }());

@@ -10,11 +10,10 @@
 "use strict";
 var VERSION = "__VERSION__";
 var SHELL_CACHE = "locator-shell-" + VERSION;
-var SHELL = ["/", "/static/rider.js", "/static/rider.css", "/static/base.css",
-             "/static/offline.js", "/static/locator-map.js", "/static/cluster.js",
+// The rider page carries its own scripts and styles inline ("/" is kept whole); what it
+// loads later (the map library) and the station page's files are kept beside it.
+var SHELL = ["/", "/static/base.css", "/static/locator-map.js", "/static/cluster.js",
              "/static/map.css", "/static/icon.svg", "/manifest.webmanifest",
-             "/static/alerts.js", "/static/alerts.css", "/static/search.js",
-             "/static/search.css",
              "/vendor/leaflet/leaflet.js", "/vendor/leaflet/leaflet.css"];
 
 self.addEventListener("install", function (event) {
