@@ -87,6 +87,20 @@ def verify_intervals(settings: Settings | None = None) -> dict[str, int]:
     return out
 
 
+#: The longest approval number or source line accepted (a real one is about 15 characters).
+_NOTICE_MAX = 80
+
+
+def _notice_text(v: Any) -> str:
+    """One short line of text for the map notice: no line breaks or control characters."""
+    s = str(v).strip()
+    if any(ord(c) < 32 or ord(c) == 127 for c in s):
+        raise ValueError("must be one line without control characters")
+    if len(s) > _NOTICE_MAX:
+        raise ValueError(f"at most {_NOTICE_MAX} characters")
+    return s
+
+
 def _setting(default: Any, parse: Callable[[Any], Any], doc: str) -> Any:
     return field(default=default, metadata={"parse": parse, "doc": doc})
 
@@ -96,11 +110,16 @@ class Settings:
     """Typed settings; the attribute ``foo_bar`` is read from ``LOCATOR_FOO_BAR``."""
 
     db: str = _setting(DEFAULT_DB, str, "database path or SQLAlchemy URL")
+    auto_migrate: bool = _setting(True, _bool, "upgrade an older database schema in place "
+                                  "when opening it; 0 = refuse and ask for `locator "
+                                  "migrate`")
     cors_origins: str = _setting("", str, "comma-separated origins allowed by CORS, or *")
     rate_limit: int = _setting(600, int, "API requests per minute per client; 0 = off")
-    tiles: str = _setting("osm", _choice("osm", "tianditu", "amap", "none"),
-                          "base map: osm, tianditu, amap or none")
-    tianditu_key: str = _setting("", str, "key for Tianditu tiles")
+    tiles: str = _setting("auto", _choice("osm", "tianditu", "amap", "none", "auto"),
+                          "base map: osm, tianditu, amap, none, or auto = tianditu when "
+                          "LOCATOR_TIANDITU_KEY is set, else osm")
+    tianditu_key: str = _setting("", str, "key (tk) for Tianditu tiles; with "
+                                 "LOCATOR_TILES=auto it makes Tianditu the base map")
     refresh_seconds: float = _setting(0.2, float, "how often each worker applies other "
                                       "processes' writes from the change log; 0 = never")
     max_query_length: int = _setting(2048, int, "longest accepted query string, characters")
@@ -159,10 +178,44 @@ class Settings:
                                        "the nearest station is farther, answers say no "
                                        "station is nearby and pages show no walking time")
     max_photo_bytes: int = _setting(5 * 1024 * 1024, int, "largest accepted photo upload")
+    map_approval: str = _setting("", _notice_text, "the map approval number (审图号, e.g. "
+                                 "GS(2024)0650号) shown at the bottom left of every map, as "
+                                 "published maps in China require")
+    map_source: str = _setting("", _notice_text, "the base map's source as shown at the "
+                               "bottom left of every map (e.g. 天地图·江苏); default: the "
+                               "provider of LOCATOR_TILES")
+    wechat_appid: str = _setting("", str, "WeChat official-account app id: inside WeChat "
+                                 "导航 then opens WeChat's own map (wx.openLocation)")
+    wechat_signature_url: str = _setting("", str, "the deployment's endpoint that signs a "
+                                         "page URL for the WeChat JSSDK: GET ?url=<page "
+                                         "URL> -> JSON {appId?, timestamp, nonceStr, "
+                                         "signature} (it holds the app secret; this app "
+                                         "never does)")
+    wechat_jssdk_url: str = _setting("https://res.wx.qq.com/open/js/jweixin-1.6.0.js", str,
+                                     "where WeChat's JSSDK is loaded from, only inside "
+                                     "WeChat and only when LOCATOR_WECHAT_APPID is set")
+    wechat_verify_files: str = _setting("", str, "WeChat's domain-verification files, "
+                                        "served at the site root: name=content pairs "
+                                        "separated by ';' (e.g. MP_verify_AbC123.txt=AbC123)")
 
     @classmethod
     def env_name(cls, attr: str) -> str:
         return "LOCATOR_" + attr.upper()
+
+    @property
+    def base_tiles(self) -> str:
+        """The base map in effect: :attr:`tiles` with ``auto`` resolved
+        (:func:`resolve_tiles`)."""
+        return resolve_tiles(self.tiles, self.tianditu_key)
+
+
+def resolve_tiles(tiles: str, tianditu_key: str = "") -> str:
+    """The base map a ``LOCATOR_TILES`` value stands for: ``auto`` is Tianditu when a
+    Tianditu key is set, else OpenStreetMap; any other value is itself. Every page, the
+    planner and the CLI resolve the setting here, so that they draw the same base map."""
+    if tiles != "auto":
+        return tiles
+    return "tianditu" if tianditu_key.strip() else "osm"
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None,

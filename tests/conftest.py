@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -26,11 +27,29 @@ def db_path(tmp_path) -> Path:
     return tmp_path / "test.sqlite"
 
 
+#: Test modules whose ``registry`` (and ``db_url``) run on both backends, SQLite and
+#: PostgreSQL with PostGIS (issue #11): the staff suites. The store and sync suites
+#: (test_store*.py) parametrise their own ``db_url`` the same way.
+BOTH_BACKENDS = ("test_staff_",)
+
+
+def pytest_generate_tests(metafunc):
+    module = metafunc.module.__name__.rpartition(".")[2]
+    if "backend" in metafunc.fixturenames and module.startswith(BOTH_BACKENDS):
+        metafunc.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture()
-def db_url(db_path) -> str:
-    """Where ``registry`` keeps its stations: the SQLite file ``db_path`` (test_store.py
-    also runs on PostgreSQL)."""
-    return str(db_path)
+def backend(request) -> str:
+    """``sqlite`` unless the module runs on both backends (:data:`BOTH_BACKENDS`)."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture()
+def db_url(request, backend, db_path) -> str:
+    """Where ``registry`` keeps its stations: the SQLite file ``db_path``, or a fresh
+    PostGIS database for the modules of :data:`BOTH_BACKENDS`."""
+    return str(db_path) if backend == "sqlite" else request.getfixturevalue("pg_url")
 
 
 @pytest.fixture()
@@ -100,29 +119,139 @@ def helsinki_scene(tmp_path: Path, n_stations: int, *, seed: int, source: str = 
     return eng, pbf, lon, lat, csv, rng
 
 
-@pytest.fixture()
-def pg_url():
-    """A SQLAlchemy URL of a new, empty PostgreSQL database on 127.0.0.1:5432 (trust auth,
-    as on the CI machine), dropped afterwards; skips where no server answers."""
-    import secrets
+# ------------------------------------------------------------------ PostgreSQL / PostGIS
+#: The server the PostgreSQL tests use: a maintenance database where the test role may
+#: CREATE DATABASE (override with LOCATOR_TEST_PG).
+PG_ADMIN_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
-    sa = pytest.importorskip("sqlalchemy")
-    pytest.importorskip("psycopg")
-    admin = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
-                             isolation_level="AUTOCOMMIT")
-    name = f"locator_test_{secrets.token_hex(4)}"
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def pg_required() -> bool:
+    """In CI (``CI`` set) or with ``LOCATOR_TEST_REQUIRE_PG=1`` the PostgreSQL and PostGIS
+    tests must run: where they would skip, they fail instead."""
+    return _flag("CI") or _flag("LOCATOR_TEST_REQUIRE_PG")
+
+
+def pg_unavailable(reason: str):
+    """Skip with ``reason`` (which says how to enable the tests), or fail in CI."""
+    if pg_required():
+        pytest.fail(f"{reason} [CI / LOCATOR_TEST_REQUIRE_PG: the PostgreSQL tests must run, "
+                    "not skip]", pytrace=False)
+    pytest.skip(reason)
+
+
+class PgServer:
+    """The test server: where to reach it, whether PostGIS is installed there, and a
+    template database with the postgis extension that each test database copies (much
+    faster than CREATE EXTENSION in every one)."""
+
+    def __init__(self, admin_url: str):
+        import secrets
+
+        import sqlalchemy as sa
+
+        self.sa = sa
+        self.admin_url = sa.engine.make_url(admin_url)
+        self.where = self.admin_url.render_as_string(hide_password=True)
+        self.admin = sa.create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        with self.admin.connect() as conn:
+            self.postgis = conn.execute(sa.text(
+                "SELECT default_version FROM pg_available_extensions WHERE name = 'postgis'"
+            )).scalar_one_or_none()
+        self.template: str | None = None
+        if self.postgis:
+            name = f"locator_tmpl_{os.getpid()}_{secrets.token_hex(3)}"
+            self._execute(f"CREATE DATABASE {name}")
+            eng = sa.create_engine(self.url(name))
+            try:
+                with eng.begin() as conn:
+                    conn.execute(sa.text("CREATE EXTENSION postgis"))
+            finally:
+                eng.dispose()
+            self.template = name
+
+    def url(self, name: str) -> str:
+        return self.admin_url.set(database=name).render_as_string(hide_password=False)
+
+    def _execute(self, sql: str) -> None:
+        with self.admin.connect() as conn:
+            conn.execute(self.sa.text(sql))
+
+    def new_database(self, *, postgis: bool) -> str:
+        """A new empty database (with the postgis extension when asked); its URL."""
+        import secrets
+
+        name = f"locator_test_{secrets.token_hex(4)}"
+        template = self.template if postgis else "template0"
+        self._execute(f"CREATE DATABASE {name} TEMPLATE {template}")
+        return name
+
+    def drop(self, name: str) -> None:
+        self._execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    def close(self) -> None:
+        if self.template is not None:
+            self.drop(self.template)
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """The PostgreSQL server of the tests, or a skip saying how to get one (a failure in
+    CI)."""
     try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+        import psycopg  # noqa: F401
+        import sqlalchemy as sa
+    except ImportError as e:
+        pg_unavailable(f"PostgreSQL tests need psycopg ({e}): pip install '.[test]'")
+    admin = os.environ.get("LOCATOR_TEST_PG") or PG_ADMIN_DEFAULT
+    try:
+        server = PgServer(admin)
     except sa.exc.OperationalError as e:
-        admin.dispose()
-        pytest.skip(f"no PostgreSQL server on 127.0.0.1:5432 ({e.orig})")
+        where = sa.engine.make_url(admin).render_as_string(hide_password=True)
+        pg_unavailable(f"PostgreSQL not reachable at {where} ({str(e.orig).strip()}); set "
+                       "LOCATOR_TEST_PG=postgresql+psycopg://USER@HOST:PORT/DB or start it "
+                       "(pg_ctlcluster 15 main start; bash tests/run.sh does this as root)")
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        yield server
     finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
+        server.close()
+
+
+def _database(server: PgServer, *, postgis: bool):
+    name = server.new_database(postgis=postgis)
+    try:
+        yield server.url(name)
+    finally:
+        server.drop(name)
+
+
+@pytest.fixture()
+def pg_url(pg_server):
+    """A SQLAlchemy URL of a new, empty PostgreSQL database, dropped afterwards: with the
+    postgis extension where the server has PostGIS (as on the CI machine), so that every
+    PostgreSQL test runs on a PostGIS store."""
+    yield from _database(pg_server, postgis=pg_server.postgis is not None)
+
+
+@pytest.fixture()
+def postgis_url(pg_server):
+    """A new PostgreSQL database with the postgis extension (a skip saying how to install
+    PostGIS where the server lacks it; a failure in CI)."""
+    if pg_server.postgis is None:
+        pg_unavailable(f"PostGIS is not installed on the PostgreSQL server at "
+                       f"{pg_server.where}: apt-get install postgresql-15-postgis-3 (bash "
+                       "tests/run.sh does this as root)")
+    yield from _database(pg_server, postgis=True)
+
+
+@pytest.fixture()
+def plain_pg_url(pg_server):
+    """A new PostgreSQL database without PostGIS (what a server without it gives)."""
+    yield from _database(pg_server, postgis=False)
 
 
 @pytest.fixture(scope="module")

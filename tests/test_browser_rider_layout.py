@@ -333,6 +333,9 @@ def test_overlapping_rider_pins_are_spread_and_each_can_be_tapped(phone, base_ur
     want = _nearest_ids(registry, XUZHOU)
     assert set(want[:2]) == {"XSS1", "XSS2"}
     _wait_list(page, want)
+    # the map library arrives after the first result; the pins are drawn then
+    page.wait_for_function("() => document.querySelectorAll('.rider-map .rank-pin').length"
+                           " === 10")
     for zoom in (None, 13):
         if zoom is not None:
             page.evaluate(f"() => {{ LocatorMaps.get('rider').map.setZoom({zoom}, "

@@ -399,10 +399,9 @@ def test_cached_result_parts_do_not_outlive_their_columns(tiny_stations):
     idx = StationIndex(tiny_stations)
     r = idx.nearest(117.1850, 34.2615, 1)[0]
     first = r.to_json(mode="walk")
-    hours = r._hours.get(r._cols.mv_hours[r._i])
     from locator.time_util import local_today
 
-    assert list(r._cols.memo["_static_json"]) == [(r._i, "walk", hours, local_today())]
+    assert list(r._cols.memo[("_static_json", "walk", local_today())]) == [r._i]
     try:
         old = weakref.ref(r._cols)
     except TypeError:
@@ -431,3 +430,19 @@ def test_replaced_rows_of_the_delta_never_come_back_when_results_are_few(tiny_st
     res = idx.nearest(first.lon, first.lat, 10)
     assert [r.id for r in res].count(first.id) == 1
     assert next(r for r in res if r.id == first.id).name == "又开了"
+
+
+def test_cached_result_heads_of_past_days_are_dropped(tiny_stations):
+    """A result's cached head holds the freshness of its day: a new day starts a new
+    cache and drops the old days' (a long-running worker must not keep one per day)."""
+    from datetime import date
+
+    from locator.index.results import _heads
+
+    idx = StationIndex(tiny_stations)
+    r = idx.nearest(117.1850, 34.2615, 1)[0]
+    cols = r._cols
+    _heads(cols, "walk", date(2026, 7, 14))[r._i] = b"{}"
+    _heads(cols, "bike", date(2026, 7, 14))[r._i] = b"{}"
+    assert _heads(cols, "walk", date(2026, 7, 15)) == {}
+    assert not [k for k in cols.memo if isinstance(k, tuple) and date(2026, 7, 14) in k]

@@ -202,3 +202,39 @@ def test_outside_china_is_not_shifted():
     links = nav_links(*tokyo, "Tokyo")
     assert floats(parse(links["amap"])[1]["to"].rsplit(",", 1)[0]) == pytest.approx(tokyo)
     assert floats(parse(links["baidu"])[1]["location"]) == pytest.approx(tokyo[::-1])
+
+
+# --------------------------------------------------------------------------- h5 (WeChat)
+
+
+@pytest.mark.parametrize("mode", NAV_MODES)
+def test_h5_links_are_https_pages_only(origin, mode):
+    """WeChat's browser blocks links that open another app: every link is the vendor's
+    https page, and Amap's does not ask to open the Amap app."""
+    links = nav_links(LON, LAT, NAME, origin=origin, mode=mode, h5=True)
+    assert set(links) == {"amap", "baidu", "tencent", "osm"}
+    for app, url in links.items():
+        assert urlsplit(url).scheme == "https", (app, url)
+        assert "callnative" not in url and "://" not in url.split("://", 1)[1], (app, url)
+    _, q = parse(links["amap"])
+    assert "callnative" not in q  # Amap's default: 0, the H5 page
+    assert q["coordinate"] == "gaode" and q["src"] == SOURCE
+
+
+def test_h5_carries_the_same_points(origin):
+    """Only the app hand-off differs: the H5 links take the rider to the same GCJ-02,
+    BD-09 and WGS-84 points, and Amap's link is the app link without callnative=1."""
+    app = nav_links(LON, LAT, NAME, origin=origin)
+    h5 = nav_links(LON, LAT, NAME, origin=origin, h5=True)
+    assert h5["amap"] == app["amap"].replace("&callnative=1", "")
+    assert (h5["baidu"], h5["tencent"], h5["osm"]) == (app["baidu"], app["tencent"], app["osm"])
+    _, q = parse(h5["amap"])
+    lon, lat, name = q["to"].split(",", 2)
+    assert (float(lon), float(lat)) == pytest.approx(wgs84_to_gcj02(LON, LAT), abs=1e-6)
+    assert name == NAME
+
+
+def test_app_links_still_open_amap():
+    """Outside WeChat nothing changes: Amap's link asks to open the app."""
+    assert parse(nav_links(LON, LAT, NAME)["amap"])[1]["callnative"] == "1"
+    assert nav_links(LON, LAT, NAME, h5=False) == nav_links(LON, LAT, NAME)

@@ -154,9 +154,15 @@ def coverage_cmd(mode, minutes_text, engine_name, pbf, speed, detour, demand, we
         iso_out.write_text(json.dumps(covered, ensure_ascii=False), encoding="utf-8")
     if report is not None:
         from ..coverage.report import write_report
+        from ..render.basemap import report_base_map
+        from ..settings import load_settings
 
+        try:  # the pages' base map and notice (审图号, source), as LOCATOR_* set them
+            base = report_base_map(load_settings())
+        except ValueError as e:
+            raise click.ClickException(str(e)) from None
         write_report(report, rep, gaps=gaps, stations=records, demand=dem, districts=dist,
-                     engine=eng, isochrones=iso)
+                     engine=eng, isochrones=iso, tiles=base.mappings())
     if as_json:
         click.echo(json.dumps(doc, ensure_ascii=False))
         return

@@ -1,4 +1,4 @@
-"""Command line: ``locator init | import | export | nearest | history | serve | demo``.
+"""Command line: ``locator init | migrate | import | export | nearest | history | serve | demo``.
 
 Each command parses its options, calls the library and prints. Errors from the
 library (bad input, missing database) become a one-line message and exit
@@ -75,6 +75,30 @@ def init(db: str | None) -> None:
     store = StationStore(db, create=True)
     click.echo(f"Database ready: {store.url} (schema version {store.schema_version}, "
                f"{store.count()} stations)")
+
+
+@main.command()
+@db_option
+@_handle_errors
+def migrate(db: str | None) -> None:
+    """Upgrade the database's schema in place to this program's version (nothing is lost;
+    one transaction: a failed or interrupted upgrade changes nothing and can be rerun).
+
+    On PostgreSQL it also adds the PostGIS geometry column once PostGIS is available.
+    Take a backup first: there are no downgrades."""
+    from ..store.schema import migrate as migrate_database
+
+    done = migrate_database(db)
+    if done.from_version == done.to_version:
+        carried = " (carried over to Alembic's versioning)" if done.legacy else ""
+        click.echo(f"{done.where}: schema version {done.to_version}, already current"
+                   f"{carried}; {done.stations:,} stations.")
+    else:
+        click.echo(f"{done.where}: upgraded from schema version {done.from_version} to "
+                   f"{done.to_version} in {done.seconds:.1f} s; {done.stations:,} stations "
+                   f"and {done.history_rows:,} history rows, all kept.")
+    if done.backend == "postgresql":
+        click.echo(("Geometry: " if done.geometry.geometry else "Note: ") + done.geometry.note)
 
 
 def _lang_text(e: Exception, lang: str) -> str:
@@ -341,8 +365,12 @@ def export(file: Path, crs: str, include_closed: bool, db: str | None) -> None:
 @_handle_errors
 def nearest(lon, lat, crs, k, types, amenities, open_at, open_now, max_distance_m, mode,
             include_closed, out_crs, queries, as_json, db) -> None:
-    """The nearest stations to a point (or to each point of a --queries file)."""
-    from ..store.registry import Registry
+    """The nearest stations to a point (or to each point of a --queries file).
+
+    On a PostGIS database the server answers (its GiST index, re-ranked exactly) for up
+    to 200 points; otherwise, and for longer --queries files, the stations are loaded
+    into the in-memory index first. The answers are the same either way."""
+    from ..store import StationStore
     from ..time_util import now
 
     crs = parse_crs(crs)
@@ -361,41 +389,54 @@ def nearest(lon, lat, crs, k, types, amenities, open_at, open_now, max_distance_
                                field="lon" if lon is None else "lat")
         wlon, wlat = validate_lonlat(lon, lat, crs=crs)
         points = [(None, wlon, wlat, lon, lat)]
-    reg = Registry.open(db)
-    statuses = ("open", "temporarily_closed", "closed") if include_closed else None
-    any_sample = False
-    for qid, wlon, wlat, _in_lon, _in_lat in points:
-        res = reg.index.nearest(wlon, wlat, k, types=types or None,
-                                amenities=amenities or None, open_at=open_at,
-                                statuses=statuses, max_distance_m=max_distance_m)
-        any_sample |= any(r.station is not None and r.station.is_sample for r in res)
-        if as_json:
-            items = []
-            for r in res:
-                d = r.to_dict(mode=mode)
-                if out_crs != "wgs84":
-                    d["lon"], d["lat"] = from_wgs84(r.lon, r.lat, out_crs)
-                    d["crs"] = out_crs
-                items.append(d)
-            line = {"query": {"id": qid, "lon": wlon, "lat": wlat, "crs": "wgs84"},
-                    "results": items}
-            if any(it.get("source") == "sample" for it in items):
-                line["notice"] = "sample data: illustrative, not real stations"
-            click.echo(json.dumps(line, ensure_ascii=False))
+    store = StationStore(db)
+    try:
+        if store.spatial and len(points) <= _SERVER_SIDE_POINTS:
+            search = store.nearest  # the database's KNN: no index to load for a few points
         else:
-            head = f"Query {qid}: " if qid is not None else ""
-            click.echo(f"{head}{len(res)} station(s) near {wlon:.6f},{wlat:.6f} (WGS-84)")
-            for i, r in enumerate(res, 1):
-                olon, olat = from_wgs84(r.lon, r.lat, out_crs) if out_crs != "wgs84" \
-                    else (r.lon, r.lat)
-                click.echo(
-                    f"{i:>3}. {r.id}  {r.name}  [{STATION_TYPES[r.type].en}]\n"
-                    f"     {r.distance_m:,.0f} m, bearing {r.bearing_deg:.0f}°, "
-                    f"~{r.eta(mode):.1f} min by {mode}; {r.open_status}; "
-                    f"{olon:.6f},{olat:.6f} ({out_crs})\n"
-                    f"     Amap: {r.nav_links_for(mode)['amap']}")
+            from ..store.registry import Registry
+
+            search = Registry(store).index.nearest
+        statuses = ("open", "temporarily_closed", "closed") if include_closed else None
+        any_sample = False
+        for qid, wlon, wlat, _in_lon, _in_lat in points:
+            res = search(wlon, wlat, k, types=types or None, amenities=amenities or None,
+                         open_at=open_at, statuses=statuses, max_distance_m=max_distance_m)
+            any_sample |= any(r.station is not None and r.station.is_sample for r in res)
+            if as_json:
+                items = []
+                for r in res:
+                    d = r.to_dict(mode=mode)
+                    if out_crs != "wgs84":
+                        d["lon"], d["lat"] = from_wgs84(r.lon, r.lat, out_crs)
+                        d["crs"] = out_crs
+                    items.append(d)
+                line = {"query": {"id": qid, "lon": wlon, "lat": wlat, "crs": "wgs84"},
+                        "results": items}
+                if any(it.get("source") == "sample" for it in items):
+                    line["notice"] = "sample data: illustrative, not real stations"
+                click.echo(json.dumps(line, ensure_ascii=False))
+            else:
+                head = f"Query {qid}: " if qid is not None else ""
+                click.echo(f"{head}{len(res)} station(s) near {wlon:.6f},{wlat:.6f} (WGS-84)")
+                for i, r in enumerate(res, 1):
+                    olon, olat = from_wgs84(r.lon, r.lat, out_crs) if out_crs != "wgs84" \
+                        else (r.lon, r.lat)
+                    click.echo(
+                        f"{i:>3}. {r.id}  {r.name}  [{STATION_TYPES[r.type].en}]\n"
+                        f"     {r.distance_m:,.0f} m, bearing {r.bearing_deg:.0f}°, "
+                        f"~{r.eta(mode):.1f} min by {mode}; {r.open_status}; "
+                        f"{olon:.6f},{olat:.6f} ({out_crs})\n"
+                        f"     Amap: {r.nav_links_for(mode)['amap']}")
+    finally:
+        store.dispose()  # its pooled connections, before the process ends
     if any_sample and not as_json:
         click.echo("Note: these are SAMPLE stations (illustrative, not real).")
+
+
+#: Up to this many query points, ``locator nearest`` on PostGIS asks the server for each
+#: (a few milliseconds apiece); more, and loading the index once is quicker.
+_SERVER_SIDE_POINTS = 200
 
 
 def _read_queries(path: Path, default_crs: str) -> list[tuple]:

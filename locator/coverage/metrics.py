@@ -10,8 +10,10 @@ Which stations count
 :class:`StationSet`. By default every station except ``closed`` ones counts (the same
 default as the nearest-station index). With ``at`` ("coverage at 22:00"), only
 stations whose status is ``open`` and whose opening hours say open at that time
-count; **a station with unknown (empty) hours counts as open**, because most such
-stations are simply undocumented, and the report says how many were counted that way.
+count; **a station with unknown hours counts as open** (no hours given, or hours that
+say "unknown" then: an open end, a comment), because most such stations are simply
+undocumented, and the report says how many were counted that way. Sunrise and sunset
+are those at each station's position.
 
 How a unit counts as covered
 ----------------------------
@@ -71,7 +73,8 @@ class StationSet:
 
     ``excluded`` counts the stations left out, by reason (``closed``, ``status``,
     ``type``, ``not_open_at``); ``unknown_hours_counted_open`` how many stations
-    without hours were counted as open at ``at``.
+    whose hours are unknown at ``at`` (none given, or "unknown" then) were counted as
+    open.
     """
 
     ids: np.ndarray
@@ -117,7 +120,8 @@ def select_stations(stations: Iterable[Station], *, at: datetime | str | None = 
     ----------
     at
         Only stations open at this time (aware datetime or ISO 8601; naive means
-        ``tz``). Requires status ``open``; unknown hours count as open.
+        ``tz``), at their position (for sunrise and sunset). Requires status ``open``;
+        unknown hours (none, or "unknown" then) count as open.
     statuses
         Statuses that count; default every status except ``closed``. Ignored
         with ``at`` (then only ``open``).
@@ -148,11 +152,13 @@ def select_stations(stations: Iterable[Station], *, at: datetime | str | None = 
             excluded["closed" if s.status == "closed" else "status"] += 1
             continue
         if when is not None:
-            if not s.opening_hours:
-                unknown += 1
-            elif not parse_hours(s.opening_hours).is_open(when):
+            state = parse_hours(s.opening_hours).state(
+                when, position=(s.lon, s.lat), tz=tz) if s.opening_hours else "unknown"
+            if state == "closed":
                 excluded["not_open_at"] += 1
                 continue
+            if state == "unknown":
+                unknown += 1
         ids.append(s.id)
         lon.append(s.lon)
         lat.append(s.lat)

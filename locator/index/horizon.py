@@ -46,6 +46,29 @@ def horizon(results: Sequence[Any], *, max_m: float,
     if not results:
         return {"max_m": float(max_m), "nearby": False, "nearest": None}
     r = results[0]
+    cols = getattr(r, "_cols", None)
+    if districts is None and cols is not None:
+        # Cached on the index columns that hold the station (they are immutable): the
+        # lookup in the boundaries costs more than the rest of the answer.
+        cache = cols.memo.get("_horizon_place")
+        if cache is None:
+            cache = cols.memo.setdefault("_horizon_place", {})
+        place = cache.get(r._i)
+        if place is None:
+            place = cache[r._i] = _place(r, None)
+    else:
+        place = _place(r, districts)
+    name, city = place
+    return {
+        "max_m": float(max_m),
+        "nearby": bool(r.distance_m <= max_m),
+        "nearest": {"id": r.id, "name": r.name, "district": name, "city": city,
+                    "distance_m": round(float(r.distance_m), 3)},
+    }
+
+
+def _place(r: Any, districts: DistrictLookup | None) -> tuple[str | None, str | None]:
+    """(district name, city name) of result ``r``'s station, None where unknown."""
     st = getattr(r, "station", None)
     adcode = (st.district_adcode or None) if st is not None else None
     name = (st.district_name or None) if st is not None else None
@@ -55,10 +78,4 @@ def horizon(results: Sequence[Any], *, max_m: float,
         if found is not None:
             adcode = adcode or found.adcode
             name = name or found.name
-    return {
-        "max_m": float(max_m),
-        "nearby": bool(r.distance_m <= max_m),
-        "nearest": {"id": r.id, "name": r.name, "district": name,
-                    "city": CITIES.get(adcode[:4]) if adcode else None,
-                    "distance_m": round(float(r.distance_m), 3)},
-    }
+    return name, (CITIES.get(adcode[:4]) if adcode else None)

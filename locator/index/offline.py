@@ -4,8 +4,9 @@ page still finds the nearest stations, in the browser, in the server's order.
 The pack holds what the result cards show (names, types, amenities, address, phone,
 code, freshness, the hours in words) and, instead of an opening-hours parser in
 JavaScript, each station's **open intervals for the next days**, computed here by the
-project's own parser (:func:`locator.stations.hours.open_status`): the phone then answers
-"open now" by looking the moment up, and agrees with the server by construction. Stations
+project's own parser (:func:`locator.stations.hours.open_status`, at the station's
+position, so that sunrise and sunset are resolved here): the phone then answers "open
+now" by looking the moment up, and agrees with the server by construction. Stations
 with unknown hours carry ``null`` (unknown stays distinct from closed).
 
 Distances in the browser use the same haversine formula and Earth radius as the server
@@ -40,16 +41,19 @@ PACK_FORMAT = 1
 
 
 def open_intervals(hours: str | None, start: datetime, days: int = PACK_DAYS,
-                   *, tz: str = DEFAULT_TIMEZONE) -> list[list[int]] | None:
+                   *, tz: str = DEFAULT_TIMEZONE, position: tuple[float, float] | None = None
+                   ) -> list[list[int]] | None:
     """The ``[from, to)`` intervals (Unix seconds) in which ``hours`` is open between
-    ``start`` and ``days`` later; None when the hours are unknown."""
+    ``start`` and ``days`` later; None when the hours are unknown (at any time in
+    that window). ``position`` is the station's (lon, lat), for sunrise and sunset: the
+    phone gets the intervals, never the rule, so it needs no sun tables of its own."""
     if not hours:
         return None
     end = start + timedelta(days=days)
     out: list[list[int]] = []
     at = start
     for _ in range(days * 48 + 8):  # at most a few changes a day; a guard, not a limit
-        state, nxt = open_status(hours, at, tz=tz)
+        state, nxt = open_status(hours, at, tz=tz, position=position)
         if state == "unknown":
             return None
         stop = min(nxt, end) if nxt is not None else end
@@ -82,7 +86,7 @@ def pack_station(st: Station, start: datetime) -> dict[str, Any]:
         "reported_closed": st.reported_closed_at is not None,
         "hours_zh": describe_hours(st.opening_hours, "zh"),
         "hours_en": describe_hours(st.opening_hours, "en"),
-        "open": open_intervals(st.opening_hours, start),
+        "open": open_intervals(st.opening_hours, start, position=(st.lon, st.lat)),
         "freshness": {"state": fresh.state, "label_zh": fresh.label("zh"),
                       "label_en": fresh.label("en")},
     }

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import functools
 import time as _time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, NamedTuple
+
+import orjson
 
 from .. import config
 from ..errors import InvalidInput
 from ..geo import bearing_deg
+from ..stations.entry import UNKNOWN_ENTRY, EntryNow, entry_now, has_entry_info
 from ..stations.freshness import Freshness, freshness
 from ..stations.hours import OpeningHours, open_status, state_now
 from ..stations.model import Station
@@ -121,8 +124,17 @@ class NearestResult:
     def reported_closed(self) -> bool:
         """Whether riders' reports mark the station "reported closed" (until a reviewer
         acts on them)."""
-        st = self.station
-        return st is not None and st.reported_closed_at is not None
+        return self._flagged()
+
+    def _flagged(self) -> bool:
+        sts = self._cols.stations
+        return sts is not None and sts[self._i].reported_closed_at is not None
+
+    @property
+    def is_sample(self) -> bool:
+        """Whether the station is sample data (``source`` ``sample``)."""
+        sts = self._cols.stations
+        return sts is not None and sts[self._i].source == "sample"
 
     @property
     def bearing_deg(self) -> float:
@@ -147,6 +159,12 @@ class NearestResult:
                                f"{', '.join(config.SPEEDS_KMH)}", field="mode")
         return eta_minutes(self.distance_m, mode)
 
+    def _sun_position(self, hours: OpeningHours) -> tuple[float, float] | None:
+        """The station's (lon, lat) when ``hours`` use sunrise or sunset, else None."""
+        if hours._uses_sun:
+            return (self._cols.mv_lon[self._i], self._cols.mv_lat[self._i])
+        return None
+
     def _open_state(self) -> tuple[str, datetime | None]:
         if self._open is None:
             cols, i = self._cols, self._i
@@ -157,9 +175,9 @@ class NearestResult:
                 if h is None:
                     self._open = ("unknown", None)
                 elif self._at is None:  # now: the per-minute cached answer
-                    self._open = state_now(h)
+                    self._open = state_now(h, position=self._sun_position(h))
                 else:
-                    self._open = open_status(h, self._at)
+                    self._open = open_status(h, self._at, position=self._sun_position(h))
         return self._open
 
     def arrival(self, mode: str = "walk") -> Arrival:
@@ -177,11 +195,23 @@ class NearestResult:
         return arr
 
     def _arrival_state(self, minutes: float) -> tuple[datetime, bool | None, int | None, bytes]:
-        base = self._at if self._at is not None else _this_minute()
+        base, frac = _minute_of(self._at if self._at is not None else _clock()[1])
         cols, i = self._cols, self._i
-        hours = self._hours.get(cols.mv_hours[i]) if cols.mv_status[i] == _S_OPEN else False
-        whole = int((base.second + base.microsecond / 1e6) / 60.0 + minutes)
-        return _arrival_at(hours, base, whole)
+        hours: OpeningHours | None | Literal[False] = False
+        pos = None
+        if cols.mv_status[i] == _S_OPEN:
+            hours = self._hours.get(cols.mv_hours[i])
+            if hours is not None and hours._uses_sun:
+                pos = (cols.mv_lon[i], cols.mv_lat[i])
+        return _arrival_at(hours, base, int(frac + minutes), pos)
+
+    def entry(self, mode: str = "walk") -> EntryNow:
+        """How to get in when the rider arrives (:meth:`arrival` of ``mode``): staffed
+        then, else the door's entry method (:func:`~locator.stations.entry.entry_now`)."""
+        st = self.station
+        if st is None or not has_entry_info(st):
+            return UNKNOWN_ENTRY
+        return entry_now(st, self.arrival(mode).at)
 
     @property
     def open_status(self) -> str:
@@ -205,21 +235,25 @@ class NearestResult:
         is, which is right even when the query point was a tapped spot on a map."""
         return self.nav_links_for("walk")
 
-    def nav_links_for(self, mode: str, *, from_query_point: bool = False) -> dict[str, str]:
+    def nav_links_for(self, mode: str, *, from_query_point: bool = False,
+                      h5: bool = False) -> dict[str, str]:
         """Links for a travel mode; ``from_query_point`` routes from the query point instead
-        of the rider's position."""
+        of the rider's position; ``h5`` gives the vendors' H5 pages only (WeChat)."""
         if from_query_point:
             from ..stations.navigation import nav_links
 
-            return nav_links(self.lon, self.lat, self.name, origin=self._origin, mode=mode)
-        return _station_links(self._cols, self._i, mode)
+            return nav_links(self.lon, self.lat, self.name, origin=self._origin, mode=mode,
+                             h5=h5)
+        return _station_links(self._cols, self._i, mode, h5)
 
-    def to_dict(self, *, mode: str = "walk", lang: str = "zh") -> dict[str, Any]:
+    def to_dict(self, *, mode: str = "walk", lang: str = "zh",
+                h5: bool = False) -> dict[str, Any]:
         """A JSON-ready dict: the station's fields, labels in both languages, the point in
-        GCJ-02/BD-09, and this query's distance, bearing, ETA, open status and links."""
+        GCJ-02/BD-09, and this query's distance, bearing, ETA, open status, arrival, how
+        to get in on arrival (``entry``, its label in ``lang``) and links."""
         if mode not in config.SPEEDS_KMH:
             self.eta(mode)  # raises, naming the allowed modes
-        d = dict(_static_part(self._cols, self._i, local_today()))
+        d = dict(_static_part(self._cols, self._i, _clock()[2]))
         state, change = self._open_state()
         d.update(
             distance_m=round(self.distance_m, 3),
@@ -231,57 +265,138 @@ class NearestResult:
             open_status=state,
             next_change=change.isoformat() if change else None,
             opening_hours=self.opening_hours,
-            nav_links=self.nav_links_for(mode),
+            nav_links=self.nav_links_for(mode, h5=h5),
             arrival=self.arrival(mode).to_dict(),
+            entry=self.entry(mode).public(lang),
         )
         return d
 
-    def to_json(self, *, mode: str = "walk") -> bytes:
-        """``to_dict(mode=mode)`` serialised as JSON (UTF-8), the same keys and values.
-
-        The query-independent part is serialised once per station and mode and cached;
-        only distance, bearing, ETAs and open status are formatted per call. This is the
-        API's hot path.
-        """
-        if mode not in config.SPEEDS_KMH:
-            self.eta(mode)  # raises, naming the allowed modes
-        cols, i = self._cols, self._i
-        head = _static_json(cols, i, mode, self._hours.get(cols.mv_hours[i]),
-                            local_today())
-        state, change = self._open_state()
-        dist = self.distance_m
-        w, b, e = (dist * f for f in _ETA_FACTORS)  # minutes per mode: walk, bike, ebike
-        nxt = f'"{change.isoformat()}"' if change else "null"
-        eta = (w, b, e)[_MODES.index(mode)]
-        arrival = self._arrival_state(eta)[3]
-        tail = (f',"distance_m":{dist:.3f},"bearing_deg":{self.bearing_deg:.1f},'
-                f'"eta_min":{eta:.2f},'
-                f'"eta_min_by_mode":{{"walk":{w:.2f},"bike":{b:.2f},"ebike":{e:.2f}}},'
-                f'"open_status":"{state}","next_change":{nxt},"arrival":{{"minutes":{eta:.2f},')
-        return head + tail.encode() + arrival
+    def to_json(self, *, mode: str = "walk", lang: str = "zh", h5: bool = False) -> bytes:
+        """``to_dict(mode=mode, lang=lang, h5=h5)`` serialised as JSON (UTF-8), the same
+        keys and values (:func:`results_json` of this one result)."""
+        return results_json((self,), mode=mode, lang=lang, h5=h5)
 
 
-_MINUTE: list = [None, None]  # (minute number, aware datetime) of the last call
+def results_json(results: Sequence[NearestResult], *, mode: str = "walk", lang: str = "zh",
+                 h5: bool = False) -> bytes:
+    """The results as JSON objects joined by commas (the inside of the API's ``results``
+    array): each is ``r.to_dict(mode=mode, lang=lang, h5=h5)`` serialised, the same keys
+    and values. This is the API's hot path.
+
+    The query-independent part of a result is serialised once per station and mode (and
+    day, for the freshness) and cached on the columns; the open state, the arrival and
+    how to get in are cached per hours, minute and position (most stations share their
+    hours and say nothing about their door). Only distance, bearing and the ETAs are
+    formatted per result. The clock is read once per call, not per result.
+    """
+    mi = _MODE_INDEX.get(mode)
+    if mi is None:
+        raise InvalidInput(f"mode: unknown mode {mode!r}; allowed: "
+                           f"{', '.join(config.SPEEDS_KMH)}", field="mode")
+    _, now_minute, today = _clock()
+    f_walk, f_bike, f_ebike = _ETA_FACTORS
+    unknown_entry = _UNKNOWN_ENTRY_JSON[lang == "en"]
+    out = []
+    heads: dict[int, bytes] = {}
+    last_cols = None
+    last_at: Any = _clock  # no result's query time
+    base, frac = now_minute, 0.0
+    for r in results:
+        cols, i = r._cols, r._i
+        if cols is not last_cols:
+            heads = _heads(cols, mode, today, h5)
+            last_cols = cols
+        head = heads.get(i)
+        if head is None:
+            head = heads[i] = _static_json(cols, i, mode, today,
+                                           r._hours.get(cols.mv_hours[i]), h5)
+        at = r._at
+        if at is not last_at:  # the results of one query share it
+            last_at = at
+            # the state and arrival are evaluated per minute: cached per minute
+            base, frac = (now_minute, 0.0) if at is None else _minute_of(at)
+        status = cols.mv_status[i]
+        pos = None
+        hours: OpeningHours | None | Literal[False]
+        if status != _S_OPEN:
+            hours, state = False, _CLOSED_STATE
+        else:
+            hours = r._hours.get(cols.mv_hours[i])
+            if hours is None:
+                state = _UNKNOWN_STATE
+            else:
+                if hours._uses_sun:
+                    pos = (cols.mv_lon[i], cols.mv_lat[i])
+                state = _state_json(hours, base, pos)
+        dist = r.distance_m
+        w, b, e = dist * f_walk, dist * f_bike, dist * f_ebike
+        ws, bs, es = f"{w:.2f}", f"{b:.2f}", f"{e:.2f}"
+        eta = (w, b, e)[mi]
+        arr = _arrival_at(hours, base, int(frac + eta), pos)
+        st = cols.stations[i] if cols.stations is not None else None
+        if st is None or not (st.staffed_hours or st.entry_method):
+            entry = unknown_entry
+        else:
+            entry = _entry_json(cols, i, arr[0] if st.staffed_hours else None, lang)
+        eta_s = (ws, bs, es)[mi]
+        out.append(head + (
+            f',"distance_m":{dist:.3f},"bearing_deg":{r.bearing_deg:.1f},"eta_min":{eta_s},'
+            f'"eta_min_by_mode":{{"walk":{ws},"bike":{bs},"ebike":{es}}},{state},'
+            f'"arrival":{{"minutes":{eta_s},').encode() + arr[3] + entry)
+    return b",".join(out)
 
 
-def _this_minute() -> datetime:
-    """The current minute where the stations are (what "open now" is evaluated at; the
-    datetime is rebuilt once a minute, not per result)."""
+def _clock() -> tuple[int, datetime, date]:
+    """(minute number, the current minute where the stations are, today there): what
+    "now" is evaluated at, rebuilt once a minute, not per result."""
     m = int(_time.time() // 60)
-    cached = _MINUTE
+    cached = _CLOCK
     if cached[0] != m:
-        cached[1] = now().replace(second=0, microsecond=0)
-        cached[0] = m
-    return cached[1]
+        minute = now().replace(second=0, microsecond=0)
+        cached = (m, minute, minute.date())
+        globals()["_CLOCK"] = cached
+    return cached
 
 
-@functools.lru_cache(maxsize=16384)
-def _arrival_at(hours: OpeningHours | None | Literal[False], base: datetime, whole: int
+_CLOCK: tuple[int, datetime, date] = (-1, datetime.min, date.min)
+
+
+def _minute_of(at: datetime) -> tuple[datetime, float]:
+    """``at``'s minute and the fraction of it gone (states change on whole minutes, so
+    the minute is what the caches are keyed on)."""
+    if not at.second and not at.microsecond:
+        return at, 0.0
+    return (at.replace(second=0, microsecond=0),
+            (at.second + at.microsecond / 1e6) / 60.0)
+
+
+#: Cached answers by (hours text, minute, ...): keyed by the text, whose hash is C-level
+#: and cached, not by the parsed object (hashing a dataclass calls Python code). Bounded:
+#: a cache that fills up starts afresh.
+_ARRIVALS: dict[tuple, tuple[datetime, bool | None, int | None, bytes]] = {}
+_STATES: dict[tuple, str] = {}
+_CACHE_LIMIT = 16384
+
+
+def _arrival_at(hours: OpeningHours | None | Literal[False], base: datetime, whole: int,
+                pos: tuple[float, float] | None = None
                 ) -> tuple[datetime, bool | None, int | None, bytes]:
     """The arrival minute ``whole`` minutes after ``base``'s minute, the state then
-    (``hours`` False: the record is not open; None: unknown hours), the minutes to
-    closing when soon, and the JSON members after ``"minutes"`` (cached: arrivals of
-    one query minute repeat across stations and requests)."""
+    (``hours`` False: the record is not open; None: unknown hours; ``pos`` the station's
+    position, for hours with sunrise or sunset), the minutes to closing when soon, and the
+    JSON members after ``"minutes"`` (cached: arrivals of one query minute repeat across
+    stations and requests)."""
+    key = (hours if not hours else hours.text, base, whole, pos)
+    got = _ARRIVALS.get(key)
+    if got is None:
+        if len(_ARRIVALS) >= _CACHE_LIMIT:
+            _ARRIVALS.clear()
+        got = _ARRIVALS[key] = _arrival(hours, base, whole, pos)
+    return got
+
+
+def _arrival(hours: OpeningHours | None | Literal[False], base: datetime, whole: int,
+             pos: tuple[float, float] | None) -> tuple[datetime, bool | None, int | None, bytes]:
     at = base.replace(second=0, microsecond=0) + timedelta(minutes=whole)
     is_open: bool | None
     soon = None
@@ -290,18 +405,57 @@ def _arrival_at(hours: OpeningHours | None | Literal[False], base: datetime, who
     elif hours is False:
         is_open = False
     else:
-        state, change = open_status(hours, at)
-        is_open = state == "open"
+        state, change = open_status(hours, at, position=pos)
+        is_open = None if state == "unknown" else state == "open"
         if is_open and change is not None and change - at <= _SOON:
             soon = max(0, int((change - at).total_seconds() // 60))
     o = "null" if is_open is None else ("true" if is_open else "false")
     c = "null" if soon is None else str(soon)
-    frag = f'"at":"{at.isoformat(timespec="seconds")}","open":{o},"closes_in_min":{c}}}}}'
+    frag = f'"at":"{at.isoformat(timespec="seconds")}","open":{o},"closes_in_min":{c}}}'
     return at, is_open, soon, frag.encode()
+
+
+def _state_json(hours: OpeningHours, at: datetime, pos: tuple[float, float] | None) -> str:
+    """``"open_status":..,"next_change":..`` of ``hours`` at ``at`` (and ``pos``)."""
+    key = (hours.text, at, pos)
+    got = _STATES.get(key)
+    if got is None:
+        state, change = open_status(hours, at, position=pos)
+        nxt = f'"{change.isoformat()}"' if change else "null"
+        if len(_STATES) >= _CACHE_LIMIT:
+            _STATES.clear()
+        got = _STATES[key] = f'"open_status":"{state}","next_change":{nxt}'
+    return got
+
+
+_CLOSED_STATE = '"open_status":"closed","next_change":null'
+_UNKNOWN_STATE = '"open_status":"unknown","next_change":null'
+#: ``,"entry":{...}}`` (closing the result) of a station without entry information, by
+#: "is the language English".
+_UNKNOWN_ENTRY_JSON = tuple(
+    b',"entry":' + orjson.dumps(UNKNOWN_ENTRY.public(lang)) + b"}" for lang in ("zh", "en"))
+
+
+def _entry_json(cols: Columns, i: int, at: datetime | None, lang: str) -> bytes:
+    """``,"entry":{...}}`` of row ``i`` at ``at`` (None: the entry does not depend on the
+    time), cached per row, minute and language."""
+    cache = cols.memo.get("_entry_json")
+    if cache is None:
+        cache = cols.memo.setdefault("_entry_json", {})
+    key = (i, at, lang)
+    got = cache.get(key)
+    if got is None:
+        st = cols.stations[i] if cols.stations is not None else None
+        e = entry_now(st, at) if st is not None else UNKNOWN_ENTRY
+        if len(cache) >= _MEMO_LIMIT:
+            cache.clear()
+        got = cache[key] = b',"entry":' + orjson.dumps(e.public(lang)) + b"}"
+    return got
 
 
 _MODES = tuple(config.SPEEDS_KMH)
 assert _MODES == ("walk", "bike", "ebike")
+_MODE_INDEX = {m: k for k, m in enumerate(_MODES)}
 #: Minutes per metre for each mode, as :func:`eta_minutes` computes them.
 _ETA_FACTORS = tuple(eta_minutes(1.0, m) for m in _MODES)
 
@@ -331,28 +485,43 @@ def _per_columns_cache(fn):
     return cached
 
 
-@_per_columns_cache
-def _static_json(cols: Columns, i: int, mode: str, hours: OpeningHours | None,
-                 today: date) -> bytes:
-    """The cached query-independent part of :meth:`NearestResult.to_json`: a JSON object
-    missing its closing brace."""
-    import orjson
+def _heads(cols: Columns, mode: str, today: date, h5: bool = False) -> dict[int, bytes]:
+    """The cache of :func:`_static_json` heads of ``cols`` for ``mode``, ``today`` and the
+    link variant, by row (a new day starts new caches and drops the old days')."""
+    memo = cols.memo
+    key = ("_static_json", mode, today, "h5") if h5 else ("_static_json", mode, today)
+    heads = memo.get(key)
+    if heads is None:
+        # list(): a C-level copy, so another thread adding a cache meanwhile is harmless
+        for old in [k for k in list(memo) if isinstance(k, tuple)
+                    and k[0] == "_static_json" and k[2] != today]:
+            memo.pop(old, None)
+        heads = memo.setdefault(key, {})
+    elif len(heads) >= _MEMO_LIMIT:
+        heads.clear()
+    return heads
 
+
+def _static_json(cols: Columns, i: int, mode: str, today: date, hours: OpeningHours | None,
+                 h5: bool = False) -> bytes:
+    """The query-independent part of a result as JSON: an object missing its closing
+    brace (cached by :func:`results_json`)."""
     d = dict(_static_part(cols, i, today))
     d["mode"] = mode
     d["opening_hours"] = hours.text if hours is not None else None
-    d["nav_links"] = _station_links(cols, i, mode)
+    d["nav_links"] = _station_links(cols, i, mode, h5)
     return orjson.dumps(d)[:-1]
 
 
 @_per_columns_cache
-def _station_links(cols: Columns, i: int, mode: str) -> dict[str, str]:
-    """A station's navigation links without a start point (cached per station and mode)."""
+def _station_links(cols: Columns, i: int, mode: str, h5: bool = False) -> dict[str, str]:
+    """A station's navigation links without a start point (cached per station, mode and
+    link variant: ``h5`` for WeChat)."""
     from ..stations.navigation import nav_links
 
     names = cols.names
     return nav_links(cols.mv_lon[i], cols.mv_lat[i], names[i] if names is not None else
-                     cols.ids[i], mode=mode)
+                     cols.ids[i], mode=mode, h5=h5)
 
 
 @_per_columns_cache
@@ -414,10 +583,10 @@ def reported_last(results: list[NearestResult]) -> list[NearestResult]:
     """``results`` with the stations riders have reported closed moved after the others
     (each group keeps its distance order): they stay listed, clearly marked, but a rider
     is sent to an unflagged station first."""
-    flagged = [r for r in results if r.reported_closed]
+    flagged = [r for r in results if r._flagged()]
     if not flagged:
         return results
-    return [r for r in results if not r.reported_closed] + flagged
+    return [r for r in results if not r._flagged()] + flagged
 
 
 

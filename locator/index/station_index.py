@@ -63,6 +63,7 @@ from ..geo import chord_for_m, haversine_m, unit_xyz, unit_xyz_np
 from ..stations.model import Station
 from ..stations.vocab import AMENITIES, AMENITY_BIT, STATION_TYPES, STATUSES, Vocabulary
 from ..time_util import parse_when
+from ._cells import cell_cache
 from ._columns import (
     STATUS_CODES,
     TYPE_CODES,
@@ -251,8 +252,9 @@ class StationIndex(IndexWrites):
         types, amenities
             Keep only these types; require all these amenities.
         open_at
-            Keep stations open at this time, plus those with unknown hours (marked
-            ``unknown``, never hidden). Naive times are Asia/Shanghai.
+            Keep stations open at this time, plus those whose hours are unknown then
+            (none given, an open end, a comment; marked ``unknown``, never hidden).
+            Sunrise and sunset are those at the station. Naive times are Asia/Shanghai.
         statuses
             Allowed record statuses; default all but ``closed``.
         max_distance_m
@@ -319,10 +321,22 @@ class StationIndex(IndexWrites):
                 if st != _S_OPEN:
                     return False
                 h = hours.get(cols.mv_hours[i])
-                if h is not None and not h.is_open(at):
+                # Kept unless the hours say closed then: "unknown" (an open end, a
+                # comment) is kept and marked, as are stations without hours. Sunrise
+                # and sunset are the station's own.
+                if h is not None and h.is_closed(
+                        at, position=(cols.mv_lon[i], cols.mv_lat[i]) if h.uses_position
+                        else None):
                     return False
             return True
 
+        if snap.tree is not None and type_set is None and not snap.dn \
+                and snap.mid_tree is None:  # only the main tree: its cells may settle it
+            got = cell_cache(snap.main, snap.tree).nearest(
+                snap.main, lon, lat, k, snap.dead, True, keep=accept, max_d=max_distance_m)
+            if got is not None:
+                return [NearestResult(sid, d, snap.main, i, lon, lat, hours, at)
+                        for d, sid, i in got]
         # (chord, cols, row) candidates, from the tree(s) and the delta buffer.
         cands: list[tuple[float, Columns, int]] = []
         if snap.tree is not None:
@@ -363,8 +377,14 @@ class StationIndex(IndexWrites):
         a result unless tombstoned or closed. None when the fetched neighbours do not
         settle the answer (too many skipped, or a tie reaching past them). ``tree`` is
         ``snap.tree``."""
-        n = tree.n
+        main = snap.main
         dead = snap.dead
+        hours = self._hours
+        got = cell_cache(main, tree).nearest(main, lon, lat, k, dead, snap.has_closed)
+        if got is not None:  # the cell's candidates settle it (see _cells)
+            return [NearestResult(sid, d, main, i, lon, lat, hours, None)
+                    for d, sid, i in got]
+        n = tree.n
         kk = min(n, k + 1 + len(dead))
         if kk > 4 * k + 64:
             return None
@@ -384,12 +404,10 @@ class StationIndex(IndexWrites):
         if not pairs:
             return []
         cut = pairs[min(k, len(pairs)) - 1][0] + TIE_EPS
-        main = snap.main
         mv_lon, mv_lat, ids = main.mv_lon, main.mv_lat, main.ids
         ranked = [(haversine_m(lon, lat, mv_lon[i], mv_lat[i]), ids[i], i)
                   for d, i in pairs if d <= cut]
         ranked.sort(key=_dist_id)
-        hours = self._hours
         return [NearestResult(sid, d, main, i, lon, lat, hours, None)
                 for d, sid, i in ranked[:k]]
 

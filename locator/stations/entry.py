@@ -37,19 +37,30 @@ class EntryNow:
     def to_dict(self) -> dict[str, object]:
         return {"how": self.how, "staffed": self.staffed, "zh": self.zh, "en": self.en}
 
+    def public(self, lang: str = "zh") -> dict[str, object]:
+        """What the API's results carry: ``{"how", "staffed", "label"}``, the label in
+        ``lang``."""
+        return {"how": self.how, "staffed": self.staffed, "label": self.label(lang)}
+
+
+#: What :func:`entry_now` says of a station without any entry information.
+UNKNOWN_ENTRY = EntryNow("unknown", None, "进入方式未知", "Entry method not known")
+
 
 def entry_now(st: Station, at: datetime | None = None, *, tz: str = DEFAULT_TIMEZONE
               ) -> EntryNow:
-    """How a rider gets into ``st`` at ``at`` (now if None)."""
+    """How a rider gets into ``st`` at ``at`` (now if None). Staffed hours are evaluated
+    at the station's position (they may use sunrise and sunset)."""
     staffed: bool | None = None
     if st.staffed_hours:
-        state, _ = open_status(st.staffed_hours, at, tz=tz)
+        state, _ = open_status(st.staffed_hours, at, tz=tz, position=(st.lon, st.lat))
         staffed = None if state == "unknown" else state == "open"
     if staffed:
         return EntryNow("staffed", True, "有工作人员值守，可直接进入", "Staffed now: walk in")
     method = st.entry_method
     if not method:
-        return EntryNow("unknown", staffed, "进入方式未知", "How to get in: not known")
+        return UNKNOWN_ENTRY if staffed is None else EntryNow(
+            "unknown", staffed, UNKNOWN_ENTRY.zh, UNKNOWN_ENTRY.en)
     zh, en = ENTRY_METHODS[method].zh, ENTRY_METHODS[method].en
     if method == "qr_code" and st.entry_app:
         zh, en = f"扫码开门（{st.entry_app}）", f"Scan a QR code ({st.entry_app})"
@@ -64,6 +75,12 @@ def entry_now(st: Station, at: datetime | None = None, *, tz: str = DEFAULT_TIME
     return EntryNow(method, staffed, zh, en)
 
 
+def has_entry_info(st: Station) -> bool:
+    """Whether ``st`` says anything about how to get in (most stations do not: then
+    :func:`entry_now` is :data:`UNKNOWN_ENTRY` at every moment)."""
+    return bool(st.staffed_hours or st.entry_method)
+
+
 def toilet_label(st: Station, lang: str = "zh") -> str | None:
     """Who may use the toilet, for a station that lists one (None if it lists none)."""
     if "toilet" not in st.amenities:
@@ -74,4 +91,5 @@ def toilet_label(st: Station, lang: str = "zh") -> str | None:
     return f"Toilet: {term.en}" if lang.startswith("en") else f"卫生间：{term.zh}"
 
 
-__all__ = ["EntryNow", "entry_now", "toilet_label"]
+__all__ = ["UNKNOWN_ENTRY", "EntryNow", "entry_now",
+           "has_entry_info", "toilet_label"]

@@ -922,6 +922,12 @@ class OpeningHours:
             return i % 2 == 1 and (states is None or states[i // 2] == OPEN)
         return self._state(dt, _place(position, tz) if self._uses_sun else None) == OPEN
 
+    def is_closed(self, dt: datetime, *, position: tuple[float, float] | None = None,
+                  tz: str = DEFAULT_TIMEZONE) -> bool:
+        """Whether the hours say closed at ``dt`` ("unknown" is not closed: a filter
+        that keeps what may be open uses this, not ``not is_open``)."""
+        return self._state(dt, _place(position, tz) if self._uses_sun else None) == CLOSED
+
     def next_change(self, dt: datetime, *, horizon_days: int = 8,
                     position: tuple[float, float] | None = None,
                     tz: str = DEFAULT_TIMEZONE) -> datetime | None:

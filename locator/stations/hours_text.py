@@ -387,7 +387,8 @@ def _error_message(spec: str, error: InvalidInput, en: bool) -> str:
 
 
 def hours_preview(spec: str | None, *, at: datetime | str | None = None, lang: str = "zh",
-                  tz: str = DEFAULT_TIMEZONE) -> dict[str, Any]:
+                  tz: str = DEFAULT_TIMEZONE, position: tuple[float, float] | None = None
+                  ) -> dict[str, Any]:
     """What the station form shows while opening hours are typed.
 
     Parameters
@@ -401,6 +402,9 @@ def hours_preview(spec: str | None, *, at: datetime | str | None = None, lang: s
         ``"zh"`` or ``"en"``, for ``error`` and ``text``.
     tz
         The station's IANA timezone.
+    position
+        The station's (lon, lat), WGS-84, when known: sunrise and sunset are then
+        resolved for ``open_now`` (else "unknown" while the rule uses them).
 
     Returns
     -------
@@ -427,7 +431,7 @@ def hours_preview(spec: str | None, *, at: datetime | str | None = None, lang: s
         return {"valid": False, "error": _error_message(spec or "", exc, en), "text": None,
                 "canonical": None, "open_now": "unknown", "next_change": None}
     blank = spec is None or not spec.strip()
-    state, change = open_status(spec, when, tz=tz)
+    state, change = open_status(spec, when, tz=tz, position=position)
     return {"valid": True, "error": None, "text": text,
             "canonical": None if blank else parse_hours(spec or "").text,
             "open_now": state, "next_change": change.isoformat() if change else None}

@@ -16,11 +16,12 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from typing import Any
 
+from ..config import DEFAULT_TIMEZONE
 from ..errors import InvalidInput
 from .codes import ALPHABET as CODE_ALPHABET
 from .codes import normalize_code
 from .coords import validate_lonlat
-from .hours import validate_hours
+from .hours import open_status, validate_hours
 from .vocab import (
     ACCESS,
     AMENITIES,
@@ -98,6 +99,20 @@ class Station:
     @property
     def is_sample(self) -> bool:
         return self.source == "sample"
+
+    @property
+    def position(self) -> tuple[float, float]:
+        """``(lon, lat)``, WGS-84: what opening hours with sunrise or sunset need."""
+        return (self.lon, self.lat)
+
+    def open_state(self, at: datetime | None = None, *, tz: str = DEFAULT_TIMEZONE
+                   ) -> tuple[str, datetime | None]:
+        """("open" | "closed" | "unknown", next change) at ``at`` (now if None): closed
+        unless the record's status is ``open``, else what the opening hours say at the
+        station's position (so that "sunrise-sunset" is known, not "unknown")."""
+        if self.status != "open":
+            return "closed", None
+        return open_status(self.opening_hours, at, tz=tz, position=(self.lon, self.lat))
 
     def to_dict(self, *, lang: str | None = None) -> dict[str, Any]:
         """A JSON-ready dict; with ``lang``, labels for type/amenities/status are added."""

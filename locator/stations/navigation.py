@@ -14,6 +14,12 @@ osm       ``https://www.openstreetmap.org/directions`` WGS-84   (OSM is WGS-84 o
           (``/?mlat=..&mlon=..`` with no origin)
 ========  ===========================================  =======  ===================
 
+In-app browsers that block app schemes (WeChat's, where a link that tries to open
+another app is stopped) get ``h5=True``: every link is then the vendor's https page
+that works inside that browser. Baidu's, Tencent's and OSM's links already are; Amap's
+loses ``callnative=1``, which would first try to open the Amap app (Amap's default is
+``callnative=0``: the H5 page only).
+
 What was followed (URI API docs as published by each vendor):
 
 - Amap web URI API, "路径规划" (lbs.amap.com/api/uri-api/guide/travel/route,
@@ -95,6 +101,7 @@ def nav_links(
     *,
     origin: tuple[float, float] | None = None,
     mode: str = "walk",
+    h5: bool = False,
 ) -> dict[str, str]:
     """Deep links to navigate to a WGS-84 point, one per app.
 
@@ -110,6 +117,9 @@ def nav_links(
     mode
         One of :data:`NAV_MODES`: ``walk``, ``bike``, ``ebike`` (the apps'
         riding mode) or ``car``.
+    h5
+        Only the vendors' https pages, never an attempt to open their apps: for WeChat's
+        browser, which blocks app schemes (see the module docstring).
 
     Returns
     -------
@@ -130,8 +140,9 @@ def nav_links(
             and -90.0 <= lat <= 90.0):
         lon, lat = validate_lonlat(lon, lat)  # slow path: coerce and explain what is wrong
     dest = _destination_parts(lon, lat, str(name), key)
+    amap_to = dest[8] if h5 else dest[1]
     if origin is None:
-        return {"amap": dest[0] + dest[1], "baidu": dest[4], "tencent": dest[2] + dest[6],
+        return {"amap": dest[0] + amap_to, "baidu": dest[4], "tencent": dest[2] + dest[6],
                 "osm": dest[5]}
     try:
         o_lon, o_lat = origin
@@ -143,7 +154,7 @@ def nav_links(
         o_lon, o_lat = validate_lonlat(o_lon, o_lat, field_prefix="origin_")
     amap_from, tencent_from, baidu_origin, osm_origin = _origin_parts(o_lon, o_lat)
     return {
-        "amap": dest[0] + amap_from + dest[1],
+        "amap": dest[0] + amap_from + amap_to,
         "baidu": _BAIDU_ROUTE_URL + baidu_origin + dest[3],
         "tencent": dest[2] + tencent_from + dest[6],
         "osm": f"{_OSM_ROUTE_URL}engine={_MODES[key][3]}&route={osm_origin}%3B{dest[7]}",
@@ -160,11 +171,11 @@ def _destination_parts(lon: float, lat: float, name: str, key: str) -> tuple[str
     amap_name = quote(label.replace(",", "，"), safe="")  # "," separates Amap's fields
     baidu_name = quote(label.replace("|", "｜"), safe="")  # "|" separates Baidu's fields
     g_lon, g_lat, b_lon, b_lat = _app_coords(lon, lat)
+    amap_to = f"to={g_lon:.6f},{g_lat:.6f},{amap_name}&mode={amap_mode}&coordinate=gaode"
     # Amap puts longitude first; Baidu, Tencent and OSM put latitude first.
     return (
         _AMAP_URL,
-        f"to={g_lon:.6f},{g_lat:.6f},{amap_name}&mode={amap_mode}&coordinate=gaode"
-        f"&callnative=1&src={SOURCE}",
+        f"{amap_to}&callnative=1&src={SOURCE}",
         f"{_TENCENT_URL}type={tencent_type}&to={q_name}&tocoord={g_lat:.6f},{g_lon:.6f}",
         f"&destination=latlng:{b_lat:.6f},{b_lon:.6f}%7Cname:{baidu_name}"
         f"&mode={baidu_mode}&coord_type=bd09ll&output=html&src={_BAIDU_SRC}",
@@ -173,6 +184,7 @@ def _destination_parts(lon: float, lat: float, name: str, key: str) -> tuple[str
         f"{_OSM_URL}mlat={lat:.6f}&mlon={lon:.6f}#map={_OSM_ZOOM}/{lat:.6f}/{lon:.6f}",
         f"&coord_type=2&referer={SOURCE}",
         f"{lat:.6f},{lon:.6f}",
+        f"{amap_to}&src={SOURCE}",  # h5: the Amap page only (callnative defaults to 0)
     )
 
 

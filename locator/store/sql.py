@@ -1,7 +1,8 @@
-"""Station storage through SQLAlchemy Core: SQLite by default; PostgreSQL by URL
-(tested on a real server), so several app servers can share one database. Spatial
-queries run in the in-memory index either way; a PostGIS store with server-side
-geometry would plug in behind the same interface.
+"""Station storage through SQLAlchemy Core: SQLite by default; PostgreSQL (with PostGIS
+where the server has it) by URL, so several app servers can share one database. Spatial
+queries run in the in-memory index; on PostGIS the database answers one-off nearest and
+box queries itself (:mod:`.spatial`). Schema versions and their migrations (Alembic)
+are in :mod:`.schema`.
 
 Every write runs in one transaction together with its history rows, so a
 failed write (or a failed import, whatever its size) leaves the database as it
@@ -58,11 +59,11 @@ from ..errors import Conflict, InvalidInput, NotFound, SchemaError
 from ..settings import load_settings
 from ..stations.coords import validate_lonlat
 from ..stations.model import EDITABLE_FIELDS, Station, station_from_dict
+from .schema import SCHEMA_VERSION as SCHEMA_VERSION
 
-#: Bump with every schema change and add a step to ``_MIGRATIONS``.
-SCHEMA_VERSION = 4
-
-
+#: Today's tables. A change here needs a new revision in ``migrations/versions/`` and
+#: a bump of :data:`SCHEMA_VERSION` (in :mod:`.schema`). On PostGIS, ``stations`` also has
+#: the generated ``geom`` column (:mod:`.spatial`), which the store never writes.
 metadata = sa.MetaData()
 
 stations_t = sa.Table(
@@ -204,10 +205,17 @@ class StationStore:
     create
         Create the schema when the database is empty. Otherwise an empty
         database raises :class:`SchemaError`.
+    auto_migrate
+        Upgrade a database of an older schema version in place when opening it (the
+        default, ``$LOCATOR_AUTO_MIGRATE`` where that setting exists); with False such
+        a database raises :class:`SchemaError` asking to run ``locator migrate``.
     """
 
-    def __init__(self, location: str | os.PathLike | None = None, *, create: bool = False):
+    def __init__(self, location: str | os.PathLike | None = None, *, create: bool = False,
+                 auto_migrate: bool | None = None, _prepare: bool = True):
         self.url = db_url(location)
+        self._spatial: bool | None = None
+        self._spatial_queries: Any = None  # built by .spatial on first use
         if self.url.startswith("sqlite:///") and not create:
             path = Path(self.url[len("sqlite:///"):])
             if not path.exists():
@@ -228,45 +236,53 @@ class StationStore:
             sa.event.listen(self._writer, "close", turns.close)
         else:
             self._writer = self.engine
-        self._check_schema(create=create)
+            if self.dialect == "postgresql":
+                sa.event.listen(self.engine, "connect", _pg_session)
+        if not _prepare:
+            return  # locator migrate: schema.upgrade() takes it from here
+        if auto_migrate is None:
+            auto_migrate = bool(getattr(load_settings(), "auto_migrate", True))
+        from .schema import prepare
+
+        try:
+            prepare(self, create=create, auto_migrate=auto_migrate)
+        except BaseException:
+            self.dispose()
+            raise
 
     # ---------------------------------------------------------------- schema
-    def _check_schema(self, *, create: bool) -> None:
-        insp = sa.inspect(self.engine)
-        if not insp.has_table("locator_meta"):
-            if not create:
-                raise SchemaError(f"database {self.url} has no station-locator schema; "
-                                  "run `locator init`")
-            with self._writing(lock=False) as conn:
-                metadata.create_all(conn)
-                conn.execute(meta_t.insert().values(key="schema_version",
-                                                    value=str(SCHEMA_VERSION)))
-            return
-        with self.engine.connect() as conn:
-            v = conn.execute(sa.select(meta_t.c.value).where(meta_t.c.key == "schema_version")
-                             ).scalar_one_or_none()
-        if v is None or int(v) > SCHEMA_VERSION:
-            raise SchemaError(f"database schema version {v} is newer than this program "
-                              f"supports ({SCHEMA_VERSION}); upgrade station-locator")
-        if int(v) < SCHEMA_VERSION:
-            self._migrate(int(v))
-
-    def _migrate(self, found: int) -> None:
-        """Upgrade the schema in place, one step per version, all in one transaction (a
-        failed or interrupted upgrade leaves the old schema; it can simply be rerun)."""
-        with self._writing(lock=False) as conn:
-            v = int(conn.execute(sa.select(meta_t.c.value).where(
-                meta_t.c.key == "schema_version")).scalar_one())
-            for step in range(v, SCHEMA_VERSION):
-                _MIGRATIONS[step](conn)
-            conn.execute(meta_t.update().where(meta_t.c.key == "schema_version")
-                         .values(value=str(SCHEMA_VERSION)))
+    @property
+    def display_url(self) -> str:
+        """The database URL with any password hidden (for messages)."""
+        return sa.engine.make_url(self.url).render_as_string(hide_password=True)
 
     @property
     def schema_version(self) -> int:
+        from .schema import read_version
+
         with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(meta_t.c.value).where(
-                meta_t.c.key == "schema_version")).scalar_one())
+            v = read_version(conn).version
+        if v is None:
+            raise SchemaError(f"database {self.display_url} has no station-locator schema")
+        return v
+
+    @property
+    def spatial(self) -> bool:
+        """Whether the database has the PostGIS geometry column, so that :meth:`nearest`
+        and :meth:`select` run on the server (checked once per store). Without GeoAlchemy2
+        (the ``postgres`` extra) they run in an index instead."""
+        if self._spatial is None:
+            from .spatial import geoalchemy2_installed, geometry_status
+
+            if self.dialect != "postgresql" or not geoalchemy2_installed():
+                self._spatial = False
+            else:
+                with self.engine.connect() as conn:
+                    self._spatial = geometry_status(conn).geometry
+        return self._spatial
+
+    def _forget_spatial(self) -> None:
+        self._spatial = None
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -369,6 +385,29 @@ class StationStore:
              .where(history_t.c.hid > seq).order_by(history_t.c.hid).limit(limit))
         with self.engine.connect() as conn:
             return [Change(*r) for r in conn.execute(q)]
+
+    def nearest(self, lon: float, lat: float, k: int = 5, **filters: Any) -> list[Any]:
+        """:meth:`StationIndex.nearest <locator.StationIndex.nearest>` without loading an
+        index: on PostGIS the database searches its GiST index and the candidates are
+        re-ranked exactly (:func:`.spatial.nearest`); elsewhere an index is built from
+        every row for this one query. Same arguments, same results."""
+        if self.spatial:
+            from .spatial import nearest
+
+            return nearest(self, lon, lat, k, **filters)
+        from ..index.station_index import StationIndex
+
+        return StationIndex(self.all()).nearest(lon, lat, k, **filters)
+
+    def select(self, *, bbox: tuple[float, float, float, float] | None = None,
+               types: Iterable[str] | None = None, district: str | None = None,
+               statuses: Iterable[str] | None = None) -> list[Station]:
+        """:meth:`StationIndex.select <locator.StationIndex.select>` in the database: live
+        stations in a WGS-84 box (inclusive) matching the filters, ordered by id (on
+        PostGIS through the geometry's GiST index)."""
+        from .spatial import select
+
+        return select(self, bbox=bbox, types=types, district=district, statuses=statuses)
 
     # ---------------------------------------------------------------- writes
     def add(self, station: Station, *, actor: str, hook: WriteHook | None = None) -> Station:
@@ -666,60 +705,23 @@ def _chunks(seq: list, n: int):
         yield seq[i:i + n]
 
 
-def _migrate_1_to_2(conn: Connection) -> None:
-    """Version 2: soft delete (``stations.deleted_at``) and the version of each change."""
-    conn.execute(sa.text("ALTER TABLE stations ADD COLUMN deleted_at TIMESTAMP"
-                         + (" WITH TIME ZONE" if conn.dialect.name == "postgresql" else "")))
-    conn.execute(sa.text("ALTER TABLE station_history ADD COLUMN version INTEGER"))
-
-
-def _migrate_2_to_3(conn: Connection) -> None:
-    """Version 3: who verified a station, its star level, its public code and the
-    "reported closed" flag. Existing stations get their codes here."""
-    from ..stations.codes import candidate_code
-
-    ts = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "TIMESTAMP"
-    for ddl in ("verified_by VARCHAR(100) NOT NULL DEFAULT ''", "star_level INTEGER",
-                "code VARCHAR(12)", f"reported_closed_at {ts}"):
-        conn.execute(sa.text(f"ALTER TABLE stations ADD COLUMN {ddl}"))
-    ids = list(conn.execute(sa.text("SELECT id FROM stations ORDER BY created_at, id")
-                            ).scalars())
-    taken: set[str] = set()
-    rows = []
-    for sid in ids:
-        code, salt = candidate_code(sid), 0
-        while code in taken:
-            salt += 1
-            code = candidate_code(sid, salt)
-        taken.add(code)
-        rows.append({"b_id": sid, "c": code})
-    if rows:
-        conn.execute(sa.text("UPDATE stations SET code = :c WHERE id = :b_id"), rows)
-    conn.execute(sa.text("CREATE UNIQUE INDEX ix_stations_code ON stations (code)"))
-
-
-def _migrate_3_to_4(conn: Connection) -> None:
-    """Version 4: how to get in (entry method, the app for a QR code, staffed hours, a
-    note for the door) and who may use the toilet; all unknown for existing stations."""
-    for ddl in ("entry_method VARCHAR(20) NOT NULL DEFAULT ''",
-                "entry_app VARCHAR(40) NOT NULL DEFAULT ''", "staffed_hours VARCHAR(200)",
-                "entry_note VARCHAR(200) NOT NULL DEFAULT ''",
-                "toilet_access VARCHAR(20) NOT NULL DEFAULT ''"):
-        conn.execute(sa.text(f"ALTER TABLE stations ADD COLUMN {ddl}"))
-
-
-#: ``_MIGRATIONS[v]`` upgrades a database from schema version ``v`` to ``v + 1``.
-_MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_1_to_2,
-                                                        2: _migrate_2_to_3,
-                                                        3: _migrate_3_to_4}
-
-
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=5000")
     cur.close()
+
+
+def _pg_session(dbapi_conn, _record) -> None:
+    """Plan every statement for its own parameters. psycopg prepares a statement on the
+    server after its fifth run, and PostgreSQL may then keep one generic plan; planned
+    while a table was small (the first chunks of a big import), that plan is a sequential
+    scan, and the id and code look-ups of the later chunks, against a table that has grown
+    to 100,000 rows in the same transaction, took 200 ms each instead of 0.1 ms."""
+    with dbapi_conn.cursor() as cur:
+        cur.execute("SET plan_cache_mode = force_custom_plan")
+    dbapi_conn.commit()
 
 
 def _sqlite_writer_connect(dbapi_conn, record) -> None:

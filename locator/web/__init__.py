@@ -81,7 +81,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         gc.freeze()
     app.extensions["locator"] = RegistryHolder(registry, cfg["LOCATOR_REFRESH_SECONDS"])
 
-    from . import assets
+    from . import assets, display
     from .api import routes as api
     from .errors import register_error_handlers
     from .i18n import init_i18n
@@ -95,6 +95,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(assets.bp)
+    app.register_blueprint(display.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(planner.bp)
     app.register_blueprint(planner_api.bp)

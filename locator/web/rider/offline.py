@@ -61,7 +61,7 @@ def _worker_source() -> bytes:
         static = current_app.static_folder or ""
         for name in ("rider.js", "rider.css", "base.css", "offline.js", "locator-map.js",
                      "cluster.js", "map.css", "alerts.js", "alerts.css", "search.js",
-                     "search.css", "sw.js"):
+                     "search.css", "large.js", "large.css", "sw.js"):
             with open(f"{static}/{name}", "rb") as f:
                 h.update(f.read())
         with current_app.open_resource("static/sw.js") as f:

@@ -21,7 +21,6 @@ from ...errors import InvalidInput, NotFound
 from ...index.horizon import horizon
 from ...index.results import station_freshness
 from ...stations.coords import CRS_CODES, from_wgs84
-from ...stations.hours import open_status
 from ...stations.model import Station
 from ...stations.navigation import nav_links
 from ...stations.vocab import ACCESS, AMENITIES, OPEN_STATES, STATION_TYPES, STATUSES, Vocabulary
@@ -30,6 +29,7 @@ from ..api.routes import nearest_query
 from ..i18n import current_lang
 from ..i18n import gettext as _
 from ..params import bilingual
+from ..wechat import request_nav_h5
 
 bp = Blueprint("pages", __name__)
 
@@ -102,6 +102,8 @@ _JS_STRINGS: dict[str, tuple[str, str]] = {
     "arrive_closing": ("到达后 {n} 分钟关门", "closes {n} min after you arrive"),
     "arrive_closed": ("到达时已关门", "closed when you arrive"),
     "arrive_unknown": ("营业时间未知", "opening hours unknown"),
+    # before a result's entry label (the API's ``entry.label``, at the arrival time)
+    "entry_how": ("怎么进门：", "How to get in: "),
     "far_title": ("附近 {km} 公里内没有站点", "No station within {km} km"),
     "far_nearest": ("最近的站点是{name}{place}，直线距离 {d}。",
                     "The nearest station is {name}{place}, {d} away in a straight line."),
@@ -181,8 +183,9 @@ def _server_search(args: MultiDict, lang: str) -> tuple[list[dict[str, Any]], di
                         if k in _RIDER_FIELDS and v != ""])
     picked.setlist("k", [str(RESULTS_K)])
     picked.setlist("lang", [lang])
-    query, res, mode = nearest_query(picked, get_registry())
-    return ([r.to_dict(mode=mode, lang=lang) for r in res],
+    query, res, mode = nearest_query(picked, get_registry(),
+                                     user_agent=request.headers.get("User-Agent"))
+    return ([r.to_dict(mode=mode, lang=lang, h5=query["nav"] == "h5") for r in res],
             horizon(res, max_m=query["horizon_m"]))
 
 
@@ -344,11 +347,8 @@ def station_page(sid: str):
     mode = request.args.get("mode", "walk")
     if mode not in config.SPEEDS_KMH:
         mode = "walk"
-    if st.status == "open":
-        state, change = open_status(st.opening_hours)
-    else:
-        state, change = "closed", None
-    links = nav_links(st.lon, st.lat, st.name, mode=mode)
+    state, change = st.open_state()  # at the station's position: sunrise, sunset
+    links = nav_links(st.lon, st.lat, st.name, mode=mode, h5=request_nav_h5())
     coords = [("WGS-84", (st.lon, st.lat))]
     for code, label in (("gcj02", "GCJ-02"), ("bd09", "BD-09")):
         coords.append((label, from_wgs84(st.lon, st.lat, code)))

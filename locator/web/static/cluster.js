@@ -376,6 +376,14 @@
           nav.textContent = (S.navigate || 'Navigate') + ' · ' + (S.app_amap || 'Amap');
           nav.target = '_blank';
           nav.rel = 'noopener noreferrer';
+          // Inside WeChat, static/wechat.js opens WeChat's own map from these (GCJ-02).
+          var gcj = st.coords && st.coords.gcj02;
+          if (gcj) {
+            nav.setAttribute('data-nav-lon', String(gcj[0]));
+            nav.setAttribute('data-nav-lat', String(gcj[1]));
+            nav.setAttribute('data-nav-name', st.name || '');
+            nav.setAttribute('data-nav-address', st.address || '');
+          }
         }
         ['baidu', 'tencent', 'osm'].forEach(function (app) {
           if (!links[app]) { return; }

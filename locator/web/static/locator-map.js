@@ -10,6 +10,8 @@
  *   tiles). Used only to draw the rider's own GPS position on a GCJ-02 base map;
  *   every station coordinate arrives already converted by the server.
  * - DOM helpers: all text is set with textContent, never parsed as HTML.
+ * - The notice strip under each map (base map source, 审图号) is the server's HTML;
+ *   notes go after the map's frame, never over the map.
  */
 (function (global) {
   'use strict';
@@ -69,6 +71,30 @@
     return crs === 'gcj02' ? wgs84ToGcj02(lon, lat) : [lon, lat];
   }
 
+  // ---------------------------------------------------------------- frame
+  // Every map sits in a frame (.map-frame): its viewport, then a strip with the legal
+  // notice (base map source, map approval number 审图号) rendered by the server. The
+  // strip is outside the viewport, so no marker or popup can be under it, and it has
+  // no close button.
+  function frameOf(map) {
+    var c = map.getContainer();
+    var f = c.closest ? c.closest('.map-frame') : null;
+    return f || c;
+  }
+
+  function watchSize(map) {
+    // The viewport is what the frame leaves above the notice strip: when the strip
+    // reflows (a font arrives, the page's stylesheet loads later), tell Leaflet.
+    if (!global.ResizeObserver) { return; }
+    var c = map.getContainer();
+    var w = c.clientWidth, h = c.clientHeight;
+    new global.ResizeObserver(function () {
+      if (c.clientWidth === w && c.clientHeight === h) { return; }
+      w = c.clientWidth; h = c.clientHeight;
+      map.invalidateSize({ pan: false });
+    }).observe(c);
+  }
+
   // ---------------------------------------------------------------- notes
   // Notes about a map ("sample data", "tiles could not be loaded") sit in a small bar
   // right below the map, never over it, so that they cannot cover a marker, the
@@ -88,12 +114,12 @@
     if (map._locatorNotes) { return map._locatorNotes; }
     var box = el('div', 'locator-notes');
     box.setAttribute('role', 'status');
-    var container = map.getContainer();
-    // A map that fills a positioned box (the /map page) gets its notes after that box.
-    var anchor = container;
-    var pos = global.getComputedStyle ? global.getComputedStyle(container).position : '';
-    if ((pos === 'absolute' || pos === 'fixed') && container.parentNode.parentNode) {
-      anchor = container.parentNode;
+    // After the map's frame (the viewport and its notice strip); a frame that fills a
+    // positioned box (the /map page) gets its notes after that box.
+    var anchor = frameOf(map);
+    var pos = global.getComputedStyle ? global.getComputedStyle(anchor).position : '';
+    if ((pos === 'absolute' || pos === 'fixed') && anchor.parentNode.parentNode) {
+      anchor = anchor.parentNode;
     }
     anchor.parentNode.insertBefore(box, anchor.nextSibling);
     map._locatorNotes = box;
@@ -156,6 +182,7 @@
     maps[key] = entry;
     map._locatorEntry = entry;
     watchTiles(map, setup);
+    watchSize(map);
     (setup.notes || []).forEach(function (text) { showNote(map, text, null); });
     var queue = waiting[key] || [];
     delete waiting[key];

@@ -104,11 +104,13 @@
   // starts from the phone's position), from the pack's GCJ-02 and BD-09 coordinates.
   function navLinks(st, mode) {
     var m = NAV_MODES[mode] || NAV_MODES.walk;
+    // Inside WeChat only the vendors' H5 pages (navigation.py's h5=True): no callnative.
+    var h5 = !!(window.LocatorWeChat && window.LocatorWeChat.isWeChat());
     var label = String(st.name).split(/\s+/).join(" ") || (st.lat.toFixed(6) + "," + st.lon.toFixed(6));
     var g = st.gcj02, b = st.bd09, q = quote(label);
     return {
       amap: "https://uri.amap.com/navigation?to=" + g[0].toFixed(6) + "," + g[1].toFixed(6) + "," +
-        quote(label.replace(/,/g, "，")) + "&mode=" + m[0] + "&coordinate=gaode&callnative=1" +
+        quote(label.replace(/,/g, "，")) + "&mode=" + m[0] + "&coordinate=gaode" + (h5 ? "" : "&callnative=1") +
         "&src=station-locator",
       baidu: "https://api.map.baidu.com/marker?location=" + b[1].toFixed(6) + "," + b[0].toFixed(6) +
         "&title=" + q + "&content=" + q + "&coord_type=bd09ll&output=html&src=webapp.station-locator",

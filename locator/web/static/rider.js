@@ -146,6 +146,8 @@
     if (r.access && r.access !== 'public') {
       li.appendChild(el('p', 'r-access', label(r, 'access_zh', 'access_en')));
     }
+    var entry = entryLine(r, 'r-entry');
+    if (entry && r.entry.how !== 'unknown') { li.appendChild(entry); }
     if (r.address) { li.appendChild(el('p', 'r-addr', r.address)); }
     if (r.phone) {
       var ph = el('p', 'r-phone');
@@ -158,9 +160,11 @@
     var links = r.nav_links || {};
     var nav = el('p', 'r-nav');
     var main = el('a', 'btn btn-nav', S.navigate + ' · ' + (S['app_' + navApp] || navApp));
+    main.appendChild(el('span', 'visually-hidden', ' ' + r.name));  // a screen reader's links list
     main.href = navHref(r);
     main.target = '_blank';
     main.rel = 'noopener noreferrer';
+    navData(main, r);
     nav.appendChild(main);
     var alts = el('span', 'alt-links');
     cfg.navApps.forEach(function (app) {
@@ -177,6 +181,17 @@
     report.href = cfg.stationPage + encodeURIComponent(r.id) + '/report';
     li.appendChild(el('p', 'r-report-line')).appendChild(report);
     return li;
+  }
+
+  // How the rider gets in at the arrival time (the API's "entry"): staff there, else the
+  // door's method (QR code with which app, keypad and whom to call...), else not known.
+  function entryLine(r, cls) {
+    var e = r.entry;
+    if (!e || !e.label) { return null; }
+    var p = el('p', cls + ' entry-' + e.how);
+    p.appendChild(el('strong', null, S.entry_how || ''));
+    p.appendChild(document.createTextNode(e.label));
+    return p;
   }
 
   // A station riders report closed is not shown as "open now": its hours say open,
@@ -200,6 +215,17 @@
     }
     return a.open ? el('span', 'arrival arrival-open', S.arrive_open)
                   : el('span', 'arrival arrival-closed', S.arrive_closed);
+  }
+
+  // The station in GCJ-02 on a 导航 button: inside WeChat, static/wechat.js opens
+  // WeChat's own map from these (wx.openLocation); the link stays the fallback.
+  function navData(a, r) {
+    var g = r.coords && r.coords.gcj02;
+    if (!g) { return; }
+    a.setAttribute('data-nav-lon', String(g[0]));
+    a.setAttribute('data-nav-lat', String(g[1]));
+    a.setAttribute('data-nav-name', r.name || '');
+    a.setAttribute('data-nav-address', r.address || '');
   }
 
   function navHref(r) {
@@ -228,10 +254,14 @@
     if (arr) { open.appendChild(arr); }
     card.appendChild(open);
     if (r.reported_closed) { card.appendChild(el('p', 'r-flag', '⚠ ' + S.reported_closed)); }
+    var entry = entryLine(r, 'nc-entry');
+    if (entry) { card.appendChild(entry); }
     var nav = el('a', 'btn btn-nav nc-nav', S.navigate + ' · ' + (S['app_' + navApp] || navApp));
+    nav.appendChild(el('span', 'visually-hidden', ' ' + r.name));
     nav.href = navHref(r);
     nav.target = '_blank';
     nav.rel = 'noopener noreferrer';
+    navData(nav, r);
     card.appendChild(nav);
     return card;
   }

@@ -14,6 +14,7 @@ var SHELL_CACHE = "locator-shell-" + VERSION;
 // loads later (the map library) and the station page's files are kept beside it.
 var SHELL = ["/", "/static/base.css", "/static/locator-map.js", "/static/cluster.js",
              "/static/map.css", "/static/icon.svg", "/manifest.webmanifest",
+             "/static/large.js", "/static/large.css",
              "/vendor/leaflet/leaflet.js", "/vendor/leaflet/leaflet.css"];
 
 self.addEventListener("install", function (event) {
