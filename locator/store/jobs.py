@@ -67,6 +67,10 @@ class JobTable:
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         """The raw record (None if there is none)."""
+        if len(job_id) > 32 or not job_id.isprintable():
+            # No such id was ever made (ids are 32 printable characters at most), and
+            # PostgreSQL refuses a NUL byte outright: nothing to look up.
+            return None
         self._table()
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(JOBS).where(JOBS.c.id == job_id)).mappings().first()
