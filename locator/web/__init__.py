@@ -136,6 +136,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .api import search as api_search
 
     app.register_blueprint(api_search.bp)
+    from . import health
+
+    app.register_blueprint(health.bp)
     if cfg["LOCATOR_PBF"]:
         factory = _network_factory(cfg["LOCATOR_PBF"])
         app.extensions["locator.network_engine"] = factory
