@@ -129,3 +129,45 @@ def chromium_page(errors: list[str], *, timeout_ms: int = 15_000) -> Iterator:
             yield page
         finally:
             page.close()
+
+
+#: The rider's phone in the browser tests: 390 x 844 CSS px.
+PHONE = {"width": 390, "height": 844}
+
+
+def phone_page(browser, contexts: list, point: tuple[float, float] | None = None, *,
+               timeout_ms: int = 10_000, outside=None, **options) -> tuple[object, list[str]]:
+    """A page on a touch phone (390 x 844 in Chinese unless ``options`` say otherwise),
+    with the location granted at ``point`` when given: ``(page, errors)``. Console
+    errors and uncaught exceptions go to ``errors``; the new context is appended to
+    ``contexts`` (the caller closes them).
+
+    Requests to 127.0.0.1 go through. Any other is handed to ``outside(route)`` when
+    given, else recorded in ``errors`` as ``external: <url>`` and aborted: nothing comes
+    from the internet."""
+    options.setdefault("viewport", PHONE)
+    options.setdefault("locale", "zh-CN")
+    options.setdefault("has_touch", True)
+    if point is not None:
+        options["geolocation"] = {"longitude": point[0], "latitude": point[1],
+                                  "accuracy": 10}
+        options["permissions"] = ["geolocation"]
+    ctx = browser.new_context(**options)
+    contexts.append(ctx)
+    errors: list[str] = []
+
+    def route(r):
+        if r.request.url.startswith("http://127.0.0.1:"):
+            r.continue_()
+        elif outside is not None:
+            outside(r)
+        else:
+            errors.append(f"external: {r.request.url}")
+            r.abort()
+
+    page = ctx.new_page()
+    page.route("**/*", route)
+    page.set_default_timeout(timeout_ms)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+    return page, errors

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from conftest_browser import live_server, registry_of, require_chromium
+from conftest_browser import live_server, phone_page, registry_of, require_chromium
 
 from locator.cli.demo import load_sample_stations
 from locator.stations.model import station_from_dict
@@ -33,7 +33,6 @@ if not AXE_JS.exists():
     pytest.skip(f"the accessibility audit needs axe-core at {AXE_JS} "
                 "(cd tests/js && npm ci)", allow_module_level=True)
 
-PHONE = {"width": 390, "height": 844}
 #: A point in Yunlong district (320303), central Xuzhou; the heat alert covers it.
 POINT = (117.2012, 34.2705)
 #: Three stations on POINT, one in each hours state; neutral names (the state must be
@@ -113,29 +112,8 @@ def phone(browser):
     contexts = []
 
     def make(lang, point=None, *, js=True):
-        options = {"viewport": PHONE, "has_touch": True, "java_script_enabled": js,
-                   "locale": "zh-CN" if lang == "zh" else "en-GB"}
-        if point is not None:
-            options["geolocation"] = {"longitude": point[0], "latitude": point[1],
-                                      "accuracy": 10}
-            options["permissions"] = ["geolocation"]
-        ctx = browser.new_context(**options)
-        contexts.append(ctx)
-        page = ctx.new_page()
-        page.set_default_timeout(10_000)
-        errors: list[str] = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
-
-        def route(r):
-            if r.request.url.startswith("http://127.0.0.1:"):
-                r.continue_()
-            else:
-                errors.append(f"external: {r.request.url}")
-                r.abort()
-
-        page.route("**/*", route)
-        return page, errors
+        return phone_page(browser, contexts, point, java_script_enabled=js,
+                          locale="zh-CN" if lang == "zh" else "en-GB")
 
     yield make
     for ctx in contexts:

@@ -12,7 +12,15 @@ toggle works as a form.
 from __future__ import annotations
 
 import pytest
-from conftest_browser import LIST_IDS, live_server, registry_of, require_chromium, xss_stations
+from conftest_browser import (
+    LIST_IDS,
+    PHONE,
+    live_server,
+    phone_page,
+    registry_of,
+    require_chromium,
+    xss_stations,
+)
 
 from locator.cli.demo import load_sample_stations
 from locator.web import create_app
@@ -20,7 +28,6 @@ from locator.web.rider.pages import MAIN_AMENITIES
 
 require_chromium(module=True)
 
-PHONE = {"width": 390, "height": 844}
 #: A Xuzhou point a little away from the two stations that sit on XUZHOU itself.
 POINT = (117.2012, 34.2705)
 STATION = "/stations/XZ-SAMPLE-0001"
@@ -108,31 +115,11 @@ def phone(browser, base_url):
     contexts = []
 
     def make(point=None, large=None, **options):
-        options.setdefault("viewport", PHONE)
-        options.setdefault("locale", "zh-CN")
-        options.setdefault("has_touch", True)
-        if point is not None:
-            options["geolocation"] = {"longitude": point[0], "latitude": point[1],
-                                      "accuracy": 10}
-            options["permissions"] = ["geolocation"]
-        ctx = browser.new_context(**options)
-        contexts.append(ctx)
+        before = len(contexts)
+        page, errors = phone_page(browser, contexts, point, **options)
         if large is not None:
-            ctx.add_cookies([{"name": "large", "value": large, "url": base_url + "/"}])
-        page = ctx.new_page()
-        page.set_default_timeout(10_000)
-        errors: list[str] = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
-
-        def route(r):
-            if r.request.url.startswith("http://127.0.0.1:"):
-                r.continue_()
-            else:
-                errors.append(f"external: {r.request.url}")
-                r.abort()
-
-        page.route("**/*", route)
+            contexts[before].add_cookies([{"name": "large", "value": large,
+                                           "url": base_url + "/"}])
         return page, errors
 
     yield make

@@ -13,14 +13,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest_browser import live_server, registry_of, require_chromium
+from conftest_browser import PHONE, live_server, phone_page, registry_of, require_chromium
 
 from locator.cli.demo import load_sample_stations
 from locator.web import create_app
 
 require_chromium(module=True)
 
-PHONE = {"width": 390, "height": 844}
 POINT = (117.2012, 34.2705)
 APPROVAL = "GS(2024)0650号"
 TIANDITU_TILE = re.compile(r"^https://t[0-7]\.tianditu\.gov\.cn/(vec|cva|eva)_w/wmts\?")
@@ -132,28 +131,14 @@ def phone(browser):
     contexts = []
 
     def make(point=None):
-        options = {"viewport": PHONE, "locale": "zh-CN", "has_touch": True}
-        if point is not None:
-            options["geolocation"] = {"longitude": point[0], "latitude": point[1],
-                                      "accuracy": 10}
-            options["permissions"] = ["geolocation"]
-        ctx = browser.new_context(**options)
-        contexts.append(ctx)
-        page = ctx.new_page()
-        page.set_default_timeout(15_000)
-        errors: list[str] = []
         external: list[str] = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
 
-        def route(r):
-            if r.request.url.startswith("http://127.0.0.1:"):
-                r.continue_()
-            else:
-                external.append(r.request.url)
-                r.abort()
+        def outside(r):
+            external.append(r.request.url)
+            r.abort()
 
-        page.route("**/*", route)
+        page, errors = phone_page(browser, contexts, point, timeout_ms=15_000,
+                                  outside=outside)
         return page, errors, external
 
     yield make

@@ -15,8 +15,10 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from conftest_browser import (
     LIST_IDS,
+    PHONE,
     XUZHOU,
     live_server,
+    phone_page,
     registry_of,
     require_chromium,
     xss_stations,
@@ -27,7 +29,6 @@ from locator.web import create_app
 
 require_chromium(module=True)
 
-PHONE = {"width": 390, "height": 844}
 #: A Xuzhou point a little away from the two stations that sit on XUZHOU itself.
 POINT = (117.2012, 34.2705)
 #: Tian'anmen, Beijing: some 565 km from the nearest Xuzhou sample station.
@@ -109,30 +110,7 @@ def phone(browser):
     contexts = []
 
     def make(point=None, **options):
-        options.setdefault("viewport", PHONE)
-        options.setdefault("locale", "zh-CN")
-        options.setdefault("has_touch", True)
-        if point is not None:
-            options["geolocation"] = {"longitude": point[0], "latitude": point[1],
-                                      "accuracy": 10}
-            options["permissions"] = ["geolocation"]
-        ctx = browser.new_context(**options)
-        contexts.append(ctx)
-        page = ctx.new_page()
-        page.set_default_timeout(10_000)
-        errors: list[str] = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
-
-        def route(r):
-            if r.request.url.startswith("http://127.0.0.1:"):
-                r.continue_()
-            else:
-                errors.append(f"external: {r.request.url}")
-                r.abort()
-
-        page.route("**/*", route)
-        return page, errors
+        return phone_page(browser, contexts, point, **options)
 
     yield make
     for ctx in contexts:
