@@ -192,10 +192,14 @@ def test_the_toggle_switches_the_rider_page_in_place(phone, base_url, registry):
     assert page.evaluate("window.__samePage") is True  # in place: no reload
 
     # The nearest card after locating: on screen, without scrolling.
-    page.uncheck("#f-open")
-    page.evaluate("scrollTo(0, 0)")  # (unchecking scrolled down to the box)
-    page.click("#locate")
     want = [r.id for r in registry.index.nearest(*POINT, 10)]
+    done = (f"(want) => JSON.stringify(({LIST_IDS})()) === JSON.stringify(want)"
+            " && document.body.dataset.searchState === 'done'")
+    page.uncheck("#f-open")  # (this searches again: wait for it, so it cannot
+    page.wait_for_function(done, arg=want)  # redraw the card under the next check)
+    page.evaluate("scrollTo(0, 0)")  # (unchecking scrolled down to the box)
+    with page.expect_response(lambda r: "/api/v1/nearest?" in r.url):
+        page.click("#locate")
     page.wait_for_function(f"(want) => JSON.stringify(({LIST_IDS})()) === JSON.stringify(want)"
                            " && document.body.dataset.searchState === 'done'", arg=want)
     assert page.evaluate("scrollY") == 0
