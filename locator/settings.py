@@ -122,6 +122,12 @@ class Settings:
                                  "LOCATOR_TILES=auto it makes Tianditu the base map")
     refresh_seconds: float = _setting(0.2, float, "how often each worker applies other "
                                       "processes' writes from the change log; 0 = never")
+    redis_url: str | None = _setting(None, _opt_str, "Redis (redis://host:6379/0) shared "
+                                     "by every worker and host for rate limits; default: "
+                                     "each process counts alone")
+    dask_scheduler: str | None = _setting(None, _opt_str, "Dask scheduler address "
+                                          "(tcp://host:8786) for national coverage runs; "
+                                          "default: a LocalCluster on this machine")
     max_query_length: int = _setting(2048, int, "longest accepted query string, characters")
     max_content_length: int = _setting(1024 * 1024, int, "largest accepted request body, "
                                        "bytes (uploads: max_upload_bytes)")
