@@ -12,6 +12,16 @@ table read or an index rebuild. :meth:`Registry.follow` does this in a backgroun
 thread; requests keep reading the current index meanwhile (the index swaps immutable
 snapshots, so a reader never waits for a writer and never sees half a change).
 
+How the follower learns of a write: on SQLite it polls the log every ``interval``
+seconds (a read of one indexed row). On PostgreSQL, where the writers may be on other
+hosts, it holds a connection that listens on the channel every write notifies at
+commit (:data:`~locator.store.sql.CHANGES_CHANNEL`) and reads the log the moment one
+arrives; it still reads the log at least every :data:`SAFETY_POLL_SECONDS`, in case a
+writer did not notify. Notifications are only wake-ups: a follower whose connection
+drops (a network blip, the database restarted) reconnects by itself, with growing
+pauses while the server is away, and catches up from the sequence number it had
+reached, so no change is missed however many notifications were.
+
 Each change is applied only if it is newer than what the index holds (versions grow
 with every write of a station), so the order in which this process's own writes and
 the log's entries arrive does not matter.
@@ -38,6 +48,12 @@ from .sql import WriteHook
 
 log = logging.getLogger(__name__)
 
+#: On PostgreSQL the follower reads the log at least this often even when no
+#: notification came (a writer that did not notify: an older program, a manual edit).
+SAFETY_POLL_SECONDS = 1.0
+#: Longest pause between attempts to reconnect the listening connection.
+MAX_RECONNECT_PAUSE = 2.0
+
 
 class Registry:
     """Stations in a store plus an exact nearest-station index over them."""
@@ -56,6 +72,11 @@ class Registry:
         #: How many log entries and station rows the last catch-up applied (for tests and
         #: benchmarks: applying another process's write must cost O(changed rows)).
         self.last_applied = (0, 0)
+        #: How this process learns of other processes' writes, for ``/healthz``:
+        #: ``wake`` is "notify" (PostgreSQL LISTEN) or "poll"; ``listening`` whether the
+        #: listening connection is up now; ``reconnects`` how often it was re-made.
+        self.follow_status: dict[str, Any] = {"wake": None, "listening": False,
+                                              "reconnects": 0}
 
     @classmethod
     def open(cls, location: str | os.PathLike | None = None, *, create: bool = False
@@ -107,10 +128,13 @@ class Registry:
             return
         self._stop.clear()
         self._follower_pid = pid
+        notified = self.store.dialect == "postgresql"
+        self.follow_status = {"wake": "notify" if notified else "poll", "listening": False,
+                              "reconnects": 0}
         # The thread holds the registry weakly: a registry nobody uses any more (a test's,
         # a closed app's) is collected and its follower ends.
-        self._follower = threading.Thread(target=_follow, args=(weakref.ref(self), interval,
-                                                                 self._stop),
+        self._follower = threading.Thread(target=_follow_notified if notified else _follow,
+                                          args=(weakref.ref(self), interval, self._stop),
                                           name="locator-change-follower", daemon=True)
         self._follower.start()
 
@@ -218,3 +242,70 @@ def _follow(ref: weakref.ref[Registry], interval: float, stop: threading.Event) 
         del reg
         if failing:
             time.sleep(min(5.0, interval * 10))
+
+
+def _follow_notified(ref: weakref.ref[Registry], interval: float,
+                     stop: threading.Event) -> None:
+    """The follower on PostgreSQL (see the module docstring): wait on a listening
+    connection, read the log when woken (or after :data:`SAFETY_POLL_SECONDS`), and
+    re-make the connection whenever it breaks, catching up as soon as it is back."""
+    poll = max(interval, SAFETY_POLL_SECONDS)
+    conn: Any = None
+    pause = min(interval, 0.2)
+    failing = False
+    try:
+        while not stop.is_set():
+            reg = ref()
+            if reg is None:
+                return
+            status = reg.follow_status
+            try:
+                if conn is None:
+                    conn = reg.store.listen_for_changes()
+                    if failing:
+                        status["reconnects"] = status.get("reconnects", 0) + 1
+                    status["listening"] = True
+                else:
+                    _wait_for_notification(conn, poll, stop)
+                reg.apply_changes()  # (also the catch-up after every (re)connect)
+                if failing:
+                    log.warning("change log readable again; index caught up")
+                failing = False
+                pause = min(interval, 0.2)
+            except Exception as e:  # noqa: BLE001 - keep serving the current index
+                if not failing:
+                    log.warning("cannot follow the change log (%s); serving the index as it "
+                                "is and reconnecting", e)
+                failing = True
+                status["listening"] = False
+                if conn is not None:
+                    _close_quietly(conn)
+                    conn = None
+                del reg
+                stop.wait(pause)
+                pause = min(MAX_RECONNECT_PAUSE, pause * 2 + 0.05)
+                continue
+            del reg
+    finally:
+        if conn is not None:
+            _close_quietly(conn)
+
+
+def _wait_for_notification(conn: Any, seconds: float, stop: threading.Event) -> bool:
+    """Wait until a notification arrives on ``conn`` (True) or ``seconds`` pass (False),
+    in slices of at most 1 s so that ``stop`` is noticed."""
+    deadline = time.monotonic() + seconds
+    while not stop.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        for _ in conn.notifies(timeout=min(left, 1.0), stop_after=1):
+            return True
+    return False
+
+
+def _close_quietly(conn: Any) -> None:
+    try:
+        conn.close()
+    except Exception:  # noqa: BLE001 - a broken connection may fail to close
+        pass

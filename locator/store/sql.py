@@ -33,6 +33,14 @@ database (``<database>-writers.lock``, ``flock``): the kernel wakes the next wai
 moment a writer finishes, in any thread or process, and ``BEGIN IMMEDIATE`` then finds
 the database free. The turn is held until the connection goes back to the pool, just
 after its commit or rollback.
+
+Waking the followers
+--------------------
+On PostgreSQL each write transaction also sends ``NOTIFY locator_changes``, delivered
+when it commits, so that the workers following the log (each with a listening
+connection, :meth:`StationStore.listen_for_changes`) read it at once instead of at
+their next poll. The notification carries nothing: the log is the truth, and a worker
+that misses notifications still finds every change by its sequence number.
 """
 
 from __future__ import annotations
@@ -120,6 +128,10 @@ meta_t = sa.Table(
     sa.Column("key", sa.String(50), primary_key=True),
     sa.Column("value", sa.String(200), nullable=False),
 )
+
+
+#: The PostgreSQL notification channel every station write notifies on commit.
+CHANGES_CHANNEL = "locator_changes"
 
 
 def db_url(location: str | os.PathLike | None = None) -> str:
@@ -295,6 +307,9 @@ class StationStore:
         with self._writer.begin() as conn:
             if lock and self.dialect == "postgresql":
                 conn.execute(sa.text("LOCK TABLE station_history IN EXCLUSIVE MODE"))
+                # Wakes every worker following the change log (registry.py); PostgreSQL
+                # delivers it at commit, and not at all when the transaction rolls back.
+                conn.execute(sa.text(f"NOTIFY {CHANGES_CHANNEL}"))
             yield conn
 
     # ---------------------------------------------------------------- reads
@@ -385,6 +400,25 @@ class StationStore:
              .where(history_t.c.hid > seq).order_by(history_t.c.hid).limit(limit))
         with self.engine.connect() as conn:
             return [Change(*r) for r in conn.execute(q)]
+
+    def listen_for_changes(self, *, timeout: float = 3.0) -> Any:
+        """A new PostgreSQL connection (psycopg, autocommit) listening on
+        :data:`CHANGES_CHANNEL`, for a follower to wait on (``conn.notifies()``); the
+        caller closes it. None on other databases (there the follower polls)."""
+        if self.dialect != "postgresql":
+            return None
+        import psycopg
+
+        url = sa.engine.make_url(self.url).set(drivername="postgresql")
+        conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True,
+                               connect_timeout=max(1, round(timeout)),
+                               application_name="locator-follower")
+        try:
+            conn.execute(f"LISTEN {CHANGES_CHANNEL}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def nearest(self, lon: float, lat: float, k: int = 5, **filters: Any) -> list[Any]:
         """:meth:`StationIndex.nearest <locator.StationIndex.nearest>` without loading an
