@@ -7,6 +7,8 @@ For a load balancer or an orchestrator's probe (issue #11, "Many app servers, on
 * ``index``: the newest change-log entry this worker's in-memory index reflects, and the
   ``lag`` (entries committed but not applied yet: another process's writes reach this
   worker within ``LOCATOR_REFRESH_SECONDS``);
+* ``worker``: this process's id and how it learns of other processes' writes (``wake``:
+  "notify" on PostgreSQL, "poll" on SQLite; ``listening``; ``reconnects``);
 * ``redis``: null until shared rate limits and sessions (``LOCATOR_REDIS_URL``) exist.
 
 200 when the store answers, 503 (``Retry-After``) when it does not: readers are still
@@ -16,6 +18,7 @@ Never cached.
 
 from __future__ import annotations
 
+import os
 import time
 
 import sqlalchemy as sa
@@ -46,6 +49,9 @@ def healthz():
         "index": {"seq": index_seq, "stations": len(registry.index),
                   "lag": None if store_seq is None else max(0, store_seq - index_seq)},
         "redis": None,
+        # Which worker answered, and how it follows the change log (so a probe that
+        # lands on each worker in turn can see every one catch up).
+        "worker": {"pid": os.getpid(), **registry.follow_status},
     }
     resp = jsonify(body)
     resp.status_code = 200 if store["reachable"] else 503
