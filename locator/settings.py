@@ -125,6 +125,8 @@ class Settings:
     redis_url: str | None = _setting(None, _opt_str, "Redis (redis://host:6379/0) shared "
                                      "by every worker and host for rate limits; default: "
                                      "each process counts alone")
+    redis_prefix: str = _setting("locator:", str, "prefix of every Redis key the app "
+                                 "writes (deployments sharing one Redis: one each)")
     dask_scheduler: str | None = _setting(None, _opt_str, "Dask scheduler address "
                                           "(tcp://host:8786) for national coverage runs; "
                                           "default: a LocalCluster on this machine")

@@ -1,8 +1,12 @@
 """``GET /healthz``: the store's and the index's change-log positions and the lag between
 them; 503 while the database refuses connections and 200 again, by itself, when it is
-back (a real PostgreSQL server)."""
+back (a real PostgreSQL server); the ``redis`` line: null without ``LOCATOR_REDIS_URL``,
+503 while the configured Redis refuses (tests/test_redis_limits.py has a real Redis
+going away and coming back)."""
 
 from __future__ import annotations
+
+import socket
 
 import sqlalchemy as sa
 
@@ -10,9 +14,9 @@ from locator.store.registry import Registry
 from locator.web import create_app
 
 
-def _app(registry):
+def _app(registry, **config):
     return create_app({"LOCATOR_REGISTRY": registry, "LOCATOR_RATE_LIMIT": 0,
-                       "LOCATOR_REFRESH_SECONDS": 0, "LOCATOR_TILES": "none"})
+                       "LOCATOR_REFRESH_SECONDS": 0, "LOCATOR_TILES": "none", **config})
 
 
 def test_health_reports_the_lag_behind_another_writer(registry, db_path, tiny_stations):
@@ -23,6 +27,7 @@ def test_health_reports_the_lag_behind_another_writer(registry, db_path, tiny_st
     assert body["status"] == "ok" and body["store"]["reachable"] is True
     assert body["index"]["lag"] == 0 and body["index"]["seq"] == body["store"]["seq"]
     assert body["index"]["stations"] == len(registry.index)
+    assert body["redis"] is None  # LOCATOR_REDIS_URL not set: nothing to check
     # Another process's writes (another registry on the same database): 2 entries behind.
     other = Registry.open(str(db_path))
     st = other.index.stations()[0]
@@ -64,3 +69,22 @@ def test_health_is_503_while_the_database_refuses_and_200_after(pg_url, tiny_sta
     r = client.get("/healthz")  # back, with no restart
     assert r.status_code == 200 and r.get_json()["store"]["reachable"] is True
     reg.store.dispose()
+
+
+def test_health_is_503_while_the_configured_redis_refuses(registry):
+    with socket.socket() as s:  # a port where nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = _app(registry, LOCATOR_REDIS_URL=f"redis://127.0.0.1:{port}/3")
+    try:
+        r = app.test_client().get("/healthz")
+    finally:
+        app.extensions["locator.redis"].close()
+    assert r.status_code == 503 and r.headers["Retry-After"] == "5"
+    body = r.get_json()
+    assert body["status"] == "unavailable"
+    assert body["store"]["reachable"] is True and body["index"]["lag"] == 0
+    assert body["redis"]["reachable"] is False and body["redis"]["where"] == \
+        f"127.0.0.1:{port}/3"
+    assert body["redis"]["rate_limit"] == "per-process"
+    assert body["redis"]["error"].startswith("ConnectionError: ")

@@ -9,10 +9,15 @@ For a load balancer or an orchestrator's probe (issue #11, "Many app servers, on
   worker within ``LOCATOR_REFRESH_SECONDS``);
 * ``worker``: this process's id and how it learns of other processes' writes (``wake``:
   "notify" on PostgreSQL, "poll" on SQLite; ``listening``; ``reconnects``);
-* ``redis``: null until shared rate limits and sessions (``LOCATOR_REDIS_URL``) exist.
+* ``redis``: null when ``LOCATOR_REDIS_URL`` is not set (rate limits count per process);
+  else ``reachable`` (one PING, with its round trip in ``ms``, or the ``error``), ``where``
+  (host:port/db, never the password) and how the rate limit counts right now:
+  ``shared``, or ``per-process`` while Redis is down
+  (:mod:`locator.web.shared_limits`).
 
-200 when the store answers, 503 (``Retry-After``) when it does not: readers are still
-answered from the index then, but writes would fail, so a balancer should know.
+200 when the store (and Redis, when configured) answers; 503 (``Retry-After``) when one
+does not: readers are still answered then (from the index; rate limits per process), but
+writes would fail or limits would not be shared, so a balancer should know.
 Never cached.
 """
 
@@ -22,7 +27,7 @@ import os
 import time
 
 import sqlalchemy as sa
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
 bp = Blueprint("health", __name__)
 
@@ -32,6 +37,7 @@ def healthz():
     from . import get_registry
 
     registry = get_registry()
+    link = current_app.extensions.get("locator.redis")
     index_seq = registry.seen_change
     t0 = time.perf_counter()
     try:
@@ -43,19 +49,21 @@ def healthz():
     else:
         store = {"reachable": True, "seq": store_seq,
                  "ms": round((time.perf_counter() - t0) * 1000, 2)}
+    redis = None if link is None else link.ping()
+    healthy = bool(store["reachable"]) and (redis is None or bool(redis["reachable"]))
     body = {
-        "status": "ok" if store["reachable"] else "unavailable",
+        "status": "ok" if healthy else "unavailable",
         "store": store,
         "index": {"seq": index_seq, "stations": len(registry.index),
                   "lag": None if store_seq is None else max(0, store_seq - index_seq)},
-        "redis": None,
+        "redis": redis,
         # Which worker answered, and how it follows the change log (so a probe that
         # lands on each worker in turn can see every one catch up).
         "worker": {"pid": os.getpid(), **registry.follow_status},
     }
     resp = jsonify(body)
-    resp.status_code = 200 if store["reachable"] else 503
+    resp.status_code = 200 if healthy else 503
     resp.headers["Cache-Control"] = "no-store"
-    if not store["reachable"]:
+    if not healthy:
         resp.headers["Retry-After"] = "5"
     return resp

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from .wechat import JssdkSetup, init_wechat, jssdk_setup
+
+if TYPE_CHECKING:
+    from .shared_limits import SharedRateLimiter
 
 _CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'{scripts}; "
         "style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; "
@@ -54,7 +58,9 @@ class QueryTooLong(HTTPException):
 
 
 class RateLimiter:
-    """A token bucket per client address: ``per_minute`` requests, bursts up to that many."""
+    """A token bucket per client address: ``per_minute`` requests, bursts up to that many,
+    counted by this process alone (:class:`locator.web.shared_limits.SharedRateLimiter`
+    counts for every worker and host)."""
 
     def __init__(self, per_minute: int):
         self.rate = per_minute / 60.0
@@ -77,8 +83,22 @@ class RateLimiter:
 
 
 def init_security(app: Flask) -> None:
+    """Headers, CORS and limits for ``app``. The API rate limiter goes into
+    ``app.extensions["locator.rate_limiter"]`` (the fast paths use it too): shared through
+    Redis when ``LOCATOR_REDIS_URL`` is set (:mod:`locator.web.shared_limits`; the link to
+    Redis goes into ``app.extensions["locator.redis"]`` for ``/healthz``, None without
+    one), else this process's own :class:`RateLimiter`."""
     limit = app.config["LOCATOR_RATE_LIMIT"]
-    limiter = RateLimiter(limit) if limit > 0 else None
+    url = app.config.get("LOCATOR_REDIS_URL")
+    link = None
+    if url:
+        from .shared_limits import DEFAULT_PREFIX, RedisLink, SharedRateLimiter
+
+        link = RedisLink(url, prefix=app.config.get("LOCATOR_REDIS_PREFIX") or DEFAULT_PREFIX)
+    app.extensions["locator.redis"] = link
+    limiter: RateLimiter | SharedRateLimiter | None = None
+    if limit > 0:
+        limiter = RateLimiter(limit) if link is None else SharedRateLimiter(link, limit)
     app.extensions["locator.rate_limiter"] = limiter
     origins = [o.strip() for o in str(app.config["LOCATOR_CORS_ORIGINS"]).split(",") if o.strip()]
     max_query = app.config["LOCATOR_MAX_QUERY_LENGTH"]
