@@ -275,7 +275,6 @@ def test_suggest_from_gaps_and_gcj02_candidates(client, registry, demand_csv, di
 
 
 def test_long_run_is_202_then_polled_to_done(client):
-    sync = post(client, "/api/v1/coverage", {"minutes": [5, 15]}).get_json()
     r = post(client, "/api/v1/coverage", {"minutes": [5, 15], "wait": 0})
     assert r.status_code == 202
     body = r.get_json()
@@ -283,7 +282,11 @@ def test_long_run_is_202_then_polled_to_done(client):
     assert body["status"] in ("queued", "running", "done")
     job = poll(client, r.headers["Location"])
     assert job["status"] == "done" and job["error"] is None and job["kind"] == "coverage"
-    assert job["result"]["thresholds"] == sync["thresholds"]
+    # The same run again is answered from the finished job at once, even with wait 0.
+    again = post(client, "/api/v1/coverage", {"minutes": [5, 15], "wait": 0})
+    assert again.status_code == 200 and again.headers["X-Planner-Run"] == "stored"
+    assert again.headers["X-Planner-Job"] == body["id"]
+    assert job["result"]["thresholds"] == again.get_json()["thresholds"]
 
 
 def test_failed_job_reports_the_problem(client):
@@ -310,7 +313,11 @@ def test_full_queue_is_429_and_a_slow_job_is_202(registry, demand_csv):
         assert r.status_code == 202 and r.get_json()["status"] == "queued"
         location = r.headers["Location"]
         assert client.get(location).get_json()["status"] == "queued"
-        full = post(client, "/api/v1/coverage", {"minutes": 15})
+        # The same run again joins the queued one (it takes no slot of its own) ...
+        same = post(client, "/api/v1/coverage", {"minutes": 15})
+        assert same.status_code == 202 and same.headers["Location"] == location
+        # ... another run finds the queue full.
+        full = post(client, "/api/v1/coverage", {"minutes": 10})
         assert full.status_code == 429 and full.mimetype == "application/problem+json"
         assert int(full.headers["Retry-After"]) > 0 and "busy" in full.get_json()["detail"]
     finally:

@@ -4,17 +4,40 @@ A job's record (status, result or problem) is shared by every process on the dat
 so any of them can answer a poll. The table holds nothing that must survive: finished
 records are pruned after ``ttl`` seconds and beyond :data:`MAX_KEPT_JOBS`. A record not
 finished ``timeout`` seconds after it was created counts as abandoned.
+
+Shared runs
+-----------
+A job may carry a ``run_key``: a digest of everything its answer depends on (see
+:mod:`locator.web.planner.share`). The column is unique, so that at most one record
+claims a run: :meth:`JobTable.claim` answers the finished record of the same run (the
+result is reused), or the one still queued or running (the caller waits for it instead
+of computing it a second time), or inserts a new one. Two processes claiming the same
+run at once cannot both insert it: the loser's insert breaks the unique index, and it
+reads the winner's record instead. A failed, abandoned or expired record gives its key
+up (``run_key`` set to NULL: it stays readable by id) to the record that runs it again.
+
+Upgrading in place
+------------------
+The table is created here (``IF NOT EXISTS``), not by the station schema's migrations,
+because it holds only short-lived records. A table made before ``run_key`` existed gets
+the column and its unique index on first use (``ALTER TABLE ... ADD COLUMN``, then
+``CREATE UNIQUE INDEX IF NOT EXISTS``); its old records keep a NULL key and are never
+reused. Several processes upgrading at once is harmless (the loser's ``ADD COLUMN``
+fails as a duplicate, and it checks again).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 #: Finished jobs kept at most (the oldest go first).
 MAX_KEPT_JOBS = 256
+#: Length of a run key (a SHA-256 digest in hex).
+RUN_KEY_LENGTH = 64
 
 _meta = sa.MetaData()
 JOBS = sa.Table(
@@ -27,11 +50,28 @@ JOBS = sa.Table(
     sa.Column("owner", sa.String(200), nullable=False),
     sa.Column("result", sa.LargeBinary, nullable=True),
     sa.Column("error", sa.LargeBinary, nullable=True),
+    sa.Column("run_key", sa.String(RUN_KEY_LENGTH), nullable=True),
 )
+RUN_KEY_INDEX = sa.Index("ix_planner_jobs_run_key", JOBS.c.run_key, unique=True)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What :meth:`JobTable.claim` found or did.
+
+    ``outcome`` is ``"new"`` (the record was inserted: the caller runs the job),
+    ``"done"`` (a finished record of the same run: ``row``), ``"pending"`` (a record of
+    the same run queued or running: ``row``) or ``"full"`` (nothing inserted:
+    ``pending`` jobs are queued or running).
+    """
+
+    outcome: Literal["new", "done", "pending", "full"]
+    row: dict[str, Any] | None = None
+    pending: int = 0
 
 
 class JobTable:
-    """Job records on ``engine`` (the table is created on first use)."""
+    """Job records on ``engine`` (the table is created, or upgraded, on first use)."""
 
     def __init__(self, engine: Engine, *, ttl: float, timeout: float):
         self.engine = engine
@@ -42,26 +82,70 @@ class JobTable:
     def _table(self) -> None:
         if not self._ready:
             _meta.create_all(self.engine, checkfirst=True)
+            _upgrade(self.engine)
             self._ready = True
 
     def insert_if_room(self, *, job_id: str, kind: str, owner: str, at: float,
                        max_pending: int) -> int | None:
         """Prune old records, then insert a queued job unless ``max_pending`` are queued
         or running; returns None when inserted, else the number pending."""
+        claim = self.claim(job_id=job_id, kind=kind, owner=owner, at=at,
+                           max_pending=max_pending, run_key=None)
+        return None if claim.outcome == "new" else claim.pending
+
+    def claim(self, *, job_id: str, kind: str, owner: str, at: float, max_pending: int,
+              run_key: str | None) -> Claim:
+        """In one transaction: prune old records; with ``run_key``, answer the live
+        record of that run if there is one; else insert a queued job (``run_key`` its
+        key) unless ``max_pending`` are queued or running (see :class:`Claim`)."""
         self._table()
-        with self.engine.begin() as conn:
-            self._prune(conn, at)
-            pending = conn.execute(
-                sa.select(sa.func.count()).select_from(JOBS).where(
-                    JOBS.c.status.in_(("queued", "running")),
-                    JOBS.c.created >= at - self.timeout)).scalar_one()
-            if pending >= max_pending:
-                return int(pending)
-            conn.execute(JOBS.insert().values(id=job_id, kind=kind, status="queued",
-                                              created=at, owner=owner))
+        for attempt in range(3):
+            try:
+                with self.engine.begin() as conn:
+                    return self._claim(conn, job_id=job_id, kind=kind, owner=owner, at=at,
+                                       max_pending=max_pending, run_key=run_key)
+            except sa.exc.IntegrityError:
+                # Another process inserted the same run between our look-up and our
+                # insert (PostgreSQL; SQLite serialises the whole transaction): look again.
+                if run_key is None or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _claim(self, conn: sa.Connection, *, job_id: str, kind: str, owner: str, at: float,
+               max_pending: int, run_key: str | None) -> Claim:
+        # The prune comes first: on SQLite its DELETE takes the write lock at once, so
+        # that the look-up, the count and the insert below see no other writer.
+        self._prune(conn, at)
+        if run_key is not None:
+            row = conn.execute(sa.select(JOBS).where(JOBS.c.run_key == run_key)
+                               ).mappings().first()
+            if row is not None:
+                live = self._live(row, at)
+                if live is not None:
+                    return Claim(live, dict(row))
+                # Failed, abandoned or expired: readable by id still, but no longer the
+                # record of this run.
+                conn.execute(JOBS.update().where(JOBS.c.id == row["id"]).values(run_key=None))
+        pending = conn.execute(
+            sa.select(sa.func.count()).select_from(JOBS).where(
+                JOBS.c.status.in_(("queued", "running")),
+                JOBS.c.created >= at - self.timeout)).scalar_one()
+        if pending >= max_pending:
+            return Claim("full", pending=int(pending))
+        conn.execute(JOBS.insert().values(id=job_id, kind=kind, status="queued", created=at,
+                                          owner=owner, run_key=run_key))
+        return Claim("new", pending=int(pending))
+
+    def _live(self, row: Any, at: float) -> Literal["done", "pending"] | None:
+        if row["status"] == "done" and row["result"] is not None \
+                and row["finished"] is not None and row["finished"] >= at - self.ttl:
+            return "done"
+        if row["status"] in ("queued", "running") and row["created"] >= at - self.timeout:
+            return "pending"
         return None
 
     def set(self, job_id: str, **values: Any) -> None:
+        """Update a record in one transaction (a result is stored whole or not at all)."""
         with self.engine.begin() as conn:
             conn.execute(JOBS.update().where(JOBS.c.id == job_id).values(**values))
 
@@ -76,6 +160,15 @@ class JobTable:
             row = conn.execute(sa.select(JOBS).where(JOBS.c.id == job_id)).mappings().first()
         return None if row is None else dict(row)
 
+    def count(self, *, kind: str | None = None) -> int:
+        """How many records there are (of ``kind``): runs started, for tests and checks."""
+        self._table()
+        q = sa.select(sa.func.count()).select_from(JOBS)
+        if kind is not None:
+            q = q.where(JOBS.c.kind == kind)
+        with self.engine.connect() as conn:
+            return int(conn.execute(q).scalar_one())
+
     def _prune(self, conn: sa.Connection, t: float) -> None:
         conn.execute(JOBS.delete().where(JOBS.c.finished < t - self.ttl))
         conn.execute(JOBS.delete().where(JOBS.c.status.in_(("queued", "running")),
@@ -83,3 +176,28 @@ class JobTable:
         keep = sa.select(JOBS.c.id).where(JOBS.c.finished.is_not(None)).order_by(
             JOBS.c.finished.desc()).limit(MAX_KEPT_JOBS).scalar_subquery()
         conn.execute(JOBS.delete().where(JOBS.c.finished.is_not(None), JOBS.c.id.not_in(keep)))
+
+
+def _upgrade(engine: Engine) -> None:
+    """Add ``run_key`` and its unique index to a ``planner_jobs`` made before them."""
+    columns = {c["name"] for c in sa.inspect(engine).get_columns(JOBS.name)}
+    if "run_key" not in columns:
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.text(f"ALTER TABLE {JOBS.name} ADD COLUMN run_key "
+                                     f"VARCHAR({RUN_KEY_LENGTH})"))
+        except sa.exc.DBAPIError:
+            # Another process added it first (a duplicate column): fine if it is there.
+            columns = {c["name"] for c in sa.inspect(engine).get_columns(JOBS.name)}
+            if "run_key" not in columns:
+                raise
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"CREATE UNIQUE INDEX IF NOT EXISTS {RUN_KEY_INDEX.name} "
+                                 f"ON {JOBS.name} (run_key)"))
+    except sa.exc.DBAPIError:
+        # PostgreSQL: another process's CREATE INDEX committed first (IF NOT EXISTS does
+        # not cover a race); fine if the index is there now.
+        names = {i["name"] for i in sa.inspect(engine).get_indexes(JOBS.name)}
+        if RUN_KEY_INDEX.name not in names:
+            raise

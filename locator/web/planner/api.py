@@ -8,6 +8,12 @@
     longer one is answered ``202 Accepted`` with ``{"id", "status"}`` and a
     ``Location: /api/v1/jobs/<id>`` header to poll. Beyond ``LOCATOR_PLANNER_QUEUE``
     jobs queued or running the answer is 429 with ``Retry-After``.
+    Runs are shared through the database (:mod:`.share`, :mod:`.jobs`): a run any
+    process has finished on the same inputs (parameters, counted stations, demand and
+    districts, engine) is answered from its stored result, the same bytes; one still
+    queued or running anywhere is waited for (its id in the 202) instead of started
+    again. ``X-Planner-Run: computed | stored | joined`` says which, and
+    ``X-Planner-Job`` names the run's job.
 ``GET /api/v1/jobs/<id>``
     ``{"id", "kind", "status": "queued"|"running"|"done"|"failed", "result", "error"}``,
     from any process of the app (job records are kept in the database).
@@ -21,10 +27,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import ServiceUnavailable
 
 from ... import config
 from ...coverage import check_minutes
@@ -49,7 +56,9 @@ from .body import (
     json_body,
     parse_body,
 )
+from .jobs import Job
 from .page import RunSpec, make_engine, planner_state, run_coverage, run_spec, run_suggest
+from .share import network_identity, run_key, stations_identity
 
 bp = Blueprint("planner_api", __name__)
 
@@ -63,21 +72,60 @@ def _spec_of(a: dict[str, Any]) -> RunSpec:
                      speed_kmh=a["speed_kmh"], detour=a["detour"])
 
 
-def _answer(kind: str, fn: Callable[[], dict[str, Any]], wait: float | None) -> Response:
+def _answer(kind: str, fn: Callable[[], dict[str, Any]], wait: float | None, *,
+            key: str | None) -> Response:
     st = planner_state()
-    job = st.jobs.submit(kind, fn)
+    job = st.jobs.submit(kind, fn, key=key)
     if st.jobs.wait(job, st.wait_s if wait is None else wait):
         if job.status == "failed":
-            if isinstance(job.exc, LocatorError):
-                raise job.exc
-            raise RuntimeError(f"planner job {job.id} failed") from job.exc
-        return jsonify(job.result)
-    location = f"/api/v1/jobs/{job.id}"
-    resp = jsonify({"id": job.id, "kind": kind, "status": job.status, "location": location})
-    resp.status_code = 202
-    resp.headers["Location"] = location
-    resp.headers["Retry-After"] = "1"
+            _raise_failure(job)
+        # The stored bytes, whoever computed them: a reused answer is the same answer.
+        resp = Response(job.body, mimetype="application/json")
+    else:
+        location = f"/api/v1/jobs/{job.id}"
+        resp = jsonify({"id": job.id, "kind": kind, "status": job.status,
+                        "location": location})
+        resp.status_code = 202
+        resp.headers["Location"] = location
+        resp.headers["Retry-After"] = "1"
+    resp.headers["X-Planner-Job"] = job.id
+    resp.headers["X-Planner-Run"] = job.origin
     return resp
+
+
+def _raise_failure(job: Job) -> NoReturn:
+    """Answer a failed run as the problem it reported: its own exception when this
+    process ran it, else the problem recorded by the process that did."""
+    if isinstance(job.exc, LocatorError):
+        raise job.exc
+    p = job.problem or {}
+    if p.get("status") == 400:
+        params = p.get("invalid_params") or [{}]
+        name, reason = params[0].get("name"), params[0].get("reason")
+        if name and reason:
+            raise InvalidInput(reason, field=None if name == "request" else name)
+        raise LocatorError(str(p.get("detail") or "the run failed"))
+    if p.get("title") in ("Job lost", "Job abandoned"):
+        # The process running it went away (or its record did): worth another try.
+        raise ServiceUnavailable(f"{p.get('detail')}", retry_after=1)
+    raise RuntimeError(f"planner job {job.id} failed: {p.get('detail')}") from job.exc
+
+
+def _key(kind: str, spec: RunSpec, a: dict[str, Any], params: dict[str, Any]) -> str | None:
+    """The run's shared key (:mod:`.share`), or None when it cannot be shared."""
+    st = planner_state()
+    if not st.share:
+        return None
+    engine: dict[str, Any] = {"engine": a["engine"], "mode": a["mode"],
+                              "speed_kmh": a["speed_kmh"], "detour": a["detour"]}
+    if a["engine"] == "network":
+        network = network_identity(current_app.extensions.get("locator.network_engine"),
+                                   current_app.config.get("LOCATOR_PBF") or None)
+        if network is None:
+            return None
+        engine["network"] = network
+    return run_key(kind, params, engine=engine, data=st.data_id(),
+                   stations=stations_identity(spec.stations, sample=spec.sample))
 
 
 @bp.post("/api/v1/coverage")
@@ -86,9 +134,12 @@ def api_coverage():
     spec = _spec_of(a)
     data = planner_state().data()
     minutes, gaps, limit, geometry = a["minutes"], a["gaps"], a["gap_limit"], a["geometry"]
+    # Gap figures only matter when gaps are asked for.
+    params = {"minutes": list(minutes), "gaps": gaps,
+              "gap_limit": limit if gaps else None, "geometry": geometry if gaps else None}
     return _answer("coverage", lambda: run_coverage(spec, data, minutes, gaps=gaps,
                                                     gap_limit=limit, geometry=geometry),
-                   a["wait"])
+                   a["wait"], key=_key("coverage", spec, a, params))
 
 
 @bp.post("/api/v1/suggest")
@@ -109,9 +160,15 @@ def api_suggest():
     minutes, n, exact = a["minutes"], a["n"], a["exact"]
     beta = 0.0 if a["beta"] is None else a["beta"]
     spacing = a["spacing_m"] if a["from_nodes"] else None
+    params = {"minutes": minutes, "n": n, "beta": beta, "exact": exact,
+              "node_spacing_m": spacing, "from_gaps": bool(a["from_gaps"]),
+              "candidates": None if cands is None else {
+                  "ids": [str(i) for i in cands.ids], "lon": cands.lon, "lat": cands.lat,
+                  "source": cands.source}}
     return _answer("suggest", lambda: run_suggest(spec, data, minutes, n=n, beta=beta,
                                                   exact=exact, candidates=cands,
-                                                  node_spacing_m=spacing), a["wait"])
+                                                  node_spacing_m=spacing), a["wait"],
+                   key=_key("suggest", spec, a, params))
 
 
 @bp.get("/api/v1/jobs/<job_id>")
@@ -237,6 +294,8 @@ def openapi_paths() -> dict[str, Any]:
         "wait": {"type": "number", "minimum": 0, "maximum": MAX_WAIT_S, "default": 2,
                  "description": "Seconds to wait for the answer; longer runs get 202."},
     }
+    coverage_body: dict[str, Any]
+    suggest_body: dict[str, Any]
     coverage_body = {"type": "object", "additionalProperties": False, "properties": {
         **common,
         "minutes": {"oneOf": [minutes, {"type": "array", "items": minutes, "minItems": 1,

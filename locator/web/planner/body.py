@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import orjson
 from flask import request
 from werkzeug.exceptions import UnsupportedMediaType
@@ -181,7 +182,8 @@ def candidates_of(items: list[dict[str, Any]], crs: str) -> Candidates:
         lon.append(x)
         lat.append(y)
     try:
-        return Candidates(ids, lon, lat, "request")
+        return Candidates(np.asarray(ids, dtype=object), np.asarray(lon), np.asarray(lat),
+                          "request")
     except InvalidInput as e:
         raise InvalidInput(e.message, field="candidates") from None
 

@@ -10,6 +10,14 @@ after they end (and beyond ``MAX_KEPT_JOBS``).
 A job whose process stopped (a restart, a crash) would stay "running" for ever: a job
 not finished ``timeout`` seconds after it was created is reported as failed, and no
 longer counts against the queue limit.
+
+Shared runs: a job submitted with a ``key`` (:mod:`.share`) is computed once for all
+processes on the database. If a record of the same run has finished (and is not yet
+pruned), its stored result is the answer (``Job.origin == "stored"``); if one is queued
+or running, in this process or another, the job *is* that record (``"joined"``): the
+caller waits for it and polls its id; otherwise this process runs it (``"computed"``).
+The answer is always the stored bytes (:attr:`Job.body`), so a reused answer is
+byte-for-byte the one its computing worker gave.
 """
 
 from __future__ import annotations
@@ -55,16 +63,25 @@ def problem_of(exc: BaseException) -> dict[str, Any]:
 
 
 class Job:
-    """A job started by this process: its id, and what only this process knows (the
-    future, and the exception of a failed run)."""
+    """A job as this process sees it: its id and status, and what only the process
+    running it knows (the future, and the exception of a failed run).
 
-    def __init__(self, kind: str):
-        self.id = secrets.token_hex(12)
+    ``origin`` says where the answer comes from: ``"computed"`` (this process runs it),
+    ``"stored"`` (a finished record of the same run) or ``"joined"`` (a record of the
+    same run queued or running when this one was submitted). ``body`` is the stored
+    answer (JSON bytes) once done; ``problem`` the problem details of a failed job.
+    """
+
+    def __init__(self, kind: str, *, job_id: str | None = None, origin: str = "computed"):
+        self.id = job_id or secrets.token_hex(12)
         self.kind = kind
+        self.origin = origin
         self.future: Any = None
         self.exc: BaseException | None = None
         self.status = "queued"
         self.result: dict[str, Any] | None = None
+        self.body: bytes | None = None
+        self.problem: dict[str, Any] | None = None
 
 
 class JobManager:
@@ -95,20 +112,40 @@ class JobManager:
         self._pool = ThreadPoolExecutor(max_workers=self.workers,
                                         thread_name_prefix="planner-job")
         self._submit_lock = threading.Lock()
+        #: This process's jobs still running, by id (a joined job waits on its future).
+        self._running: dict[str, Job] = {}
+        #: Runs this process has computed (each one a record in ``planner_jobs``).
+        self.computed = 0
 
-    def submit(self, kind: str, fn: Callable[[], dict[str, Any]]) -> Job:
-        """Record and queue ``fn``; raises 429 when ``max_pending`` jobs are queued or
+    def submit(self, kind: str, fn: Callable[[], dict[str, Any]], *,
+               key: str | None = None) -> Job:
+        """Record and queue ``fn``, or, with ``key``, answer the record of the same run
+        (see the module docstring); raises 429 when ``max_pending`` jobs are queued or
         running."""
         job = Job(kind)
         with self._submit_lock:
-            pending = self.table.insert_if_room(job_id=job.id, kind=kind, owner=self.owner,
-                                                at=time.time(), max_pending=self.max_pending)
-        if pending is not None:
+            claim = self.table.claim(job_id=job.id, kind=kind, owner=self.owner,
+                                     at=time.time(), max_pending=self.max_pending,
+                                     run_key=key)
+            if claim.outcome == "new":
+                # Under the lock, so that a job joining this one finds it with its future.
+                job.future = self._pool.submit(self._run, job, fn)
+                self._running[job.id] = job
+        if claim.outcome == "done":
+            assert claim.row is not None
+            found = Job(kind, job_id=claim.row["id"], origin="stored")
+            found.status, found.body = "done", claim.row["result"]
+            return found
+        if claim.outcome == "pending":
+            assert claim.row is not None
+            found = Job(kind, job_id=claim.row["id"], origin="joined")
+            found.status = claim.row["status"]
+            return found
+        if claim.outcome == "full":
             err = TooManyRequests(5)
-            err.description = (f"the planner is busy ({pending} runs queued or running, "
-                               f"at most {self.max_pending}); retry later")
+            err.description = (f"the planner is busy ({claim.pending} runs queued or "
+                               f"running, at most {self.max_pending}); retry later")
             raise err
-        job.future = self._pool.submit(self._run, job, fn)
         return job
 
     def _set(self, job_id: str, **values: Any) -> None:
@@ -116,39 +153,87 @@ class JobManager:
 
     def _run(self, job: Job, fn: Callable[[], dict[str, Any]]) -> None:
         try:
+            self._compute(job, fn)
+        finally:
+            with self._submit_lock:
+                self._running.pop(job.id, None)
+
+    def _compute(self, job: Job, fn: Callable[[], dict[str, Any]]) -> None:
+        try:
             job.status = "running"
             self._set(job.id, status="running")
+            self.computed += 1
             result = fn()
             body = orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY)
         except BaseException as e:  # noqa: BLE001 - every failure is recorded
             if not isinstance(e, LocatorError):
                 log.exception("planner job %s (%s) failed", job.id, job.kind)
             job.exc = e
+            job.problem = problem_of(e)
             try:
                 self._set(job.id, status="failed", finished=time.time(),
-                          error=orjson.dumps(problem_of(e)))
+                          error=orjson.dumps(job.problem))
             except Exception:  # noqa: BLE001 - the database is gone; the log has it
                 log.exception("planner job %s: the failure could not be recorded", job.id)
             job.status = "failed"
             return
-        job.result = result
         try:
+            # One UPDATE, one transaction: the result is stored whole or not at all.
             self._set(job.id, status="done", finished=time.time(), result=body)
         except Exception as e:  # noqa: BLE001
             log.exception("planner job %s: the result could not be stored", job.id)
             job.exc = e
+            job.problem = problem_of(e)
             job.status = "failed"
             return
+        job.result, job.body = result, body
         job.status = "done"
 
-    def wait(self, job: Job, seconds: float) -> bool:
-        """Wait up to ``seconds`` for a job of this process; True if it has ended."""
+    def wait(self, job: Job, seconds: float, *, poll: float = 0.05) -> bool:
+        """Wait up to ``seconds`` for a job; True if it has ended. A job of this process
+        is waited for on its future; a joined job of another process by reading its
+        record every ``poll`` seconds (growing to 0.5 s)."""
+        if job.status in ("done", "failed"):
+            return True
+        if job.future is None:
+            with self._submit_lock:
+                mine = self._running.get(job.id)
+            if mine is not None:  # joined a run of this very process
+                ended = self.wait(mine, seconds)
+                job.status, job.body, job.problem, job.exc = (mine.status, mine.body,
+                                                              mine.problem, mine.exc)
+                return ended
+            return self._wait_record(job, seconds, poll)
         if seconds > 0:
             wait_futures([job.future], timeout=seconds)
         return job.status in ("done", "failed")
 
-    def get(self, job_id: str) -> dict[str, Any] | None:
-        """The record of any job in the database (``to_dict`` form), or None."""
+    def _wait_record(self, job: Job, seconds: float, poll: float) -> bool:
+        deadline = time.monotonic() + max(0.0, seconds)
+        while True:
+            row = self.get(job.id, raw=True)
+            if row is None:  # pruned meanwhile (or the database was emptied)
+                job.status = "failed"
+                job.problem = {"status": 500, "title": "Job lost",
+                               "detail": f"the run {job.id} is no longer recorded; submit "
+                                         "it again"}
+                return True
+            job.status = row["status"]
+            if job.status == "done":
+                job.body = row["result"]
+                return True
+            if job.status == "failed":
+                job.problem = row["error"]
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(poll, left))
+            poll = min(0.5, poll * 1.5)
+
+    def get(self, job_id: str, *, raw: bool = False) -> dict[str, Any] | None:
+        """The record of any job in the database (``to_dict`` form), or None. With
+        ``raw``, ``result`` is left as the stored JSON bytes."""
         t = time.time()
         row = self.table.get(job_id)
         if row is None or (row["finished"] is not None and row["finished"] < t - self.ttl):
@@ -161,8 +246,9 @@ class JobManager:
                                   "detail": f"the job did not finish within {self.timeout:g} s; "
                                             "the server running it may have restarted; "
                                             "submit it again"})
-        return {"id": row["id"], "kind": row["kind"], "status": status,
-                "result": orjson.loads(row["result"]) if row["result"] else None,
+        result = row["result"] if raw else orjson.loads(row["result"]) if row["result"] \
+            else None
+        return {"id": row["id"], "kind": row["kind"], "status": status, "result": result,
                 "error": orjson.loads(error) if error else None,
                 "created": _iso(row["created"]), "finished": _iso(finished)}
 

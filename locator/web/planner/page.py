@@ -21,7 +21,9 @@ shipped ILLUSTRATIVE Xuzhou layer. ``LOCATOR_DISTRICTS``: district boundaries
 (GeoJSON with ``adcode``, ``name``, ``name_en``); default the shipped Xuzhou districts.
 Jobs (see :mod:`.jobs`): ``LOCATOR_PLANNER_WORKERS`` (2 threads per process),
 ``LOCATOR_PLANNER_QUEUE`` (8 jobs queued or running), ``LOCATOR_PLANNER_JOB_TTL``
-(600 s), ``LOCATOR_PLANNER_TIMEOUT`` (3,600 s), ``LOCATOR_PLANNER_WAIT`` (2 s).
+(600 s), ``LOCATOR_PLANNER_TIMEOUT`` (3,600 s), ``LOCATOR_PLANNER_WAIT`` (2 s),
+``LOCATOR_PLANNER_SHARE`` (true: API runs are shared through the database, see
+:mod:`.share`; false computes every request afresh).
 The page waits ``LOCATOR_PLANNER_PAGE_WAIT`` (10 s) for its run; a longer one (a
 city-wide road network) answers 202 with a page that reloads until the run, which goes
 on in the background, is ready (runs are cached per process).
@@ -43,7 +45,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from flask import Blueprint, Flask, Response, current_app, render_template, request
 from werkzeug.exceptions import ServiceUnavailable
@@ -73,6 +75,7 @@ from ..i18n import gettext as _
 from ..params import Param, choice, integer, parse_args, text
 from .body import ENGINES, MAX_WAIT_S, MODES, REPORT_MINUTES
 from .jobs import JobManager
+from .share import data_identity
 
 log = logging.getLogger(__name__)
 bp = Blueprint("planner", __name__)
@@ -101,13 +104,16 @@ class PlannerState:
         cfg = app.config
         self.demand_path = cfg.get("LOCATOR_DEMAND") or None
         self.districts_path = cfg.get("LOCATOR_DISTRICTS") or None
-        self._job_args = {"workers": int(cfg.get("LOCATOR_PLANNER_WORKERS", 2)),
+        self._job_args: dict[str, Any] = {"workers": int(cfg.get("LOCATOR_PLANNER_WORKERS", 2)),
                           "max_pending": int(cfg.get("LOCATOR_PLANNER_QUEUE", 8)),
                           "ttl": float(cfg.get("LOCATOR_PLANNER_JOB_TTL", 600)),
                           "timeout": float(cfg.get("LOCATOR_PLANNER_TIMEOUT", 3600))}
         self._jobs: JobManager | None = None
         self.wait_s = min(float(cfg.get("LOCATOR_PLANNER_WAIT", 2.0)), MAX_WAIT_S)
         self._data: PlannerData | None = None
+        self._data_id: str | None = None
+        #: Whether runs are shared through the database (:mod:`.share`).
+        self.share = bool(cfg.get("LOCATOR_PLANNER_SHARE", True))
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple, Any] = OrderedDict()
         self._pending: dict[tuple, Future] = {}
@@ -134,6 +140,16 @@ class PlannerState:
                 if self._data is None:
                     self._data = self._load()
         return self._data
+
+    def data_id(self) -> str:
+        """The identity of the demand and district layers (:func:`.share.data_identity`),
+        computed once."""
+        if self._data_id is None:
+            data = self.data()
+            with self._lock:
+                if self._data_id is None:
+                    self._data_id = data_identity(data.demand, data.districts)
+        return self._data_id
 
     def _load(self) -> PlannerData:
         from ...coverage import (
@@ -265,7 +281,10 @@ def run_spec(*, mode: str, engine: str, at: datetime | None, types: Sequence[str
 
 def spec_of(make: Callable[[], TravelEngine], records: Sequence[Any], *, at: datetime | None,
             types: Sequence[str] | None) -> RunSpec:
-    """The run's spec from the station records: those that count at ``at``."""
+    """The run's spec from the station records: those that count at ``at``, in id
+    order (the index's own order depends on how it was built and updated, and differs
+    between processes holding the same stations; a run must not, see :mod:`.share`)."""
+    records = sorted(records, key=lambda s: s.id)
     st = select_stations(records, at=at, types=types or None)
     used = set(st.ids.tolist())
     counted = tuple(s for s in records if s.id in used)
@@ -290,7 +309,8 @@ def node_candidates(spec: RunSpec, demand: Demand, minutes: float,
     one per ``spacing_m``."""
     from ...coverage.network import candidates_near_uncovered
 
-    return candidates_near_uncovered(spec.engine, spec.stations.lon, spec.stations.lat,
+    # A road-network run: the engine is a NetworkEngine (or a hook's engine like it).
+    return candidates_near_uncovered(cast(Any, spec.engine), spec.stations.lon, spec.stations.lat,
                                      demand, minutes, spacing_m=spacing_m)
 
 
