@@ -27,16 +27,22 @@ def db_path(tmp_path) -> Path:
     return tmp_path / "test.sqlite"
 
 
-#: Test modules whose ``registry`` (and ``db_url``) run on both backends, SQLite and
-#: PostgreSQL with PostGIS (issue #11): the staff suites. The store and sync suites
-#: (test_store*.py) parametrise their own ``db_url`` the same way.
-BOTH_BACKENDS = ("test_staff_",)
+#: The two backends of issue #11, as test ids: a SQLite file, and a fresh PostgreSQL
+#: database (with PostGIS where the server has it, as on the CI machine).
+BACKENDS = ("sqlite", "postgresql")
+
+#: Test modules whose ``backend`` (and so ``db_url``, ``registry`` and every fixture built
+#: on them) runs on both :data:`BACKENDS` (issue #11): the staff, alert, upkeep and report
+#: suites and the sync suite. The other store suites (test_store*.py) parametrise their
+#: own ``db_url`` the same way.
+BOTH_BACKENDS = ("test_staff_", "test_alerts", "test_upkeep_", "test_reports_web",
+                 "test_store_changes")
 
 
 def pytest_generate_tests(metafunc):
     module = metafunc.module.__name__.rpartition(".")[2]
     if "backend" in metafunc.fixturenames and module.startswith(BOTH_BACKENDS):
-        metafunc.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
 
 
 @pytest.fixture()
@@ -47,9 +53,22 @@ def backend(request) -> str:
 
 @pytest.fixture()
 def db_url(request, backend, db_path) -> str:
-    """Where ``registry`` keeps its stations: the SQLite file ``db_path``, or a fresh
-    PostGIS database for the modules of :data:`BOTH_BACKENDS`."""
-    return str(db_path) if backend == "sqlite" else request.getfixturevalue("pg_url")
+    """Where ``registry`` keeps its stations: the SQLite file ``db_path``, or (for the
+    modules of :data:`BOTH_BACKENDS`) a fresh PostgreSQL database that already has the
+    store's schema (:func:`pg_store_url`)."""
+    return str(db_path) if backend == "sqlite" else request.getfixturevalue("pg_store_url")
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_db_url(request, tmp_path_factory):
+    """``db_url`` for a module-scoped app (one per backend, shared by the module's tests):
+    a SQLite file, or a PostgreSQL database with the store's schema, dropped after the
+    module."""
+    if request.param == "sqlite":
+        yield str(tmp_path_factory.mktemp("module-db") / "store.sqlite")
+        return
+    server = request.getfixturevalue("pg_server")
+    yield from _database(server, schema=True)
 
 
 @pytest.fixture()
@@ -162,6 +181,8 @@ class PgServer:
                 "SELECT default_version FROM pg_available_extensions WHERE name = 'postgis'"
             )).scalar_one_or_none()
         self.template: str | None = None
+        self.store_template: str | None = None  # made on first use, see store_database
+        self._spares: _SpareDatabases | None = None
         if self.postgis:
             name = f"locator_tmpl_{os.getpid()}_{secrets.token_hex(3)}"
             self._execute(f"CREATE DATABASE {name}")
@@ -181,7 +202,7 @@ class PgServer:
             conn.execute(self.sa.text(sql))
 
     def new_database(self, *, postgis: bool) -> str:
-        """A new empty database (with the postgis extension when asked); its URL."""
+        """A new empty database (with the postgis extension when asked); its name."""
         import secrets
 
         name = f"locator_test_{secrets.token_hex(4)}"
@@ -189,13 +210,126 @@ class PgServer:
         self._execute(f"CREATE DATABASE {name} TEMPLATE {template}")
         return name
 
+    def store_database(self) -> str:
+        """A new database that already holds the station store's current schema (with the
+        postgis extension where the server has it): a copy of a template that
+        ``StationStore(create=True)`` prepared once per session, which is what most
+        PostgreSQL tests begin with (copying is cheaper than running the migrations in
+        every one). The copies are made ahead, by :class:`_SpareDatabases` while the
+        previous test runs. Returns its name."""
+        if self.store_template is None:
+            name = self.new_database(postgis=self.postgis is not None)
+            try:
+                from locator.store import StationStore
+
+                StationStore(self.url(name), create=True).dispose()
+            except BaseException:
+                self.drop(name)
+                raise
+            self.store_template = name
+            self._spares = _SpareDatabases(self)
+        return self._spares.take()
+
+    def copy_store_template(self) -> str:
+        import secrets
+
+        name = f"locator_test_{secrets.token_hex(4)}"
+        self._execute(f"CREATE DATABASE {name} TEMPLATE {self.store_template}")
+        return name
+
     def drop(self, name: str) -> None:
         self._execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
+    def drop_later(self, name: str) -> None:
+        """Drop ``name`` in the background (at once when no copies are being made)."""
+        if self._spares is None:
+            self.drop(name)
+        else:
+            self._spares.drop_later(name)
+
     def close(self) -> None:
-        if self.template is not None:
-            self.drop(self.template)
+        if self._spares is not None:
+            self._spares.close()
+        for name in (self.store_template, self.template):
+            if name is not None:
+                self.drop(name)
         self.admin.dispose()
+
+
+class _SpareDatabases:
+    """A thread that keeps :data:`SPARES` copies of the store template ready and drops
+    the databases of finished tests, so that a PostgreSQL test does not wait for CREATE
+    and DROP DATABASE (about 80 ms together): the server works while the test runs.
+    Every test still gets a database of its own."""
+
+    SPARES = 2
+
+    def __init__(self, server: PgServer) -> None:
+        import queue
+        import threading
+
+        self.server = server
+        self.ready: queue.Queue = queue.Queue()
+        self.doomed: queue.Queue = queue.Queue()
+        self.failed: list[str] = []
+        self.kick = threading.Event()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._work, name="pg-test-databases",
+                                       daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        import queue
+
+        while not self.stopping:
+            self.kick.clear()  # before looking: a kick from now on ends the wait below
+            try:
+                name = self.doomed.get_nowait()
+            except queue.Empty:
+                pass
+            else:
+                try:
+                    self.server.drop(name)
+                except Exception:  # noqa: BLE001 - close() tries again
+                    self.failed.append(name)
+                continue
+            if self.ready.qsize() < self.SPARES:
+                try:
+                    self.ready.put(self.server.copy_store_template())
+                except Exception as e:  # noqa: BLE001 - raised by take(), in the test
+                    self.ready.put(e)
+                    return
+                continue
+            self.kick.wait(0.5)
+
+    def take(self) -> str:
+        got = self.ready.get(timeout=120)
+        if isinstance(got, BaseException):
+            self.ready.put(got)  # the thread has stopped: every later test fails alike
+            raise got
+        self.kick.set()
+        return got
+
+    def drop_later(self, name: str) -> None:
+        self.doomed.put(name)
+        self.kick.set()
+
+    def close(self) -> None:
+        import queue
+
+        self.stopping = True
+        self.kick.set()
+        self.thread.join(60)
+        for q in (self.ready, self.doomed):
+            while True:
+                try:
+                    name = q.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(name, str):
+                    self.failed.append(name)
+        for name in self.failed:
+            self.server.drop(name)
 
 
 @pytest.fixture(scope="session")
@@ -221,12 +355,12 @@ def pg_server():
         server.close()
 
 
-def _database(server: PgServer, *, postgis: bool):
-    name = server.new_database(postgis=postgis)
+def _database(server: PgServer, *, postgis: bool = True, schema: bool = False):
+    name = server.store_database() if schema else server.new_database(postgis=postgis)
     try:
         yield server.url(name)
     finally:
-        server.drop(name)
+        server.drop_later(name)
 
 
 @pytest.fixture()
@@ -235,6 +369,15 @@ def pg_url(pg_server):
     postgis extension where the server has PostGIS (as on the CI machine), so that every
     PostgreSQL test runs on a PostGIS store."""
     yield from _database(pg_server, postgis=pg_server.postgis is not None)
+
+
+@pytest.fixture()
+def pg_store_url(pg_server):
+    """Like :func:`pg_url`, but the database already has the station store's current
+    schema (a copy of a per-session template; :meth:`PgServer.store_database`). For tests
+    that open it with ``StationStore(url, create=True)`` anyway; tests of the schema and
+    its migrations use :func:`pg_url`."""
+    yield from _database(pg_server, schema=True)
 
 
 @pytest.fixture()

@@ -28,10 +28,11 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, db_path):
-    url = str(db_path) if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    store = StationStore(url, create=True)
+@pytest.fixture()
+def engine(db_url):
+    """The engine of a new store on ``db_url``: SQLite and PostgreSQL in the staff test
+    modules (tests/conftest.py, ``BOTH_BACKENDS``)."""
+    store = StationStore(db_url, create=True)
     yield store.engine
     store.dispose()
 

@@ -1,5 +1,6 @@
 """Heat and cold alerts, the core and the CLI: levels, the active window, districts,
-rights and scope, audit rows, field errors, and `locator alert add|list|end`."""
+rights and scope, audit rows, field errors, and `locator alert add|list|end`; on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ VIEWER = _user("look", "viewer", "320300")
 
 
 @pytest.fixture()
-def store(db_path):
-    s = StationStore(db_path, create=True)
+def store(db_url):
+    s = StationStore(db_url, create=True)
     yield s
     s.dispose()
 
@@ -230,9 +231,9 @@ def test_a_county_account_cannot_edit_or_end_a_city_alert(svc, store):
     assert ("yun", "alert.end", f"alert:{mine.id}", "ok") in audit_rows(store)
 
 
-def test_two_services_share_the_table(store, clock, db_path):
+def test_two_services_share_the_table(store, clock, db_url):
     AlertService.for_store(store, clock=clock).declare(heat(), actor="t")
-    other = StationStore(db_path)
+    other = StationStore(db_url)
     try:
         assert len(AlertService.for_store(other, clock=clock).active(adcode="320303")) == 1
     finally:
@@ -244,32 +245,32 @@ def test_two_services_share_the_table(store, clock, db_path):
 
 def _add_args(db, *extra, districts=("320303", "320302")):
     now = datetime.now(UTC)
-    return ["alert", "add", "--db", str(db), "--kind", "heat", "--level", "red",
+    return ["alert", "add", "--db", db, "--kind", "heat", "--level", "red",
             *[x for d in districts for x in ("--district", d)],
             "--end", (now + timedelta(hours=6)).isoformat(),
             "--message", "红色预警：停止户外作业", *extra]
 
 
-def test_cli_add_list_end(runner, db_path):
-    r = runner.invoke(main, _add_args(db_path, "--message-en", "Red alert: stop outdoor work"))
+def test_cli_add_list_end(runner, db_url):
+    r = runner.invoke(main, _add_args(db_url, "--message-en", "Red alert: stop outdoor work"))
     assert r.exit_code == 0, r.output
     assert "已发布预警 / alert declared: 1  高温红色预警  鼓楼区、云龙区" in r.output
-    r = runner.invoke(main, ["alert", "list", "--db", str(db_path)])
+    r = runner.invoke(main, ["alert", "list", "--db", db_url])
     assert r.exit_code == 0 and "红色预警：停止户外作业" in r.output and "active" in r.output
-    r = runner.invoke(main, ["alert", "list", "--db", str(db_path), "--json", "--lang", "en"])
+    r = runner.invoke(main, ["alert", "list", "--db", db_url, "--json", "--lang", "en"])
     import json
 
     row = json.loads(r.output.splitlines()[0])
     assert row["message"] == "Red alert: stop outdoor work" and row["state"] == "active"
-    r = runner.invoke(main, ["alert", "list", "--db", str(db_path), "--district", "320311"])
+    r = runner.invoke(main, ["alert", "list", "--db", db_url, "--district", "320311"])
     assert "共 0 条" in r.output
-    r = runner.invoke(main, ["alert", "end", "1", "--db", str(db_path)])
+    r = runner.invoke(main, ["alert", "end", "1", "--db", db_url])
     assert r.exit_code == 0 and "已结束预警" in r.output
-    r = runner.invoke(main, ["alert", "list", "--db", str(db_path)])
+    r = runner.invoke(main, ["alert", "list", "--db", db_url])
     assert "共 0 条" in r.output
-    r = runner.invoke(main, ["alert", "list", "--db", str(db_path), "--state", "ended"])
+    r = runner.invoke(main, ["alert", "list", "--db", db_url, "--state", "ended"])
     assert "共 1 条" in r.output
-    store = StationStore(db_path)
+    store = StationStore(db_url)
     try:
         actors = {row[0] for row in audit_rows(store)}
     finally:
@@ -287,26 +288,26 @@ def test_cli_add_list_end(runner, db_path):
     (["alert", "end", "42"], "没有编号为 42 的预警"),
     (["alert", "list", "--district", "12"], "--district '12'"),
 ], ids=["level", "district", "end-time", "unknown-id", "list-district"])
-def test_cli_errors_are_one_line_with_exit_2(runner, db_path, args, expected):
-    r = runner.invoke(main, [*args, "--db", str(db_path)])
+def test_cli_errors_are_one_line_with_exit_2(runner, db_url, args, expected):
+    r = runner.invoke(main, [*args, "--db", db_url])
     assert r.exit_code == 2, r.output
     assert expected in r.output and "Traceback" not in r.output
     assert r.output.startswith("错误 / Error:")
 
 
-def test_cli_as_an_account_checks_its_scope(runner, db_path):
+def test_cli_as_an_account_checks_its_scope(runner, db_url):
     from staff_support import FAST, PW
 
     from locator.staff import AccountService
 
-    store = StationStore(db_path, create=True)
+    store = StationStore(db_url, create=True)
     try:
         AccountService(store.engine, hasher=FAST).add_user("yun", PW, role="editor",
                                                            scope="320303", actor="pytest")
     finally:
         store.dispose()
-    r = runner.invoke(main, _add_args(db_path, "--as", "yun"))
+    r = runner.invoke(main, _add_args(db_url, "--as", "yun"))
     assert r.exit_code == 2 and "320302（鼓楼区）" in r.output
-    r = runner.invoke(main, _add_args(db_path, "--as", "yun", districts=("320303",)))
+    r = runner.invoke(main, _add_args(db_url, "--as", "yun", districts=("320303",)))
     assert r.exit_code == 0, r.output
     assert "云龙区" in r.output

@@ -1,8 +1,8 @@
 """Riders' reports over HTTP: ``POST /api/v1/reports`` (201, 200 for a repeat, 400 naming
 the field in Chinese or English, 404, 413, 415, 429 with Retry-After), the status link,
 the report page with and without JavaScript, notes rendered as text, the flag reaching
-``/api/v1/nearest`` on every worker (SQLite and PostgreSQL), and the proxy setting that
-makes the client's address the forwarded one."""
+``/api/v1/nearest`` on every worker, and the proxy setting that makes the client's address
+the forwarded one. On SQLite and PostgreSQL (tests/conftest.py, ``BOTH_BACKENDS``)."""
 
 from __future__ import annotations
 
@@ -330,9 +330,9 @@ def test_report_links_on_the_station_page_the_results_and_the_map(app, client):
 # --------------------------------------------------------------------------- the flag
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, db_path):
-    return str(db_path) if request.param == "sqlite" else request.getfixturevalue("pg_url")
+@pytest.fixture()
+def url(db_url):
+    return db_url
 
 
 def test_three_riders_flag_a_station_on_every_worker(url, tiny_stations):

@@ -1,5 +1,6 @@
 """``locator users | tokens | audit``: through the real ``locator`` command, with the
-password on standard input (CliRunner's input=), never on the command line."""
+password on standard input (CliRunner's input=), never on the command line; on a SQLite
+file and on a PostgreSQL database (``--db`` takes either)."""
 
 from __future__ import annotations
 
@@ -14,17 +15,31 @@ from locator.cli import main
 from locator.cli.staff import COMMANDS, cli_actor
 from locator.staff import AccountService, Unauthorized
 from locator.store import StationStore
+from locator.store.sql import db_url as sa_url
 
 PW = "Xuzhou-rest-42"
 
 
 @pytest.fixture()
-def db(tmp_path):
-    return str(tmp_path / "staff.sqlite")
+def db(db_url):
+    """The ``--db`` of the commands: a SQLite path or a PostgreSQL URL."""
+    return db_url
 
 
-def _svc(db) -> AccountService:
-    return AccountService(StationStore(db, create=True).engine)
+@pytest.fixture()
+def accounts(db):
+    """``accounts()``: the account service on ``db``, to check what the commands did. The store
+    opens on first use (after the commands made the database) and closes after the test."""
+    stores: list[StationStore] = []
+
+    def open_service() -> AccountService:
+        if not stores:
+            stores.append(StationStore(db, create=True))
+        return AccountService(stores[0].engine)
+
+    yield open_service
+    for store in stores:
+        store.dispose()
 
 
 def _add(runner, db, name="alice", *extra, password=PW):
@@ -33,22 +48,24 @@ def _add(runner, db, name="alice", *extra, password=PW):
 
 
 def _dump(db) -> str:
-    """Every row of every table, as text (to look for leaked secrets)."""
-    eng = sa.create_engine("sqlite:///" + db)
+    """Every row of every table of the store, as text (to look for leaked secrets)."""
+    eng = sa.create_engine(sa_url(db))
     out = []
     with eng.connect() as conn:
         for t in sa.inspect(conn).get_table_names():
-            out += [str(tuple(r)) for r in conn.execute(sa.text(f"select * from {t}"))]
+            if t == "spatial_ref_sys":  # PostGIS's own reference table
+                continue
+            out += [str(tuple(r)) for r in conn.execute(sa.text(f'select * from "{t}"'))]
     eng.dispose()
     return "\n".join(out)
 
 
-def test_users_add_reads_the_password_from_stdin_and_audits(runner, db):
+def test_users_add_reads_the_password_from_stdin_and_audits(runner, db, accounts):
     r = _add(runner, db, "alice", "--scope", "320303", "--display", "张三")
     assert r.exit_code == 0, r.output
     assert "已创建账号 alice" in r.output and "320303（云龙区）" in r.output
     assert PW not in r.output
-    svc = _svc(db)
+    svc = accounts()
     [u] = svc.users()
     assert (u.name, u.role, u.scope, u.display_name) == ("alice", "editor", "320303", "张三")
     assert svc.authenticate("alice", PW).name == "alice"
@@ -57,7 +74,7 @@ def test_users_add_reads_the_password_from_stdin_and_audits(runner, db):
     assert PW not in _dump(db)
 
 
-def test_no_command_takes_a_password_argument(runner, db):
+def test_no_command_takes_a_password_argument(runner, db, accounts):
     def params(cmd: click.Command):
         yield from cmd.params
         if isinstance(cmd, click.Group):
@@ -70,7 +87,7 @@ def test_no_command_takes_a_password_argument(runner, db):
     r = runner.invoke(main, ["users", "add", "bob", "--role", "editor", "--password", PW,
                              "--db", db], input="")
     assert r.exit_code == 2 and "No such option" in r.output
-    assert _svc(db).users() == []
+    assert accounts().users() == []
 
 
 @pytest.mark.parametrize("args,password,message", [
@@ -86,15 +103,15 @@ def test_no_command_takes_a_password_argument(runner, db):
     (["audit", "export", "audit.txt"], "", "must end in .csv"),
 ], ids=["short", "common", "empty-stdin", "role", "scope", "name", "no-user", "no-token",
         "since", "not-csv"])
-def test_bad_input_is_one_line_and_exit_2(runner, db, args, password, message):
+def test_bad_input_is_one_line_and_exit_2(runner, db, args, password, message, accounts):
     r = runner.invoke(main, [*args, "--db", db], input=password + "\n" if password else "")
     assert r.exit_code == 2, r.output
     assert message in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.output
-    assert _svc(db).users() == []
+    assert accounts().users() == []
 
 
-def test_users_list_disable_enable_set_role_reset(runner, db):
+def test_users_list_disable_enable_set_role_reset(runner, db, accounts):
     _add(runner, db, "alice", "--scope", "320303", "--display", "张三")
     _add(runner, db, "bob")
     r = runner.invoke(main, ["users", "list", "--db", db])
@@ -106,31 +123,31 @@ def test_users_list_disable_enable_set_role_reset(runner, db):
     assert "2 个账号" in lines[-1]
 
     assert runner.invoke(main, ["users", "disable", "alice", "--db", db]).exit_code == 0
-    assert _svc(db).user("alice").disabled
+    assert accounts().user("alice").disabled
     assert "停用 disabled" in runner.invoke(main, ["users", "list", "--db", db]).output
     assert runner.invoke(main, ["users", "enable", "alice", "--db", db]).exit_code == 0
     r = runner.invoke(main, ["users", "set-role", "alice", "--role", "admin", "--scope",
                              "320300", "--db", db])
     assert r.exit_code == 0 and "320300（徐州市）" in r.output
-    u = _svc(db).user("alice")
+    u = accounts().user("alice")
     assert (u.role, u.scope, u.disabled) == ("admin", "320300", False)
     r = runner.invoke(main, ["users", "reset-password", "alice", "--db", db],
                       input="Brand-new-pass-9\n")
     assert r.exit_code == 0, r.output
-    svc = _svc(db)
+    svc = accounts()
     assert svc.authenticate("alice", "Brand-new-pass-9").name == "alice"
     assert [e.action for e in reversed(svc.audit_events(actor=cli_actor()))] == [
         "user.create", "user.create", "user.disable", "user.enable", "user.role",
         "user.password_reset"]
 
 
-def test_tokens_create_prints_once_list_and_revoke(runner, db):
+def test_tokens_create_prints_once_list_and_revoke(runner, db, accounts):
     _add(runner, db, "alice")
     r = runner.invoke(main, ["tokens", "create", "alice", "--label", "导入脚本", "--db", db])
     assert r.exit_code == 0
     token = r.stdout.strip()
     assert token.startswith("slt_") and "只显示这一次" in r.stderr
-    svc = _svc(db)
+    svc = accounts()
     assert svc.verify_token(token).name == "alice"
     r = runner.invoke(main, ["tokens", "list", "alice", "--db", db])
     assert r.exit_code == 0 and "导入脚本" in r.output and token not in r.output
@@ -143,9 +160,9 @@ def test_tokens_create_prints_once_list_and_revoke(runner, db):
     assert token not in _dump(db)
 
 
-def test_audit_list_and_export(runner, db, tmp_path):
+def test_audit_list_and_export(runner, db, tmp_path, accounts):
     _add(runner, db, "alice")
-    svc = _svc(db)
+    svc = accounts()
     with pytest.raises(Unauthorized):
         svc.authenticate("alice", "wrong-pass-xx", "=1+2")
     r = runner.invoke(main, ["audit", "list", "--since", "1h", "--action", "login", "--db", db])

@@ -300,8 +300,8 @@ _HAMMER = textwrap.dedent("""
 """)
 
 
-def test_lockout_holds_across_two_processes_on_one_sqlite_file(tmp_path):
-    db = tmp_path / "shared.sqlite"
+def test_lockout_holds_across_two_processes_on_one_database(db_url, tmp_path):
+    db = db_url
     store = StationStore(db, create=True)
     svc = AccountService(store.engine, hasher=FAST)
     svc.add_user("alice", PW, role="editor", actor="cli:t")

@@ -2,9 +2,10 @@
 list (search, filters, sorting, paging), the create and edit form (district, validation
 messages, duplicates), the conflict screen, closing, deleting, history.
 
-One app and one database serve the whole module (creating accounts costs an argon2 hash
-each); tests that change stations make their own, and list tests filter on the tiny
-sample set (``source=sample``), which no other test changes.
+One app and one database serve the whole module on each backend, SQLite and PostgreSQL
+(creating accounts costs an argon2 hash each); tests that change stations make their own,
+and list tests filter on the tiny sample set (``source=sample``), which no other test
+changes.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ ROW_IDS = re.compile(r'<tr data-station-id="([^"]+)"')
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory, tiny_stations):
+def registry(module_db_url, tiny_stations):
     from locator import Registry, StationStore
 
-    store = StationStore(tmp_path_factory.mktemp("staff-pages") / "s.sqlite", create=True)
+    store = StationStore(module_db_url, create=True)
     store.add_many(tiny_stations, actor="pytest")
     yield Registry(store)
     store.dispose()

@@ -1,8 +1,9 @@
 """The staff star-rating pages through the Flask test client: a reviewer reads a station's
-checklist and sets its official level (a new version and an audit row with the reason, on
-SQLite and PostgreSQL); other districts, editors and viewers are refused (403); bad input
-is a 400 naming the field; the list compares official and suggested levels, filters the
-stations to re-inspect and downloads as CSV; the public station page shows the stars."""
+checklist and sets its official level (a new version and an audit row with the reason);
+other districts, editors and viewers are refused (403); bad input is a 400 naming the
+field; the list compares official and suggested levels, filters the stations to
+re-inspect and downloads as CSV; the public station page shows the stars. Every test runs
+on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -55,16 +56,9 @@ def _app(url: str):
 
 
 @pytest.fixture()
-def app(db_path):
-    app, reg = _app(str(db_path))
-    yield app
-    reg.store.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_app(request, db_path):
-    url = str(db_path) if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    app, reg = _app(url)
+def app(db_url):
+    """On SQLite and PostgreSQL (tests/conftest.py, ``BOTH_BACKENDS``)."""
+    app, reg = _app(db_url)
     yield app
     reg.store.dispose()
 
@@ -83,9 +77,9 @@ def _audit(app, action: str = "station.rate"):
     return app.extensions["locator.accounts"].store.audit_events(action=action)
 
 
-def test_a_reviewer_sets_the_official_level_as_a_new_version_with_an_audit_row(any_app):
-    reg = any_app.extensions["locator"].registry
-    rev = Staff(any_app, "rev")
+def test_a_reviewer_sets_the_official_level_as_a_new_version_with_an_audit_row(app):
+    reg = app.extensions["locator"].registry
+    rev = Staff(app, "rev")
     page = rev.text("/staff/stations/YL1/rating")
     assert 'data-suggested="5"' in page and 'id="rating-form"' in page
     assert "建议星级" in page and "五星级" in page
@@ -100,7 +94,7 @@ def test_a_reviewer_sets_the_official_level_as_a_new_version_with_an_audit_row(a
     assert (st.star_level, st.version) == (3, 2)
     assert reg.index.get("YL1").star_level == 3
     assert reg.store.history("YL1", limit=1)[0]["after"]["star_level"] == 3
-    ev = _audit(any_app)
+    ev = _audit(app)
     assert len(ev) == 1 and ev[0].actor == "rev" and ev[0].target == "station:YL1"
     assert ev[0].detail["old_level"] is None and ev[0].detail["new_level"] == 3
     assert ev[0].detail["suggested_level"] == 5 and ev[0].detail["version"] == 2
@@ -109,10 +103,10 @@ def test_a_reviewer_sets_the_official_level_as_a_new_version_with_an_audit_row(a
     assert 'id="official" data-level="3"' in page and 'id="notice"' in page
 
     # the public station page shows the stars, with words
-    public = any_app.test_client().get("/stations/YL1").get_data(as_text=True)
+    public = app.test_client().get("/stations/YL1").get_data(as_text=True)
     dd = re.search(r'<dd class="star-level" data-star-level="3">.*?</dd>', public, re.S)[0]
     assert "★★★☆☆" in dd and "三星级" in dd
-    en = any_app.test_client().get("/stations/YL1?lang=en").get_data(as_text=True)
+    en = app.test_client().get("/stations/YL1?lang=en").get_data(as_text=True)
     assert "3 of 5 stars" in en
 
 

@@ -4,7 +4,7 @@ stored reports, the station and the audit log, and the "fix" that opens the stat
 edit form prefilled from a report and resolves the reports when it is saved.
 
 Riders report through the public API (``POST /api/v1/reports``) from distinct client
-addresses. The write path runs on SQLite and on PostgreSQL.
+addresses. Every test runs on SQLite and on PostgreSQL.
 
 Tiny sample set: T01, T02 (open) and T06 (closed) are in Gulou (320302), T04 and T07 in
 Yunlong (320303).
@@ -81,18 +81,10 @@ class Staff(StaffClient):
                                                    *extra.items()])
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def site(request, db_path, tiny_stations):
-    url = str(db_path) if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    s = Site(url, tiny_stations)
-    yield s
-    s.store.dispose()
-
-
 @pytest.fixture()
-def lite(db_path, tiny_stations):
-    """The same on SQLite only (for pages that only read)."""
-    s = Site(str(db_path), tiny_stations)
+def site(db_url, tiny_stations):
+    """On SQLite and PostgreSQL (tests/conftest.py, ``BOTH_BACKENDS``)."""
+    s = Site(db_url, tiny_stations)
     yield s
     s.store.dispose()
 
@@ -109,29 +101,29 @@ def _beijing(iso: str) -> str:
 # --------------------------------------------------------------------------- who sees what
 
 
-def test_queue_is_for_reviewers_within_their_district(lite):
-    gl = lite.report("T01", "locked", "10.0.0.1")
-    yun = lite.report("T04", "other", "10.0.0.2", note="门口堆满杂物")
-    admin = lite.staff("admin1")
+def test_queue_is_for_reviewers_within_their_district(site):
+    gl = site.report("T01", "locked", "10.0.0.1")
+    yun = site.report("T04", "other", "10.0.0.2", note="门口堆满杂物")
+    admin = site.staff("admin1")
     assert sorted(GROUPS.findall(admin.text("/staff/reports"))) == ["T01", "T04"]
-    rev_gl = lite.staff("rev_gl")
+    rev_gl = site.staff("rev_gl")
     page = rev_gl.text("/staff/reports")
     assert GROUPS.findall(page) == ["T01"]
     assert gl in page and yun not in page
     # the nav names the queue with the open reports in the reviewer's scope
     nav = rev_gl.text("/staff/stations")
     assert re.search(r'id="nav-reports">群众反馈<span class="nav-count"[^>]*>（1）</span>', nav)
-    assert GROUPS.findall(lite.staff("rev_yun").text("/staff/reports")) == ["T04"]
+    assert GROUPS.findall(site.staff("rev_yun").text("/staff/reports")) == ["T04"]
 
     # editors and viewers: 403, in the page's language, and no nav link
-    ed = lite.staff("ed")
+    ed = site.staff("ed")
     r = ed.get("/staff/reports")
     assert r.status_code == 403
     assert "处理群众反馈" in r.get_data(as_text=True) and "reviewer" in r.get_data(as_text=True)
     r = ed.get("/staff/reports?lang=en")
     assert r.status_code == 403 and "cannot handle rider reports" in r.get_data(as_text=True)
     assert 'id="nav-reports"' not in ed.text("/staff/stations")
-    assert lite.staff("look").get("/staff/reports").status_code == 403
+    assert site.staff("look").get("/staff/reports").status_code == 403
     r = ed.act("T04", "under_review", [yun])
     assert r.status_code == 403
 
@@ -142,16 +134,16 @@ def test_queue_is_for_reviewers_within_their_district(lite):
     assert r.status_code == 403
     r = rev_gl.get(f"/staff/stations/T04/edit?report_ref={yun}")
     assert r.status_code == 403
-    assert lite.rows(yun)[yun]["status"] == "new" and lite.rows(yun)[yun]["handled_by"] is None
-    assert lite.audit("report.under_review") == [] and lite.audit("report.dismissed") == []
+    assert site.rows(yun)[yun]["status"] == "new" and site.rows(yun)[yun]["handled_by"] is None
+    assert site.audit("report.under_review") == [] and site.audit("report.dismissed") == []
 
 
-def test_groups_counts_and_filters(lite):
-    a = lite.report("T01", "locked", "10.0.0.1", note="<script>alert(1)</script>锁着")
-    b = lite.report("T01", "locked", "10.0.0.2")
-    c = lite.report("T01", "amenity", "10.0.0.3", amenity="drinking_water")
-    d = lite.report("T02", "wrong_hours", "10.0.0.4")
-    rev = lite.staff("rev_gl")
+def test_groups_counts_and_filters(site):
+    a = site.report("T01", "locked", "10.0.0.1", note="<script>alert(1)</script>锁着")
+    b = site.report("T01", "locked", "10.0.0.2")
+    c = site.report("T01", "amenity", "10.0.0.3", amenity="drinking_water")
+    d = site.report("T02", "wrong_hours", "10.0.0.4")
+    rev = site.staff("rev_gl")
     page = rev.text("/staff/reports")
     assert GROUPS.findall(page) == ["T01", "T02"]  # the most open reports first
     assert "2 个站点，4 条反馈" in page
@@ -165,7 +157,7 @@ def test_groups_counts_and_filters(lite):
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;锁着" in g1
     # created time in Beijing time
-    created = lite.public.get(f"/api/v1/reports/{a}").get_json()["created_at"]
+    created = site.public.get(f"/api/v1/reports/{a}").get_json()["created_at"]
     assert f"<time>{_beijing(created)}</time>" in g1
     assert 'href="/staff/stations/T01/history"' in g1
     assert re.search(r'<li data-version="1"><strong>第 1 版</strong> · 新建 · pytest', g1)
@@ -290,39 +282,39 @@ def test_resolving_by_closing_the_station(site):
     assert GROUPS.findall(rev.text("/staff/reports")) == []
 
 
-def test_the_station_write_and_the_resolution_commit_together(lite, monkeypatch):
+def test_the_station_write_and_the_resolution_commit_together(site, monkeypatch):
     from locator.upkeep.reports import ReportInvalid
 
-    ref = lite.report("T02", "locked", "10.0.2.1")
-    rev = lite.staff("rev_gl")
+    ref = site.report("T02", "locked", "10.0.2.1")
+    rev = site.staff("rev_gl")
     rev.text("/staff/reports")  # the app's report service exists from here on
-    svc = lite.app.extensions["locator.reports"]
+    svc = site.app.extensions["locator.reports"]
 
     def refuse(*args, **kwargs):
         raise ReportInvalid("拒绝", "refused", field="resolution")
 
     monkeypatch.setattr(svc, "_review", refuse)
-    version = lite.store.get("T02").version
+    version = site.store.get("T02").version
     r = rev.act("T02", "close_temporary", [ref], version=str(version))
     assert r.status_code == 400 and "拒绝" in r.get_data(as_text=True)
     # the hook failed inside the station write's transaction: neither was stored
-    assert lite.store.get("T02").status == "open"
-    assert lite.store.get("T02").version == version
-    assert lite.audit("station.status") == []
-    assert lite.rows(ref)[ref]["status"] == "new"
+    assert site.store.get("T02").status == "open"
+    assert site.store.get("T02").version == version
+    assert site.audit("station.status") == []
+    assert site.rows(ref)[ref]["status"] == "new"
 
 
-def test_closing_a_station_that_is_already_closed_still_resolves(lite):
-    ref = lite.report("T01", "locked", "10.0.3.1")
-    rev = lite.staff("rev_gl")
+def test_closing_a_station_that_is_already_closed_still_resolves(site):
+    ref = site.report("T01", "locked", "10.0.3.1")
+    rev = site.staff("rev_gl")
     rev.act("T01", "close_temporary", [ref], version="1")
-    ref2 = lite.report("T01", "locked", "10.0.3.2")  # still reported meanwhile
-    v = lite.store.get("T01").version
+    ref2 = site.report("T01", "locked", "10.0.3.2")  # still reported meanwhile
+    v = site.store.get("T01").version
     r = rev.act("T01", "close_temporary", [ref2], version=str(v))
     assert r.status_code == 303
-    row = lite.rows(ref2)[ref2]
+    row = site.rows(ref2)[ref2]
     assert row["status"] == "resolved" and row["station_version"] == v
-    assert len(lite.audit("station.status")) == 1  # no second, empty version
+    assert len(site.audit("station.status")) == 1  # no second, empty version
 
 
 # --------------------------------------------------------------------------- the fix
@@ -405,9 +397,9 @@ def test_fixing_a_station_from_a_not_here_report(site):
     assert "清除“被反馈关闭”标记" in _group(page, "T04")
 
 
-def test_fix_form_refuses_another_stations_reports(lite):
-    ref = lite.report("T01", "amenity", "10.0.5.1", amenity="drinking_water")
-    rev = lite.staff("rev_gl")
+def test_fix_form_refuses_another_stations_reports(site):
+    ref = site.report("T01", "amenity", "10.0.5.1", amenity="drinking_water")
+    rev = site.staff("rev_gl")
     r = rev.get(f"/staff/stations/T02/edit?report_ref={ref}")
     assert r.status_code == 400 and f"反馈 {ref} 不是关于站点 T02 的" in r.get_data(as_text=True)
     # the amenity report unticks the amenity in the prefilled form
@@ -416,7 +408,7 @@ def test_fix_form_refuses_another_stations_reports(lite):
     assert "drinking_water" not in ticked and "seating" in ticked
     assert "已去掉骑手反馈缺失或损坏的设施：饮用水" in form
     # an editor may edit the station but not resolve reports from its form
-    assert lite.staff("ed").get(f"/staff/stations/T01/edit?report_ref={ref}").status_code \
+    assert site.staff("ed").get(f"/staff/stations/T01/edit?report_ref={ref}").status_code \
         == 403
     # without refs the form is the ordinary one
     assert 'id="report-fix"' not in rev.text("/staff/stations/T01/edit")
@@ -427,4 +419,4 @@ def test_fix_form_refuses_another_stations_reports(lite):
     r = rev.post("/staff/stations/T01/edit", fields)
     assert r.status_code == 403 and "不能修改 320303（云龙区）的站点" in r.get_data(as_text=True)
     assert 'id="report-fix"' in r.get_data(as_text=True)  # the refs are kept
-    assert lite.rows(ref)[ref]["status"] == "new" and lite.store.get("T01").version == 1
+    assert site.rows(ref)[ref]["status"] == "new" and site.store.get("T01").version == 1

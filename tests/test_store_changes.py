@@ -2,7 +2,9 @@
 changes (O(changed rows)), the log is in commit order, concurrent writers lose nothing,
 a killed import leaves nothing behind, and an old database is upgraded in place.
 
-Every test runs on a SQLite file and on a fresh database of the real PostgreSQL server."""
+Every test runs on a SQLite file and on a fresh database of the real PostgreSQL server
+(``db_url`` and ``registry`` of tests/conftest.py), except the upgrade of a hand-made
+version-1 SQLite file (tests/test_store_migrations.py upgrades version 1 on both)."""
 
 from __future__ import annotations
 
@@ -21,11 +23,6 @@ import pytest
 from locator import Conflict, NotFound, Registry, StationStore
 from locator.stations.model import station_from_dict
 from locator.store import SCHEMA_VERSION
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, db_path):
-    return str(db_path) if request.param == "sqlite" else request.getfixturevalue("pg_url")
 
 
 def _st(sid: str, lon: float = 117.2, lat: float = 34.26, name: str | None = None):
@@ -89,9 +86,13 @@ def test_log_is_in_commit_order_under_concurrent_writers(db_url, registry):
     follower = Registry.open(db_url)
     stop = threading.Event()
 
+    applied_meanwhile = []
+
     def follow():
-        while not stop.is_set():
-            follower.apply_changes()
+        # a pause between reads, as a real follower makes: spinning, this thread would hold
+        # the GIL and the writers would wait for it after every driver call (~20x slower)
+        while not stop.wait(0.002):
+            applied_meanwhile.append(follower.apply_changes())
 
     def write(k: int):
         reg = Registry.open(db_url)
@@ -111,6 +112,7 @@ def test_log_is_in_commit_order_under_concurrent_writers(db_url, registry):
         w.join()
     stop.set()
     th.join()
+    assert sum(applied_meanwhile) > 0  # the follower did read the log while it grew
     follower.apply_changes()
     try:
         stored = {s.id: s.version for s in follower.store.all()}
@@ -353,13 +355,14 @@ def test_follower_ends_with_its_registry(db_url, registry):
 
     other = Registry.open(db_url)
     other.follow(0.01)
-    th = other._follower
+    th, store = other._follower, other.store
     assert th.is_alive()
-    other.store.dispose()
     del other
     gc.collect()
     th.join(2)
     assert not th.is_alive()
+    # only now: a follower still running would reopen a pooled connection (never closed)
+    store.dispose()
 
 
 def test_batch_with_expected_versions_refuses_a_changed_station(registry):

@@ -27,10 +27,10 @@ from locator.upkeep.checkins import (
 TODAY = date(2026, 7, 15)  # the Clock starts at 2026-07-15 04:30 UTC = 12:30 in Xuzhou
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, db_path, tiny_stations):
-    url = str(db_path) if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    st = StationStore(url, create=True)
+@pytest.fixture()
+def store(db_url, tiny_stations):
+    """On SQLite and PostgreSQL (tests/conftest.py, ``BOTH_BACKENDS``)."""
+    st = StationStore(db_url, create=True)
     st.add_many(tiny_stations, actor="pytest")
     yield st
     st.dispose()
@@ -44,15 +44,6 @@ def clock():
 @pytest.fixture()
 def book(store, clock):
     return CheckinBook(store.engine, rate_limit=6, clock=clock)
-
-
-@pytest.fixture()
-def sqlite_store(db_path, tiny_stations):
-    """For checks made before the database is asked (one backend is enough)."""
-    st = StationStore(db_path, create=True)
-    st.add_many(tiny_stations, actor="pytest")
-    yield st
-    st.dispose()
 
 
 def _rows(store) -> list[dict]:
@@ -144,8 +135,7 @@ def test_racing_requests_of_one_client_cannot_pass_the_limit(store, clock):
 
 @pytest.mark.parametrize("occupation", ["chef", "", None, 7, ["delivery"]],
                          ids=["unknown", "empty", "none", "number", "list"])
-def test_a_bad_occupation_is_refused_naming_the_field(sqlite_store, clock, occupation):
-    store = sqlite_store
+def test_a_bad_occupation_is_refused_naming_the_field(store, clock, occupation):
     book = CheckinBook(store.engine, clock=clock)
     with pytest.raises(CheckinInvalid, match="occupation .* is not valid; use one of "
                                              "delivery, courier") as e:
@@ -218,8 +208,8 @@ def test_counts_by_scope_and_station(book, clock):
     (date(2026, 7, 16), date(2026, 7, 15), "after the end date"),
     (date(2025, 1, 1), date(2026, 7, 15), "at most 367 days"),
 ], ids=["reversed", "too-long"])
-def test_bad_date_ranges_are_refused(sqlite_store, start, end, message):
-    book = CheckinBook(sqlite_store.engine)
+def test_bad_date_ranges_are_refused(store, start, end, message):
+    book = CheckinBook(store.engine)
     with pytest.raises(CheckinInvalid, match=message) as e:
         book.counts(start=start, end=end)
     assert e.value.field == "from"

@@ -35,10 +35,10 @@ def _st(sid: str = "R1", *, type: str = "outdoor_worker", amenities=FULL_KIT,
                    verified_date=verified, **kw)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, db_path):
-    url = str(db_path) if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    s = StationStore(url, create=True)
+@pytest.fixture()
+def store(db_url):
+    """On SQLite and PostgreSQL (tests/conftest.py, ``BOTH_BACKENDS``)."""
+    s = StationStore(db_url, create=True)
     yield s
     s.dispose()
 

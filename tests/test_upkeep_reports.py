@@ -4,9 +4,13 @@ flooding), on a SQLite file and on a fresh PostgreSQL database."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from staff_support import Clock
@@ -25,9 +29,10 @@ from locator.upkeep.reports import (
 )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, db_path):
-    return str(db_path) if request.param == "sqlite" else request.getfixturevalue("pg_url")
+@pytest.fixture()
+def url(db_url):
+    """On SQLite and PostgreSQL (tests/conftest.py, ``BOTH_BACKENDS``)."""
+    return db_url
 
 
 def _service(url: str, tiny_stations, clock: Clock, **settings) -> ReportService:
@@ -44,16 +49,7 @@ def clock():
 
 
 @pytest.fixture()
-def svc(db_path, tiny_stations, clock):
-    """On SQLite (most rules do not depend on the database)."""
-    s = _service(str(db_path), tiny_stations, clock)
-    yield s
-    s.registry.store.dispose()
-
-
-@pytest.fixture()
-def both(url, tiny_stations, clock):
-    """On SQLite and on PostgreSQL."""
+def svc(url, tiny_stations, clock):
     s = _service(url, tiny_stations, clock)
     yield s
     s.registry.stop_following()
@@ -69,36 +65,36 @@ REVIEWER = User(id=1, name="rev", display_name="审核员", role="reviewer", sco
 # --------------------------------------------------------------------------- intake
 
 
-def test_every_kind_is_stored_with_a_reference(both):
+def test_every_kind_is_stored_with_a_reference(svc):
     gcj = wgs84_to_gcj02(117.1856, 34.2619)
     made = [
-        both.submit("T01", "locked", client="a", note="门上挂着锁"),
-        both.submit("T01", "not_here", client="a", lon=gcj[0], lat=gcj[1], crs="gcj02"),
-        both.submit("T01", "wrong_hours", client="a", lang="en"),
-        both.submit("T01", "amenity", client="a", amenity="microwave"),
-        both.submit("T01", "other", client="a"),
+        svc.submit("T01", "locked", client="a", note="门上挂着锁"),
+        svc.submit("T01", "not_here", client="a", lon=gcj[0], lat=gcj[1], crs="gcj02"),
+        svc.submit("T01", "wrong_hours", client="a", lang="en"),
+        svc.submit("T01", "amenity", client="a", amenity="microwave"),
+        svc.submit("T01", "other", client="a"),
     ]
     assert [created for _rep, created in made] == [True] * 5
     reps = [rep for rep, _created in made]
     assert all(re.fullmatch(r"R[0-9A-HJKMNP-TV-Z]{8}", r.ref) for r in reps)
     assert len({r.ref for r in reps}) == 5
-    stored = both.for_station("T01")
+    stored = svc.for_station("T01")
     assert sorted(r.kind for r in stored) == sorted(
         ["locked", "not_here", "wrong_hours", "amenity", "other"])
-    back = both.get(reps[0].ref.lower())  # as typed
+    back = svc.get(reps[0].ref.lower())  # as typed
     assert (back.id, back.note, back.status, back.lang) == (reps[0].id, "门上挂着锁", "new", "zh")
     # the corrected position was given in GCJ-02 and is kept in WGS-84
-    moved = both.get(reps[1].ref)
+    moved = svc.get(reps[1].ref)
     assert moved.lon == pytest.approx(117.1856, abs=2e-6)
     assert moved.lat == pytest.approx(34.2619, abs=2e-6)
-    assert both.get(reps[2].ref).lang == "en"
+    assert svc.get(reps[2].ref).lang == "en"
     assert reps[3].amenity == "microwave" and reps[3].kind_label("en") == \
         "amenity missing or broken: Microwave"
     pub = reps[0].public_dict("en")
     assert pub["status_label"] == "received, not yet handled" and pub["resolution"] is None
     assert "note" not in pub and "client_hash" not in pub
     with pytest.raises(NotFound):
-        both.get("R00000000")
+        svc.get("R00000000")
 
 
 def test_the_client_address_is_kept_only_as_a_salted_hash(svc):
@@ -189,8 +185,8 @@ def test_a_clients_repeated_report_returns_the_first(svc):
     assert len(svc.for_station("T01")) == 4
 
 
-def test_rate_limit_per_client_per_hour(db_path, tiny_stations, clock):
-    svc = _service(str(db_path), tiny_stations, clock, report_rate_limit=3)
+def test_rate_limit_per_client_per_hour(url, tiny_stations, clock):
+    svc = _service(url, tiny_stations, clock, report_rate_limit=3)
     try:
         for sid in ("T01", "T02", "T03"):
             svc.submit(sid, "other", client="a")
@@ -214,47 +210,47 @@ def test_rate_limit_per_client_per_hour(db_path, tiny_stations, clock):
 # --------------------------------------------------------------------------- the flag
 
 
-def test_a_flood_from_one_client_does_not_flag(both):
+def test_a_flood_from_one_client_does_not_flag(svc):
     for _ in range(20):
-        both.submit("T01", "locked", client="198.51.100.7")
-    assert len(both.for_station("T01")) == 1
-    assert both.registry.store.get("T01").reported_closed_at is None
-    assert both.registry.index.get("T01").version == 1
+        svc.submit("T01", "locked", client="198.51.100.7")
+    assert len(svc.for_station("T01")) == 1
+    assert svc.registry.store.get("T01").reported_closed_at is None
+    assert svc.registry.index.get("T01").version == 1
 
 
-def test_three_clients_within_the_window_flag_the_station(both, clock):
-    both.submit("T01", "locked", client="a")
+def test_three_clients_within_the_window_flag_the_station(svc, clock):
+    svc.submit("T01", "locked", client="a")
     clock.advance(2 * 86400)
-    both.submit("T01", "locked", client="b")
-    both.submit("T01", "wrong_hours", client="c")  # not a "locked" report
-    assert both.registry.index.get("T01").reported_closed_at is None
+    svc.submit("T01", "locked", client="b")
+    svc.submit("T01", "wrong_hours", client="c")  # not a "locked" report
+    assert svc.registry.index.get("T01").reported_closed_at is None
     clock.advance(4 * 86400)  # 6 days after the first
-    both.submit("T01", "locked", client="c")
-    st = both.registry.index.get("T01")
+    svc.submit("T01", "locked", client="c")
+    st = svc.registry.index.get("T01")
     assert st.reported_closed_at == clock.now and st.version == 2
-    assert both.registry.store.get("T01").reported_closed_at == clock.now
-    hist = both.registry.store.history("T01")
+    assert svc.registry.store.get("T01").reported_closed_at == clock.now
+    hist = svc.registry.store.history("T01")
     assert hist[0]["actor"] == SYSTEM_ACTOR
     # still listed, ranked after the unflagged stations
-    near = reported_last(both.registry.index.nearest(117.1850, 34.2615, 3))
+    near = reported_last(svc.registry.index.nearest(117.1850, 34.2615, 3))
     assert [r.id for r in near][-1] == "T01" and len(near) == 3
     assert [r.station.reported_closed_at is not None for r in near] == [False, False, True]
     # a fourth report changes nothing more
-    both.submit("T01", "locked", client="d")
-    assert both.registry.index.get("T01").version == 2
+    svc.submit("T01", "locked", client="d")
+    assert svc.registry.index.get("T01").version == 2
 
 
-def test_reports_older_than_the_window_do_not_count(both, clock):
-    both.submit("T02", "locked", client="a")
-    both.submit("T02", "locked", client="b")
+def test_reports_older_than_the_window_do_not_count(svc, clock):
+    svc.submit("T02", "locked", client="a")
+    svc.submit("T02", "locked", client="b")
     clock.advance(7 * 86400 + 60)
-    both.submit("T02", "locked", client="c")
-    assert both.registry.index.get("T02").reported_closed_at is None
+    svc.submit("T02", "locked", client="c")
+    assert svc.registry.index.get("T02").reported_closed_at is None
     clock.advance(86400)
-    both.submit("T02", "locked", client="d")
-    assert both.registry.index.get("T02").reported_closed_at is None
-    both.submit("T02", "locked", client="e")  # c, d, e within 7 days
-    assert both.registry.index.get("T02").reported_closed_at is not None
+    svc.submit("T02", "locked", client="d")
+    assert svc.registry.index.get("T02").reported_closed_at is None
+    svc.submit("T02", "locked", client="e")  # c, d, e within 7 days
+    assert svc.registry.index.get("T02").reported_closed_at is not None
 
 
 def test_review_clears_the_flag_once_below_the_threshold(svc):
@@ -265,13 +261,13 @@ def test_review_clears_the_flag_once_below_the_threshold(svc):
     assert svc.get(refs[0]).public_dict()["resolution"] == "开着"
 
 
-def test_another_worker_sees_the_flag_within_a_second(both, url):
+def test_another_worker_sees_the_flag_within_a_second(svc, url):
     other = Registry.open(url)
     other.follow(0.05)
     try:
         assert other.index.get("T04").reported_closed_at is None
         for c in ("a", "b", "c"):
-            both.submit("T04", "locked", client=c)
+            svc.submit("T04", "locked", client=c)
         t0 = time.monotonic()
         while other.index.get("T04").reported_closed_at is None:
             assert time.monotonic() - t0 < 1.0, "the flag did not reach the other worker"
@@ -283,8 +279,8 @@ def test_another_worker_sees_the_flag_within_a_second(both, url):
         other.store.dispose()
 
 
-def test_the_threshold_and_window_are_settings(db_path, tiny_stations, clock):
-    svc = _service(str(db_path), tiny_stations, clock, report_closed_threshold=2,
+def test_the_threshold_and_window_are_settings(url, tiny_stations, clock):
+    svc = _service(url, tiny_stations, clock, report_closed_threshold=2,
                    report_window_days=1)
     try:
         svc.submit("T01", "locked", client="a")
@@ -300,7 +296,7 @@ def test_the_threshold_and_window_are_settings(db_path, tiny_stations, clock):
 # --------------------------------------------------------------------------- intake under load
 
 
-def test_reports_sent_at_once_from_many_threads_are_each_stored_once(both):
+def test_reports_sent_at_once_from_many_threads_are_each_stored_once(svc):
     """Concurrent reports commit together (one transaction for those that waited): every
     one is stored once with its own reference, and the same client's same report sent
     from several threads at once is still stored only once."""
@@ -314,8 +310,8 @@ def test_reports_sent_at_once_from_many_threads_are_each_stored_once(both):
     def send(k: int) -> None:
         go.wait()
         for i in range(12):
-            rep, created = both.submit(f"T0{1 + (k + i) % 5}", "other", client=f"c{k}-{i}")
-            twin, twin_created = both.submit("T02", "wrong_hours", client="same-rider")
+            rep, created = svc.submit(f"T0{1 + (k + i) % 5}", "other", client=f"c{k}-{i}")
+            twin, twin_created = svc.submit("T02", "wrong_hours", client="same-rider")
             with lock:
                 singles.append((rep.ref, created))
                 twins.append((twin.ref, twin_created))
@@ -328,7 +324,7 @@ def test_reports_sent_at_once_from_many_threads_are_each_stored_once(both):
     assert len({ref for ref, _ in singles}) == 96 and all(c for _, c in singles)
     # one report for the 96 identical sends, created by exactly one of them
     assert len({ref for ref, _ in twins}) == 1 and sum(c for _, c in twins) == 1
-    stored = [r for sid in ("T01", "T02", "T03", "T04", "T05") for r in both.for_station(sid)]
+    stored = [r for sid in ("T01", "T02", "T03", "T04", "T05") for r in svc.for_station(sid)]
     assert len(stored) == 97 == len({r.ref for r in stored})
     assert {r.ref for r in stored} == {ref for ref, _ in singles + twins}
 
@@ -341,22 +337,22 @@ def _submit_many(url: str, n: int, tag: str) -> None:
     svc.registry.store.dispose()
 
 
-def test_two_processes_sending_reports_at_once_lose_none(both, url):
+def test_two_processes_sending_reports_at_once_lose_none(svc, url):
     import multiprocessing as mp
 
     other = mp.get_context("spawn").Process(target=_submit_many, args=(url, 150, "p2"))
     other.start()
     for i in range(150):
-        both.submit(f"T0{1 + i % 5}", "other", client=f"p1-{i}")
+        svc.submit(f"T0{1 + i % 5}", "other", client=f"p1-{i}")
     other.join(timeout=120)
     assert other.exitcode == 0
-    stored = [r for sid in ("T01", "T02", "T03", "T04", "T05") for r in both.for_station(sid)]
+    stored = [r for sid in ("T01", "T02", "T03", "T04", "T05") for r in svc.for_station(sid)]
     assert len(stored) == 300 == len({r.ref for r in stored})
 
 
-def test_without_a_rate_limit_repeats_are_still_answered_with_the_first(db_path,
-                                                                         tiny_stations, clock):
-    svc = _service(str(db_path), tiny_stations, clock, report_rate_limit=0)
+def test_without_a_rate_limit_repeats_are_still_answered_with_the_first(url, tiny_stations,
+                                                                         clock):
+    svc = _service(url, tiny_stations, clock, report_rate_limit=0)
     try:
         first = [svc.submit(f"T0{i}", "other", client="busy")[0] for i in range(1, 6)]
         for _ in range(30):
@@ -366,3 +362,47 @@ def test_without_a_rate_limit_repeats_are_still_answered_with_the_first(db_path,
         assert sum(len(svc.for_station(f"T0{i}")) for i in range(1, 6)) == 5
     finally:
         svc.registry.store.dispose()
+
+
+# Four processes send one client's reports at once; the hourly limit (10) holds: each
+# transaction takes the client's advisory lock before counting (PostgreSQL).
+_RACE = r"""
+import os, sys, time
+from locator import Registry
+from locator.upkeep.reports import ReportService, TooManyReports
+svc = ReportService(Registry.open(sys.argv[1]))
+ids = [s.id for s in svc.registry.index.stations()]
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.01)
+for sid in ids:  # 20 different reports (no repeats), twice the limit
+    for kind in ("not_here", "wrong_hours"):
+        try:
+            svc.submit(sid, kind, client="10.9.9.9")
+        except TooManyReports:
+            pass
+svc.registry.store.dispose()
+"""
+
+
+def test_the_hourly_limit_holds_for_four_processes_at_once(pg_url, tiny_stations, tmp_path):
+    import sqlalchemy as sa
+
+    from locator.store.upkeep import REPORTS, client_hash
+
+    store = StationStore(pg_url, create=True)
+    store.add_many(tiny_stations, actor="pytest")
+    ReportService(Registry(store))  # schema and salt, before the processes race for them
+    go = tmp_path / "go"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    procs = [subprocess.Popen([sys.executable, "-c", _RACE, pg_url, str(go)], env=env,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    time.sleep(3)  # all four imported and waiting
+    go.touch()
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read()
+        p.stderr.close()
+    with store.engine.connect() as conn:
+        n = conn.execute(sa.select(sa.func.count()).where(
+            REPORTS.c.client_hash == client_hash(store.engine, "10.9.9.9"))).scalar_one()
+    assert n == load_settings().report_rate_limit == 10
+    store.dispose()

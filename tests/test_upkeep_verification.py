@@ -3,8 +3,9 @@ row commit together or not at all), the 200 m flag, district scopes, the overdue
 order, photos cleaned of EXIF positions, and the staff pages (the phone form, CSRF, bad
 input named by field, the round list as HTML and CSV, the photo route).
 
-The core runs on SQLite and PostgreSQL; the pages on SQLite (one app for the module,
-each test on its own stations so that the order of the tests does not matter).
+The core and the pages run on SQLite and PostgreSQL (the pages: one app per backend for
+the module, each test on its own stations so that the order of the tests does not
+matter).
 """
 
 from __future__ import annotations
@@ -72,12 +73,12 @@ def _jpeg(size=(64, 48), *, gps: bool = True, orientation: int | None = None,
 # --------------------------------------------------------------------------- core
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def reg(request, db_path, tiny_stations):
+@pytest.fixture()
+def reg(db_url, tiny_stations):
+    """On SQLite and PostgreSQL (tests/conftest.py, ``BOTH_BACKENDS``)."""
     from locator import Registry, StationStore
 
-    url = str(db_path) if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    store = StationStore(url, create=True)
+    store = StationStore(db_url, create=True)
     store.add_many(tiny_stations, actor="pytest")
     yield Registry(store)
     store.dispose()
@@ -342,7 +343,7 @@ YUN = (117.2300, 34.2400)  # Yunlong district
 
 
 @pytest.fixture(scope="module")
-def web(tmp_path_factory):
+def web(module_db_url):
     """An app over stations made for these tests: W1..W8 in Yunlong (320303), G1 in
     Gulou (320302), all last verified long ago (W7: never)."""
     from locator import Registry, StationStore
@@ -360,7 +361,7 @@ def web(tmp_path_factory):
                  "district_adcode": "320302", "verified_date": old})
     stations = [station_from_dict({"type": "outdoor_worker", "source": "sample", **r})
                 for r in rows]
-    store = StationStore(tmp_path_factory.mktemp("verify-web") / "s.sqlite", create=True)
+    store = StationStore(module_db_url, create=True)
     store.add_many(stations, actor="pytest")
     app = create_app({"LOCATOR_REGISTRY": Registry(store), "LOCATOR_RATE_LIMIT": 0,
                       "LOCATOR_REFRESH_SECONDS": 0, "LOCATOR_TILES": "none",

@@ -13,23 +13,21 @@ from typing import Any
 
 import click
 
-from .staff import _cli_errors, _db_option, _table, cli_actor
+from .staff import _cli_errors, _db_option, _open_store, _table, cli_actor
 
 
 def _service(db: str | None):
     from ..alerts import AlertService
-    from ..store import StationStore
 
-    return AlertService.for_store(StationStore(db, create=True))
+    return AlertService.for_store(_open_store(db))
 
 
 def _who(db: str | None, as_user: str | None) -> dict[str, Any]:
     if not as_user:
         return {"actor": cli_actor()}
     from ..staff import AccountService
-    from ..store import StationStore
 
-    return {"by": AccountService(StationStore(db, create=True).engine).user(as_user)}
+    return {"by": AccountService(_open_store(db).engine).user(as_user)}
 
 
 def _local(dt: Any) -> str:

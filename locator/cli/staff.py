@@ -66,11 +66,22 @@ def cli_actor() -> str:
         return "cli"
 
 
-def _service(db: str | None):
-    from ..staff import AccountService
+def _open_store(db: str | None):
+    """The store of ``db`` for the running command, disposed of (its pooled connections
+    closed) when the command ends."""
     from ..store import StationStore
 
-    return AccountService(StationStore(db, create=True).engine)
+    store = StationStore(db, create=True)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(store.dispose)
+    return store
+
+
+def _service(db: str | None):
+    from ..staff import AccountService
+
+    return AccountService(_open_store(db).engine)
 
 
 def read_password(*, confirm: bool = True) -> str:

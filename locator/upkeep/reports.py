@@ -200,6 +200,9 @@ _CLIENT_REPORTS = sa.select(REPORTS).where(
                    REPORTS.c.status.in_(OPEN_REPORT_STATUSES))),
 ).order_by(REPORTS.c.id)
 _INSERT_REPORT = REPORTS.insert()
+#: PostgreSQL: one client's intake at a time, across workers and hosts (a key space of
+#: its own: 0x5250 "RP", 28 bits of the client hash).
+_CLIENT_LOCK = sa.text("SELECT pg_advisory_xact_lock(20816, :k)")
 
 
 def _locked_clients_query(since: bool) -> sa.Select:
@@ -212,6 +215,18 @@ def _locked_clients_query(since: bool) -> sa.Select:
 _LOCKED_CLIENTS = {True: _locked_clients_query(True), False: _locked_clients_query(False)}
 #: When the rate limit is off, "within the hour" must select nothing on its own.
 _NEVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
+
+
+def _lock_clients(conn: Connection, batch: list[_Pending]) -> None:
+    """On PostgreSQL, hold each of the batch's clients' advisory locks until the commit,
+    taken in one order (no deadlock between two workers' batches): another worker's or
+    host's intake for the same client waits, so that the rate limit and de-duplication
+    count its committed rows, never rows it is inserting meanwhile. (SQLite serialises
+    writers by itself.)"""
+    if conn.dialect.name != "postgresql":
+        return
+    for k in sorted({int(it.row["client_hash"][:7], 16) for it in batch}):
+        conn.execute(_CLIENT_LOCK, {"k": k})
 
 
 @dataclass
@@ -327,6 +342,7 @@ class ReportService:
                 batch, self._waiting = self._waiting, []
             try:
                 with self.registry.store._writer.begin() as conn:
+                    _lock_clients(conn, batch)
                     for it in batch:
                         self._intake(conn, it)
             except BaseException as e:  # nothing of the batch was stored
