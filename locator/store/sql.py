@@ -206,6 +206,24 @@ class Change:
 WriteHook = Callable[[Connection, list[Station]], None]
 
 
+#: A server that does not answer a connection attempt within this is down (seconds):
+#: writes then fail fast with 503 instead of waiting for the operating system's TCP
+#: time-out (minutes) while the reads go on from the in-memory index.
+PG_CONNECT_TIMEOUT_S = 3
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    """Engine options of a server database (none for SQLite): a connect time-out, and a
+    ping when a pooled connection is checked out, so that after a database restart a
+    dead pooled connection is replaced instead of failing the request that drew it."""
+    if url.startswith("sqlite"):
+        return {}
+    opts: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith("postgresql"):
+        opts["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+    return opts
+
+
 class StationStore:
     """Persistent station records with full history.
 
@@ -233,7 +251,7 @@ class StationStore:
             if not path.exists():
                 raise SchemaError(f"no database at {path}; run `locator init` (or `locator demo`)"
                                   " first, or set LOCATOR_DB / --db")
-        self.engine: Engine = sa.create_engine(self.url, future=True)
+        self.engine: Engine = sa.create_engine(self.url, future=True, **_engine_options(self.url))
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)

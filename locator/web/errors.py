@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 from ..errors import Conflict, InvalidInput, LocatorError, NotFound, SchemaError
@@ -188,6 +189,23 @@ def register_error_handlers(app: Flask) -> None:
             return problem(503, "Service Unavailable", str(e), kind="database")
         return _page(503, "服务暂不可用 / Service unavailable", str(e))
 
+    @app.errorhandler(sa_exc.OperationalError)
+    @app.errorhandler(sa_exc.InterfaceError)
+    @app.errorhandler(sa_exc.TimeoutError)
+    def _database_down(e: Exception):
+        # The database is restarting, unreachable or busy: searches go on from the
+        # in-memory index, writes are refused quickly; the store reconnects by itself.
+        log.warning("database unavailable on %s %s: %s", request.method, request.path,
+                    _first_line(e))
+        text = _DOWN_ZH if _lang() == "zh" else _DOWN_EN
+        headers = {"Retry-After": str(DATABASE_RETRY_AFTER_S)}
+        if _wants_json():
+            return problem(503, "Service Unavailable", text, kind="database-unavailable",
+                           headers=headers)
+        resp = _page(503, "服务暂不可用 / Service unavailable", f"{_DOWN_ZH}\n{_DOWN_EN}")
+        resp.headers.update(headers)
+        return resp
+
     @app.errorhandler(LocatorError)
     def _other(e: LocatorError):
         if _wants_json():
@@ -218,6 +236,25 @@ def register_error_handlers(app: Flask) -> None:
             return problem(500, "Internal Server Error", api_text(
                 "意外错误；已记录", "unexpected error; it has been logged"))
         return _page(500, "Internal Server Error", "unexpected error; it has been logged")
+
+
+#: Retry-After of a write refused while the database is down (seconds).
+DATABASE_RETRY_AFTER_S = 5
+_DOWN_ZH = "数据库暂时无法连接，此操作未执行、未保存任何内容；查询站点不受影响。请几秒后重试。"
+_DOWN_EN = ("the database cannot be reached right now; nothing was done or saved. Station "
+            "searches still work. Try again in a few seconds.")
+
+
+def _lang() -> str:
+    from .i18n import current_lang
+
+    return asked_lang() or getattr(g, "lang", None) or (
+        "en" if _wants_json() else current_lang())
+
+
+def _first_line(e: Exception) -> str:
+    text = str(getattr(e, "orig", None) or e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _http_zh(e: HTTPException, status: int) -> str | None:

@@ -298,10 +298,16 @@ def alert_banner_context(*, lon: float | None = None, lat: float | None = None,
     lang = lang or current_lang()
     try:
         alerts, code = active_for(lon=lon, lat=lat, district=district)
-    except Exception:  # noqa: BLE001 - an alert problem must never break the rider page
+    except Exception as e:  # noqa: BLE001 - an alert problem must never break the page
         import logging
 
-        logging.getLogger(__name__).exception("alerts not loaded for the banner")
+        from sqlalchemy import exc as sa_exc
+
+        logger = logging.getLogger(__name__)
+        if isinstance(e, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+            logger.warning("alerts not loaded for the banner: the database did not answer")
+        else:
+            logger.exception("alerts not loaded for the banner")
         alerts, code = [], None
     now_ = datetime.now(timezone.utc)
     items = [a.to_dict(lang, at=now_) for a in alerts]

@@ -56,7 +56,7 @@ from .body import (
     json_body,
     parse_body,
 )
-from .jobs import Job
+from .jobs import Job, database_down
 from .page import RunSpec, make_engine, planner_state, run_coverage, run_spec, run_suggest
 from .share import network_identity, run_key, stations_identity
 
@@ -96,8 +96,8 @@ def _answer(kind: str, fn: Callable[[], dict[str, Any]], wait: float | None, *,
 def _raise_failure(job: Job) -> NoReturn:
     """Answer a failed run as the problem it reported: its own exception when this
     process ran it, else the problem recorded by the process that did."""
-    if isinstance(job.exc, LocatorError):
-        raise job.exc
+    if isinstance(job.exc, LocatorError) or database_down(job.exc):
+        raise job.exc  # type: ignore[misc]  # (database_down: an exception)
     p = job.problem or {}
     if p.get("status") == 400:
         params = p.get("invalid_params") or [{}]
@@ -105,6 +105,8 @@ def _raise_failure(job: Job) -> NoReturn:
         if name and reason:
             raise InvalidInput(reason, field=None if name == "request" else name)
         raise LocatorError(str(p.get("detail") or "the run failed"))
+    if p.get("status") == 503:  # another process's run met a database outage
+        raise ServiceUnavailable(f"{p.get('detail')}", retry_after=5)
     if p.get("title") in ("Job lost", "Job abandoned"):
         # The process running it went away (or its record did): worth another try.
         raise ServiceUnavailable(f"{p.get('detail')}", retry_after=1)

@@ -35,6 +35,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import orjson
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
 from ...errors import InvalidInput, LocatorError
@@ -58,8 +59,17 @@ def problem_of(exc: BaseException) -> dict[str, Any]:
                 "invalid_params": [{"name": exc.field or "request", "reason": exc.message}]}
     if isinstance(exc, LocatorError):
         return {"status": 400, "title": "Bad Request", "detail": str(exc)}
+    if database_down(exc):
+        return {"status": 503, "title": "Service Unavailable",
+                "detail": "the database could not be reached during the run; try again"}
     return {"status": 500, "title": "Internal Server Error",
             "detail": "unexpected error; it has been logged"}
+
+
+def database_down(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is the database being unreachable (restarting, down, busy)."""
+    return isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError,
+                            sa_exc.TimeoutError))
 
 
 class Job:
@@ -166,7 +176,10 @@ class JobManager:
             result = fn()
             body = orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY)
         except BaseException as e:  # noqa: BLE001 - every failure is recorded
-            if not isinstance(e, LocatorError):
+            if database_down(e):
+                log.warning("planner job %s (%s): the database did not answer", job.id,
+                            job.kind)
+            elif not isinstance(e, LocatorError):
                 log.exception("planner job %s (%s) failed", job.id, job.kind)
             job.exc = e
             job.problem = problem_of(e)
@@ -174,14 +187,18 @@ class JobManager:
                 self._set(job.id, status="failed", finished=time.time(),
                           error=orjson.dumps(job.problem))
             except Exception:  # noqa: BLE001 - the database is gone; the log has it
-                log.exception("planner job %s: the failure could not be recorded", job.id)
+                log.warning("planner job %s: the failure could not be recorded", job.id)
             job.status = "failed"
             return
         try:
             # One UPDATE, one transaction: the result is stored whole or not at all.
             self._set(job.id, status="done", finished=time.time(), result=body)
         except Exception as e:  # noqa: BLE001
-            log.exception("planner job %s: the result could not be stored", job.id)
+            if database_down(e):
+                log.warning("planner job %s: the result could not be stored (the database "
+                            "did not answer)", job.id)
+            else:
+                log.exception("planner job %s: the result could not be stored", job.id)
             job.exc = e
             job.problem = problem_of(e)
             job.status = "failed"
