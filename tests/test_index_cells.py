@@ -150,7 +150,7 @@ def test_tombstones_can_push_the_answer_outside_the_cell_reach():
     p = (o[0] - 0.4 * east, o[1])
     assert idx.nearest(*p, 1)[0].id == "A"  # fills the cell
     (entry,) = _cells(idx).values()
-    reach, rows = entry[2], entry[3]
+    reach, rows = entry[2], [c[0] for c in entry[3]]
     assert haversine_m(o[0], o[1], c, o[1]) > reach > haversine_m(o[0], o[1], b, o[1])
     assert {stations[i].id for i in rows} == {"A", "A2", "B"}
     idx.delete("A")

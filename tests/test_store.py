@@ -173,3 +173,32 @@ def test_station_to_dict_has_every_field(tiny_stations):
     d = tiny_stations[0].to_dict()
     assert list(d)[:len(FIELDS)] == list(FIELDS) and d["amenities"] == list(
         tiny_stations[0].amenities)
+
+
+def test_bulk_read_equals_single_reads(db_url):
+    """``all()`` (the bulk read a worker's index is built from, with its own conversion of
+    dates, times and amenities) gives exactly what ``get()`` gives, field for field."""
+    from datetime import date, datetime, timezone
+
+    store = StationStore(db_url, create=True)
+    try:
+        a = station_from_dict({"id": "B1", "name": "全字段驿站", "type": "爱心驿站",
+                               "lon": 117.3, "lat": 34.3, "amenities": "饮水机;充电;微波炉",
+                               "opening_hours": "Mo-Fr 08:00-18:00", "phone": "0516-1234",
+                               "staffed_hours": "Mo-Fr 09:00-17:00", "star_level": 4,
+                               "verified_date": "2026-11-30", "verified_by": "王"})
+        b = station_from_dict({"id": "B2", "name": "空字段", "type": "母婴室",
+                               "lon": 117.31, "lat": 34.31})
+        store.add_many([a, b], actor="t")
+        flagged = datetime(2026, 12, 1, 8, 30, 15, 250000, tzinfo=timezone.utc)
+        store.set_reported_closed("B2", flagged, actor="t")
+        got = store.all()
+        assert got == [store.get("B1"), store.get("B2")]
+        b1 = got[0]
+        assert b1.verified_date == date(2026, 11, 30) and b1.star_level == 4
+        assert set(b1.amenities) == {"drinking_water", "phone_charging", "microwave"}
+        assert b1.created_at.tzinfo is not None and b1.updated_at >= b1.created_at
+        assert got[1].amenities == () and got[1].verified_date is None
+        assert got[1].reported_closed_at == flagged
+    finally:
+        store.dispose()

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..geo import chord_for_m, haversine_m, unit_xyz
+from ..geo import EARTH_RADIUS_M, chord_for_m, haversine_m, unit_xyz
 from ._columns import Columns
 from ._snapshot import S_CLOSED, TIE_EPS
 
@@ -56,9 +56,34 @@ _MARGIN_M = 0.01
 _MAX_LAT = 80.0
 _dist_id = operator.itemgetter(0, 1)
 
-#: An entry: (centre lon, centre lat, reach in metres, candidate rows or None when the
-#: cell is too dense, the k + 1 it was built for).
-_Entry = tuple[float, float, float, "tuple[int, ...] | None", int]
+#: A candidate: (row, lon, lat in radians, cosine of the latitude, id).
+_Cand = tuple[int, float, float, float, str]
+#: An entry: (centre lon, centre lat, reach in metres, candidates or None when the cell
+#: is too dense, the k + 1 it was built for).
+_Entry = tuple[float, float, float, "tuple[_Cand, ...] | None", int]
+_RAD = math.pi / 180.0
+_TWO_R = 2.0 * EARTH_RADIUS_M
+
+
+def _first(hs: list[tuple[float, str, int]], k: int, max_d: float | None
+           ) -> list[tuple[float, str, int]]:
+    """The first ``k`` of ``(h, id, row)`` sorted by ``(h, id)`` as ``(distance_m, id,
+    row)`` ordered by ``(distance, id)``, those within ``max_d`` only. The distance is
+    haversine_m's, ``2R asin(sqrt(min(1, h)))``, non-decreasing in ``h``: past the k-th,
+    only candidates at the k-th's very distance can still rank (by id), so the walk stops
+    at the first one farther; likewise at the first beyond ``max_d``."""
+    out: list[tuple[float, str, int]] = []
+    asin, sqrt = math.asin, math.sqrt
+    last = -1.0
+    for h, sid, i in hs:
+        d = _TWO_R * asin(sqrt(min(1.0, h)))
+        if (max_d is not None and d > max_d) or (len(out) >= k and d > last):
+            break
+        out.append((d, sid, i))
+        last = d
+    out.sort(key=_dist_id)  # equal distances from unequal h: ids decide
+    del out[k:]
+    return out
 
 
 class CellCache:
@@ -89,32 +114,39 @@ class CellCache:
                 break
         else:
             return None  # dense at every level: the tree answers
-        olon, olat, reach, rows, _ = entry
-        assert rows is not None
-        lons, lats, ids = cols.mv_lon, cols.mv_lat, cols.ids
+        olon, olat, reach, cand, _ = entry
+        assert cand is not None
+        # Haversine's inner term h per candidate, with the same floating-point steps as
+        # geo.haversine_m (the station's latitude in radians and its cosine are kept in
+        # the entry); the distance is monotone in h, so only the first few need it.
+        p1 = lat * _RAD
+        c1 = math.cos(p1)
+        sin = math.sin
         if keep is not None:
-            live = [(haversine_m(lon, lat, lons[i], lats[i]), ids[i], i) for i in rows
-                    if i not in dead and keep(cols, i)]
-            if max_d is not None:
-                live = [x for x in live if x[0] <= max_d]
+            hs = [((s := sin((p2 - p1) * 0.5)) * s
+                   + c1 * c2 * (t := sin((lon2 - lon) * _RAD * 0.5)) * t, sid, i)
+                  for i, lon2, p2, c2, sid in cand if i not in dead and keep(cols, i)]
         elif dead or check_status:
             status = cols.mv_status
-            live = [(haversine_m(lon, lat, lons[i], lats[i]), ids[i], i) for i in rows
-                    if i not in dead and status[i] != S_CLOSED]
+            hs = [((s := sin((p2 - p1) * 0.5)) * s
+                   + c1 * c2 * (t := sin((lon2 - lon) * _RAD * 0.5)) * t, sid, i)
+                  for i, lon2, p2, c2, sid in cand if i not in dead and status[i] != S_CLOSED]
         else:
-            live = [(haversine_m(lon, lat, lons[i], lats[i]), ids[i], i) for i in rows]
+            hs = [((s := sin((p2 - p1) * 0.5)) * s
+                   + c1 * c2 * (t := sin((lon2 - lon) * _RAD * 0.5)) * t, sid, i)
+                  for i, lon2, p2, c2, sid in cand]
+        hs.sort(key=_dist_id)
+        live = _first(hs, k, max_d)
         # Stations outside the reach are farther than this from the query point:
         slack = reach - haversine_m(olon, olat, lon, lat)
         if len(live) < k:
             # complete only if no station outside could be within max_d
             if max_d is None or max_d + _MARGIN_M > slack:
                 return None
-            live.sort(key=_dist_id)
             return live
-        live.sort(key=_dist_id)
         if live[k - 1][0] + _MARGIN_M > slack:
             return None
-        return live[:k]
+        return live
 
     def _build(self, cols: Columns, key: tuple[int, int, int], deg: float, kk: int
                ) -> _Entry:
@@ -131,7 +163,11 @@ class CellCache:
                      for dx in (-half, half) for dy in (-half, half))
         reach = far + 2.0 * (corner * 1.01 + 1.0)
         found = tree.query_ball_point(centre, chord_for_m(reach) * (1 + 1e-9) + TIE_EPS)
-        cand = tuple(found) if len(found) <= MAX_CANDIDATES else None
+        cand = None
+        if len(found) <= MAX_CANDIDATES:
+            ids = cols.ids
+            cand = tuple((i, lons[i], lats[i] * _RAD, math.cos(lats[i] * _RAD), ids[i])
+                         for i in found)
         entry: _Entry = (olon, olat, reach, cand, want)
         if len(self.cells) >= MAX_CELLS:
             self.cells.clear()

@@ -48,10 +48,10 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, fields
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +168,47 @@ def _row_to_station(row: Mapping[str, Any]) -> Station:
         created_at=_aware(row["created_at"]), updated_at=_aware(row["updated_at"]),
         version=row["version"],
     )
+
+
+#: The stations table's columns in :class:`Station`'s field order (a row of them is the
+#: constructor's positional arguments, once amenities and times are converted).
+_FIELD_NAMES = tuple(f.name for f in fields(Station))
+_AMENITIES_AT = _FIELD_NAMES.index("amenities")
+_DATE_AT = _FIELD_NAMES.index("verified_date")
+_TIMES_AT = tuple(_FIELD_NAMES.index(n) for n in ("reported_closed_at", "created_at",
+                                                  "updated_at"))
+
+
+def _bulk_columns(dialect: str) -> list[Any]:
+    """The columns :func:`_bulk_to_station` reads. On SQLite the dates and times come as
+    their stored text (``YYYY-MM-DD[ HH:MM:SS[.ffffff]]``, naive UTC) and are parsed with
+    ``fromisoformat``, several times faster than SQLAlchemy's per-value processor."""
+    out: list[Any] = []
+    for i, name in enumerate(_FIELD_NAMES):
+        col = stations_t.c[name]
+        if dialect == "sqlite" and (i == _DATE_AT or i in _TIMES_AT):
+            out.append(sa.type_coerce(col, sa.String).label(name))
+        else:
+            out.append(col)
+    return out
+
+
+def _bulk_to_station(row: Sequence[Any], sqlite: bool) -> Station:
+    """A :class:`Station` from a row of :func:`_bulk_columns` (the bulk read: a worker's
+    index of 400,000 stations is built from these)."""
+    r = list(row)
+    a = r[_AMENITIES_AT]
+    r[_AMENITIES_AT] = tuple(x for x in a.split(";") if x) if a else ()
+    if sqlite:
+        if r[_DATE_AT] is not None:
+            r[_DATE_AT] = date.fromisoformat(r[_DATE_AT][:10])
+        for j in _TIMES_AT:
+            if r[j] is not None:
+                r[j] = _aware(datetime.fromisoformat(r[j]))
+    else:
+        for j in _TIMES_AT:
+            r[j] = _aware(r[j])
+    return Station(*r)
 
 
 def _station_to_row(s: Station) -> dict[str, Any]:
@@ -332,11 +373,13 @@ class StationStore:
 
     # ---------------------------------------------------------------- reads
     def all(self, *, include_deleted: bool = False) -> list[Station]:
-        q = sa.select(stations_t).order_by(stations_t.c.id)
+        q = sa.select(*_bulk_columns(self.dialect)).order_by(stations_t.c.id)
         if not include_deleted:
             q = q.where(stations_t.c.deleted_at.is_(None))
+        sqlite = self.dialect == "sqlite"
         with self.engine.connect() as conn:
-            return [_row_to_station(r) for r in conn.execute(q).mappings()]
+            rows = conn.execute(q).all()
+        return [_bulk_to_station(r, sqlite) for r in rows]
 
     def get(self, sid: str, *, include_deleted: bool = False) -> Station:
         with self.engine.connect() as conn:
