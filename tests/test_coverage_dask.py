@@ -18,6 +18,9 @@ from locator.coverage import (
     StraightLineEngine,
     coverage_report,
     demand_from_points,
+    find_gaps,
+    redundancy_from_sums,
+    redundant_stations,
     station_set,
 )
 from locator.coverage.national import (
@@ -144,6 +147,34 @@ def test_partitioned_equals_single_process(client, scene, districts, by, parts):
     t = got.report.at(15)
     assert 0.05 < t.city.share_demand < 0.95 and t.city.demand_by_reach[2] > 0
     assert sum(d.figures.units for d in t.districts) == len(dem)
+
+
+@pytest.mark.parametrize("by,parts", [("district", 4), ("h3", 9)], ids=["district", "h3"])
+def test_gaps_and_redundancy_from_the_cluster_equal_single_process(client, scene, districts,
+                                                                   by, parts):
+    """With ``detail``, the cluster brings back each unit's reach count and each station's
+    reached and shared demand; gaps and redundant stations built from them equal the
+    single-process ones (the halo stations' sums across partitions included)."""
+    st, dem = scene
+    got = partitioned_coverage(ENGINE, st, dem, minutes=MINUTES, districts=districts, by=by,
+                               partitions=parts, client=client, detail=True)
+    want_counts = ENGINE.reach_counts(st.lon, st.lat, dem.lon, dem.lat, 15, cap=3)
+    bad = np.flatnonzero(got.reach_counts != want_counts)
+    assert bad.size == 0, (bad.size, bad[:5], got.reach_counts[bad[:5]], want_counts[bad[:5]])
+    want_gaps = find_gaps(ENGINE, st, dem, 15, limit=20)
+    gaps = find_gaps(ENGINE, st, dem, 15, limit=20, counts=got.reach_counts)
+    assert len(gaps.gaps) == 20 and gaps.gaps[0].demand > 0
+    assert gaps.to_dict() == want_gaps.to_dict()
+    want_red = redundant_stations(ENGINE, st, dem, 15)
+    red = redundancy_from_sums(st, 15, got.station_reached, got.station_shared)
+    assert red == want_red and len(red.stations) > 10
+    # stations on district boundaries reach demand in two partitions: their sums add up
+    edge = slice(2400, None)
+    assert np.array_equal(got.station_reached[edge],
+                          (ENGINE.coverage_matrix(st.lon, st.lat, dem.lon, dem.lat, 15)
+                           .T.tocsr().astype(float) @ dem.weight)[edge])
+    with pytest.raises(InvalidInput, match="counts: 100,000 values expected"):
+        find_gaps(ENGINE, st, dem, 15, counts=got.reach_counts[:10])
 
 
 def test_fractional_weights_whole_districts_equal_to_the_last_digit(client, scene, districts):
@@ -347,6 +378,9 @@ def test_cli_partitions_on_store_stations(runner, client, tmp_path, tiny_csv, ti
     dask_run = _json(runner.invoke(main, [*args, "--scheduler", client.scheduler.address]))
     assert dask_run["partitioned"]["by"] == "district"
     assert dask_run["coverage"] == plain["coverage"]
+    # gaps and redundant stations come from the cluster's counts, the same as alone
+    assert dask_run["gaps"] == plain["gaps"] and dask_run["gaps"]["gaps"]
+    assert dask_run["redundant"] == plain["redundant"]
     h3_run = _json(runner.invoke(main, [*args, "--partitions", "h3", "--scheduler",
                                         client.scheduler.address]))
     assert h3_run["coverage"] == plain["coverage"]

@@ -139,7 +139,7 @@ def coverage_cmd(ctx, mode, minutes_text, engine_name, pbf, speed, detour, deman
     """
     if ctx.invoked_subcommand is not None:
         return
-    from ..coverage import coverage_report, find_gaps, redundant_stations
+    from ..coverage import coverage_report, find_gaps, redundancy_from_sums, redundant_stations
     from ..coverage.partitioned import partitioned_coverage
 
     minutes = _minutes_list(minutes_text)
@@ -173,14 +173,22 @@ def coverage_cmd(ctx, mode, minutes_text, engine_name, pbf, speed, detour, deman
             elif step == "coverage" and partition_by is not None:
                 run = _run_dask(functools.partial(
                     partitioned_coverage, eng, stations, dem, minutes=minutes, districts=dist,
-                    by=partition_by, partitions=n_parts, **dask_opts))
+                    by=partition_by, partitions=n_parts, detail=True, **dask_opts))
                 results["report"] = run.report
                 results["run"] = run.describe()
+                results["dask"] = run  # gaps and redundancy from the cluster's counts
             elif step == "coverage":
                 results["report"] = coverage_report(eng, stations, dem, minutes=minutes,
                                                     districts=dist)
             elif step == "gaps":
-                results["gaps"] = find_gaps(eng, stations, dem, max(minutes), limit=n_gaps)
+                dask_run = results.get("dask")
+                results["gaps"] = find_gaps(
+                    eng, stations, dem, max(minutes), limit=n_gaps,
+                    counts=None if dask_run is None else dask_run.reach_counts)
+            elif step == "redundant" and "dask" in results:
+                dask_run = results["dask"]
+                results["redundant"] = redundancy_from_sums(
+                    stations, max(minutes), dask_run.station_reached, dask_run.station_shared)
             elif step == "redundant":
                 results["redundant"] = redundant_stations(eng, stations, dem, max(minutes))
             else:

@@ -47,6 +47,7 @@ from .metrics import (
     StationSet,
     ThresholdCoverage,
     coverage_report,
+    redundancy_from_sums,
     redundant_stations,
     select_stations,
     station_set,
@@ -86,7 +87,8 @@ __all__ = [
     "exact_sites", "find_gaps", "generate_illustrative_demand", "greedy_sites", "grid_demand",
     "h3_demand", "io", "load_illustrative_demand", "load_xuzhou_districts", "metrics",
     "mode_speed_kmh", "read_candidates", "read_demand", "read_districts", "read_matrix_csv",
-    "read_population_raster", "redundant_stations", "select_stations", "siting",
+    "read_population_raster", "redundancy_from_sums", "redundant_stations", "select_stations",
+    "siting",
     "siting_problem_from_matrix", "station_set", "straight", "suggest_sites",
     "write_demand_csv",
 ]

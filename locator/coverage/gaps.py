@@ -91,7 +91,8 @@ class GapReport:
 
 def find_gaps(engine: TravelEngine, stations: StationSet, demand: Demand,
               minutes: float = 15.0, *, link_m: float | None = None, min_demand: float = 0.0,
-              limit: int | None = None, include_zero_weight: bool = False) -> GapReport:
+              limit: int | None = None, include_zero_weight: bool = False,
+              counts: np.ndarray | None = None) -> GapReport:
     """Contiguous uncovered areas, largest uncovered demand first.
 
     With unit polygons (grids, hexagons, polygon demand), uncovered units sharing an
@@ -103,7 +104,9 @@ def find_gaps(engine: TravelEngine, stations: StationSet, demand: Demand,
 
     Units with zero weight are left out unless ``include_zero_weight`` (for pure
     area demand every unit has weight). Gaps with less than ``min_demand`` are
-    dropped; ``limit`` keeps the first ones.
+    dropped; ``limit`` keeps the first ones. ``counts``: each unit's reach count at
+    ``minutes`` computed elsewhere (a partitioned run's ``reach_counts``), in place of
+    computing it here.
     """
     import shapely
     from scipy.sparse import coo_matrix
@@ -113,7 +116,12 @@ def find_gaps(engine: TravelEngine, stations: StationSet, demand: Demand,
     from .straight import nearest_within
 
     m = check_minutes(minutes)
-    counts = engine.reach_counts(stations.lon, stations.lat, demand.lon, demand.lat, m, cap=1)
+    if counts is None:
+        counts = engine.reach_counts(stations.lon, stations.lat, demand.lon, demand.lat, m,
+                                     cap=1)
+    elif len(counts) != len(demand):
+        raise InvalidInput(f"counts: {len(demand):,} values expected (one per demand unit), "
+                           f"got {len(counts):,}", field="counts")
     unc = counts == 0
     if not include_zero_weight:
         unc &= demand.weight > 0

@@ -435,6 +435,28 @@ def redundant_stations(engine: TravelEngine, stations: StationSet, demand: Deman
     at = a.T.tocsr().astype(np.float64)
     reached = at @ demand.weight
     shared = at @ (demand.weight * (counts >= 2))
+    return _redundancy(stations, m, t, reached, shared, include_empty)
+
+
+def redundancy_from_sums(stations: StationSet, minutes: float, reached: np.ndarray,
+                         shared: np.ndarray, *, threshold: float = 0.95,
+                         include_empty: bool = True) -> RedundancyReport:
+    """:func:`redundant_stations` from each station's reached and shared demand computed
+    elsewhere (a partitioned run's ``station_reached`` and ``station_shared``)."""
+    m = check_minutes(minutes)
+    t = float(threshold)
+    if not 0.0 < t <= 1.0:
+        raise InvalidInput(f"threshold: {threshold!r} is out of range; allowed (0, 1]",
+                           field="threshold")
+    if len(reached) != len(stations) or len(shared) != len(stations):
+        raise InvalidInput(f"reached, shared: {len(stations):,} values expected (one per "
+                           "station)", field="reached")
+    return _redundancy(stations, m, t, np.asarray(reached, dtype=np.float64),
+                       np.asarray(shared, dtype=np.float64), include_empty)
+
+
+def _redundancy(stations: StationSet, m: float, t: float, reached: np.ndarray,
+                shared: np.ndarray, include_empty: bool) -> RedundancyReport:
     out = []
     for j in range(len(stations)):
         r, s = float(reached[j]), float(shared[j])

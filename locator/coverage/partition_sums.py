@@ -100,6 +100,12 @@ class _Partial:
     integral: bool
     covered: tuple[np.ndarray, ...] | None  # packed bits per threshold, when asked
     stations: int
+    #: With ``detail``, at the largest threshold: each unit's reach count capped at 3
+    #: (uint8), and per halo station (in the job's order) the demand it reaches and the
+    #: part of it also reached by another station (the gap and redundancy inputs).
+    reach: np.ndarray | None = None
+    reached: np.ndarray | None = None
+    shared: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,6 +120,7 @@ class _ArrayJob:
     slon: np.ndarray
     slat: np.ndarray
     want_covered: bool
+    detail: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,7 +134,7 @@ class _FileJob:
 def _compute(pid: int, engine: TravelEngine, thresholds: tuple[float, ...],
              slon: np.ndarray, slat: np.ndarray, lon: np.ndarray, lat: np.ndarray,
              weight: np.ndarray, area: np.ndarray | None, group: np.ndarray,
-             codes: tuple[str, ...], want_covered: bool) -> _Partial:
+             codes: tuple[str, ...], want_covered: bool, detail: bool = False) -> _Partial:
     n_g = len(codes)
     units_like = cast(Demand, _Units(weight, area))
     t_n = len(thresholds)
@@ -150,8 +157,18 @@ def _compute(pid: int, engine: TravelEngine, thresholds: tuple[float, ...],
         if want_covered:
             covered.append(np.packbits(counts > 0))
     integral = bool(np.all(weight == np.floor(weight)) and weight.sum() < _EXACT_LIMIT)
+    reach = reached = shared = None
+    if detail:
+        # What metrics.redundant_stations and gaps.find_gaps compute, for this part.
+        a = engine.coverage_matrix(slon, slat, lon, lat, max(thresholds))
+        n_reach = np.asarray(a.sum(axis=1)).ravel()
+        at = a.T.tocsr().astype(np.float64)
+        reached = at @ weight
+        shared = at @ (weight * (n_reach >= 2))
+        reach = np.minimum(n_reach, 3).astype(np.uint8)
     return _Partial(pid, int(lon.size), codes, by_reach, units, units_cov, area_tot, area_cov,
-                    integral, tuple(covered) if want_covered else None, int(slon.size))
+                    integral, tuple(covered) if want_covered else None, int(slon.size),
+                    reach, reached, shared)
 
 
 @dataclass(frozen=True, eq=False)
@@ -178,7 +195,8 @@ def _run_job(job: _ArrayJob | _FileJob, engine: TravelEngine,
     engine = _one_thread(engine, threads)
     if isinstance(job, _ArrayJob):
         return _compute(job.pid, engine, thresholds, job.slon, job.slat, job.lon, job.lat,
-                        job.weight, job.area, job.group, job.codes, job.want_covered)
+                        job.weight, job.area, job.group, job.codes, job.want_covered,
+                        job.detail)
     import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     from .national import read_part

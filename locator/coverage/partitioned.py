@@ -85,6 +85,13 @@ class PartitionedCoverage:
     dashboard: str | None
     halo_m: float
     seconds: float
+    #: With ``detail=True``, at the largest threshold, in the demand's row order: each
+    #: unit's reach count capped at 3 (for :func:`~.gaps.find_gaps` ``counts=``), and
+    #: per station the demand it reaches and the part also reached by another (for
+    #: :func:`~.metrics.redundancy_from_sums`).
+    reach_counts: np.ndarray | None = None
+    station_reached: np.ndarray | None = None
+    station_shared: np.ndarray | None = None
 
     def describe(self) -> dict[str, Any]:
         return {"by": self.by, "partitions": self.partitions, "workers": self.workers,
@@ -222,7 +229,8 @@ def partitioned_coverage(engine: TravelEngine, stations: StationSet, demand: Dem
                          partitions: int | None = None, h3_resolution: int = 6,
                          scheduler: str | None = None, client: Any = None, n_workers: int = 2,
                          memory_limit: str | None = None, retries: int = 2,
-                         progress: ProgressFn | None = None) -> PartitionedCoverage:
+                         progress: ProgressFn | None = None, detail: bool = False
+                         ) -> PartitionedCoverage:
     """:func:`~.metrics.coverage_report` on Dask, for data already in memory.
 
     Parameters
@@ -237,6 +245,13 @@ def partitioned_coverage(engine: TravelEngine, stations: StationSet, demand: Dem
         neither: a new LocalCluster of ``n_workers`` single-threaded worker processes.
     progress
         ``progress(done, total)`` after each partition.
+    detail
+        Also bring back, at the largest threshold, every unit's reach count and every
+        station's reached and shared demand, so that gaps and redundant stations come
+        from the cluster's counts instead of a second single-process pass. The counts
+        equal the single-process ones; a station's sums add its partitions' sums in
+        partition order, exact for whole-number weights (else equal to the last few
+        digits).
     """
     t0 = time.perf_counter()
     if by not in PARTITION_KINDS:
@@ -263,16 +278,19 @@ def partitioned_coverage(engine: TravelEngine, stations: StationSet, demand: Dem
                     "weights", field="partitions")
             seen |= cs
     want_cov = demand.area_m2 is not None
+    halo_rows: dict[int, np.ndarray] = {}
 
     def jobs() -> Iterator[_ArrayJob]:
         for pid, ix in enumerate(index):
             lon, lat = demand.lon[ix], demand.lat[ix]
             near = _in_box(stations.lon, stations.lat, halo_box(lon, lat, halo))
+            if detail:
+                halo_rows[pid] = near
             used, group = np.unique(demand.district[ix], return_inverse=True)
             yield _ArrayJob(pid, lon, lat, demand.weight[ix],
                             None if demand.area_m2 is None else demand.area_m2[ix],
                             group.astype(np.intp), tuple(str(c) for c in used),
-                            stations.lon[near], stations.lat[near], want_cov)
+                            stations.lon[near], stations.lat[near], want_cov, detail)
 
     merger = _Merger(thresholds, {pid: int(ix.size) for pid, ix in enumerate(index)})
     with _connect(scheduler, client, n_workers, memory_limit) as (c, where):
@@ -291,8 +309,20 @@ def partitioned_coverage(engine: TravelEngine, stations: StationSet, demand: Dem
             area_city.append((float(area.sum()), float(area[covered].sum())))
     th = merger.thresholds_coverage(districts, getattr(engine, "radius_m", None), area_city)
     report = CoverageReport(engine.describe(), stations.describe(), _demand_info(demand), th)
+    reach = reached = shared = None
+    if detail:
+        reach = np.zeros(len(demand), dtype=np.uint8)
+        reached = np.zeros(len(stations))
+        shared = np.zeros(len(stations))
+        for pid, ix in enumerate(index):  # partition order: the same sums every run
+            p = merger.got[pid]
+            assert p.reach is not None and p.reached is not None and p.shared is not None
+            reach[ix] = p.reach
+            rows = halo_rows[pid]
+            reached[rows] += p.reached
+            shared[rows] += p.shared
     return PartitionedCoverage(report, by, len(index), workers, where, dash, halo,
-                               time.perf_counter() - t0)
+                               time.perf_counter() - t0, reach, reached, shared)
 
 
 def dataset_coverage(path: str | Path, engine: TravelEngine, *,
