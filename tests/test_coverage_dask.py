@@ -217,6 +217,39 @@ def test_dataset_equals_single_process(client, national, layout):
     assert got.report.illustrative and got.report.demand["source"] == "illustrative"
 
 
+def test_dataset_gaps_per_part_match_single_process(client, national):
+    """Gaps of a data set run: found by each task within its part (whole districts),
+    ranked together. A single-process gap that lies within one part comes back the same
+    (demand, units, representative point, nearest station among all stations); the
+    uncovered totals are the whole data set's."""
+    path = national / "district"
+    loaded = load_national_sample(path)
+    want = find_gaps(ENGINE, loaded.stations, loaded.demand, 15, limit=15)
+    got = dataset_coverage(path, ENGINE, minutes=MINUTES, client=client, gaps=60)
+    assert got.report == dataset_coverage(path, ENGINE, minutes=MINUTES, client=client).report
+    gaps = got.gaps
+    assert gaps is not None and gaps.illustrative and len(gaps.gaps) == 60
+    assert gaps.uncovered_demand == want.uncovered_demand
+    assert gaps.uncovered_units == want.uncovered_units
+    assert [g.rank for g in gaps.gaps] == list(range(1, 61))
+    assert all(a.demand >= b.demand for a, b in zip(gaps.gaps, gaps.gaps[1:], strict=False))
+    part_of = {code: p["id"] for p in read_manifest(path)["demand"]["parts"]
+               for code in p["districts"]}
+    by_rep = {g.rep_id: g for g in gaps.gaps}
+    checked = 0
+    for w in want.gaps:
+        if len({part_of[c] for c in w.districts}) != 1:
+            continue  # crosses a part's edge: listed per side
+        g = by_rep[w.rep_id]
+        assert (g.demand, g.units, g.districts) == (w.demand, w.units, w.districts)
+        assert (g.nearest_station_id, g.nearest_station_m) == (w.nearest_station_id,
+                                                              w.nearest_station_m)
+        checked += 1
+    assert checked >= 10
+    with pytest.raises(InvalidInput, match="gaps: -1 is out of range"):
+        dataset_coverage(path, ENGINE, client=client, gaps=-1)
+
+
 def test_local_cluster_by_default_and_explicit_scheduler(client, national):
     path = national / "district"
     want = dataset_coverage(path, ENGINE, minutes=[15], client=client).report
@@ -357,6 +390,7 @@ def test_cli_national_sample_and_dataset_run(runner, client, tmp_path):
                               env={"LOCATOR_DASK_SCHEDULER": addr}))
     assert doc["illustrative"] is True and doc["notice"] == NATIONAL_NOTICE
     assert doc["partitioned"]["scheduler"] == addr
+    assert len(doc["gaps"]["gaps"]) == 10 and doc["gaps"]["illustrative"] is True
     loaded = load_national_sample(out)
     want = coverage_report(ENGINE, loaded.stations, loaded.demand, minutes=[15],
                            districts=loaded.districts)

@@ -149,7 +149,7 @@ def coverage_cmd(ctx, mode, minutes_text, engine_name, pbf, speed, detour, deman
     dask_opts = {"scheduler": scheduler or _settings_scheduler(), "n_workers": n_workers}
     if dataset is not None:
         given = [name for name, v in (("--db", db), ("--demand", demand),
-                                      ("--districts", districts), ("--out", out),
+                                      ("--districts", districts),
                                       ("--report", report), ("--isochrones", iso_out),
                                       ("--partitions", partition_by), ("--parts", n_parts),
                                       ("--pbf", pbf)) if v]
@@ -159,7 +159,8 @@ def coverage_cmd(ctx, mode, minutes_text, engine_name, pbf, speed, detour, deman
                                " (the national run computes coverage with the straight-line "
                                "engine; the per-district table goes to --table)",
                                field="dataset")
-        _dataset_run(dataset, minutes, mode, speed, detour, dask_opts, table_out, as_json)
+        _dataset_run(dataset, minutes, mode, speed, detour, dask_opts, table_out, as_json,
+                     n_gaps, out)
         return
     steps = ["load", "coverage", "gaps", "redundant"] + (["isochrones"] if iso_out else [])
     with click.progressbar(steps, label="coverage", file=sys.stderr,
@@ -272,19 +273,25 @@ def _run_dask(fn):
 
 def _dataset_run(dataset: Path, minutes: list[float], mode: str, speed: float | None,
                  detour: float | None, dask_opts: dict[str, Any], table_out: Path | None,
-                 as_json: bool) -> None:
+                 as_json: bool, n_gaps: int = 10, out: Path | None = None) -> None:
     from ..coverage.national import NATIONAL_NOTICE, read_manifest
     from ..coverage.partitioned import dataset_coverage
 
     read_manifest(dataset)  # a clear message before any cluster starts
     eng = _engine("straight", mode, speed, detour, None)
+    if out is not None:
+        _check_gaps_out(out)
     run = _run_dask(functools.partial(dataset_coverage, dataset, eng, minutes=minutes,
-                                      **dask_opts))
+                                      gaps=max(int(n_gaps), 0), **dask_opts))
     rep = run.report
     doc = {"coverage": rep.to_dict(), "partitioned": run.describe(), "illustrative": True,
            "notice": NATIONAL_NOTICE}
+    if run.gaps is not None:
+        doc["gaps"] = run.gaps.to_dict(geometry=False)
     if table_out is not None:
         _write_table(rep, table_out, True, notice=NATIONAL_NOTICE)
+    if out is not None and run.gaps is not None:
+        _write_gaps(run.gaps, out, True)
     if as_json:
         click.echo(json.dumps(doc, ensure_ascii=False))
         return
@@ -297,6 +304,16 @@ def _dataset_run(dataset: Path, minutes: list[float], mode: str, speed: float | 
                    f"({c.units_covered:,} of {c.units:,} points); reached by 2+ stations "
                    f"{_pct(c.share_cross)}; {n_cov:,} of {len(t.districts):,} districts have "
                    "covered demand")
+    for g in doc.get("gaps", {}).get("gaps", []):
+        if g["rank"] == 1:
+            click.echo(f"\nLargest gaps ({int(doc['gaps']['minutes'])} min; a gap crossing a "
+                       "partition's edge is listed once on each side):")
+        lon, lat = g["rep_point"]
+        click.echo(f"  {g['rank']}. uncovered demand {g.get('demand') or 0:,.0f} around "
+                   f"{lon:.5f},{lat:.5f} ({', '.join(g['districts'][:3])}); nearest station "
+                   f"{g.get('nearest_station_id')} ({g.get('nearest_station_m') or 0:,.0f} m)")
+    if out is not None and run.gaps is not None:
+        click.echo(f"Gaps written to {out}")
     if table_out is not None:
         click.echo(f"Per-district table written to {table_out}")
 
@@ -327,6 +344,12 @@ def _write_table(rep, out: Path, illustrative: bool, *, notice: str | None = Non
     except OSError as e:
         raise InvalidInput(f"--table: cannot write {out} ({e.strerror or e})",
                            field="table") from None
+
+
+def _check_gaps_out(out: Path) -> None:
+    if out.suffix.lower() not in (".geojson", ".json", ".csv", ".gpkg"):
+        raise InvalidInput(f"--out: unsupported format {out.suffix!r}; use .geojson, .gpkg "
+                           "or .csv", field="out")
 
 
 def _check_table(out: Path | None) -> None:
@@ -450,8 +473,7 @@ def _write_gaps(gaps, out: Path, illustrative: bool, network: bool = False) -> N
             out.unlink()
         gdf.to_file(out, driver="GPKG", layer="gaps")
     else:
-        raise InvalidInput(f"--out: unsupported format {suffix!r}; use .geojson, .gpkg or .csv",
-                           field="out")
+        _check_gaps_out(out)
 
 
 @click.command("suggest")

@@ -10,6 +10,7 @@ Nothing here imports Dask.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -106,6 +107,8 @@ class _Partial:
     reach: np.ndarray | None = None
     reached: np.ndarray | None = None
     shared: np.ndarray | None = None
+    #: A file job's largest gaps within its part (nearest stations among the halo's).
+    gaps: Any = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,6 +132,8 @@ class _FileJob:
     root: str
     part: dict[str, Any]
     stations_file: str
+    #: How many of the part's largest gaps to bring back (0: none).
+    gaps: int = 0
 
 
 def _compute(pid: int, engine: TravelEngine, thresholds: tuple[float, ...],
@@ -206,8 +211,21 @@ def _run_job(job: _ArrayJob | _FileJob, engine: TravelEngine,
     st = pq.read_table(Path(job.root) / job.stations_file, columns=["lon", "lat"])
     slon, slat = st.column("lon").to_numpy(), st.column("lat").to_numpy()
     near = _in_box(slon, slat, halo_box(lon, lat, halo))
-    return _compute(job.pid, engine, thresholds, slon[near], slat[near], lon, lat, w, None,
-                    group.astype(np.intp), tuple(dictionary[i] for i in used.tolist()), False)
+    codes = tuple(dictionary[i] for i in used.tolist())
+    part = _compute(job.pid, engine, thresholds, slon[near], slat[near], lon, lat, w, None,
+                    group.astype(np.intp), codes, False)
+    if not job.gaps:
+        return part
+    from .demand import demand_from_points
+    from .gaps import find_gaps
+    from .metrics import station_set
+
+    ids = pq.read_table(Path(job.root) / job.part["file"], columns=["id"]).column("id")
+    dem = demand_from_points(lon, lat, w, ids=ids.to_pylist(),
+                             district=np.array(codes, dtype=object)[group])
+    st = station_set(near.tolist(), slon[near], slat[near])  # ids: rows of the stations file
+    found = find_gaps(engine, st, dem, max(thresholds), limit=job.gaps)
+    return dataclasses.replace(part, gaps=found)
 
 
 # --------------------------------------------------------------------------- merging

@@ -50,6 +50,7 @@ import numpy as np
 
 from ..errors import InvalidInput, LocatorError
 from .demand import Demand, Districts
+from .gaps import GapReport
 from .metrics import CoverageReport, StationSet, _demand_info, _num
 from .partition_sums import (
     ClusterError,
@@ -92,6 +93,8 @@ class PartitionedCoverage:
     reach_counts: np.ndarray | None = None
     station_reached: np.ndarray | None = None
     station_shared: np.ndarray | None = None
+    #: A data set run's largest gaps (``gaps=N``), see :func:`dataset_coverage`.
+    gaps: GapReport | None = None
 
     def describe(self) -> dict[str, Any]:
         return {"by": self.by, "partitions": self.partitions, "workers": self.workers,
@@ -329,13 +332,21 @@ def dataset_coverage(path: str | Path, engine: TravelEngine, *,
                      minutes: float | Iterable[float] | None = None,
                      scheduler: str | None = None, client: Any = None, n_workers: int = 2,
                      memory_limit: str | None = None, retries: int = 2,
-                     progress: ProgressFn | None = None) -> PartitionedCoverage:
+                     progress: ProgressFn | None = None, gaps: int = 0
+                     ) -> PartitionedCoverage:
     """Coverage of a data set directory (:mod:`.national`) on Dask, one task per demand
     part; equal to ``coverage_report`` on :func:`.national.load_national_sample`.
 
     ``path`` must be readable at the same path by the client and every worker (a shared
     file system on a real cluster). Each task reads one demand part and the stations
     near it; the client reads only the manifest and the district names.
+
+    ``gaps=N`` also lists the N largest gaps at the largest threshold. Each task finds
+    the gaps of its own part (:func:`~.gaps.find_gaps` on the part's demand and the
+    halo's stations: a part holds whole districts, or whole H3 cells, so a gap that
+    crosses a part's edge is listed once on each side); the client ranks them all by
+    uncovered demand and finds each gap's nearest station among all stations (the
+    nearest may lie outside the halo). The uncovered totals are the whole data set's.
     """
     from .national import read_district_names, read_manifest
 
@@ -346,7 +357,9 @@ def dataset_coverage(path: str | Path, engine: TravelEngine, *,
     doc = read_manifest(root)
     parts = doc["demand"]["parts"]
     stations_file = doc["stations"]["file"]
-    jobs = (_FileJob(int(p["id"]), root, p, stations_file) for p in parts)
+    if isinstance(gaps, bool) or not isinstance(gaps, int) or not 0 <= gaps <= 10_000:
+        raise InvalidInput(f"gaps: {gaps!r} is out of range; allowed 0..10000", field="gaps")
+    jobs = (_FileJob(int(p["id"]), root, p, stations_file, gaps) for p in parts)
     merger = _Merger(thresholds, {int(p["id"]): int(p["rows"]) for p in parts})
     with _connect(scheduler, client, n_workers, memory_limit) as (c, where):
         dash = _dashboard(c)
@@ -369,5 +382,39 @@ def dataset_coverage(path: str | Path, engine: TravelEngine, *,
         {"units": int(dem["rows"]), "kind": dem.get("kind", "points"),
          "weight": dem.get("weight", "weight"), "total": _num(total),
          "source": dem.get("source", ""), "cell_m": None}, th)
+    gap_report = _merge_gaps(merger, root, stations_file, engine, max(thresholds), gaps) \
+        if gaps else None
     return PartitionedCoverage(report, doc.get("layout", "district"), len(parts), workers,
-                               where, dash, halo, time.perf_counter() - t0)
+                               where, dash, halo, time.perf_counter() - t0, gaps=gap_report)
+
+
+def _merge_gaps(merger: _Merger, root: str, stations_file: str, engine: TravelEngine,
+                minutes: float, limit: int) -> GapReport:
+    """The ``limit`` largest of every part's gaps, ranked again, with the nearest station
+    among all stations."""
+    import dataclasses
+
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    from .straight import nearest_within
+
+    found = [(g, pid) for pid in sorted(merger.got)
+             for g in cast(GapReport, merger.got[pid].gaps).gaps]
+    found.sort(key=lambda x: (-x[0].demand, x[1], x[0].rank))
+    top = [g for g, _ in found[:limit]]
+    reports = [cast(GapReport, merger.got[pid].gaps) for pid in sorted(merger.got)]
+    st = pq.read_table(Path(root) / stations_file, columns=["id", "lon", "lat"])
+    slon, slat = st.column("lon").to_numpy(), st.column("lat").to_numpy()
+    sids = st.column("id").to_pylist()
+    rlon = np.array([g.rep_lon for g in top])
+    rlat = np.array([g.rep_lat for g in top])
+    near_i, near_m = nearest_within(slon, slat, rlon, rlat)
+    near_min = engine.nearest_time(slon, slat, rlon, rlat)
+    out = tuple(dataclasses.replace(
+        g, rank=r, nearest_station_id=None if near_i[r - 1] < 0 else str(sids[near_i[r - 1]]),
+        nearest_station_m=float(near_m[r - 1]), nearest_station_minutes=float(near_min[r - 1]))
+        for r, g in enumerate(top, start=1))
+    first = reports[0]
+    return GapReport(first.minutes, first.method, first.link_m,
+                     float(sum(rp.uncovered_demand for rp in reports)),
+                     int(sum(rp.uncovered_units for rp in reports)), out, True)
