@@ -211,17 +211,18 @@ def _start_gunicorn(tmp_path: Path, name: str, *, workers: int, env: dict[str, s
             stderr=err)
     end = time.monotonic() + 60
     while True:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             c.request("GET", "/healthz")
             c.getresponse().read()
-            c.close()
             return proc, port, log
         except OSError:
             if proc.poll() is not None or time.monotonic() > end:
                 proc.kill()
                 raise AssertionError(f"gunicorn did not start: {errors.read_text()}") from None
             time.sleep(0.2)
+        finally:
+            c.close()  # also when the server accepted but did not answer yet
 
 
 def _stop(proc: subprocess.Popen) -> None:
