@@ -202,3 +202,41 @@ def test_bulk_read_equals_single_reads(db_url):
         assert got[1].reported_closed_at == flagged
     finally:
         store.dispose()
+
+
+def test_index_built_from_raw_rows_converts_only_what_is_read(db_url, tiny_stations):
+    """A worker's index starts from the store's raw rows (``all_lazy``): building it
+    makes no :class:`Station`; a result's record is made when read, equal to ``get()``;
+    a write and a compaction keep the rest unconverted."""
+    from locator.index import StationIndex
+    from locator.stations.rows import LazyStations
+
+    store = StationStore(db_url, create=True)
+    try:
+        store.add_many(tiny_stations, actor="t")
+        lazy = store.all_lazy()
+        assert isinstance(lazy, LazyStations) and len(lazy) == len(tiny_stations)
+        idx = StationIndex(lazy, compact_threshold=1)
+        assert lazy._pure  # nothing converted by the build
+        want = StationIndex(store.all())
+        lon, lat = tiny_stations[3].lon + 0.001, tiny_stations[3].lat
+        got = idx.nearest(lon, lat, 5)
+        assert [(r.id, r.distance_m) for r in got] == \
+            [(r.id, r.distance_m) for r in want.nearest(lon, lat, 5)]
+        assert got[0].station == store.get(got[0].id)
+        assert not lazy._pure
+        converted = sum(type(x) is not tuple for x in lazy._items)
+        assert converted == 1  # only the record that was read
+        moved = store.update(got[1].id, {"name": "改名"}, actor="t", expected_version=1)
+        idx.upsert(moved)
+        idx.compact()  # a background rebuild in real life: stays lazy where it was
+        assert idx.get(moved.id).name == "改名"
+        main = idx._snap.main.stations
+        assert isinstance(main, LazyStations)
+        assert sum(type(x) is tuple for x in main._items) >= len(tiny_stations) - 3
+        assert sorted(idx.stations(), key=lambda s: s.id) == sorted(
+            store.all(), key=lambda s: s.id)
+        fresh = store.all_lazy()
+        assert fresh[1:3] == store.all()[1:3] and len(fresh[:2] + fresh[2:4]) == 4
+    finally:
+        store.dispose()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +17,7 @@ import numpy as np
 from ..geo import unit_xyz_np
 from ..stations.hours import OpeningHours, parse_hours
 from ..stations.model import Station
+from ..stations.rows import LazyStations, amenity_codes, field_values
 from ..stations.vocab import AMENITY_BIT, STATION_TYPES, STATUSES
 
 TYPE_CODES = STATION_TYPES.codes
@@ -39,7 +40,7 @@ class Columns:
     status_i: np.ndarray  # int8 index into STATUSES.codes
     hours_i: np.ndarray  # int32 index into the hours table, -1 = unknown
     names: list[str] | None
-    stations: list[Station] | None
+    stations: list[Station] | LazyStations | None
     # Zero-copy memoryviews: indexing one gives a plain Python number, several times
     # faster than indexing the numpy array (this is the single-query hot path).
     mv_lon: memoryview = field(init=False, repr=False)
@@ -64,21 +65,39 @@ class Columns:
 
 
 def columns_from_stations(stations: Sequence[Station], hours_table: HoursTable) -> Columns:
+    """Columns of ``stations``; a :class:`~locator.stations.rows.LazyStations` stays
+    lazy (its raw rows give the columns, no station is built)."""
     n = len(stations)
-    lon = np.fromiter((s.lon for s in stations), dtype=np.float64, count=n)
-    lat = np.fromiter((s.lat for s in stations), dtype=np.float64, count=n)
+    lon = np.fromiter(field_values(stations, "lon"), dtype=np.float64, count=n)
+    lat = np.fromiter(field_values(stations, "lat"), dtype=np.float64, count=n)
+    type_index, status_index = {t: i for i, t in enumerate(TYPE_CODES)}, \
+        {t: i for i, t in enumerate(STATUS_CODES)}
     return Columns(
-        ids=[s.id for s in stations],
+        ids=field_values(stations, "id"),
         lon=lon,
         lat=lat,
         xyz=unit_xyz_np(lon, lat) if n else np.zeros((0, 3)),
-        type_i=np.fromiter((TYPE_CODES.index(s.type) for s in stations), np.int8, n),
-        amen=np.fromiter((mask_of(s.amenities) for s in stations), np.int32, n),
-        status_i=np.fromiter((STATUS_CODES.index(s.status) for s in stations), np.int8, n),
-        hours_i=np.fromiter((hours_table.code(s.opening_hours) for s in stations), np.int32, n),
-        names=[s.name for s in stations],
-        stations=list(stations),
+        type_i=np.fromiter((type_index[t] for t in field_values(stations, "type")), np.int8, n),
+        amen=np.fromiter(_masks(field_values(stations, "amenities")), np.int32, n),
+        status_i=np.fromiter((status_index[t] for t in field_values(stations, "status")),
+                             np.int8, n),
+        hours_i=np.fromiter((hours_table.code(h) for h in field_values(stations,
+                                                                       "opening_hours")),
+                            np.int32, n),
+        names=field_values(stations, "name"),
+        stations=stations if isinstance(stations, LazyStations) else list(stations),
     )
+
+
+def _masks(values: Iterable[str | tuple[str, ...]]) -> Iterator[int]:
+    """The amenity bitmask of each value (codes or a raw row's text), each distinct value
+    computed once (a city has a few hundred combinations)."""
+    memo: dict[str | tuple[str, ...], int] = {}
+    for v in values:
+        m = memo.get(v)
+        if m is None:
+            m = memo[v] = mask_of(amenity_codes(v))
+        yield m
 
 
 def mask_of(codes: Iterable[str]) -> int:
@@ -133,6 +152,7 @@ def grow_buffer(buf: Columns, used: int) -> Columns:
     if new.names is not None and buf.names is not None:  # always, in a delta buffer
         new.names.extend(buf.names[:used])
     if new.stations is not None and buf.stations is not None:
+        assert isinstance(new.stations, list)  # a delta buffer's list
         new.stations.extend(buf.stations[:used])
     return new
 
@@ -150,6 +170,7 @@ def write_row(buf: Columns, slot: int, s: Station, hours: HoursTable) -> None:
     if buf.names is not None:  # always, in a delta buffer
         buf.names.append(s.name)
     if buf.stations is not None:
+        assert isinstance(buf.stations, list)  # a delta buffer's list
         buf.stations.append(s)
 
 
@@ -160,7 +181,9 @@ def take(cols: Columns, rows: np.ndarray) -> Columns:
         xyz=cols.xyz[rows], type_i=cols.type_i[rows], amen=cols.amen[rows],
         status_i=cols.status_i[rows], hours_i=cols.hours_i[rows],
         names=[cols.names[i] for i in r] if cols.names is not None else None,
-        stations=[cols.stations[i] for i in r] if cols.stations is not None else None,
+        stations=(None if cols.stations is None else cols.stations.take(r)
+                  if isinstance(cols.stations, LazyStations) else
+                  [cols.stations[i] for i in r]),
     )
 
 

@@ -61,6 +61,7 @@ from .. import config
 from ..errors import InvalidInput, NotFound
 from ..geo import chord_for_m, haversine_m, unit_xyz, unit_xyz_np
 from ..stations.model import Station
+from ..stations.rows import LazyStations, field_values
 from ..stations.vocab import AMENITIES, AMENITY_BIT, STATION_TYPES, STATUSES, Vocabulary
 from ..time_util import parse_when
 from ._cells import cell_cache
@@ -111,12 +112,15 @@ class StationIndex(IndexWrites):
 
     def __init__(self, stations: Iterable[Station] = (), *,
                  compact_threshold: int | None = None, delta_limit: int | None = None):
-        stations = list(stations)
-        seen: set[str] = set()
-        for s in stations:
-            if s.id in seen:
-                raise InvalidInput(f"id: duplicate station id {s.id!r}", field="id")
-            seen.add(s.id)
+        if not isinstance(stations, LazyStations):  # (a lazy one stays lazy)
+            stations = list(stations)
+        ids = field_values(stations, "id")
+        if len(set(ids)) != len(ids):
+            seen: set[str] = set()
+            for sid in ids:
+                if sid in seen:
+                    raise InvalidInput(f"id: duplicate station id {sid!r}", field="id")
+                seen.add(sid)
         self._init(compact_threshold, delta_limit)
         self._snap = self._fresh(columns_from_stations(stations, self._hours), version=0,
                                  with_stations=True)

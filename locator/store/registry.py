@@ -63,7 +63,7 @@ class Registry:
         # Read the log position *before* the rows: a change committed while the rows are
         # read is applied again afterwards, which the version check makes harmless.
         self._seen_change = store.last_change_id()
-        self.index = StationIndex(store.all())
+        self.index = StationIndex(store.all_lazy())
         self._apply_lock = threading.Lock()
         self._index_lock = threading.Lock()
         self._follower: threading.Thread | None = None

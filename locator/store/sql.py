@@ -48,7 +48,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timezone
@@ -67,6 +67,7 @@ from ..errors import Conflict, InvalidInput, NotFound, SchemaError
 from ..settings import load_settings
 from ..stations.coords import validate_lonlat
 from ..stations.model import EDITABLE_FIELDS, Station, station_from_dict
+from ..stations.rows import LazyStations
 from .schema import SCHEMA_VERSION as SCHEMA_VERSION
 
 #: Today's tables. A change here needs a new revision in ``migrations/versions/`` and
@@ -179,35 +180,39 @@ _TIMES_AT = tuple(_FIELD_NAMES.index(n) for n in ("reported_closed_at", "created
                                                   "updated_at"))
 
 
-def _bulk_columns(dialect: str) -> list[Any]:
-    """The columns :func:`_bulk_to_station` reads. On SQLite the dates and times come as
-    their stored text (``YYYY-MM-DD[ HH:MM:SS[.ffffff]]``, naive UTC) and are parsed with
-    ``fromisoformat``, several times faster than SQLAlchemy's per-value processor."""
-    out: list[Any] = []
+def _bulk_sql(dialect: str) -> str:
+    """The bulk read of every live station, one raw row per station in
+    :class:`Station`'s field order, for the DB-API cursor: dates and times come as text
+    (SQLite stores ``YYYY-MM-DD[ HH:MM:SS[.ffffff]]``, naive UTC; PostgreSQL's ``::text``
+    carries the offset) and amenities as stored, so that reading 400,000 rows makes no
+    Python object per value beyond the driver's; :func:`_finish_row` converts a row when
+    its station is first read."""
+    cols = []
     for i, name in enumerate(_FIELD_NAMES):
-        col = stations_t.c[name]
-        if dialect == "sqlite" and (i == _DATE_AT or i in _TIMES_AT):
-            out.append(sa.type_coerce(col, sa.String).label(name))
+        if dialect != "sqlite" and (i == _DATE_AT or i in _TIMES_AT):
+            cols.append(f"{name}::text")
         else:
-            out.append(col)
-    return out
+            cols.append(name)
+    return (f"SELECT {', '.join(cols)} FROM stations WHERE deleted_at IS NULL "
+            "ORDER BY id")
 
 
-def _bulk_to_station(row: Sequence[Any], sqlite: bool) -> Station:
-    """A :class:`Station` from a row of :func:`_bulk_columns` (the bulk read: a worker's
-    index of 400,000 stations is built from these)."""
-    r = list(row)
+def _text_time(v: str | None) -> datetime | None:
+    if v is None:
+        return None
+    dt = datetime.fromisoformat(v)
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+
+
+def _finish_row(raw: tuple) -> Station:
+    """A :class:`Station` from a raw row of :func:`_bulk_sql`."""
+    r = list(raw)
     a = r[_AMENITIES_AT]
     r[_AMENITIES_AT] = tuple(x for x in a.split(";") if x) if a else ()
-    if sqlite:
-        if r[_DATE_AT] is not None:
-            r[_DATE_AT] = date.fromisoformat(r[_DATE_AT][:10])
-        for j in _TIMES_AT:
-            if r[j] is not None:
-                r[j] = _aware(datetime.fromisoformat(r[j]))
-    else:
-        for j in _TIMES_AT:
-            r[j] = _aware(r[j])
+    if r[_DATE_AT] is not None:
+        r[_DATE_AT] = date.fromisoformat(r[_DATE_AT][:10])
+    for j in _TIMES_AT:
+        r[j] = _text_time(r[j])
     return Station(*r)
 
 
@@ -373,13 +378,25 @@ class StationStore:
 
     # ---------------------------------------------------------------- reads
     def all(self, *, include_deleted: bool = False) -> list[Station]:
-        q = sa.select(*_bulk_columns(self.dialect)).order_by(stations_t.c.id)
-        if not include_deleted:
-            q = q.where(stations_t.c.deleted_at.is_(None))
-        sqlite = self.dialect == "sqlite"
+        if include_deleted:
+            q = sa.select(stations_t).order_by(stations_t.c.id)
+            with self.engine.connect() as conn:
+                return [_row_to_station(r) for r in conn.execute(q).mappings()]
+        return list(self.all_lazy())
+
+    def all_lazy(self) -> LazyStations:
+        """:meth:`all` as a :class:`LazyStations`: each row becomes a :class:`Station`
+        when first read (a worker's index is built from the raw rows; see
+        :mod:`locator.stations.rows`)."""
+        sql = _bulk_sql(self.dialect)
         with self.engine.connect() as conn:
-            rows = conn.execute(q).all()
-        return [_bulk_to_station(r, sqlite) for r in rows]
+            cur = conn.connection.cursor()  # the DB-API cursor: plain tuples
+            try:
+                cur.execute(sql)
+                rows = cur.fetchall()
+            finally:
+                cur.close()
+        return LazyStations(rows, _finish_row)
 
     def get(self, sid: str, *, include_deleted: bool = False) -> Station:
         with self.engine.connect() as conn:
