@@ -323,6 +323,36 @@ def generate_national_sample(*, stations: int = 400_000, demand: int = 10_000_00
 # --------------------------------------------------------------------------- writing
 
 
+def synthetic_stations(n: int, *, seed: int = 20260411) -> list[Any]:
+    """The illustrative national set's ``n`` stations as store records, to load a store
+    with a national network (benchmarks, demos): ids ``NS0000000`` on as in the data
+    set, ``source="sample"`` and names marked 【示例】 (never to be shown as real),
+    district codes and names from the boundaries, types, amenities and hours varied
+    deterministically."""
+    from ..stations.model import Station
+    from ..stations.vocab import AMENITIES, STATION_TYPES
+
+    sample = generate_national_sample(stations=n, demand=1, seed=seed)
+    names = sample.cn.districts.name
+    codes = sample.cn.districts.adcode
+    hours = (None, "24/7", "Mo-Su 08:00-22:00", "Mo-Fr 08:30-17:30; PH off")
+    amen = AMENITIES.codes[:10]
+    types = STATION_TYPES.codes[:3]
+    rng = np.random.default_rng([seed, 1])
+    picks = rng.random((n, len(amen))) < 0.5
+    out = []
+    for i in range(n):
+        d = int(sample.station_district[i])
+        out.append(Station(
+            id=f"NS{i:07d}", name=f"【示例】全国示例站点{i}", type=types[i % len(types)],
+            lon=round(float(sample.station_lon[i]), 6),
+            lat=round(float(sample.station_lat[i]), 6),
+            district_adcode=codes[d], district_name=names[d],
+            amenities=tuple(a for a, p in zip(amen, picks[i], strict=True) if p),
+            opening_hours=hours[i % len(hours)], source="sample"))
+    return out
+
+
 def _metadata(what: str, seed: int) -> dict[bytes, bytes]:
     return {b"locator:illustrative": b"true", b"locator:notice": NATIONAL_NOTICE.encode(),
             b"locator:format": FORMAT.encode(), b"locator:table": what.encode(),

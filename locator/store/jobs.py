@@ -3,7 +3,14 @@
 A job's record (status, result or problem) is shared by every process on the database,
 so any of them can answer a poll. The table holds nothing that must survive: finished
 records are pruned after ``ttl`` seconds and beyond :data:`MAX_KEPT_JOBS`. A record not
-finished ``timeout`` seconds after it was created counts as abandoned.
+finished ``timeout`` seconds after it was created counts as abandoned, and so does one
+whose process stopped giving signs of life: the process that runs a job writes the time
+into its records' ``beat`` every :data:`BEAT_EVERY_S` seconds, and a queued or running
+record whose beat (or, before the first, its creation) is older than ``stale_after``
+(default :data:`STALE_AFTER_S`) belongs to a process that died (killed, out of memory,
+its host gone). Such a record no longer counts against the queue limit and gives its
+run key up, so that the next request for the same run computes it again instead of
+waiting for the timeout.
 
 Shared runs
 -----------
@@ -38,6 +45,10 @@ from sqlalchemy.engine import Engine
 MAX_KEPT_JOBS = 256
 #: Length of a run key (a SHA-256 digest in hex).
 RUN_KEY_LENGTH = 64
+#: How often a process marks its unfinished jobs alive (seconds).
+BEAT_EVERY_S = 5.0
+#: An unfinished job without a sign of life for this long is abandoned (seconds).
+STALE_AFTER_S = 30.0
 
 _meta = sa.MetaData()
 JOBS = sa.Table(
@@ -51,6 +62,8 @@ JOBS = sa.Table(
     sa.Column("result", sa.LargeBinary, nullable=True),
     sa.Column("error", sa.LargeBinary, nullable=True),
     sa.Column("run_key", sa.String(RUN_KEY_LENGTH), nullable=True),
+    #: The owner's last sign of life (epoch seconds; NULL before the first).
+    sa.Column("beat", sa.Float, nullable=True),
 )
 RUN_KEY_INDEX = sa.Index("ix_planner_jobs_run_key", JOBS.c.run_key, unique=True)
 
@@ -73,10 +86,12 @@ class Claim:
 class JobTable:
     """Job records on ``engine`` (the table is created, or upgraded, on first use)."""
 
-    def __init__(self, engine: Engine, *, ttl: float, timeout: float):
+    def __init__(self, engine: Engine, *, ttl: float, timeout: float,
+                 stale_after: float = STALE_AFTER_S):
         self.engine = engine
         self.ttl = ttl
         self.timeout = timeout
+        self.stale_after = stale_after
         self._ready = False
 
     def _table(self) -> None:
@@ -129,20 +144,43 @@ class JobTable:
         pending = conn.execute(
             sa.select(sa.func.count()).select_from(JOBS).where(
                 JOBS.c.status.in_(("queued", "running")),
-                JOBS.c.created >= at - self.timeout)).scalar_one()
+                JOBS.c.created >= at - self.timeout,
+                sa.func.coalesce(JOBS.c.beat, JOBS.c.created) >= at - self.stale_after)
+        ).scalar_one()
         if pending >= max_pending:
             return Claim("full", pending=int(pending))
         conn.execute(JOBS.insert().values(id=job_id, kind=kind, status="queued", created=at,
-                                          owner=owner, run_key=run_key))
+                                          owner=owner, run_key=run_key, beat=at))
         return Claim("new", pending=int(pending))
 
     def _live(self, row: Any, at: float) -> Literal["done", "pending"] | None:
         if row["status"] == "done" and row["result"] is not None \
                 and row["finished"] is not None and row["finished"] >= at - self.ttl:
             return "done"
-        if row["status"] in ("queued", "running") and row["created"] >= at - self.timeout:
+        if row["status"] in ("queued", "running") and not self.abandoned(row, at):
             return "pending"
         return None
+
+    def abandoned(self, row: Any, at: float) -> str | None:
+        """Why an unfinished record counts as abandoned at ``at`` ("timeout": not
+        finished within ``timeout``; "stale": its process gave no sign of life for
+        ``stale_after``), or None."""
+        if row["status"] not in ("queued", "running"):
+            return None
+        if row["created"] < at - self.timeout:
+            return "timeout"
+        beat = row.get("beat")
+        if (beat if beat is not None else row["created"]) < at - self.stale_after:
+            return "stale"
+        return None
+
+    def beat(self, owner: str, at: float) -> int:
+        """Mark ``owner``'s unfinished records alive; how many there were."""
+        self._table()
+        with self.engine.begin() as conn:
+            return int(conn.execute(JOBS.update().where(
+                JOBS.c.owner == owner, JOBS.c.status.in_(("queued", "running"))
+            ).values(beat=at)).rowcount or 0)
 
     def set(self, job_id: str, **values: Any) -> None:
         """Update a record in one transaction (a result is stored whole or not at all)."""
@@ -179,17 +217,19 @@ class JobTable:
 
 
 def _upgrade(engine: Engine) -> None:
-    """Add ``run_key`` and its unique index to a ``planner_jobs`` made before them."""
-    columns = {c["name"] for c in sa.inspect(engine).get_columns(JOBS.name)}
-    if "run_key" not in columns:
+    """Add the columns a ``planner_jobs`` made before them lacks (``run_key`` and its
+    unique index, ``beat``)."""
+    for name, ddl in (("run_key", f"VARCHAR({RUN_KEY_LENGTH})"), ("beat", "FLOAT")):
+        columns = {c["name"] for c in sa.inspect(engine).get_columns(JOBS.name)}
+        if name in columns:
+            continue
         try:
             with engine.begin() as conn:
-                conn.execute(sa.text(f"ALTER TABLE {JOBS.name} ADD COLUMN run_key "
-                                     f"VARCHAR({RUN_KEY_LENGTH})"))
+                conn.execute(sa.text(f"ALTER TABLE {JOBS.name} ADD COLUMN {name} {ddl}"))
         except sa.exc.DBAPIError:
             # Another process added it first (a duplicate column): fine if it is there.
             columns = {c["name"] for c in sa.inspect(engine).get_columns(JOBS.name)}
-            if "run_key" not in columns:
+            if name not in columns:
                 raise
     try:
         with engine.begin() as conn:

@@ -39,7 +39,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
 from ...errors import InvalidInput, LocatorError
-from ...store.jobs import MAX_KEPT_JOBS, JobTable
+from ...store.jobs import BEAT_EVERY_S, MAX_KEPT_JOBS, STALE_AFTER_S, JobTable
 from ..security import TooManyRequests
 
 log = logging.getLogger(__name__)
@@ -108,17 +108,28 @@ class JobManager:
         Seconds a finished job stays readable.
     timeout
         Seconds after which an unfinished job counts as abandoned.
+    stale_after
+        Seconds without a sign of life from the process running a job (it marks its
+        jobs every ``beat_every`` seconds) after which the job counts as abandoned: a
+        killed worker's run is computed again at the next request, not after
+        ``timeout``.
     """
 
     def __init__(self, engine: Engine, *, workers: int = 2, max_pending: int = 8,
-                 ttl: float = 600.0, timeout: float = 3600.0):
+                 ttl: float = 600.0, timeout: float = 3600.0,
+                 stale_after: float = STALE_AFTER_S, beat_every: float = BEAT_EVERY_S):
         self.engine = engine
         self.workers = max(1, int(workers))
         self.max_pending = max(1, int(max_pending))
         self.ttl = float(ttl)
         self.timeout = float(timeout)
         self.owner = f"{socket.gethostname()}:{os.getpid()}"[:200]
-        self.table = JobTable(engine, ttl=self.ttl, timeout=self.timeout)
+        self.stale_after = float(stale_after)
+        self.beat_every = min(float(beat_every), self.stale_after / 3)
+        self.table = JobTable(engine, ttl=self.ttl, timeout=self.timeout,
+                              stale_after=self.stale_after)
+        self._stop = threading.Event()
+        self._beater: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(max_workers=self.workers,
                                         thread_name_prefix="planner-job")
         self._submit_lock = threading.Lock()
@@ -141,6 +152,10 @@ class JobManager:
                 # Under the lock, so that a job joining this one finds it with its future.
                 job.future = self._pool.submit(self._run, job, fn)
                 self._running[job.id] = job
+                if self._beater is None:
+                    self._beater = threading.Thread(target=self._beat, daemon=True,
+                                                    name="planner-job-beat")
+                    self._beater.start()
         if claim.outcome == "done":
             assert claim.row is not None
             found = Job(kind, job_id=claim.row["id"], origin="stored")
@@ -157,6 +172,19 @@ class JobManager:
                                f"running, at most {self.max_pending}); retry later")
             raise err
         return job
+
+    def _beat(self) -> None:
+        """Mark this process's unfinished jobs alive while it has any."""
+        while not self._stop.wait(self.beat_every):
+            with self._submit_lock:
+                busy = bool(self._running)
+            if not busy:
+                continue
+            try:
+                self.table.beat(self.owner, time.time())
+            except Exception as e:  # noqa: BLE001 - the database is away: try again later
+                log.warning("planner jobs: could not mark running jobs alive (%s)",
+                            type(e).__name__)
 
     def _set(self, job_id: str, **values: Any) -> None:
         self.table.set(job_id, **values)
@@ -257,12 +285,14 @@ class JobManager:
             return None
         status, error = row["status"], row["error"]
         finished = row["finished"]
-        if status in ("queued", "running") and row["created"] < t - self.timeout:
+        why = self.table.abandoned(row, t)
+        if why is not None:
             status, finished = "failed", None
-            error = orjson.dumps({"status": 500, "title": "Job abandoned",
-                                  "detail": f"the job did not finish within {self.timeout:g} s; "
-                                            "the server running it may have restarted; "
-                                            "submit it again"})
+            detail = (f"the job did not finish within {self.timeout:g} s; the server "
+                      "running it may have restarted; submit it again" if why == "timeout"
+                      else f"the server process running it stopped (no sign of life for "
+                      f"{self.stale_after:g} s); submit it again")
+            error = orjson.dumps({"status": 500, "title": "Job abandoned", "detail": detail})
         result = row["result"] if raw else orjson.loads(row["result"]) if row["result"] \
             else None
         return {"id": row["id"], "kind": row["kind"], "status": status, "result": result,
@@ -270,4 +300,5 @@ class JobManager:
                 "created": _iso(row["created"]), "finished": _iso(finished)}
 
     def shutdown(self) -> None:
+        self._stop.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
