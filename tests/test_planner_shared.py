@@ -222,6 +222,58 @@ def test_a_run_in_progress_elsewhere_is_joined(apps, database):
     assert blocker.status == "done"
 
 
+_OWNER = r"""
+import sys, threading, time
+from locator.web import create_app
+app = create_app({"LOCATOR_DB": sys.argv[1], "LOCATOR_DEMAND": sys.argv[2],
+                  "LOCATOR_RATE_LIMIT": 0, "LOCATOR_REFRESH_SECONDS": 0,
+                  "LOCATOR_TILES": "none", "LOCATOR_PLANNER_WORKERS": 1,
+                  "LOCATOR_PLANNER_STALE": 3})  # marks its jobs alive every second
+with app.app_context():
+    jobs = app.extensions["locator.planner"].jobs
+blocker = jobs.submit("test", lambda: time.sleep(120))  # its only thread stays busy
+r = app.test_client().post("/api/v1/coverage", json=__import__("json").loads(sys.argv[3]))
+print(r.status_code, r.headers["X-Planner-Run"], r.get_json()["id"], flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_run_whose_process_was_killed_is_computed_again(apps, database, demand_csv):
+    """A real second process accepts a run and is killed (SIGKILL) before it finishes.
+    While it lived, the run was joined; once its marks of life stop, the run counts as
+    abandoned within the stale window (not the hour's timeout): a poll says so, and the
+    next request computes it here."""
+    body = json.dumps({**COVERAGE, "wait": 0})
+    owner = subprocess.Popen([sys.executable, "-c", _OWNER, database, str(demand_csv), body],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        line = owner.stdout.readline().split()
+        assert line[:2] == ["202", "computed"], line
+        job_id = line[2]
+        b = apps(LOCATOR_PLANNER_STALE=3)
+        joined = b.test_client().post("/api/v1/coverage", json={**COVERAGE, "wait": 0})
+        assert joined.headers["X-Planner-Run"] == "joined"  # the owner is alive
+        assert joined.get_json()["id"] == job_id
+    finally:
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(10)
+        owner.stdout.close()
+    t0 = time.monotonic()
+    while True:
+        polled = b.test_client().get(f"/api/v1/jobs/{job_id}").get_json()
+        if polled["status"] != "queued":
+            break
+        assert time.monotonic() - t0 < 10, polled
+        time.sleep(0.2)
+    assert polled["status"] == "failed" and polled["error"]["title"] == "Job abandoned"
+    assert "stopped" in polled["error"]["detail"]
+    again = b.test_client().post("/api/v1/coverage", json={**COVERAGE, "wait": 20})
+    assert again.status_code == 200, again.get_json()
+    assert again.headers["X-Planner-Run"] == "computed"
+    assert again.headers["X-Planner-Job"] != job_id
+    assert jobs_of(b).computed == 1 and again.get_json()["thresholds"]
+
+
 def test_a_failed_run_is_not_reused(apps, database):
     a, b = apps(), apps()
     bad = {"from_gaps": True, "n": 100}

@@ -112,7 +112,8 @@ class JobManager:
         Seconds without a sign of life from the process running a job (it marks its
         jobs every ``beat_every`` seconds) after which the job counts as abandoned: a
         killed worker's run is computed again at the next request, not after
-        ``timeout``.
+        ``timeout``. Every process on one database should use the same value (the
+        app's ``LOCATOR_PLANNER_STALE``); ``beat_every`` is at most a third of it.
     """
 
     def __init__(self, engine: Engine, *, workers: int = 2, max_pending: int = 8,

@@ -21,7 +21,9 @@ shipped ILLUSTRATIVE Xuzhou layer. ``LOCATOR_DISTRICTS``: district boundaries
 (GeoJSON with ``adcode``, ``name``, ``name_en``); default the shipped Xuzhou districts.
 Jobs (see :mod:`.jobs`): ``LOCATOR_PLANNER_WORKERS`` (2 threads per process),
 ``LOCATOR_PLANNER_QUEUE`` (8 jobs queued or running), ``LOCATOR_PLANNER_JOB_TTL``
-(600 s), ``LOCATOR_PLANNER_TIMEOUT`` (3,600 s), ``LOCATOR_PLANNER_WAIT`` (2 s),
+(600 s), ``LOCATOR_PLANNER_TIMEOUT`` (3,600 s), ``LOCATOR_PLANNER_STALE`` (30 s
+without a sign of life from the process running a job: abandoned; the same on every
+process of a database), ``LOCATOR_PLANNER_WAIT`` (2 s),
 ``LOCATOR_PLANNER_SHARE`` (true: API runs are shared through the database, see
 :mod:`.share`; false computes every request afresh).
 The page waits ``LOCATOR_PLANNER_PAGE_WAIT`` (10 s) for its run; a longer one (a
@@ -107,7 +109,8 @@ class PlannerState:
         self._job_args: dict[str, Any] = {"workers": int(cfg.get("LOCATOR_PLANNER_WORKERS", 2)),
                           "max_pending": int(cfg.get("LOCATOR_PLANNER_QUEUE", 8)),
                           "ttl": float(cfg.get("LOCATOR_PLANNER_JOB_TTL", 600)),
-                          "timeout": float(cfg.get("LOCATOR_PLANNER_TIMEOUT", 3600))}
+                          "timeout": float(cfg.get("LOCATOR_PLANNER_TIMEOUT", 3600)),
+                          "stale_after": float(cfg.get("LOCATOR_PLANNER_STALE", 30))}
         self._jobs: JobManager | None = None
         self.wait_s = min(float(cfg.get("LOCATOR_PLANNER_WAIT", 2.0)), MAX_WAIT_S)
         self._data: PlannerData | None = None
