@@ -104,6 +104,18 @@ def load_stations(url: str, n: int, source: str) -> int:
     return build_db(url, n)
 
 
+def station_ids(url: str, n: int) -> list[str]:
+    """``n`` station ids spread over the store (every ``len/n``-th by id)."""
+    from locator import StationStore
+
+    store = StationStore(url)
+    try:
+        ids = sorted(store.all_lazy().values("id"))
+    finally:
+        store.dispose()
+    return ids[::max(1, len(ids) // n)][:n]
+
+
 def startup_seconds(url: str, repeat: int = 3) -> float:
     from locator import StationStore
     from locator.store.registry import Registry
@@ -124,9 +136,10 @@ def make_token(url: str, env: dict) -> str:
     """An admin account and an API token on ``url``'s database (through the CLI)."""
     run_env = {**os.environ, **env, "LOCATOR_DB": url}
     locator = [sys.executable, "-c", "from locator.cli import main; main()"]
-    subprocess.run([*locator, "users", "add", "loadtest", "--role", "admin"],
-                   input=PASSWORD + "\n", text=True, env=run_env, check=True,
-                   capture_output=True)
+    added = subprocess.run([*locator, "users", "add", "loadtest", "--role", "admin"],
+                           input=PASSWORD + "\n", text=True, env=run_env, capture_output=True)
+    if added.returncode and "exists" not in added.stderr + added.stdout:  # (--reuse)
+        raise RuntimeError(f"users add: {added.stderr or added.stdout}")
     out = subprocess.run([*locator, "tokens", "create", "loadtest", "--label", "benchmark"],
                          text=True, env=run_env, check=True, capture_output=True)
     return out.stdout.strip().splitlines()[-1]
@@ -178,6 +191,8 @@ class Writer:
             r = conn.getresponse()
             cur = json.loads(r.read())
             etag = r.getheader("ETag")
+            if r.status != 200 or etag is None:
+                return r.status, cur, None
             conn.request("PATCH", f"/api/v1/stations/{sid}", body=json.dumps(body),
                          headers={"Authorization": f"Bearer {self.token}",
                                   "Content-Type": "application/json", "If-Match": etag})
@@ -269,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         "LOCATOR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
     ap.add_argument("--quick", action="store_true", help="20,000 stations, 5 s, 1 round")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--reuse", nargs=2, metavar=("SQLITE_FILE", "PG_URL"), default=None,
+                    help="use two stores loaded by an earlier run (kept, not dropped)")
     a = ap.parse_args(argv)
     if a.quick:
         a.stations, a.duration, a.rounds = 20_000, 5, 1
@@ -278,8 +295,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-national-"))
-    pg_url, pg_name = new_database(a.pg)
-    urls = {"SQLite": str(tmp / "national.sqlite"), "PostGIS": pg_url}
+    if a.reuse:
+        pg_url, pg_name = a.reuse[1], None
+        urls = {"SQLite": a.reuse[0], "PostGIS": pg_url}
+    else:
+        pg_url, pg_name = new_database(a.pg)
+        urls = {"SQLite": str(tmp / "national.sqlite"), "PostGIS": pg_url}
     env_base = {"LOCATOR_RATE_LIMIT": "0",
                 "PYTHONPATH": os.pathsep.join((str(tmp), str(ROOT)))}
     (tmp / "query.lua").write_text(LUA)
@@ -291,6 +312,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name, url in urls.items():
             t0 = time.perf_counter()
+            if a.reuse:
+                from locator import StationStore
+
+                st = StationStore(url)
+                counts[name] = st.count()
+                st.dispose()
+                continue
             counts[name] = load_stations(url, a.stations, a.source)
             _log(f"{name}: {counts[name]:,} stations stored in {time.perf_counter() - t0:.0f} s")
         import sqlalchemy as sa
@@ -316,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         for _, port in servers.values():  # warm-up
             run_wrk(f"http://127.0.0.1:{port}/api/v1/nearest", lua, duration=3,
                     connections=a.connections, seed=next(seeds))
-        ids = [f"BENCH-{i:06d}" for i in range(0, 200)]
+        ids = station_ids(urls["SQLite"], 200)  # the same ids are in both stores
         for r in range(a.rounds):
             order = list(servers) if r % 2 == 0 else list(reversed(servers))
             for name in order:
@@ -347,7 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for proc, _ in servers.values():
             stop(proc)
-        drop_database(a.pg, pg_name)
+        if pg_name is not None:
+            drop_database(a.pg, pg_name)
         shutil.rmtree(tmp, ignore_errors=True)
 
     def med(name: str, key: str) -> float:
