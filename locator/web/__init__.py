@@ -19,7 +19,6 @@ A prebuilt :class:`locator.Registry` may be passed as ``config["LOCATOR_REGISTRY
 
 from __future__ import annotations
 
-import gc
 import threading
 from collections.abc import Mapping
 from dataclasses import fields
@@ -30,6 +29,7 @@ from flask import Flask, g, request
 from .._paths import templates_dir
 from ..settings import Settings, load_settings
 from ..store.registry import Registry
+from .gc_tuning import GcKeeper, freeze_now, process_keeper
 from .jsonfast import OrjsonProvider
 
 
@@ -46,16 +46,21 @@ def _load_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
 
 class RegistryHolder:
     """The app's registry. ``get`` makes sure this process follows the change log (a
-    forked worker starts its own follower thread on its first request)."""
+    forked worker starts its own follower thread on its first request) and, with a
+    ``gc_keeper``, runs its collection schedule (:mod:`.gc_tuning`)."""
 
-    def __init__(self, registry: Registry, refresh_seconds: float):
+    def __init__(self, registry: Registry, refresh_seconds: float,
+                 gc_keeper: GcKeeper | None = None):
         self.registry = registry
         self.refresh_seconds = refresh_seconds
+        self.gc_keeper = gc_keeper
         registry.follow(refresh_seconds)
 
     def get(self) -> Registry:
         if self.refresh_seconds > 0:
             self.registry.follow(self.refresh_seconds)
+        if self.gc_keeper is not None:
+            self.gc_keeper.ensure()
         return self.registry
 
 
@@ -73,13 +78,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["JSON_SORT_KEYS"] = False
 
     registry = cfg.get("LOCATOR_REGISTRY") or Registry.open(cfg["LOCATOR_DB"])
+    keeper = None
     if cfg["LOCATOR_GC_FREEZE"]:
         # The station records and the index are long-lived: move them out of the cyclic
-        # garbage collector's sight, so that collections triggered by per-request garbage
-        # do not walk hundreds of thousands of objects (latency spikes under load).
-        gc.collect()
-        gc.freeze()
-    app.extensions["locator"] = RegistryHolder(registry, cfg["LOCATOR_REFRESH_SECONDS"])
+        # garbage collector's sight, and keep what the worker learns later out of it too
+        # (see gc_tuning: full collections would walk hundreds of thousands of objects).
+        freeze_now()
+        keeper = process_keeper()
+    app.extensions["locator"] = RegistryHolder(registry, cfg["LOCATOR_REFRESH_SECONDS"],
+                                               keeper)
 
     from . import assets, display
     from .api import routes as api
