@@ -119,7 +119,7 @@ def test_a_larger_k_rebuilds_the_cell():
     stations = _stations(1500, seed=11)
     idx = StationIndex(stations)
     point = [(117.21, 34.27)]
-    _check(idx, stations, point, 1)  # fills the cell(s), for k=1
+    _check(idx, stations, point * 3, 1)  # fills the cell(s), for k=1 (at the 2nd query)
     assert {e[4] for e in _cells(idx).values()} == {2}
     _check(idx, stations, point, 30)
     assert {e[4] for e in _cells(idx).values()} == {31}
@@ -148,7 +148,9 @@ def test_tombstones_can_push_the_answer_outside_the_cell_reach():
     stations = [Station(id=i, name=i, type="outdoor_worker", lon=x, lat=y) for i, x, y in mk]
     idx = StationIndex(stations)
     p = (o[0] - 0.4 * east, o[1])
-    assert idx.nearest(*p, 1)[0].id == "A"  # fills the cell
+    assert idx.nearest(*p, 1)[0].id == "A"  # notes the cell (the tree answers) ...
+    assert not _cells(idx)
+    assert idx.nearest(*p, 1)[0].id == "A"  # ... and fills it
     (entry,) = _cells(idx).values()
     reach, rows = entry[2], [c[0] for c in entry[3]]
     assert haversine_m(o[0], o[1], c, o[1]) > reach > haversine_m(o[0], o[1], b, o[1])

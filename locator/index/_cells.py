@@ -24,7 +24,9 @@ than the entry was built for) the caller falls back to the tree. The cell size a
 ``reach`` is the (k+1)-th nearest distance from ``o`` plus twice the cell's half-diagonal:
 by the same triangle inequality, every point of the cell then finds its k nearest inside.
 The cache lives in the memo of the main columns (it dies with them when the main tree is
-rebuilt) and is bounded (:data:`MAX_CELLS`).
+rebuilt) and is bounded (:data:`MAX_CELLS`). A cell is built at its second query (the
+first is answered by the tree and noted): scattered one-off points, which would each
+pay for a cell nobody asks for again, cost no more than the tree.
 """
 
 from __future__ import annotations
@@ -89,11 +91,13 @@ def _first(hs: list[tuple[float, str, int]], k: int, max_d: float | None
 class CellCache:
     """The candidate rows per cell of one main tree and its columns."""
 
-    __slots__ = ("cells", "tree")
+    __slots__ = ("cells", "once", "tree")
 
     def __init__(self, tree: Any):
         self.tree = tree  # (not the columns: they hold this cache; no reference cycle)
         self.cells: dict[tuple[int, int, int], _Entry] = {}
+        #: Cells asked for once so far (built at the second query).
+        self.once: set[tuple[int, int, int]] = set()
 
     def nearest(self, cols: Columns, lon: float, lat: float, k: int, dead: Any,
                 check_status: bool, keep: Callable[[Columns, int], bool] | None = None,
@@ -108,6 +112,14 @@ class CellCache:
         for level, deg in enumerate(CELL_DEGS):
             key = (level, math.floor(lon / deg), math.floor(lat / deg))
             entry = self.cells.get(key)
+            if entry is None and key not in self.once:
+                # A cell asked for the first time is answered by the tree and only
+                # noted: building costs two tree queries, worth it for the streets
+                # riders ask from again and again, not for a one-off point.
+                if len(self.once) >= 4 * MAX_CELLS:
+                    self.once.clear()
+                self.once.add(key)
+                return None
             if entry is None or entry[4] < k + 1:
                 entry = self._build(cols, key, deg, k + 1)
             if entry[3] is not None:
