@@ -260,3 +260,60 @@ def test_suggest_from_a_travel_matrix_file(runner, db, demand_csv, tmp_path):
     doc = json.loads(r.stdout.strip().splitlines()[-1])
     assert doc["best"] == "greedy" and doc["greedy"]["site_ids"] == ["S1"]
     assert doc["greedy"]["gains"][0] == pytest.approx(float(w[:200].sum()))
+
+
+def test_text_output_has_a_readable_engine_line_and_no_stray_progress(runner, db,
+                                                                      demand_csv):
+    """Not on a terminal (a pipe, a log, this runner), coverage and suggest print no
+    progress labels to stderr; the engine and its parameters are one readable line."""
+    from locator.cli.coverage import engine_line
+
+    path = demand_csv[0]
+    r = runner.invoke(main, ["coverage", "--db", str(db), "--demand", str(path), "--weight",
+                             "workers", "--minutes", "15", "--ignore-hours"])
+    assert r.exit_code == 0, r.output
+    assert r.stderr == ""
+    line = next(x for x in r.stdout.splitlines() if x.startswith("Engine: "))
+    eng = StraightLineEngine("walk")
+    assert line == f"Engine: straight-line: mode walk, speed 4 km/h, detour {eng.detour:g}x"
+    assert "{" not in line
+    r = runner.invoke(main, ["suggest", "--db", str(db), "--demand", str(path), "--weight",
+                             "workers", "--minutes", "10", "--ignore-hours", "-n", "2"])
+    assert r.exit_code == 0, r.output
+    assert r.stderr == ""
+    assert engine_line({"engine": "network", "mode": "walk", "speed_kmh": 4.0,
+                        "nodes": 200000, "max_snap_m": 250.0, "attribution": "© OSM"}) == \
+        "network: mode walk, speed 4 km/h, nodes 200,000, snapped within 250 m"
+
+
+def test_time_is_honest(runner, db, demand_csv, tiny_stations):
+    """Without --at, opening hours are ignored and the output says so; with a time only
+    the stations open then count, and the output names the time and what was left out
+    (issue #12: a run at 02:18 once reported a night-time share as if it were the day's)."""
+    path = demand_csv[0]
+    base = ["coverage", "--db", str(db), "--demand", str(path), "--weight", "workers",
+            "--minutes", "15"]
+    plain = runner.invoke(main, base)
+    assert plain.exit_code == 0, plain.output
+    n_open = sum(1 for s in tiny_stations if s.status != "closed")
+    n_closed = len(tiny_stations) - n_open
+    want = f"Time: opening hours ignored; {n_open:,} stations counted"
+    if n_closed:
+        want += f"; left out: {n_closed:,} closed"
+    assert want in plain.stdout.splitlines()
+    doc = json.loads(runner.invoke(main, [*base, "--json"]).stdout.strip().splitlines()[-1])
+    assert doc["evaluated_at"] is None and doc["coverage"]["stations"]["at"] is None
+    assert doc == json.loads(runner.invoke(main, [*base, "--json", "--ignore-hours"])
+                             .stdout.strip().splitlines()[-1])
+    night = "2026-12-02T03:00"  # a Wednesday: stations open 08:00-18:00 are shut
+    at = runner.invoke(main, [*base, "--at", night, "--json"])
+    stations = json.loads(at.stdout.strip().splitlines()[-1])["coverage"]["stations"]
+    want_set = select_stations(tiny_stations, at=night)
+    assert stations["used"] == len(want_set) < n_open
+    assert stations["excluded"]["not_open_at"] > 0
+    text = runner.invoke(main, [*base, "--at", night]).stdout
+    line = next(x for x in text.splitlines() if x.startswith("Time: "))
+    assert line.startswith("Time: stations open at 2026-12-02T03:00") and \
+        f": {len(want_set):,} counted" in line and "not open then" in line
+    now = runner.invoke(main, [*base, "--at", "now", "--json"])
+    assert json.loads(now.stdout.strip().splitlines()[-1])["evaluated_at"] is not None

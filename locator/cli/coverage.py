@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +67,14 @@ def _inputs(db: str | None, demand: Path | None, weight: str | None, districts: 
     dem = (read_demand(demand, weight=weight, crs=crs, districts=dist) if demand
            else load_illustrative_demand(districts=dist))
     records = StationStore(db).all()
-    when = None if ignore_hours else (at or now().isoformat(timespec="minutes"))
+    # Without a time the hours are ignored (every station not closed counts), and the
+    # output says so; "now" is asked for explicitly.
+    if ignore_hours or at is None or not at.strip():
+        when = None
+    elif at.strip().lower() == "now":
+        when = now().isoformat(timespec="minutes")
+    else:
+        when = at.strip()
     stations = select_stations(records, at=when)
     sample = any(s.is_sample for s in records)
     return dist, dem, stations, records, when, sample
@@ -96,8 +105,11 @@ def _illustrative(dem, sample: bool) -> bool:
               help="District boundaries (adcode, name). Default: Xuzhou's 10 districts.")
 @click.option("--crs", default="wgs84", show_default=True,
               help="CRS of --demand/--districts (wgs84, gcj02, bd09).")
-@click.option("--at", default=None, help="Count stations open at this ISO time (default now).")
-@click.option("--ignore-hours", is_flag=True, help="Count every station not closed.")
+@click.option("--at", default=None,
+              help="Count only stations open at this time (ISO 8601; Beijing time without an "
+                   "offset; 'now' for the current time). Default: opening hours ignored.")
+@click.option("--ignore-hours", is_flag=True,
+              help="Count every station not closed (the default without --at).")
 @click.option("--gaps", "n_gaps", default=10, show_default=True,
               help="How many gaps to list (largest uncovered demand first).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -163,8 +175,7 @@ def coverage_cmd(ctx, mode, minutes_text, engine_name, pbf, speed, detour, deman
                      n_gaps, out)
         return
     steps = ["load", "coverage", "gaps", "redundant"] + (["isochrones"] if iso_out else [])
-    with click.progressbar(steps, label="coverage", file=sys.stderr,
-                           item_show_func=lambda s: s or "") as bar:
+    with _steps_bar(steps, "coverage") as bar:
         results: dict[str, Any] = {}
         for step in bar:
             if step == "load":
@@ -253,6 +264,8 @@ def _run_dask(fn):
     state: dict[str, Any] = {}
 
     def progress(done: int, total: int) -> None:
+        if not _on_terminal():
+            return
         bar = state.get("bar")
         if bar is None:
             bar = state["bar"] = click.progressbar(length=total, label="partitions",
@@ -398,8 +411,10 @@ def national_sample_cmd(out_dir, n_stations, n_demand, seed, layout, rows_per_pa
         write_national_sample,
     )
 
-    with click.progressbar(length=2891, label="districts", file=sys.stderr) as bar:
+    with _length_bar(2891, "districts") as bar:
         def progress(done: int, total: int) -> None:
+            if bar is None:
+                return
             bar.length = total
             bar.update(done - bar.pos)
 
@@ -419,7 +434,8 @@ def _print_coverage(doc: dict[str, Any], illustrative: bool) -> None:
         click.echo(f"NOTE: {ILLUSTRATIVE_NOTICE}")
     cov = doc["coverage"]
     eng = cov.get("engine", {})
-    click.echo(f"Engine: {eng}")
+    click.echo(f"Engine: {engine_line(eng)}")
+    click.echo(f"Time: {time_line(cov.get('stations') or {})}")
     for t in cov["thresholds"]:
         city = t["city"]
         reach = city.get("demand_by_reach") or {}
@@ -440,6 +456,78 @@ def _print_coverage(doc: dict[str, Any], illustrative: bool) -> None:
             click.echo(f"  {g['rank']}. uncovered demand {g.get('demand') or 0:,.0f} around "
                        f"{lon:.5f},{lat:.5f}; nearest station {g.get('nearest_station_id')} "
                        f"({'—' if near is None else f'{near:,.0f} m'})")
+
+
+def _on_terminal() -> bool:
+    """Whether stderr is a terminal: progress bars only there (a log or a pipe gets no
+    stray labels)."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+@contextmanager
+def _steps_bar(steps: list[str], label: str) -> Iterator[Iterable[str]]:
+    """Iterate ``steps`` under a progress bar on a terminal, plainly elsewhere."""
+    if not _on_terminal():
+        yield steps
+        return
+    with click.progressbar(steps, label=label, file=sys.stderr,
+                           item_show_func=lambda s: s or "") as bar:
+        yield bar
+
+
+@contextmanager
+def _length_bar(length: int, label: str) -> Iterator[Any]:
+    """A progress bar of ``length`` on a terminal, else None."""
+    if not _on_terminal():
+        yield None
+        return
+    with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
+        yield bar
+
+
+_ENGINE_LABELS = {"mode": "mode", "speed_kmh": "speed", "detour_factor": "detour",
+                  "walk_speed_kmh": "walking speed", "nodes": "nodes", "edges": "edges",
+                  "source": "network", "max_snap_m": "snapped within"}
+_ENGINE_UNITS = {"speed_kmh": " km/h", "walk_speed_kmh": " km/h", "max_snap_m": " m",
+                 "detour_factor": "x"}
+
+
+def time_line(st: dict[str, Any]) -> str:
+    """The time a run used and the stations it counted, from a report's ``stations``
+    part: ``opening hours ignored; 1,117 stations counted (12 closed left out)`` or
+    ``stations open at 2026-12-03T02:18+08:00: 261 counted, 844 not open then ...``."""
+    ex = st.get("excluded") or {}
+    used = int(st.get("used") or 0)
+    left = [f"{int(ex[k]):,} {label}" for k, label in (
+        ("closed", "closed"), ("not_open_at", "not open then"), ("status", "other status"),
+        ("type", "other type")) if ex.get(k)]
+    out = (f"stations open at {st['at']}: {used:,} counted" if st.get("at")
+           else f"opening hours ignored; {used:,} stations counted")
+    if st.get("at") and st.get("unknown_hours_counted_open"):
+        out += f" (of them {int(st['unknown_hours_counted_open']):,} with unknown hours)"
+    if left:
+        out += f"; left out: {', '.join(left)}"
+    return out
+
+
+def engine_line(eng: dict[str, Any]) -> str:
+    """The engine's parameters as one readable line: ``straight-line: mode walk, speed
+    4 km/h, detour 1.3x``."""
+    parts = []
+    for key, value in eng.items():
+        if key in ("engine", "attribution") or value is None or value == "":
+            continue
+        if isinstance(value, float):
+            value = f"{value:g}"
+        elif isinstance(value, int):
+            value = f"{value:,}"
+        parts.append(f"{_ENGINE_LABELS.get(key, key.replace('_', ' '))} {value}"
+                     f"{_ENGINE_UNITS.get(key, '')}")
+    name = str(eng.get("engine", "engine"))
+    return f"{name}: {', '.join(parts)}" if parts else name
 
 
 def _pct(x: Any) -> str:
@@ -507,8 +595,10 @@ def _write_gaps(gaps, out: Path, illustrative: bool, network: bool = False) -> N
 @click.option("--weight", default=None)
 @click.option("--districts", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--crs", default="wgs84", show_default=True)
-@click.option("--at", default=None)
-@click.option("--ignore-hours", is_flag=True)
+@click.option("--at", default=None,
+              help="Count only stations open at this time ('now' for the current time). "
+                   "Default: opening hours ignored.")
+@click.option("--ignore-hours", is_flag=True, help="The default without --at.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the chosen sites: .geojson or .csv.")
 @click.option("--json", "as_json", is_flag=True)
@@ -530,8 +620,7 @@ def suggest_cmd(n, candidates, cands_from, spacing, matrix, threshold, mode, min
         suggest_sites,
     )
 
-    with click.progressbar(["load", "candidates", "problem", "solve"], label="suggest",
-                           file=sys.stderr) as bar:
+    with _steps_bar(["load", "candidates", "problem", "solve"], "suggest") as bar:
         for step in bar:
             if step == "load":
                 dist, dem, stations, records, when, sample = _inputs(
@@ -567,6 +656,9 @@ def suggest_cmd(n, candidates, cands_from, spacing, matrix, threshold, mode, min
     illustrative = _illustrative(dem, sample)
     doc = result.to_dict()
     doc["illustrative"] = illustrative
+    doc["stations"] = stations.describe()
+    if eng is not None:
+        doc["engine"] = eng.describe()
     if illustrative:
         doc["notice"] = ILLUSTRATIVE_NOTICE
     chosen = list(result.best.site_ids)
@@ -583,6 +675,9 @@ def suggest_cmd(n, candidates, cands_from, spacing, matrix, threshold, mode, min
         return
     if illustrative:
         click.echo(f"NOTE: {ILLUSTRATIVE_NOTICE}")
+    if "engine" in doc:
+        click.echo(f"Engine: {engine_line(doc['engine'])}")
+    click.echo(f"Time: {time_line(doc['stations'])}")
     gap = doc["greedy_gap"]
     gap_text = "not computed" if gap is None else f"{100 * gap:.2f}%"
     click.echo(f"Covered before: {_pct(doc['share_before'])}; after {n} new sites: "

@@ -388,10 +388,12 @@ class Plan:
 def _page_args() -> dict[str, Any]:
     a = parse_args(request.args, PAGE_PARAMS)
     raw = a["at"]
-    if raw is None:
-        a["at"] = now().replace(second=0, microsecond=0)
-    elif raw.strip() == "":
+    # No time (absent or empty) ignores opening hours, as the field's label says; the
+    # page states the time used and the stations counted either way.
+    if raw is None or raw.strip() == "":
         a["at"] = None
+    elif raw.strip().lower() == "now":
+        a["at"] = now().replace(second=0, microsecond=0)
     else:
         a["at"] = parse_when(raw, field="at")
     return a
