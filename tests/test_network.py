@@ -460,6 +460,35 @@ def test_tiled_union_equals_plain_union(monkeypatch):
     assert tiled.symmetric_difference(plain).area < 1e-6 * plain.area
 
 
+def test_tiled_union_keeps_a_reach_inside_another_reach_s_hole():
+    """Issue #12's repro, as pieces: a 400 m square ring street cut into 0.35 m segments
+    (more than 4,000 pieces: the tiled union) buffered, and a separate 60 m footway in
+    the middle of the block. The block is a hole of the ring's area and the footway's
+    reach lies inside it: the union has two parts, as the plain union says (the footway
+    used to be swallowed by the filled hole and lost)."""
+    from locator.coverage import isochrones as iso
+
+    step = 0.35
+    t = np.arange(0.0, 400.0, step)
+    ring = np.concatenate([np.column_stack([t, np.zeros_like(t)]),
+                           np.column_stack([np.full_like(t, 400.0), t]),
+                           np.column_stack([400.0 - t, np.full_like(t, 400.0)]),
+                           np.column_stack([np.zeros_like(t), 400.0 - t])])
+    segs = np.stack([ring, np.roll(ring, -1, axis=0)], axis=1)
+    pieces = shapely.buffer(shapely.linestrings(segs), DEFAULT_BUFFER_M, quad_segs=2)
+    footway = shapely.buffer(shapely.linestrings([(170.0, 200.0), (230.0, 200.0)]),
+                             DEFAULT_BUFFER_M)
+    polys = np.concatenate([pieces, [footway]])
+    assert len(polys) > iso._TILE_MIN
+    tiled = iso._union(polys, tile=10_000.0)  # one tile: its hole would be set aside
+    plain = shapely.union_all(polys)
+    assert len(shapely.get_parts(plain)) == 2
+    assert len(shapely.get_parts(tiled)) == 2
+    assert tiled.contains(shapely.Point(200.0, 200.0))  # the footway's reach is kept
+    assert not tiled.contains(shapely.Point(200.0, 300.0))  # the block is still a hole
+    assert tiled.symmetric_difference(plain).area < 1e-6 * plain.area
+
+
 def test_demand_snap_cache_keys_on_content(graphs):
     graph = graphs["kouvola", "walk"]
     eng, fresh = NetworkEngine(graph), NetworkEngine(graph)
