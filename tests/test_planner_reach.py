@@ -237,9 +237,19 @@ def test_planner_page_shows_a_stations_reach_in_chromium(registry, demand_csv):
             const cov = document.querySelector('.coverage-map').locatorCoverage;
             cov.layers.stations.eachLayer(m => { if (m.stationId === 'T01') m.openPopup(); });
         }""")
+        zoom_before = page.evaluate(
+            "() => document.querySelector('.coverage-map').locatorCoverage.map.getZoom()")
         page.click(".leaflet-popup .reach-btn")
         page.wait_for_function(
             "() => document.querySelector('.coverage-map').dataset.reach === 'T01'")
+        # The map zooms to the reach: all of it in view, and no longer a speck.
+        view = page.evaluate("""() => {
+            const cov = document.querySelector('.coverage-map').locatorCoverage;
+            const r = cov.layers.stationReach.getBounds(), v = cov.map.getBounds();
+            const px = cov.map.latLngToContainerPoint(r.getNorthEast()).x
+                       - cov.map.latLngToContainerPoint(r.getSouthWest()).x;
+            return {inside: v.contains(r), zoom: cov.map.getZoom(), width_px: px}; }""")
+        assert view["inside"] and view["zoom"] > zoom_before and view["width_px"] > 100, view
         shown = page.evaluate("""() => {
             const m = document.querySelector('.coverage-map');
             const ring = [];

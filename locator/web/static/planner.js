@@ -76,6 +76,10 @@
         reachLayer.clearLayers();
         reachLayer.addData(res.body);
         if (res.body.attribution) { cov.map.attributionControl.addAttribution(res.body.attribution); }
+        // The reach is shown where it can be seen: at the city's zoom a 15-minute
+        // circle is a dot of a pixel or two.
+        var bounds = reachLayer.getBounds();
+        if (bounds.isValid()) { cov.map.fitBounds(bounds, { padding: [24, 24], animate: false }); }
         note.textContent = cfg.reach_shown;
         box.setAttribute('data-reach', key);
       })
