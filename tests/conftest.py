@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from locator.web.gc_tuning import process_keeper
+
 DATA = Path(__file__).parent / "data"
+
+# The many apps of the test process share one process: its worker GC schedule (young
+# rounds, and a full round that unfreezes everything) would finalise one test's
+# leftovers during another. Apps still freeze at start-up as in production; the
+# schedule itself is tested in a process of its own (test_gc_tuning.py).
+process_keeper().stop()
 
 
 @pytest.fixture(scope="session")
