@@ -149,8 +149,21 @@ def _compute(pid: int, engine: TravelEngine, thresholds: tuple[float, ...],
     covered: list[np.ndarray] = []
     units = np.bincount(group, minlength=n_g)
     area_tot = None
+    reach = reached = shared = None
+    if detail:
+        # What metrics.redundant_stations and gaps.find_gaps compute, for this part; the
+        # matrix's row sums are also the reach counts at the largest threshold.
+        a = engine.coverage_matrix(slon, slat, lon, lat, max(thresholds))
+        n_reach = np.asarray(a.sum(axis=1)).ravel()
+        at = a.T.tocsr().astype(np.float64)
+        reached = at @ weight
+        shared = at @ (weight * (n_reach >= 2))
+        reach = np.minimum(n_reach, 3).astype(np.uint8)
     for t, m in enumerate(thresholds):
-        counts = engine.reach_counts(slon, slat, lon, lat, m, cap=3)
+        if reach is not None and m == max(thresholds):
+            counts = reach.astype(np.int64)
+        else:
+            counts = engine.reach_counts(slon, slat, lon, lat, m, cap=3)
         per, _ = _figures(group, n_g, counts, units_like)
         for g, f in enumerate(per):
             by_reach[t, g] = f.demand_by_reach
@@ -162,15 +175,6 @@ def _compute(pid: int, engine: TravelEngine, thresholds: tuple[float, ...],
         if want_covered:
             covered.append(np.packbits(counts > 0))
     integral = bool(np.all(weight == np.floor(weight)) and weight.sum() < _EXACT_LIMIT)
-    reach = reached = shared = None
-    if detail:
-        # What metrics.redundant_stations and gaps.find_gaps compute, for this part.
-        a = engine.coverage_matrix(slon, slat, lon, lat, max(thresholds))
-        n_reach = np.asarray(a.sum(axis=1)).ravel()
-        at = a.T.tocsr().astype(np.float64)
-        reached = at @ weight
-        shared = at @ (weight * (n_reach >= 2))
-        reach = np.minimum(n_reach, 3).astype(np.uint8)
     return _Partial(pid, int(lon.size), codes, by_reach, units, units_cov, area_tot, area_cov,
                     integral, tuple(covered) if want_covered else None, int(slon.size),
                     reach, reached, shared)

@@ -33,7 +33,6 @@ FIELD_AT = {f.name: i for i, f in enumerate(fields(Station))}
 class LazyStations(Sequence[Station]):
     """A sequence of stations whose items are raw rows until read."""
 
-
     __slots__ = ("_convert", "_items", "_pure")
 
     def __init__(self, items: list[Any], convert: Callable[[tuple], Station]):

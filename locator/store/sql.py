@@ -50,7 +50,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -67,7 +67,7 @@ from ..errors import Conflict, InvalidInput, NotFound, SchemaError
 from ..settings import load_settings
 from ..stations.coords import validate_lonlat
 from ..stations.model import EDITABLE_FIELDS, Station, station_from_dict
-from ..stations.rows import LazyStations
+from ..stations.rows import FIELD_AT, LazyStations
 from .schema import SCHEMA_VERSION as SCHEMA_VERSION
 
 #: Today's tables. A change here needs a new revision in ``migrations/versions/`` and
@@ -173,11 +173,10 @@ def _row_to_station(row: Mapping[str, Any]) -> Station:
 
 #: The stations table's columns in :class:`Station`'s field order (a row of them is the
 #: constructor's positional arguments, once amenities and times are converted).
-_FIELD_NAMES = tuple(f.name for f in fields(Station))
-_AMENITIES_AT = _FIELD_NAMES.index("amenities")
-_DATE_AT = _FIELD_NAMES.index("verified_date")
-_TIMES_AT = tuple(_FIELD_NAMES.index(n) for n in ("reported_closed_at", "created_at",
-                                                  "updated_at"))
+_FIELD_NAMES = tuple(FIELD_AT)
+_AMENITIES_AT = FIELD_AT["amenities"]
+_DATE_AT = FIELD_AT["verified_date"]
+_TIMES_AT = tuple(FIELD_AT[n] for n in ("reported_closed_at", "created_at", "updated_at"))
 
 
 def _bulk_sql(dialect: str) -> str:
