@@ -155,8 +155,9 @@ class Settings:
                                         "reloading page")
     cache_dir: str | None = _setting(None, _opt_str, "cache for road graphs; default "
                                      "$XDG_CACHE_HOME/station-locator")
-    secret_key: str | None = _setting(None, _opt_str, "key signing session cookies; default: "
-                                      "one generated and kept in the database")
+    secret_key: str | None = _setting(None, _opt_str, "key sealing the planner runs shared "
+                                      "through the database (the same on every server); "
+                                      "default: one generated and kept in the database")
     session_idle_seconds: float = _setting(1800.0, float, "staff sessions end after this "
                                            "long without a request")
     secure_cookies: str = _setting("auto", _choice("auto", "always", "never"),

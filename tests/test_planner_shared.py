@@ -520,3 +520,94 @@ def _concurrent_run_once(base: str, body: dict, db: str) -> None:
     finally:
         eng.dispose()
     assert len(rows) == 1 and rows[0].status == "done"
+
+
+# --------------------------------------------------------------------------- the page
+
+def _page_figures(html: str) -> str:
+    """The page's figures: its HTML less the times it was made at and folium's random
+    element ids."""
+    html = re.sub(r"[0-9a-f]{32}(?![0-9a-f])", "<id>", html)
+    html = re.sub(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?(\+08:00)?", "<time>", html)
+    return re.sub(r"\d+(\.\d+)? ?(ms|s)\b", "<runtime>", html)
+
+
+def test_a_page_run_finished_on_one_app_is_shown_by_the_other(apps, database):
+    a, b = apps(), apps()
+    first = a.test_client().get("/planner?minutes=10&n=2")
+    assert first.status_code == 200
+    assert jobs_of(a).computed == 1 and runs(database, "page") == 1
+    html = first.get_data(as_text=True)
+    assert "T01" in html or "示例" in html
+
+    again = b.test_client().get("/planner?minutes=10&n=2")
+    assert again.status_code == 200
+    assert jobs_of(b).computed == 0  # B took A's figures from the database ...
+    assert runs(database, "page") == 1  # ... and started no run of its own
+    assert _page_figures(again.get_data(as_text=True)) == _page_figures(html)
+    # The report download of the same run is the same run too.
+    rep = b.test_client().get("/planner/report.html?minutes=10&n=2")
+    assert rep.status_code == 200 and jobs_of(b).computed == 0
+
+    # An app that shares nothing computes the same figures afresh.
+    fresh = apps(LOCATOR_PLANNER_SHARE=False)
+    page = fresh.test_client().get("/planner?minutes=10&n=2")
+    assert page.status_code == 200
+    assert _page_figures(page.get_data(as_text=True)) == _page_figures(html)
+    assert runs(database, "page") == 1
+
+    # Another parameter is another run; the jobs API does not hand out page figures.
+    other = b.test_client().get("/planner?minutes=5&n=2")
+    assert other.status_code == 200 and jobs_of(b).computed == 1
+    assert runs(database, "page") == 2
+    eng = _engine(database)
+    with eng.connect() as conn:
+        job_id = conn.execute(sa.select(JOBS.c.id).where(JOBS.c.kind == "page")).scalar()
+    eng.dispose()
+    rec = a.test_client().get(f"/api/v1/jobs/{job_id}")
+    assert rec.status_code == 200
+    assert rec.get_json()["status"] == "done" and rec.get_json()["result"] is None
+
+
+def test_a_renamed_station_makes_the_page_run_again(apps, database):
+    a, b = apps(), apps()
+    assert a.test_client().get("/planner?minutes=10&n=0").status_code == 200
+    registry_of(b).update("T01", {"name": "改名后的驿站"}, actor="pytest")
+    registry_of(a).apply_changes()
+    page = a.test_client().get("/planner?minutes=10&n=0").get_data(as_text=True)
+    assert "改名后的驿站" in page  # not the figures stored before the rename
+    assert jobs_of(a).computed == 2 and runs(database, "page") == 2
+
+
+def test_sealed_page_runs_open_only_with_their_key():
+    from locator.web.planner.page import seal_run, unseal_run
+
+    figures = ({"covered": 0.671}, [1, 2, 3], None, None, None)
+    blob = seal_run(figures, "key one")
+    assert unseal_run(blob, "key one") == figures
+    assert unseal_run(blob, "key two") is None  # another app's secret
+    tampered = blob[:-1] + bytes([blob[-1] ^ 1])
+    assert unseal_run(tampered, "key one") is None
+    assert unseal_run(b'{"json": true}', "key one") is None
+    assert unseal_run(None, "key one") is None
+
+
+def test_a_set_secret_key_seals_the_page_runs(apps, database):
+    from locator.web.planner.page import unseal_run
+
+    a = apps(LOCATOR_SECRET_KEY="the servers' own key")
+    assert a.test_client().get("/planner?minutes=10&n=0").status_code == 200
+    eng = _engine(database)
+    try:
+        with eng.connect() as conn:
+            blob = conn.execute(sa.select(JOBS.c.result)
+                                .where(JOBS.c.kind == "page")).scalar()
+        db_key = JobTable(eng, ttl=600, timeout=3600).seal_key()
+    finally:
+        eng.dispose()
+    assert unseal_run(blob, "the servers' own key") is not None
+    assert unseal_run(blob, db_key) is None  # the key in the database does not open it
+    # A server with another key cannot open it either: it computes the page itself.
+    b = apps(LOCATOR_SECRET_KEY="another key")
+    page = b.test_client().get("/planner?minutes=10&n=0")
+    assert page.status_code == 200 and "T01" in page.get_data(as_text=True)

@@ -35,6 +35,7 @@ fails as a duplicate, and it checks again).
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -66,6 +67,12 @@ JOBS = sa.Table(
     sa.Column("beat", sa.Float, nullable=True),
 )
 RUN_KEY_INDEX = sa.Index("ix_planner_jobs_run_key", JOBS.c.run_key, unique=True)
+#: The database's key for results only the app's processes read (one row, made once).
+KEYS = sa.Table(
+    "planner_keys", _meta,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(64), nullable=False),
+)
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,28 @@ class JobTable:
         self.timeout = timeout
         self.stale_after = stale_after
         self._ready = False
+        self._seal_key: bytes | None = None
+
+    def seal_key(self) -> bytes:
+        """A random key made once per database and kept in ``planner_keys``: every
+        process on the database reads the same one (the planner page signs its stored
+        runs with it). Two processes making it at once keep the first one stored."""
+        if self._seal_key is None:
+            self._table()
+            with self.engine.begin() as conn:
+                row = conn.execute(sa.select(KEYS.c.key).where(KEYS.c.id == 1)).first()
+                if row is None:
+                    new = secrets.token_hex(32)
+                    if conn.dialect.name == "postgresql":
+                        conn.execute(sa.text("INSERT INTO planner_keys (id, key) VALUES "
+                                             "(1, :k) ON CONFLICT (id) DO NOTHING"), {"k": new})
+                    else:
+                        conn.execute(sa.text("INSERT OR IGNORE INTO planner_keys (id, key) "
+                                             "VALUES (1, :k)"), {"k": new})
+                    row = conn.execute(sa.select(KEYS.c.key).where(KEYS.c.id == 1)).first()
+            assert row is not None
+            self._seal_key = bytes.fromhex(row[0])
+        return self._seal_key
 
     def _table(self) -> None:
         if not self._ready:

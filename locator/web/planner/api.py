@@ -27,17 +27,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, request
-from werkzeug.exceptions import ServiceUnavailable
 
 from ... import config
 from ...coverage import check_minutes
 from ...coverage.isochrones import reach_areas
 from ...coverage.report_map import geojson_in_crs
-from ...errors import InvalidInput, LocatorError, NotFound
+from ...errors import InvalidInput, NotFound
 from ...stations.coords import parse_crs, validate_lonlat
 from ...stations.vocab import STATION_TYPES
 from ...store.files import SAMPLE_NOTICE
@@ -56,7 +55,7 @@ from .body import (
     json_body,
     parse_body,
 )
-from .jobs import Job, database_down
+from .jobs import raise_failure
 from .page import RunSpec, make_engine, planner_state, run_coverage, run_spec, run_suggest
 from .share import network_identity, run_key, stations_identity
 
@@ -78,7 +77,7 @@ def _answer(kind: str, fn: Callable[[], dict[str, Any]], wait: float | None, *,
     job = st.jobs.submit(kind, fn, key=key)
     if st.jobs.wait(job, st.wait_s if wait is None else wait):
         if job.status == "failed":
-            _raise_failure(job)
+            raise_failure(job)
         # The stored bytes, whoever computed them: a reused answer is the same answer.
         resp = Response(job.body, mimetype="application/json")
     else:
@@ -91,26 +90,6 @@ def _answer(kind: str, fn: Callable[[], dict[str, Any]], wait: float | None, *,
     resp.headers["X-Planner-Job"] = job.id
     resp.headers["X-Planner-Run"] = job.origin
     return resp
-
-
-def _raise_failure(job: Job) -> NoReturn:
-    """Answer a failed run as the problem it reported: its own exception when this
-    process ran it, else the problem recorded by the process that did."""
-    if isinstance(job.exc, LocatorError) or database_down(job.exc):
-        raise job.exc  # type: ignore[misc]  # (database_down: an exception)
-    p = job.problem or {}
-    if p.get("status") == 400:
-        params = p.get("invalid_params") or [{}]
-        name, reason = params[0].get("name"), params[0].get("reason")
-        if name and reason:
-            raise InvalidInput(reason, field=None if name == "request" else name)
-        raise LocatorError(str(p.get("detail") or "the run failed"))
-    if p.get("status") == 503:  # another process's run met a database outage
-        raise ServiceUnavailable(f"{p.get('detail')}", retry_after=5)
-    if p.get("title") in ("Job lost", "Job abandoned"):
-        # The process running it went away (or its record did): worth another try.
-        raise ServiceUnavailable(f"{p.get('detail')}", retry_after=1)
-    raise RuntimeError(f"planner job {job.id} failed: {p.get('detail')}") from job.exc
 
 
 def _key(kind: str, spec: RunSpec, a: dict[str, Any], params: dict[str, Any]) -> str | None:

@@ -32,11 +32,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
+from werkzeug.exceptions import ServiceUnavailable
 
 from ...errors import InvalidInput, LocatorError
 from ...store.jobs import BEAT_EVERY_S, MAX_KEPT_JOBS, STALE_AFTER_S, JobTable
@@ -44,7 +45,7 @@ from ..security import TooManyRequests
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MAX_KEPT_JOBS", "Job", "JobManager", "problem_of"]
+__all__ = ["MAX_KEPT_JOBS", "Job", "JobManager", "problem_of", "raise_failure"]
 
 
 def _iso(ts: float | None) -> str | None:
@@ -92,6 +93,26 @@ class Job:
         self.result: dict[str, Any] | None = None
         self.body: bytes | None = None
         self.problem: dict[str, Any] | None = None
+
+
+def raise_failure(job: Job) -> NoReturn:
+    """Answer a failed run as the problem it reported: its own exception when this
+    process ran it, else the problem recorded by the process that did."""
+    if isinstance(job.exc, LocatorError) or database_down(job.exc):
+        raise job.exc  # type: ignore[misc]  # (database_down: an exception)
+    p = job.problem or {}
+    if p.get("status") == 400:
+        params = p.get("invalid_params") or [{}]
+        name, reason = params[0].get("name"), params[0].get("reason")
+        if name and reason:
+            raise InvalidInput(reason, field=None if name == "request" else name)
+        raise LocatorError(str(p.get("detail") or "the run failed"))
+    if p.get("status") == 503:  # another process's run met a database outage
+        raise ServiceUnavailable(f"{p.get('detail')}", retry_after=5)
+    if p.get("title") in ("Job lost", "Job abandoned"):
+        # The process running it went away (or its record did): worth another try.
+        raise ServiceUnavailable(f"{p.get('detail')}", retry_after=1)
+    raise RuntimeError(f"planner job {job.id} failed: {p.get('detail')}") from job.exc
 
 
 class JobManager:
@@ -203,7 +224,9 @@ class JobManager:
             self._set(job.id, status="running")
             self.computed += 1
             result = fn()
-            body = orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY)
+            # bytes are stored as they are (the planner page's sealed runs, see .page)
+            body = result if isinstance(result, bytes) else orjson.dumps(
+                result, option=orjson.OPT_SERIALIZE_NUMPY)
         except BaseException as e:  # noqa: BLE001 - every failure is recorded
             if database_down(e):
                 log.warning("planner job %s (%s): the database did not answer", job.id,
@@ -294,8 +317,7 @@ class JobManager:
                       else f"the server process running it stopped (no sign of life for "
                       f"{self.stale_after:g} s); submit it again")
             error = orjson.dumps({"status": 500, "title": "Job abandoned", "detail": detail})
-        result = row["result"] if raw else orjson.loads(row["result"]) if row["result"] \
-            else None
+        result = row["result"] if raw else _public_result(row)
         return {"id": row["id"], "kind": row["kind"], "status": status, "result": result,
                 "error": orjson.loads(error) if error else None,
                 "created": _iso(row["created"]), "finished": _iso(finished)}
@@ -303,3 +325,15 @@ class JobManager:
     def shutdown(self) -> None:
         self._stop.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+#: Job kinds whose stored result is not JSON (sealed for the processes of the app only).
+PRIVATE_KINDS = frozenset({"page"})
+
+
+def _public_result(row: Any) -> Any:
+    """A record's result as the jobs API shows it: the JSON answer, or None (not yet
+    done, or a planner page run, which is stored for the app's own processes)."""
+    if not row["result"] or row["kind"] in PRIVATE_KINDS:
+        return None
+    return orjson.loads(row["result"])

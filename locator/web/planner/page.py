@@ -39,7 +39,10 @@ names an OpenStreetMap extract.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import pickle
 import threading
 import weakref
 from collections import OrderedDict
@@ -76,8 +79,8 @@ from ..i18n import current_lang
 from ..i18n import gettext as _
 from ..params import Param, choice, integer, parse_args, text
 from .body import ENGINES, MAX_WAIT_S, MODES, REPORT_MINUTES
-from .jobs import JobManager
-from .share import data_identity
+from .jobs import JobManager, raise_failure
+from .share import data_identity, network_identity, run_key, stations_identity
 
 log = logging.getLogger(__name__)
 bp = Blueprint("planner", __name__)
@@ -400,8 +403,17 @@ def _page_args() -> dict[str, Any]:
 
 
 def _plan(a: dict[str, Any], *, wait: float | None = None) -> Plan | None:
-    """The page's run for the arguments ``a`` (cached per process); None if it is still
-    being computed after ``wait`` seconds."""
+    """The page's run for the arguments ``a``; None if it is still being computed after
+    ``wait`` seconds.
+
+    Runs are cached per process (the last few) and, when runs are shared
+    (``LOCATOR_PLANNER_SHARE``), through the database as planner jobs of kind ``page``:
+    a worker asked for a run that another worker or host has finished takes its figures
+    from the stored record (sealed with the database's key, see :func:`seal_run`)
+    instead of computing them again, and one asked while it is still going on waits for
+    it. The stored part is the figures (report, gaps, sites, candidates, covered area);
+    the stations, engine, demand and districts are this process's own, equal to the
+    computing worker's by the run's key (:func:`page_run_key`)."""
     st = planner_state()
     make_eng = make_engine(a["engine"], a["mode"], None, None)  # checked in the request
     if a["sites_from"] == "nodes" and a["engine"] != "network":
@@ -410,29 +422,112 @@ def _plan(a: dict[str, Any], *, wait: float | None = None) -> Plan | None:
     reg = get_registry()
     key = (a["mode"], a["minutes"], a["engine"], a["at"], a["n"], a["sites_from"],
            reg.store.last_change_id())
+    network: str | None = None
+    if a["engine"] == "network":
+        network = network_identity(current_app.extensions.get("locator.network_engine"),
+                                   current_app.config.get("LOCATOR_PBF") or None)
+    shared = st.share and (a["engine"] != "network" or network is not None)
+    jobs = st.jobs if shared else None  # made in the request (it needs the app)
+    current_key = current_app.config.get("LOCATOR_SECRET_KEY")
 
     def make() -> Plan:
         # Selecting the counted stations (opening hours of every station) is done only
         # when the run is not cached.
         spec = spec_of(make_eng, reg.index.stations(), at=a["at"], types=None)
         data = st.data()
-        m = a["minutes"]
-        thresholds = sorted({*REPORT_MINUTES, m})
-        rep = coverage_report(spec.engine, spec.stations, data.demand, minutes=thresholds,
-                              districts=data.districts)
-        gaps = find_gaps(spec.engine, spec.stations, data.demand, m)
-        sugg = cands = None
-        if a["n"] and gaps.gaps:
-            cands = (node_candidates(spec, data.demand, m, PAGE_NODE_SPACING_M)
-                     if a["sites_from"] == "nodes" else candidates_from_gaps(gaps))
-            problem = build_siting_problem(spec.engine, spec.stations, data.demand, cands, m)
-            sugg = suggest_sites(problem, min(a["n"], len(cands)), exact=False)
-        area = None
-        if hasattr(spec.engine, "covered_area") and spec.stations.lon.size:
-            area = spec.engine.covered_area(spec.stations.lon, spec.stations.lat, m)
-        return Plan(spec, data, rep, gaps, sugg, cands, m, area)
+        if jobs is None:
+            return _compute_plan(spec, data, a)
+        computed: list[Plan] = []
+        # A key set outside the database is the stronger seal: write access to the
+        # database alone then cannot forge a run that this app unpickles.
+        secret = current_key or jobs.table.seal_key()
+
+        def run() -> bytes:
+            plan = _compute_plan(spec, data, a)
+            computed.append(plan)
+            return seal_run(_figures_of(plan), secret)
+
+        job = jobs.submit("page", run, key=page_run_key(a, spec, st.data_id(), network))
+        while not jobs.wait(job, 5.0):
+            pass  # a run that never ends is abandoned (timeout, stale owner): failed
+        if job.status == "failed":
+            raise_failure(job)
+        if computed:
+            return computed[0]
+        figures = unseal_run(job.body, secret)
+        if figures is None:  # sealed with another key or format: compute it here
+            return _compute_plan(spec, data, a)
+        rep, gaps, sugg, cands, area = figures
+        return Plan(spec, data, rep, gaps, sugg, cands, a["minutes"], area)
 
     return st.cached(key, make, wait=wait)
+
+
+def _compute_plan(spec: RunSpec, data: PlannerData, a: dict[str, Any]) -> Plan:
+    m = a["minutes"]
+    thresholds = sorted({*REPORT_MINUTES, m})
+    rep = coverage_report(spec.engine, spec.stations, data.demand, minutes=thresholds,
+                          districts=data.districts)
+    gaps = find_gaps(spec.engine, spec.stations, data.demand, m)
+    sugg = cands = None
+    if a["n"] and gaps.gaps:
+        cands = (node_candidates(spec, data.demand, m, PAGE_NODE_SPACING_M)
+                 if a["sites_from"] == "nodes" else candidates_from_gaps(gaps))
+        problem = build_siting_problem(spec.engine, spec.stations, data.demand, cands, m)
+        sugg = suggest_sites(problem, min(a["n"], len(cands)), exact=False)
+    area = None
+    if hasattr(spec.engine, "covered_area") and spec.stations.lon.size:
+        area = spec.engine.covered_area(spec.stations.lon, spec.stations.lat, m)
+    return Plan(spec, data, rep, gaps, sugg, cands, m, area)
+
+
+def _figures_of(plan: Plan) -> tuple[Any, Any, Any, Any, Any]:
+    """What a shared page run stores (:class:`Plan` less its inputs)."""
+    return (plan.report, plan.gaps, plan.suggestions, plan.candidates, plan.covered_area)
+
+
+def page_run_key(a: dict[str, Any], spec: RunSpec, data_id: str,
+                 network: str | None) -> str:
+    """The shared key of a page run (:func:`.share.run_key`): its parameters, engine,
+    counted stations (ids, positions *and* record versions: the page shows names and
+    details, so any edit of a counted station makes a new run) and data layers."""
+    engine: dict[str, Any] = {"engine": a["engine"], "mode": a["mode"], "speed_kmh": None,
+                              "detour": None}
+    if network is not None:
+        engine["network"] = network
+    versions = [[s.id, s.version] for s in spec.records]
+    params = {"minutes": a["minutes"], "n": a["n"], "sites_from": a["sites_from"],
+              "records": versions}
+    return run_key("page", params, engine=engine, data=data_id,
+                   stations=stations_identity(spec.stations, sample=spec.sample))
+
+
+#: The head of a sealed page run (its format: a new one never reads an old one).
+_SEALED = b"locator-page-run:1:"
+
+
+def _seal_key(secret: str | bytes) -> bytes:
+    raw = secret.encode() if isinstance(secret, str) else bytes(secret)
+    return hashlib.sha256(b"locator planner page runs\0" + raw).digest()
+
+
+def seal_run(figures: Any, secret: str | bytes) -> bytes:
+    """``figures`` pickled and signed (HMAC-SHA256 under a key derived from ``secret``,
+    the database's own key, :meth:`~locator.store.jobs.JobTable.seal_key`): only what a
+    process of this app stored is ever unpickled."""
+    body = pickle.dumps(figures, protocol=pickle.HIGHEST_PROTOCOL)
+    return _SEALED + hmac.new(_seal_key(secret), body, hashlib.sha256).digest() + body
+
+
+def unseal_run(blob: bytes | None, secret: str | bytes) -> Any | None:
+    """The figures of a sealed run; None unless ``blob`` is one, sealed with ``secret``."""
+    if not blob or not blob.startswith(_SEALED):
+        return None
+    mac, body = blob[len(_SEALED):len(_SEALED) + 32], blob[len(_SEALED) + 32:]
+    if not hmac.compare_digest(mac, hmac.new(_seal_key(secret), body,
+                                             hashlib.sha256).digest()):
+        return None
+    return pickle.loads(body)  # noqa: S301 - signed by this app, checked above
 
 
 def _tiles(lang: str) -> tuple[list[dict[str, Any]], str]:
