@@ -292,7 +292,7 @@ def test_suggest_from_road_nodes_through_the_api(helsinki):
 def test_a_slow_planner_run_answers_a_reloading_page(registry, demand_csv, monkeypatch):
     import threading
 
-    import locator.web.planner.page as planner
+    import locator.coverage.planning as planner
 
     release = threading.Event()
     real = planner.coverage_report

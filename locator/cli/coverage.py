@@ -52,7 +52,7 @@ def _engine(name: str, mode: str, speed: float | None, detour: float | None,
 
 
 def _inputs(db: str | None, demand: Path | None, weight: str | None, districts: Path | None,
-            crs: str, at: str | None, ignore_hours: bool):
+            crs: str, at: str | None, ignore_hours: bool, weather: str | None = None):
     from ..coverage import (
         load_illustrative_demand,
         load_xuzhou_districts,
@@ -60,24 +60,20 @@ def _inputs(db: str | None, demand: Path | None, weight: str | None, districts: 
         read_districts,
         select_stations,
     )
+    from ..coverage.planning import resolve_at
     from ..store import StationStore
-    from ..time_util import now
 
+    # Without a time the hours are ignored (every station not closed counts), and the
+    # output says so; "now" is asked for explicitly. Checked before any file is read.
+    when = resolve_at(at, ignore_hours=ignore_hours)
     dist = read_districts(districts, crs=crs) if districts else load_xuzhou_districts()
     dem = (read_demand(demand, weight=weight, crs=crs, districts=dist) if demand
            else load_illustrative_demand(districts=dist))
     records = StationStore(db).all()
-    # Without a time the hours are ignored (every station not closed counts), and the
-    # output says so; "now" is asked for explicitly.
-    if ignore_hours or at is None or not at.strip():
-        when = None
-    elif at.strip().lower() == "now":
-        when = now().isoformat(timespec="minutes")
-    else:
-        when = at.strip()
-    stations = select_stations(records, at=when)
+    stations = select_stations(records, at=when, weather=weather)
     sample = any(s.is_sample for s in records)
-    return dist, dem, stations, records, when, sample
+    stamp = None if when is None else when.isoformat(timespec="minutes")
+    return dist, dem, stations, records, stamp, sample
 
 
 def _illustrative(dem, sample: bool) -> bool:
@@ -110,6 +106,10 @@ def _illustrative(dem, sample: bool) -> bool:
                    "offset; 'now' for the current time). Default: opening hours ignored.")
 @click.option("--ignore-hours", is_flag=True,
               help="Count every station not closed (the default without --at).")
+@click.option("--weather", type=click.Choice(["heat", "cold"]), default=None,
+              help="Heat-day coverage: count only stations with air conditioning and "
+                   "drinking water (heat) or heating (cold), the gaps that matter during an "
+                   "alert.")
 @click.option("--gaps", "n_gaps", default=10, show_default=True,
               help="How many gaps to list (largest uncovered demand first).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -141,8 +141,9 @@ def _illustrative(dem, sample: bool) -> bool:
               default=None, help="Write the per-district table (every threshold) as CSV.")
 @click.pass_context
 def coverage_cmd(ctx, mode, minutes_text, engine_name, pbf, speed, detour, demand, weight,
-                 districts, crs, at, ignore_hours, n_gaps, out, report, iso_out, as_json, db,
-                 dataset, partition_by, n_parts, scheduler, n_workers, table_out) -> None:
+                 districts, crs, at, ignore_hours, weather, n_gaps, out, report, iso_out,
+                 as_json, db, dataset, partition_by, n_parts, scheduler, n_workers,
+                 table_out) -> None:
     """How much demand and area the stations cover within the thresholds, by district,
     with cross-coverage and the largest gaps.
 
@@ -164,7 +165,7 @@ def coverage_cmd(ctx, mode, minutes_text, engine_name, pbf, speed, detour, deman
                                       ("--districts", districts),
                                       ("--report", report), ("--isochrones", iso_out),
                                       ("--partitions", partition_by), ("--parts", n_parts),
-                                      ("--pbf", pbf)) if v]
+                                      ("--pbf", pbf), ("--weather", weather)) if v]
         if given or engine_name != "straight":
             raise InvalidInput(f"--dataset brings its own stations, demand, districts and "
                                f"partitions; leave out {', '.join(given) or '--engine network'}"
@@ -180,7 +181,7 @@ def coverage_cmd(ctx, mode, minutes_text, engine_name, pbf, speed, detour, deman
         for step in bar:
             if step == "load":
                 dist, dem, stations, records, when, sample = _inputs(
-                    db, demand, weight, districts, crs, at, ignore_hours)
+                    db, demand, weight, districts, crs, at, ignore_hours, weather)
                 eng = _engine(engine_name, mode, speed, detour, pbf)
             elif step == "coverage" and partition_by is not None:
                 run = _run_dask(functools.partial(
@@ -503,9 +504,13 @@ def time_line(st: dict[str, Any]) -> str:
     used = int(st.get("used") or 0)
     left = [f"{int(ex[k]):,} {label}" for k, label in (
         ("closed", "closed"), ("not_open_at", "not open then"), ("status", "other status"),
-        ("type", "other type")) if ex.get(k)]
+        ("type", "other type"), ("lacking", "lacking those amenities")) if ex.get(k)]
     out = (f"stations open at {st['at']}: {used:,} counted" if st.get("at")
            else f"opening hours ignored; {used:,} stations counted")
+    if st.get("needs"):
+        fit = {"heat": "fit for a heat day", "cold": "fit for a cold wave"}.get(
+            st.get("weather") or "", "with the amenities needed")
+        out += f" {fit} ({', '.join(st['needs'])})"
     if st.get("at") and st.get("unknown_hours_counted_open"):
         out += f" (of them {int(st['unknown_hours_counted_open']):,} with unknown hours)"
     if left:
@@ -599,13 +604,16 @@ def _write_gaps(gaps, out: Path, illustrative: bool, network: bool = False) -> N
               help="Count only stations open at this time ('now' for the current time). "
                    "Default: opening hours ignored.")
 @click.option("--ignore-hours", is_flag=True, help="The default without --at.")
+@click.option("--weather", type=click.Choice(["heat", "cold"]), default=None,
+              help="Count only stations fit for a heat day (air conditioning and drinking "
+                   "water) or a cold wave (heating).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the chosen sites: .geojson or .csv.")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--db", default=None, help="Station database [default: LOCATOR_DB].")
 def suggest_cmd(n, candidates, cands_from, spacing, matrix, threshold, mode, minutes,
                 engine_name, pbf, speed, detour, beta, exact, demand, weight, districts, crs,
-                at, ignore_hours, out, as_json, db) -> None:
+                at, ignore_hours, weather, out, as_json, db) -> None:
     """Choose N new station sites that add the most covered demand (maximal covering)."""
     if cands_from == "nodes" and (engine_name != "network" or candidates or matrix):
         raise InvalidInput("--candidates-from nodes needs --engine network (road nodes), and "
@@ -624,7 +632,7 @@ def suggest_cmd(n, candidates, cands_from, spacing, matrix, threshold, mode, min
         for step in bar:
             if step == "load":
                 dist, dem, stations, records, when, sample = _inputs(
-                    db, demand, weight, districts, crs, at, ignore_hours)
+                    db, demand, weight, districts, crs, at, ignore_hours, weather)
                 eng = None if matrix else _engine(engine_name, mode, speed, detour, pbf)
             elif step == "candidates":
                 if candidates is not None:

@@ -15,6 +15,13 @@ say "unknown" then: an open end, a comment), because most such stations are simp
 undocumented, and the report says how many were counted that way. Sunrise and sunset
 are those at each station's position.
 
+Heat-day coverage (``weather="heat"``, or ``needs``, amenity codes of
+:data:`~locator.stations.vocab.AMENITIES`) counts only the stations that have every
+amenity needed: air conditioning and drinking water on a heat day, heating in a cold
+wave (:data:`locator.alerts.model.AMENITIES`). A station whose record lists no such
+amenity is left out (``lacking`` in ``excluded``): during an alert a planner must see
+the gaps that are there unless proven otherwise.
+
 How a unit counts as covered
 ----------------------------
 A demand unit is covered when its representative point is reached within the
@@ -31,11 +38,12 @@ from typing import Any
 
 import numpy as np
 
+from ..alerts.model import AMENITIES as ALERT_AMENITIES
 from ..config import DEFAULT_TIMEZONE
 from ..errors import InvalidInput
 from ..stations.hours import parse_hours
 from ..stations.model import Station
-from ..stations.vocab import STATION_TYPES, STATUSES
+from ..stations.vocab import AMENITIES, STATION_TYPES, STATUSES
 from ..time_util import parse_when
 from .demand import Demand, Districts
 from .straight import TravelEngine, check_minutes, check_thresholds
@@ -72,9 +80,10 @@ class StationSet:
     """The stations that count for a coverage question, as arrays.
 
     ``excluded`` counts the stations left out, by reason (``closed``, ``status``,
-    ``type``, ``not_open_at``); ``unknown_hours_counted_open`` how many stations
-    whose hours are unknown at ``at`` (none given, or "unknown" then) were counted as
-    open.
+    ``type``, ``not_open_at``, ``lacking``: without an amenity in ``needs``);
+    ``unknown_hours_counted_open`` how many stations whose hours are unknown at ``at``
+    (none given, or "unknown" then) were counted as open; ``needs`` the amenities every
+    counted station has, ``weather`` the alert kind they were asked for (heat, cold).
     """
 
     ids: np.ndarray
@@ -83,6 +92,8 @@ class StationSet:
     excluded: dict[str, int] = field(default_factory=dict)
     at: datetime | None = None
     unknown_hours_counted_open: int = 0
+    needs: tuple[str, ...] = ()
+    weather: str | None = None
 
     def __post_init__(self) -> None:
         ids = np.asarray(self.ids, dtype=object).reshape(-1)
@@ -103,7 +114,8 @@ class StationSet:
     def describe(self) -> dict[str, Any]:
         return {"used": len(self), "excluded": dict(self.excluded),
                 "at": self.at.isoformat() if self.at else None,
-                "unknown_hours_counted_open": self.unknown_hours_counted_open}
+                "unknown_hours_counted_open": self.unknown_hours_counted_open,
+                "needs": list(self.needs), "weather": self.weather}
 
 
 def station_set(ids: Sequence[Any], lon: Any, lat: Any) -> StationSet:
@@ -113,7 +125,8 @@ def station_set(ids: Sequence[Any], lon: Any, lat: Any) -> StationSet:
 
 def select_stations(stations: Iterable[Station], *, at: datetime | str | None = None,
                     statuses: Iterable[str] | None = None, types: Iterable[str] | None = None,
-                    tz: str = DEFAULT_TIMEZONE) -> StationSet:
+                    tz: str = DEFAULT_TIMEZONE, needs: Iterable[str] | None = None,
+                    weather: str | None = None) -> StationSet:
     """The stations that count, from :class:`~locator.stations.model.Station` records.
 
     Parameters
@@ -127,8 +140,14 @@ def select_stations(stations: Iterable[Station], *, at: datetime | str | None = 
         with ``at`` (then only ``open``).
     types
         Station types that count (codes or labels); default all.
+    needs
+        Amenities (codes or labels) every counted station must have.
+    weather
+        ``heat`` or ``cold`` (or 高温, 寒潮): adds the amenities that alert needs.
     """
     when = parse_when(at, field="at", tz=tz) if at is not None else None
+    need_codes = needed_amenities(needs, weather)
+    kind = None if weather is None else weather_kind(weather)
     if statuses is None:
         status_ok = {s for s in STATUSES.codes if s != "closed"}
     else:
@@ -142,7 +161,7 @@ def select_stations(stations: Iterable[Station], *, at: datetime | str | None = 
     ids: list[str] = []
     lon: list[float] = []
     lat: list[float] = []
-    excluded = {"closed": 0, "status": 0, "type": 0, "not_open_at": 0}
+    excluded = {"closed": 0, "status": 0, "type": 0, "not_open_at": 0, "lacking": 0}
     unknown = 0
     for s in stations:
         if type_ok is not None and s.type not in type_ok:
@@ -150,6 +169,9 @@ def select_stations(stations: Iterable[Station], *, at: datetime | str | None = 
             continue
         if s.status not in status_ok:
             excluded["closed" if s.status == "closed" else "status"] += 1
+            continue
+        if need_codes and not need_codes.issubset(s.amenities):
+            excluded["lacking"] += 1
             continue
         if when is not None:
             state = parse_hours(s.opening_hours).state(
@@ -164,7 +186,28 @@ def select_stations(stations: Iterable[Station], *, at: datetime | str | None = 
         lat.append(s.lat)
     return StationSet(np.asarray(ids, dtype=object), np.asarray(lon, dtype=np.float64),
                       np.asarray(lat, dtype=np.float64),
-                      {k: v for k, v in excluded.items() if v}, when, unknown)
+                      {k: v for k, v in excluded.items() if v}, when, unknown,
+                      tuple(sorted(need_codes)), kind)
+
+
+def weather_kind(weather: str) -> str:
+    """``heat`` or ``cold`` from a code or its Chinese name; an error names the field."""
+    w = str(weather).strip().lower()
+    kind = {"高温": "heat", "寒潮": "cold", "低温": "cold"}.get(w, w)
+    if kind not in ALERT_AMENITIES:
+        raise InvalidInput(f"weather: {weather!r} is not an alert kind; allowed: heat (高温), "
+                           "cold (寒潮)", field="weather")
+    return kind
+
+
+def needed_amenities(needs: Iterable[str] | None, weather: str | None) -> set[str]:
+    """The amenity codes a counted station must have: ``needs`` (codes or labels) and
+    those of the alert ``weather``."""
+    out = {AMENITIES.parse(a, field="needs") for a in
+           ([needs] if isinstance(needs, str) else (needs or ()))}
+    if weather is not None:
+        out.update(ALERT_AMENITIES[weather_kind(weather)])
+    return out
 
 
 # --------------------------------------------------------------------------- results

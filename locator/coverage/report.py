@@ -288,11 +288,21 @@ def _params(report: CoverageReport, main: float, t: Any) -> list[tuple[str, str]
     out.append((t("计算时刻", "Evaluated at"), st_info.get("at") or t(
         "不考虑开放时间（所有未关闭站点）", "opening hours ignored (all stations not closed)")))
     why = {"closed": t("已关闭", "closed"), "status": t("暂停服务", "temporarily closed"),
-           "type": t("类型不符", "other type"), "not_open_at": t("该时刻未开放", "not open then")}
+           "type": t("类型不符", "other type"), "not_open_at": t("该时刻未开放", "not open then"),
+           "lacking": t("缺少所需设施", "lacking the amenities needed")}
     excluded = ", ".join(f"{why.get(k, k)} {v:,}"
                          for k, v in (st_info.get("excluded") or {}).items())
     out.append((t("计入站点", "Stations counted"), f"{st_info.get('used', 0):,}" + (
         f" ({t('排除', 'excluded')}: {excluded})" if excluded else "")))
+    if st_info.get("needs"):
+        from ..stations.vocab import AMENITIES
+
+        weather = {"heat": t("高温天", "Heat day"), "cold": t("寒潮", "Cold wave")}.get(
+            st_info.get("weather") or "", t("所需设施", "Amenities needed"))
+        names = [t(AMENITIES[a].zh, AMENITIES[a].en) for a in st_info["needs"]]
+        out.append((t("极端天气覆盖", "Alert-day coverage"),
+                    t(f"{weather}：仅计入有{'、'.join(names)}的站点",
+                      f"{weather}: only stations with {', '.join(names)}")))
     if st_info.get("unknown_hours_counted_open"):
         out.append((t("开放时间未知（按开放计）", "Unknown hours (counted open)"),
                     str(st_info["unknown_hours_counted_open"])))

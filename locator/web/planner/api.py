@@ -35,6 +35,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from ... import config
 from ...coverage import check_minutes
 from ...coverage.isochrones import reach_areas
+from ...coverage.planning import RunSpec, coverage_run, suggest_run
 from ...coverage.report_map import geojson_in_crs
 from ...errors import InvalidInput, NotFound
 from ...stations.coords import parse_crs, validate_lonlat
@@ -56,7 +57,7 @@ from .body import (
     parse_body,
 )
 from .jobs import raise_failure
-from .page import RunSpec, make_engine, planner_state, run_coverage, run_spec, run_suggest
+from .page import make_engine, planner_state, run_spec
 from .share import network_identity, run_key, stations_identity
 
 bp = Blueprint("planner_api", __name__)
@@ -68,7 +69,7 @@ _OSM = config.OSM_CREDIT
 
 def _spec_of(a: dict[str, Any]) -> RunSpec:
     return run_spec(mode=a["mode"], engine=a["engine"], at=a["at"], types=a["types"],
-                     speed_kmh=a["speed_kmh"], detour=a["detour"])
+                    speed_kmh=a["speed_kmh"], detour=a["detour"], weather=a["weather"])
 
 
 def _answer(kind: str, fn: Callable[[], dict[str, Any]], wait: float | None, *,
@@ -118,7 +119,7 @@ def api_coverage():
     # Gap figures only matter when gaps are asked for.
     params = {"minutes": list(minutes), "gaps": gaps,
               "gap_limit": limit if gaps else None, "geometry": geometry if gaps else None}
-    return _answer("coverage", lambda: run_coverage(spec, data, minutes, gaps=gaps,
+    return _answer("coverage", lambda: coverage_run(spec, data, minutes, gaps=gaps,
                                                     gap_limit=limit, geometry=geometry),
                    a["wait"], key=_key("coverage", spec, a, params))
 
@@ -146,7 +147,7 @@ def api_suggest():
               "candidates": None if cands is None else {
                   "ids": [str(i) for i in cands.ids], "lon": cands.lon, "lat": cands.lat,
                   "source": cands.source}}
-    return _answer("suggest", lambda: run_suggest(spec, data, minutes, n=n, beta=beta,
+    return _answer("suggest", lambda: suggest_run(spec, data, minutes, n=n, beta=beta,
                                                   exact=exact, candidates=cands,
                                                   node_spacing_m=spacing), a["wait"],
                    key=_key("suggest", spec, a, params))
@@ -272,6 +273,10 @@ def openapi_paths() -> dict[str, Any]:
         "types": {"type": "array", "items": {"type": "string",
                                             "enum": list(STATION_TYPES.codes)},
                   "minItems": 1, "maxItems": 20},
+        "weather": {"type": "string", "enum": ["heat", "cold"], "nullable": True,
+                    "description": "Alert-day coverage: count only stations with air "
+                                   "conditioning and drinking water (heat) or heating "
+                                   "(cold)."},
         "wait": {"type": "number", "minimum": 0, "maximum": MAX_WAIT_S, "default": 2,
                  "description": "Seconds to wait for the answer; longer runs get 202."},
     }

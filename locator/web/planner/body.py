@@ -16,10 +16,11 @@ from werkzeug.exceptions import UnsupportedMediaType
 
 from ... import config
 from ...coverage import Candidates, check_minutes, check_mode
+from ...coverage.metrics import weather_kind
+from ...coverage.planning import resolve_at
 from ...errors import InvalidInput
 from ...stations.coords import parse_crs, validate_lonlat
 from ...stations.vocab import STATION_TYPES
-from ...time_util import now, parse_when
 
 MODES = tuple(config.SPEEDS_KMH)
 ENGINES = ("straight", "network")
@@ -132,7 +133,11 @@ def _minutes_list(v: Any) -> tuple[float, ...]:
 def _at(v: Any) -> datetime:
     if not isinstance(v, str) or len(v) > 64:
         raise InvalidInput(f"at: {v!r} is not an ISO 8601 date-time or 'now'", field="at")
-    return now() if v.strip().lower() == "now" else parse_when(v, field="at")
+    when = resolve_at(v)
+    if when is None:
+        raise InvalidInput("at: an empty time; leave 'at' out to ignore opening hours, or "
+                           "give an ISO 8601 date-time or 'now'", field="at")
+    return when
 
 
 def _types(v: Any) -> tuple[str, ...]:
@@ -140,6 +145,13 @@ def _types(v: Any) -> tuple[str, ...]:
                                                                     for x in v):
         raise InvalidInput("types: a list of 1..20 station type codes", field="types")
     return tuple(STATION_TYPES.parse(x, field="types") for x in v)
+
+
+def _weather(v: Any) -> str:
+    if not isinstance(v, str):
+        raise InvalidInput(f"weather: {v!r} is not an alert kind; allowed: heat, cold",
+                           field="weather")
+    return weather_kind(v)
 
 
 def _crs(v: Any) -> str:
@@ -197,7 +209,8 @@ def _common_fields(minutes: Field) -> list[Field]:
             Field("speed_kmh", _number(0.1, 60, " km/h")),
             Field("detour", _number(1, 3)),
             Field("engine", _str_choice(*ENGINES), "straight"),
-            Field("at", _at), Field("types", _types), Field("wait", _wait)]
+            Field("at", _at), Field("types", _types), Field("weather", _weather),
+            Field("wait", _wait)]
 
 
 COVERAGE_FIELDS = _common_fields(Field("minutes", _minutes_list, REPORT_MINUTES)) + [

@@ -11,8 +11,9 @@ Routes of this module (the JSON API is :mod:`.planner_api`)
     The same run as a self-contained HTML report, as an attachment.
 
 This module holds the planner's state (:class:`PlannerState`: demand, districts, jobs
-and a small cache of page runs) and the runs themselves (:func:`run_coverage`,
-:func:`run_suggest`), which the API calls too.
+and a small cache of page runs) and the engine hook (:func:`make_engine`); the runs
+themselves are the core's planning service (:mod:`locator.coverage.planning`), which
+the CLI and the API call too.
 
 Configuration (``app.config``; all optional)
 --------------------------------------------
@@ -48,57 +49,46 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, render_template, request
 from werkzeug.exceptions import ServiceUnavailable
 
 from ... import config
 from ...coverage import (
-    Candidates,
-    Demand,
-    Districts,
     StraightLineEngine,
     TravelEngine,
-    build_siting_problem,
-    candidates_from_gaps,
     check_minutes,
-    coverage_report,
-    find_gaps,
     mode_speed_kmh,
-    select_stations,
-    suggest_sites,
+)
+from ...coverage.planning import (
+    Plan,
+    PlanningData,
+    RunSpec,
+    compute_plan,
+    resolve_at,
+    run_flags,
+    spec_of,
 )
 from ...errors import InvalidInput, LocatorError, NotFound
-from ...store.files import SAMPLE_NOTICE
-from ...time_util import now, parse_when
 from .. import get_registry
 from ..i18n import current_lang
 from ..i18n import gettext as _
 from ..params import Param, choice, integer, parse_args, text
-from .body import ENGINES, MAX_WAIT_S, MODES, REPORT_MINUTES
+from .body import ENGINES, MAX_WAIT_S, MODES
 from .jobs import JobManager, raise_failure
 from .share import data_identity, network_identity, run_key, stations_identity
 
 log = logging.getLogger(__name__)
 bp = Blueprint("planner", __name__)
 
-EXACT_TIME_LIMIT_S = 20.0
 #: Seconds between reloads of a page whose run is still being computed.
 REFRESH_S = 3
 _OSM = config.OSM_NOTICE
-_ATTRIBUTION = {"basemap_osm": _OSM}
 
 
 # --------------------------------------------------------------------------- app state
-
-
-@dataclass(frozen=True)
-class PlannerData:
-    demand: Demand
-    districts: Districts | None
 
 
 class PlannerState:
@@ -116,7 +106,7 @@ class PlannerState:
                           "stale_after": float(cfg.get("LOCATOR_PLANNER_STALE", 30))}
         self._jobs: JobManager | None = None
         self.wait_s = min(float(cfg.get("LOCATOR_PLANNER_WAIT", 2.0)), MAX_WAIT_S)
-        self._data: PlannerData | None = None
+        self._data: PlanningData | None = None
         self._data_id: str | None = None
         #: Whether runs are shared through the database (:mod:`.share`).
         self.share = bool(cfg.get("LOCATOR_PLANNER_SHARE", True))
@@ -140,7 +130,7 @@ class PlannerState:
         if self._jobs is not None:
             self._jobs.shutdown()
 
-    def data(self) -> PlannerData:
+    def data(self) -> PlanningData:
         if self._data is None:
             with self._lock:
                 if self._data is None:
@@ -157,7 +147,7 @@ class PlannerState:
                     self._data_id = data_identity(data.demand, data.districts)
         return self._data_id
 
-    def _load(self) -> PlannerData:
+    def _load(self) -> PlanningData:
         from ...coverage import (
             load_illustrative_demand,
             load_xuzhou_districts,
@@ -179,7 +169,7 @@ class PlannerState:
             raise ServiceUnavailable(f"the planner's demand or district data cannot be "
                                      f"loaded ({e}); check LOCATOR_DEMAND and "
                                      "LOCATOR_DISTRICTS") from None
-        return PlannerData(demand, districts)
+        return PlanningData(demand, districts)
 
     def cached(self, key: tuple, make: Callable[[], Any], *,
                wait: float | None = None) -> Any | None:
@@ -231,33 +221,6 @@ def _network_factory() -> Callable[..., TravelEngine] | None:
 # --------------------------------------------------------------------------- runs
 
 
-class RunSpec:
-    """What to compute on, validated: the engine and the stations that count.
-
-    The engine is made on first use (``engine``), so that loading a road network (a
-    city's OpenStreetMap extract can take minutes the first time) happens in the
-    background run, not in the request that asked for it.
-    """
-
-    def __init__(self, make: Callable[[], TravelEngine], stations: Any, records: tuple,
-                 sample: bool, at: datetime | None):
-        self._make = make
-        self._engine: TravelEngine | None = None
-        self._lock = threading.Lock()
-        self.stations = stations  # StationSet
-        self.records = records  # the counted Station records (for the map)
-        self.sample = sample
-        self.at = at
-
-    @property
-    def engine(self) -> TravelEngine:
-        if self._engine is None:
-            with self._lock:
-                if self._engine is None:
-                    self._engine = self._make()
-        return self._engine
-
-
 def make_engine(engine: str, mode: str, speed_kmh: float | None,
                 detour: float | None) -> Callable[[], TravelEngine]:
     """Check the engine's parameters now (a 400 names the bad one) and return what makes
@@ -280,80 +243,11 @@ def make_engine(engine: str, mode: str, speed_kmh: float | None,
 
 
 def run_spec(*, mode: str, engine: str, at: datetime | None, types: Sequence[str] | None,
-              speed_kmh: float | None = None, detour: float | None = None) -> RunSpec:
+             speed_kmh: float | None = None, detour: float | None = None,
+             weather: str | None = None) -> RunSpec:
     return spec_of(make_engine(engine, mode, speed_kmh, detour), get_registry().index.stations(),
-                   at=at, types=types)
+                   at=at, types=types, weather=weather)
 
-
-def spec_of(make: Callable[[], TravelEngine], records: Sequence[Any], *, at: datetime | None,
-            types: Sequence[str] | None) -> RunSpec:
-    """The run's spec from the station records: those that count at ``at``, in id
-    order (the index's own order depends on how it was built and updated, and differs
-    between processes holding the same stations; a run must not, see :mod:`.share`)."""
-    records = sorted(records, key=lambda s: s.id)
-    st = select_stations(records, at=at, types=types or None)
-    used = set(st.ids.tolist())
-    counted = tuple(s for s in records if s.id in used)
-    return RunSpec(make, st, counted, any(s.is_sample for s in counted), at)
-
-
-def _flags(spec: RunSpec, demand: Demand) -> dict[str, Any]:
-    ill = demand.is_illustrative or spec.sample
-    out: dict[str, Any] = {"illustrative": ill, "illustrative_demand": demand.is_illustrative,
-                           "sample_stations": spec.sample, "attribution": _ATTRIBUTION}
-    if ill:
-        out["notice"] = ("示例数据：结果基于示意需求或示例站点，不代表真实情况 / Illustrative: "
-                         "computed on illustrative demand or sample stations, not real data")
-    if spec.sample:
-        out["stations_notice"] = SAMPLE_NOTICE
-    return out
-
-
-def node_candidates(spec: RunSpec, demand: Demand, minutes: float,
-                    spacing_m: float) -> Candidates:
-    """Road nodes within reach of the demand no counted station reaches in ``minutes``,
-    one per ``spacing_m``."""
-    from ...coverage.network import candidates_near_uncovered
-
-    # A road-network run: the engine is a NetworkEngine (or a hook's engine like it).
-    return candidates_near_uncovered(cast(Any, spec.engine), spec.stations.lon, spec.stations.lat,
-                                     demand, minutes, spacing_m=spacing_m)
-
-
-def run_coverage(spec: RunSpec, data: PlannerData, minutes: Sequence[float], *,
-                 gaps: bool, gap_limit: int, geometry: bool) -> dict[str, Any]:
-    rep = coverage_report(spec.engine, spec.stations, data.demand, minutes=minutes,
-                          districts=data.districts)
-    out = {**rep.to_dict(), **_flags(spec, data.demand), "gaps": None}
-    if gaps:
-        g = find_gaps(spec.engine, spec.stations, data.demand, max(minutes), limit=gap_limit)
-        out["gaps"] = g.to_dict(geometry=geometry)
-    return out
-
-
-def run_suggest(spec: RunSpec, data: PlannerData, minutes: float, *, n: int, beta: float,
-                exact: bool | None, candidates: Candidates | None,
-                node_spacing_m: float | None = None) -> dict[str, Any]:
-    if candidates is None and node_spacing_m is not None:
-        candidates = node_candidates(spec, data.demand, minutes, node_spacing_m)
-    elif candidates is None:
-        candidates = candidates_from_gaps(find_gaps(spec.engine, spec.stations, data.demand,
-                                                    minutes))
-    problem = build_siting_problem(spec.engine, spec.stations, data.demand, candidates,
-                                   minutes)
-    res = suggest_sites(problem, n, beta=beta, exact=exact, time_limit=EXACT_TIME_LIMIT_S)
-    pos = {str(i): (float(x), float(y)) for i, x, y in
-           zip(candidates.ids, candidates.lon, candidates.lat, strict=True)}
-    best = res.best
-    sites = [{"rank": k, "id": sid, "lon": round(pos[sid][0], 7), "lat": round(pos[sid][1], 7),
-              "gain": round(g, 6)}
-             for k, (sid, g) in enumerate(zip(best.site_ids, best.gains, strict=True), start=1)]
-    return {"minutes": minutes, "engine": spec.engine.describe(),
-            "stations": spec.stations.describe(), "demand": {
-                "units": len(data.demand), "source": data.demand.source,
-                "total": round(data.demand.total_weight, 6)},
-            "candidates": {"count": len(candidates), "source": candidates.source},
-            "siting": res.to_dict(), "sites": sites, **_flags(spec, data.demand)}
 
 
 # --------------------------------------------------------------------------- page
@@ -368,37 +262,19 @@ PAGE_PARAMS = [
     Param("at", text),
     Param("n", integer(0, 20), default=5),
     Param("sites_from", choice("gaps", "nodes"), default="gaps"),
+    Param("weather", choice("", "heat", "cold"), default=""),
     Param("lang", choice("zh", "en"), default="zh"),
 ]
 #: Metres between road-node candidates on the page.
 PAGE_NODE_SPACING_M = 250.0
 
 
-@dataclass(frozen=True)
-class Plan:
-    """One planner run: everything the page and the report show."""
-
-    spec: RunSpec
-    data: PlannerData
-    report: Any
-    gaps: Any
-    suggestions: Any
-    candidates: Candidates | None
-    minutes: float
-    covered_area: Any = None  # the road-network isochrones' union (network engine only)
-
-
 def _page_args() -> dict[str, Any]:
     a = parse_args(request.args, PAGE_PARAMS)
-    raw = a["at"]
     # No time (absent or empty) ignores opening hours, as the field's label says; the
     # page states the time used and the stations counted either way.
-    if raw is None or raw.strip() == "":
-        a["at"] = None
-    elif raw.strip().lower() == "now":
-        a["at"] = now().replace(second=0, microsecond=0)
-    else:
-        a["at"] = parse_when(raw, field="at")
+    a["at"] = resolve_at(a["at"])
+    a["weather"] = a["weather"] or None  # empty: every station, whatever its amenities
     return a
 
 
@@ -421,7 +297,7 @@ def _plan(a: dict[str, Any], *, wait: float | None = None) -> Plan | None:
                            "engine", field="sites_from")
     reg = get_registry()
     key = (a["mode"], a["minutes"], a["engine"], a["at"], a["n"], a["sites_from"],
-           reg.store.last_change_id())
+           a["weather"], reg.store.last_change_id())
     network: str | None = None
     if a["engine"] == "network":
         network = network_identity(current_app.extensions.get("locator.network_engine"),
@@ -433,7 +309,8 @@ def _plan(a: dict[str, Any], *, wait: float | None = None) -> Plan | None:
     def make() -> Plan:
         # Selecting the counted stations (opening hours of every station) is done only
         # when the run is not cached.
-        spec = spec_of(make_eng, reg.index.stations(), at=a["at"], types=None)
+        spec = spec_of(make_eng, reg.index.stations(), at=a["at"], types=None,
+                       weather=a["weather"])
         data = st.data()
         if jobs is None:
             return _compute_plan(spec, data, a)
@@ -445,7 +322,7 @@ def _plan(a: dict[str, Any], *, wait: float | None = None) -> Plan | None:
         def run() -> bytes:
             plan = _compute_plan(spec, data, a)
             computed.append(plan)
-            return seal_run(_figures_of(plan), secret)
+            return seal_run(plan.figures(), secret)
 
         job = jobs.submit("page", run, key=page_run_key(a, spec, st.data_id(), network))
         while not jobs.wait(job, 5.0):
@@ -463,27 +340,9 @@ def _plan(a: dict[str, Any], *, wait: float | None = None) -> Plan | None:
     return st.cached(key, make, wait=wait)
 
 
-def _compute_plan(spec: RunSpec, data: PlannerData, a: dict[str, Any]) -> Plan:
-    m = a["minutes"]
-    thresholds = sorted({*REPORT_MINUTES, m})
-    rep = coverage_report(spec.engine, spec.stations, data.demand, minutes=thresholds,
-                          districts=data.districts)
-    gaps = find_gaps(spec.engine, spec.stations, data.demand, m)
-    sugg = cands = None
-    if a["n"] and gaps.gaps:
-        cands = (node_candidates(spec, data.demand, m, PAGE_NODE_SPACING_M)
-                 if a["sites_from"] == "nodes" else candidates_from_gaps(gaps))
-        problem = build_siting_problem(spec.engine, spec.stations, data.demand, cands, m)
-        sugg = suggest_sites(problem, min(a["n"], len(cands)), exact=False)
-    area = None
-    if hasattr(spec.engine, "covered_area") and spec.stations.lon.size:
-        area = spec.engine.covered_area(spec.stations.lon, spec.stations.lat, m)
-    return Plan(spec, data, rep, gaps, sugg, cands, m, area)
-
-
-def _figures_of(plan: Plan) -> tuple[Any, Any, Any, Any, Any]:
-    """What a shared page run stores (:class:`Plan` less its inputs)."""
-    return (plan.report, plan.gaps, plan.suggestions, plan.candidates, plan.covered_area)
+def _compute_plan(spec: RunSpec, data: PlanningData, a: dict[str, Any]) -> Plan:
+    return compute_plan(spec, data, a["minutes"], n=a["n"], sites_from=a["sites_from"],
+                        node_spacing_m=PAGE_NODE_SPACING_M)
 
 
 def page_run_key(a: dict[str, Any], spec: RunSpec, data_id: str,
@@ -497,7 +356,7 @@ def page_run_key(a: dict[str, Any], spec: RunSpec, data_id: str,
         engine["network"] = network
     versions = [[s.id, s.version] for s in spec.records]
     params = {"minutes": a["minutes"], "n": a["n"], "sites_from": a["sites_from"],
-              "records": versions}
+              "weather": a["weather"], "records": versions}
     return run_key("page", params, engine=engine, data=data_id,
                    stations=stations_identity(spec.stations, sample=spec.sample))
 
@@ -555,6 +414,7 @@ def _query(a: dict[str, Any]) -> str:
     at = "" if a["at"] is None else a["at"].strftime("%Y-%m-%dT%H:%M")
     q = {"mode": a["mode"], "minutes": f"{a['minutes']:g}", "engine": a["engine"], "at": at,
          "n": a["n"], "sites_from": a["sites_from"] if a["sites_from"] != "gaps" else None,
+         "weather": a["weather"],
          "lang": a["lang"] if "lang" in request.args else None}
     return urlencode({k: v for k, v in q.items() if v is not None})
 
@@ -568,6 +428,7 @@ def planner_page():
     form = {"mode": request.args.get("mode", "walk"), "minutes": request.args.get("minutes", "15"),
             "engine": request.args.get("engine", "straight"), "n": request.args.get("n", "5"),
             "sites_from": request.args.get("sites_from", "gaps"),
+            "weather": request.args.get("weather", ""),
             "at": request.args.get("at")}
     error, ctx, a, sample, reach, computing = None, None, None, False, None, False
     try:
@@ -587,8 +448,8 @@ def planner_page():
         error = str(e)
     except _Computing:
         pass
-    if form["at"] is None:
-        form["at"] = now().strftime("%Y-%m-%dT%H:%M")
+    if form["at"] is None:  # empty, as its label says: opening hours ignored
+        form["at"] = ""
     html = render_template(
         "planner.html", ctx=ctx, error=error, form=form, network=network,
         sample_data=sample, reach=reach, computing=computing,
@@ -658,7 +519,7 @@ def planner_export(name: str):
     plan = _plan(a, wait=planner_state().page_wait_s)
     if plan is None:
         return _waiting()
-    flags = _flags(plan.spec, plan.data.demand)
+    flags = run_flags(plan.spec, plan.data.demand)
     caveats = {"notice": flags.get("notice"),
                "attribution": _OSM if a["engine"] == "network" else None}
     layer, ext = name.split(".")

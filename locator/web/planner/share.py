@@ -114,6 +114,7 @@ def stations_identity(stations: Any, *, sample: bool) -> str:
     d.json("attrs", {"excluded": stations.excluded,
                      "at": stations.at.isoformat() if stations.at else None,
                      "unknown_hours_counted_open": stations.unknown_hours_counted_open,
+                     "needs": list(stations.needs), "weather": stations.weather,
                      "sample": bool(sample)})
     return d.hexdigest()
 

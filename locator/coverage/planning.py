@@ -1,0 +1,228 @@
+"""The planning service: one pipeline behind the CLI, the planner API, the planner page
+and the report.
+
+A planning run is made of
+
+1. the **time** it is for (:func:`resolve_at`: none ignores opening hours; ``now``;
+   an ISO 8601 time, Beijing time without an offset);
+2. the **stations that count** (:func:`spec_of`: open at that time, of the asked
+   types, with the amenities an alert needs) and the **engine** that measures the
+   travel times, together a :class:`RunSpec`;
+3. the **demand** and **districts** (:class:`PlanningData`);
+4. what is asked: coverage figures and gaps (:func:`coverage_run`), new sites
+   (:func:`suggest_run`), or everything the planner page and its report show
+   (:func:`compute_plan`, a :class:`Plan`).
+
+Every answer carries the flags of its inputs (:func:`run_flags`): whether stations or
+demand are illustrative, and the map credits. Nothing here imports Flask; the web
+layer adds the road-network hook and the job sharing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from .. import config
+from ..store.files import SAMPLE_NOTICE
+from ..time_util import now, parse_when
+from .demand import Demand, Districts
+from .gaps import find_gaps
+from .metrics import StationSet, coverage_report, select_stations
+from .siting import Candidates, build_siting_problem, candidates_from_gaps, suggest_sites
+from .straight import TravelEngine
+
+__all__ = [
+    "ILLUSTRATIVE_NOTICE",
+    "PLAN_REPORT_MINUTES",
+    "Plan",
+    "PlanningData",
+    "RunSpec",
+    "compute_plan",
+    "coverage_run",
+    "node_candidates",
+    "resolve_at",
+    "run_flags",
+    "spec_of",
+    "suggest_run",
+]
+
+#: Thresholds the planner page's report always shows (plus the run's own).
+PLAN_REPORT_MINUTES = (5.0, 10.0, 15.0)
+#: Seconds the exact siting solver may take in a planner run.
+EXACT_TIME_LIMIT_S = 20.0
+ILLUSTRATIVE_NOTICE = ("示例数据：结果基于示意需求或示例站点，不代表真实情况 / Illustrative: "
+                       "computed on illustrative demand or sample stations, not real data")
+
+
+def resolve_at(value: str | datetime | None, *, ignore_hours: bool = False) -> datetime | None:
+    """The time a run is for: None (absent, empty or ``ignore_hours``) ignores opening
+    hours; ``now`` is the current minute; otherwise ISO 8601 (Beijing time without an
+    offset). A bad time raises :class:`~locator.errors.InvalidInput` naming ``at``."""
+    if ignore_hours or value is None:
+        return None
+    if isinstance(value, datetime):
+        return value
+    text = value.strip()
+    if not text:
+        return None
+    if text.lower() == "now":
+        return now().replace(second=0, microsecond=0)
+    return parse_when(text, field="at")
+
+
+@dataclass(frozen=True)
+class PlanningData:
+    """The demand and the districts a run is computed on."""
+
+    demand: Demand
+    districts: Districts | None
+
+
+class RunSpec:
+    """What to compute on, validated: the engine and the stations that count.
+
+    The engine is made on first use (``engine``), so that loading a road network (a
+    city's OpenStreetMap extract can take minutes the first time) happens in the
+    background run, not in the request that asked for it.
+    """
+
+    def __init__(self, make: Callable[[], TravelEngine], stations: StationSet,
+                 records: tuple, sample: bool, at: datetime | None):
+        self._make = make
+        self._engine: TravelEngine | None = None
+        self._lock = threading.Lock()
+        self.stations = stations
+        self.records = records  # the counted Station records (names and details for maps)
+        self.sample = sample
+        self.at = at
+
+    @property
+    def engine(self) -> TravelEngine:
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    self._engine = self._make()
+        return self._engine
+
+
+def spec_of(make: Callable[[], TravelEngine], records: Sequence[Any], *,
+            at: datetime | str | None, types: Sequence[str] | None = None,
+            weather: str | None = None, needs: Sequence[str] | None = None) -> RunSpec:
+    """The run's spec from the station records: those that count at ``at`` (of
+    ``types``, with the amenities ``weather`` and ``needs`` ask for), in id order (the
+    index's own order depends on how it was built and updated, and differs between
+    processes holding the same stations; a run must not). ``make`` makes the engine
+    (on first use)."""
+    records = sorted(records, key=lambda s: s.id)
+    st = select_stations(records, at=at, types=types or None, weather=weather,
+                         needs=needs or None)
+    used = set(st.ids.tolist())
+    counted = tuple(s for s in records if s.id in used)
+    return RunSpec(make, st, counted, any(s.is_sample for s in counted), st.at)
+
+
+def run_flags(spec: RunSpec, demand: Demand) -> dict[str, Any]:
+    """Whether the run's inputs are illustrative, and the notices and credits to show."""
+    ill = demand.is_illustrative or spec.sample
+    out: dict[str, Any] = {"illustrative": ill, "illustrative_demand": demand.is_illustrative,
+                           "sample_stations": spec.sample,
+                           "attribution": {"basemap_osm": config.OSM_NOTICE}}
+    if ill:
+        out["notice"] = ILLUSTRATIVE_NOTICE
+    if spec.sample:
+        out["stations_notice"] = SAMPLE_NOTICE
+    return out
+
+
+def node_candidates(spec: RunSpec, demand: Demand, minutes: float,
+                    spacing_m: float) -> Candidates:
+    """Road nodes within reach of the demand no counted station reaches in ``minutes``,
+    one per ``spacing_m`` (the engine must be a road network)."""
+    from .network import candidates_near_uncovered
+
+    return candidates_near_uncovered(cast(Any, spec.engine), spec.stations.lon,
+                                     spec.stations.lat, demand, minutes, spacing_m=spacing_m)
+
+
+def coverage_run(spec: RunSpec, data: PlanningData, minutes: Sequence[float], *,
+                 gaps: bool, gap_limit: int, geometry: bool) -> dict[str, Any]:
+    """Coverage figures at each threshold (and the gaps at the largest), as JSON."""
+    rep = coverage_report(spec.engine, spec.stations, data.demand, minutes=minutes,
+                          districts=data.districts)
+    out = {**rep.to_dict(), **run_flags(spec, data.demand), "gaps": None}
+    if gaps:
+        g = find_gaps(spec.engine, spec.stations, data.demand, max(minutes), limit=gap_limit)
+        out["gaps"] = g.to_dict(geometry=geometry)
+    return out
+
+
+def suggest_run(spec: RunSpec, data: PlanningData, minutes: float, *, n: int, beta: float,
+                exact: bool | None, candidates: Candidates | None,
+                node_spacing_m: float | None = None,
+                time_limit: float = EXACT_TIME_LIMIT_S) -> dict[str, Any]:
+    """The ``n`` new sites that add the most covered demand, as JSON. Candidates: those
+    given, else road nodes (``node_spacing_m``), else the gaps' points."""
+    if candidates is None and node_spacing_m is not None:
+        candidates = node_candidates(spec, data.demand, minutes, node_spacing_m)
+    elif candidates is None:
+        candidates = candidates_from_gaps(find_gaps(spec.engine, spec.stations, data.demand,
+                                                    minutes))
+    problem = build_siting_problem(spec.engine, spec.stations, data.demand, candidates,
+                                   minutes)
+    res = suggest_sites(problem, n, beta=beta, exact=exact, time_limit=time_limit)
+    pos = {str(i): (float(x), float(y)) for i, x, y in
+           zip(candidates.ids, candidates.lon, candidates.lat, strict=True)}
+    best = res.best
+    sites = [{"rank": k, "id": sid, "lon": round(pos[sid][0], 7), "lat": round(pos[sid][1], 7),
+              "gain": round(g, 6)}
+             for k, (sid, g) in enumerate(zip(best.site_ids, best.gains, strict=True), start=1)]
+    return {"minutes": minutes, "engine": spec.engine.describe(),
+            "stations": spec.stations.describe(), "demand": {
+                "units": len(data.demand), "source": data.demand.source,
+                "total": round(data.demand.total_weight, 6)},
+            "candidates": {"count": len(candidates), "source": candidates.source},
+            "siting": res.to_dict(), "sites": sites, **run_flags(spec, data.demand)}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One planner run: everything the planner page and its report show."""
+
+    spec: RunSpec
+    data: PlanningData
+    report: Any  # CoverageReport at PLAN_REPORT_MINUTES and the run's minutes
+    gaps: Any  # GapsReport at the run's minutes
+    suggestions: Any  # SitingResult, or None
+    candidates: Candidates | None
+    minutes: float
+    covered_area: Any = None  # the road-network isochrones' union (network engine only)
+
+    def figures(self) -> tuple[Any, Any, Any, Any, Any]:
+        """The plan less its inputs (what a shared run stores)."""
+        return (self.report, self.gaps, self.suggestions, self.candidates, self.covered_area)
+
+
+def compute_plan(spec: RunSpec, data: PlanningData, minutes: float, *, n: int,
+                 sites_from: str = "gaps", node_spacing_m: float = 250.0) -> Plan:
+    """Coverage at the report's thresholds and ``minutes``, the gaps at ``minutes``,
+    ``n`` suggested sites (from the gaps or from road nodes) and, on a road network,
+    the covered area."""
+    thresholds = sorted({*PLAN_REPORT_MINUTES, minutes})
+    rep = coverage_report(spec.engine, spec.stations, data.demand, minutes=thresholds,
+                          districts=data.districts)
+    gaps = find_gaps(spec.engine, spec.stations, data.demand, minutes)
+    sugg = cands = None
+    if n and gaps.gaps:
+        cands = (node_candidates(spec, data.demand, minutes, node_spacing_m)
+                 if sites_from == "nodes" else candidates_from_gaps(gaps))
+        problem = build_siting_problem(spec.engine, spec.stations, data.demand, cands,
+                                       minutes)
+        sugg = suggest_sites(problem, min(n, len(cands)), exact=False)
+    area = None
+    if hasattr(spec.engine, "covered_area") and spec.stations.lon.size:
+        area = spec.engine.covered_area(spec.stations.lon, spec.stations.lat, minutes)
+    return Plan(spec, data, rep, gaps, sugg, cands, minutes, area)
