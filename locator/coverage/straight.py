@@ -280,6 +280,16 @@ class StraightLineEngine:
         dlon, dlat = check_lonlat(demand_lon, demand_lat, "demand")
         return pairs_within(slon, slat, dlon, dlat, radius)
 
+    def reach_minutes(self, site_lon: Any, site_lat: Any, demand_lon: Any, demand_lat: Any,
+                      minutes: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The pairs of :meth:`coverage_matrix` with their travel minutes, as (demand
+        index, site index, minutes) arrays."""
+        radius = self.radius_m(minutes)
+        slon, slat = check_lonlat(site_lon, site_lat, "site")
+        dlon, dlat = check_lonlat(demand_lon, demand_lat, "demand")
+        di, si, metres = pair_metres(slon, slat, dlon, dlat, radius)
+        return di, si, self.minutes_for_m(metres)
+
     def nearest_time(self, station_lon: Any, station_lat: Any, demand_lon: Any,
                      demand_lat: Any, *, max_minutes: float | None = None) -> np.ndarray:
         slon, slat = check_lonlat(station_lon, station_lat, "station")
@@ -362,6 +372,28 @@ def pairs_within(slon: np.ndarray, slat: np.ndarray, dlon: np.ndarray, dlat: np.
     m, n = dlon.size, slon.size
     if m == 0 or n == 0:
         return sparse.csr_matrix((m, n), dtype=bool)
+    di, si, _ = _pairs(slon, slat, dlon, dlat, radius_m, metres=False)
+    mat = sparse.csr_matrix((np.ones(di.size, dtype=bool), (di, si)), shape=(m, n))
+    mat.sum_duplicates()
+    mat.sort_indices()
+    return mat
+
+
+def pair_metres(slon: np.ndarray, slat: np.ndarray, dlon: np.ndarray, dlat: np.ndarray,
+                radius_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pairs :func:`pairs_within` finds, as (demand index, site index, great-circle
+    metres) arrays (metres from the chord: haversine's within micrometres)."""
+    if dlon.size == 0 or slon.size == 0:
+        empty = np.empty(0, dtype=np.intp)
+        return empty, empty, np.empty(0)
+    di, si, metres = _pairs(slon, slat, dlon, dlat, radius_m, metres=True)
+    assert metres is not None
+    return di, si, metres
+
+
+def _pairs(slon: np.ndarray, slat: np.ndarray, dlon: np.ndarray, dlat: np.ndarray,
+           radius_m: float, *, metres: bool
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     lo, _, hi = _band(radius_m)
     dtree = _tree(dlon, dlat)
     stree = _tree(slon, slat)
@@ -371,14 +403,19 @@ def pairs_within(slon: np.ndarray, slat: np.ndarray, dlon: np.ndarray, dlat: np.
     di = rec["j"].astype(np.intp)
     keep = rec["v"] < lo
     border = np.flatnonzero(~keep)
+    border_m = None
     if border.size:
         b_s, b_d = si[border], di[border]
-        keep[border] = haversine_np(dlon[b_d], dlat[b_d], slon[b_s], slat[b_s]) <= radius_m
-    si, di = si[keep], di[keep]
-    mat = sparse.csr_matrix((np.ones(di.size, dtype=bool), (di, si)), shape=(m, n))
-    mat.sum_duplicates()
-    mat.sort_indices()
-    return mat
+        border_m = haversine_np(dlon[b_d], dlat[b_d], slon[b_s], slat[b_s])
+        keep[border] = border_m <= radius_m
+    if not metres:
+        return di[keep], si[keep], None
+    # Metres from the chord (the same great circle, within micrometres), haversine's on
+    # the border where the keep test used them.
+    dist = 2.0 * _R * np.arcsin(np.minimum(rec["v"] * 0.5, 1.0))
+    if border_m is not None:
+        dist[border] = border_m
+    return di[keep], si[keep], dist[keep]
 
 
 def nearest_within(slon: np.ndarray, slat: np.ndarray, dlon: np.ndarray, dlat: np.ndarray,
