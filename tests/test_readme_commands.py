@@ -157,6 +157,11 @@ def _check_planning(runner, cmds: dict[str, str]) -> None:
                                         encoding="utf-8")
     r = _run(runner, cmds["suggest-matrix"])
     assert re.search(r"^\s+1\. M1\b", r.stdout, flags=re.M)
+    acc = _run(runner, cmds["access"])
+    assert "Access (E2SFCA, 15 min" in acc.stdout and "Equity: Gini" in acc.stdout
+    with open("access.csv", encoding="utf-8-sig", newline="") as f:
+        rows = [row for row in csv.reader(f) if row and not row[0].startswith("#")]
+    assert rows[0][-1] == "access" and len(rows) > 1000  # the illustrative layer's units
 
 
 def test_every_readme_command_is_run():
@@ -187,6 +192,7 @@ README_COMMANDS = {
     "suggest-candidates": "locator suggest -n 10 --candidates partner_sites.csv --exact "
                           "--out new_sites.geojson",
     "suggest-matrix": "locator suggest -n 10 --matrix travel_times.csv",
+    "access": "locator access --method e2sfca --out access.csv",
     "national-sample": f"locator coverage national-sample --out {NATIONAL}",
     "dataset": f"locator coverage --dataset {NATIONAL} --detour 1 --minutes 15 "
                "--table districts.csv",

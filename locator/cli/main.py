@@ -541,12 +541,13 @@ def demo(db: str, serve: bool, host: str, port: int) -> None:
 
 def _register_commands() -> None:
     """Add the command groups that live in their own modules (planning, staff accounts)."""
+    from .access import access_cmd
     from .alerts import COMMANDS as alert_commands
     from .coverage import coverage_cmd, suggest_cmd
     from .settings_cmd import settings_cmd
     from .staff import COMMANDS as staff_commands
 
-    for cmd in (coverage_cmd, suggest_cmd):
+    for cmd in (coverage_cmd, suggest_cmd, access_cmd):
         cmd.callback = _handle_errors(cmd.callback)
         main.add_command(cmd)
     for cmd in (*staff_commands, *alert_commands, settings_cmd):

@@ -181,8 +181,9 @@ class AccessResult:
                 "districts": self.by_district(districts), "crowded": self.crowded(crowded)}
 
 
-def _round(x: float | None, nd: int = 9) -> float | None:
-    return None if x is None else round(x, nd)
+def _round(x: float | None) -> float | None:
+    """12 significant digits (access per unit of demand is often far below 1)."""
+    return None if x is None else float(f"{x:.12g}")
 
 
 def weight_matrix(engine: TravelEngine, stations: StationSet, demand: Demand,

@@ -10,8 +10,9 @@ A planning run is made of
    travel times, together a :class:`RunSpec`;
 3. the **demand** and **districts** (:class:`PlanningData`);
 4. what is asked: coverage figures and gaps (:func:`coverage_run`), new sites
-   (:func:`suggest_run`), or everything the planner page and its report show
-   (:func:`compute_plan`, a :class:`Plan`).
+   (:func:`suggest_run`), capacity-aware access with its equity (:func:`access_run`),
+   or everything the planner page and its report show (:func:`compute_plan`, a
+   :class:`Plan`).
 
 Every answer carries the flags of its inputs (:func:`run_flags`): whether stations or
 demand are illustrative, and the map credits. Nothing here imports Flask; the web
@@ -27,9 +28,12 @@ from datetime import datetime
 from typing import Any, cast
 
 from .. import config
+from ..errors import InvalidInput
 from ..store.files import SAMPLE_NOTICE
 from ..time_util import now, parse_when
+from .access import access_scores
 from .demand import Demand, Districts
+from .equity import equity_report
 from .gaps import find_gaps
 from .metrics import StationSet, coverage_report, select_stations
 from .siting import Candidates, build_siting_problem, candidates_from_gaps, suggest_sites
@@ -41,6 +45,8 @@ __all__ = [
     "Plan",
     "PlanningData",
     "RunSpec",
+    "access_run",
+    "capacities_of",
     "compute_plan",
     "coverage_run",
     "node_candidates",
@@ -226,3 +232,67 @@ def compute_plan(spec: RunSpec, data: PlanningData, minutes: float, *, n: int,
     if hasattr(spec.engine, "covered_area") and spec.stations.lon.size:
         area = spec.engine.covered_area(spec.stations.lon, spec.stations.lat, minutes)
     return Plan(spec, data, rep, gaps, sugg, cands, minutes, area)
+
+
+def capacities_of(records: Sequence[Any], default: int | None = None
+                  ) -> tuple[dict[str, float] | None, dict[str, Any]]:
+    """The counted stations' capacities (seats) for access, and what was used.
+
+    When no station has its seats recorded, every station counts 1 (the scores are then
+    stations per unit of demand) and the answer says so. When some have, the others
+    take ``default``; without one they are an error naming the first such station."""
+    seats = {s.id: getattr(s, "capacity", None) for s in records}
+    known = {k: float(v) for k, v in seats.items() if v is not None}
+    missing = sorted(k for k, v in seats.items() if v is None)
+    if default is not None and (isinstance(default, bool) or not isinstance(default, int)
+                                or not 1 <= default <= 10_000):
+        raise InvalidInput(f"default_capacity: {default!r} is not a number of seats in "
+                           "1..10000", field="default_capacity")
+    if not known:
+        if default is None:
+            return None, {"source": "none recorded", "unit": "station",
+                          "recorded": 0, "defaulted": len(missing)}
+        return ({k: float(default) for k in missing},
+                {"source": "default", "unit": "seat", "recorded": 0,
+                 "defaulted": len(missing), "default": default})
+    if missing and default is None:
+        raise InvalidInput(
+            f"capacity: {len(missing):,} of the {len(seats):,} counted stations have no "
+            f"seats recorded (the first: {missing[0]!r}); record their seats, or give a "
+            "default capacity for them", field="capacity")
+    out = dict(known)
+    out.update({k: float(default) for k in missing} if default is not None else {})
+    return out, {"source": "recorded", "unit": "seat", "recorded": len(known),
+                 "defaulted": len(missing), "default": default}
+
+
+def access_run(spec: RunSpec, data: PlanningData, minutes: float, *,
+               method: str = "e2sfca", weights: Sequence[float] | None = None,
+               default_capacity: int | None = None, crowded: int = 10,
+               with_scores: bool = False) -> dict[str, Any]:
+    """Capacity-aware access (2SFCA or E2SFCA) of every demand unit, per district and
+    for the city, with the equity of it (:mod:`.equity`) and the most crowded
+    stations, as JSON; ``with_scores`` adds each unit's score (``scores``, in the
+    demand's order)."""
+    caps, cap_info = capacities_of(spec.records, default_capacity)
+    res = access_scores(spec.engine, spec.stations, data.demand, minutes, method=method,
+                        weights=weights, capacity=caps)
+    doc = res.to_dict(data.districts, crowded=crowded)
+    eq = equity_report(res.scores, data.demand.weight, data.demand.district, data.districts,
+                       covered=res.scores > 0)
+    names = {s.id: s.name for s in spec.records}
+    for c in doc["crowded"]:
+        c["name"] = names.get(c["id"], "")
+    by_code = {d["adcode"]: d for d in eq["districts"]}
+    for d in doc["districts"]:
+        d["equity"] = {k: v for k, v in by_code.get(d["adcode"], {}).items()
+                       if k not in ("adcode", "name")}
+    doc.update({"equity": eq["city"], "capacity": cap_info,
+                "engine": spec.engine.describe(), "stations": spec.stations.describe(),
+                "demand": {"units": len(data.demand), "source": data.demand.source,
+                           "weight": data.demand.weight_name,
+                           "total": round(data.demand.total_weight, 6)},
+                **run_flags(spec, data.demand)})
+    if with_scores:
+        doc["scores"] = res.scores.tolist()
+    return doc

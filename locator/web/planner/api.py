@@ -35,7 +35,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from ... import config
 from ...coverage import check_minutes
 from ...coverage.isochrones import reach_areas
-from ...coverage.planning import RunSpec, coverage_run, suggest_run
+from ...coverage.planning import RunSpec, access_run, capacities_of, coverage_run, suggest_run
 from ...coverage.report_map import geojson_in_crs
 from ...errors import InvalidInput, NotFound
 from ...stations.coords import parse_crs, validate_lonlat
@@ -44,6 +44,7 @@ from ...store.files import SAMPLE_NOTICE
 from .. import get_registry
 from ..params import Param, choice, number, parse_args
 from .body import (
+    ACCESS_FIELDS,
     COVERAGE_FIELDS,
     ENGINES,
     MAX_CANDIDATES,
@@ -151,6 +152,23 @@ def api_suggest():
                                                   exact=exact, candidates=cands,
                                                   node_spacing_m=spacing), a["wait"],
                    key=_key("suggest", spec, a, params))
+
+
+@bp.post("/api/v1/access")
+def api_access():
+    a = parse_body(json_body(), ACCESS_FIELDS)
+    spec = _spec_of(a)
+    data = planner_state().data()
+    kw = {"method": a["method"].strip().lower(), "weights": a["weights"],
+          "default_capacity": a["default_capacity"], "crowded": a["crowded"]}
+    # Capacities are part of the stations' records: check them now (a 400, not a
+    # failed job), and key the shared run on them.
+    capacities_of(spec.records, kw["default_capacity"])
+    params = {"minutes": a["minutes"], **kw,
+              "capacity": [[s.id, getattr(s, "capacity", None)] for s in spec.records]}
+    minutes = a["minutes"]
+    return _answer("access", lambda: access_run(spec, data, minutes, **kw), a["wait"],
+                   key=_key("access", spec, a, params))
 
 
 @bp.get("/api/v1/jobs/<job_id>")
@@ -315,7 +333,19 @@ def openapi_paths() -> dict[str, Any]:
         "crs": {"type": "string", "enum": ["wgs84", "gcj02", "bd09"], "default": "wgs84",
                 "description": "CRS of the candidates."}}}
     # Every body field is optional, and null means "use the default" (parse_body).
-    for body in (coverage_body, suggest_body):
+    access_body: dict[str, Any] = {"type": "object", "additionalProperties": False,
+                                   "properties": {
+        **common, "minutes": {**minutes, "default": 15},
+        "method": {"type": "string", "enum": ["e2sfca", "2sfca"], "default": "e2sfca"},
+        "weights": {"type": "array", "minItems": 1, "maxItems": 10,
+                    "items": {"type": "number", "exclusiveMinimum": True, "minimum": 0,
+                              "maximum": 1},
+                    "description": "E2SFCA zone weights over equal parts of minutes, "
+                                   "nearest first; default 1, 0.68, 0.22."},
+        "default_capacity": {"type": "integer", "minimum": 1, "maximum": 10000,
+                             "description": "Seats for stations with none recorded."},
+        "crowded": {"type": "integer", "minimum": 0, "maximum": 100, "default": 10}}}
+    for body in (coverage_body, suggest_body, access_body):
         for name, prop in list(body["properties"].items()):
             if "enum" in prop:  # a nullable enum must list null itself
                 prop = body["properties"][name] = {**prop, "enum": [*prop["enum"], None]}
@@ -343,6 +373,9 @@ def openapi_paths() -> dict[str, Any]:
         "/api/v1/suggest": post(
             "suggest", "The n candidate sites that add the most covered demand",
             suggest_body, "Chosen sites and the siting result"),
+        "/api/v1/access": post(
+            "access", "Capacity-aware access (2SFCA/E2SFCA) by district, with its equity",
+            access_body, "Access per district and city, equity indices, crowded stations"),
         "/api/v1/jobs/{id}": {"get": {
             "operationId": "getJob", "summary": "A planner run's status and result",
             "parameters": [{"name": "id", "in": "path", "required": True,

@@ -216,6 +216,17 @@ def _common_fields(minutes: Field) -> list[Field]:
 COVERAGE_FIELDS = _common_fields(Field("minutes", _minutes_list, REPORT_MINUTES)) + [
     Field("gaps", _bool, False), Field("gap_limit", _integer(1, 1000), 20),
     Field("geometry", _bool, False)]
+def _zone_weights(v: Any) -> list[float]:
+    if not isinstance(v, list) or not 1 <= len(v) <= 10 or not all(_is_number(x) for x in v):
+        raise InvalidInput("weights: a list of 1..10 zone weights in (0, 1], nearest zone "
+                           "first", field="weights")
+    return [float(x) for x in v]
+
+
+ACCESS_FIELDS = _common_fields(Field("minutes", _one_minutes, 15.0)) + [
+    Field("method", _str_choice("e2sfca", "2sfca"), "e2sfca"),
+    Field("weights", _zone_weights), Field("default_capacity", _integer(1, 10_000)),
+    Field("crowded", _integer(0, 100), 10)]
 SUGGEST_FIELDS = _common_fields(Field("minutes", _one_minutes, 15.0)) + [
     Field("n", _integer(1, 100), 5), Field("beta", _number(0, 1)),
     Field("exact", _bool), Field("candidates", _candidate_items),
