@@ -52,6 +52,9 @@ __all__ = ["E2SFCA_WEIGHTS", "AccessResult", "access_scores", "access_zones", "c
 
 #: Luo & Qi's (2009) E2SFCA zone weights, for three equal zones of the threshold.
 E2SFCA_WEIGHTS = (1.0, 0.68, 0.22)
+#: The smallest zone weight taken (a zone weighed less is better left out; far smaller
+#: weights would overflow the supply-to-demand ratios).
+MIN_WEIGHT = 0.001
 METHODS = ("2sfca", "e2sfca")
 
 
@@ -73,9 +76,10 @@ def access_zones(minutes: float, method: str = "e2sfca",
     if not 1 <= len(w) <= 10:
         raise InvalidInput(f"weights: {len(w)} zone weights; allowed 1..10", field="weights")
     for k, x in enumerate(w):
-        if not isinstance(x, (int, float)) or isinstance(x, bool) or not 0 < x <= 1:
-            raise InvalidInput(f"weights[{k}]: {x!r} is not a weight in (0, 1]",
-                               field="weights")
+        if not isinstance(x, (int, float)) or isinstance(x, bool) or \
+                not MIN_WEIGHT <= x <= 1:
+            raise InvalidInput(f"weights[{k}]: {x!r} is not a zone weight; allowed "
+                               f"{MIN_WEIGHT:g}..1", field="weights")
     if any(b > a for a, b in zip(w, w[1:], strict=False)):
         raise InvalidInput(f"weights: {list(w)} must not rise with travel time (nearer "
                            "zones weigh at least as much)", field="weights")
@@ -135,9 +139,10 @@ class AccessResult:
     @property
     def ratio(self) -> np.ndarray:
         """Per station ``R_j``: capacity per unit of demand in its catchment."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(self.catchment_demand > 0, self.capacity / self.catchment_demand,
-                            0.0)
+        out = np.zeros_like(self.capacity)
+        np.divide(self.capacity, self.catchment_demand, out=out,
+                  where=self.catchment_demand > 0)
+        return out
 
     def mean_access(self, mask: np.ndarray | None = None) -> float | None:
         """Demand-weighted mean access (of the units in ``mask``)."""
@@ -148,7 +153,7 @@ class AccessResult:
 
     def crowded(self, n: int = 10) -> list[dict[str, Any]]:
         """The ``n`` stations with the most demand per unit of capacity."""
-        per = np.where(self.capacity > 0, self.catchment_demand / self.capacity, 0.0)
+        per = self.catchment_demand / self.capacity  # capacities are above 0
         order = np.lexsort((self.station_ids.astype(str), -per))[:max(0, n)]
         return [{"id": str(self.station_ids[j]), "capacity": float(self.capacity[j]),
                  "catchment_demand": round(float(self.catchment_demand[j]), 6),
@@ -221,8 +226,13 @@ def access_scores(engine: TravelEngine, stations: StationSet, demand: Demand,
     cap = capacities_for(stations, capacity)
     w = weight_matrix(engine, stations, demand, zones)
     catchment = np.asarray(w.T @ demand.weight, dtype=np.float64).reshape(-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(catchment > 0, cap / catchment, 0.0)
-    scores = np.asarray(w @ ratio, dtype=np.float64).reshape(-1)
+    ratio = np.zeros_like(cap)
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.divide(cap, catchment, out=ratio, where=catchment > 0)
+        scores = np.asarray(w @ ratio, dtype=np.float64).reshape(-1)
+    if not (np.isfinite(ratio).all() and np.isfinite(scores).all()):
+        raise InvalidInput("weight: the demand within some station's reach is too small "
+                           "to divide its capacity by (below about 1e-300); scale the "
+                           "demand weights up", field="weight")
     return AccessResult(method, float(minutes), zones, scores, catchment, cap,
                         np.asarray(stations.ids, dtype=object), demand)

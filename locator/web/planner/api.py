@@ -338,8 +338,7 @@ def openapi_paths() -> dict[str, Any]:
         **common, "minutes": {**minutes, "default": 15},
         "method": {"type": "string", "enum": ["e2sfca", "2sfca"], "default": "e2sfca"},
         "weights": {"type": "array", "minItems": 1, "maxItems": 10,
-                    "items": {"type": "number", "exclusiveMinimum": True, "minimum": 0,
-                              "maximum": 1},
+                    "items": {"type": "number", "minimum": 0.001, "maximum": 1},
                     "description": "E2SFCA zone weights over equal parts of minutes, "
                                    "nearest first; default 1, 0.68, 0.22."},
         "default_capacity": {"type": "integer", "minimum": 1, "maximum": 10000,

@@ -218,7 +218,7 @@ COVERAGE_FIELDS = _common_fields(Field("minutes", _minutes_list, REPORT_MINUTES)
     Field("geometry", _bool, False)]
 def _zone_weights(v: Any) -> list[float]:
     if not isinstance(v, list) or not 1 <= len(v) <= 10 or not all(_is_number(x) for x in v):
-        raise InvalidInput("weights: a list of 1..10 zone weights in (0, 1], nearest zone "
+        raise InvalidInput("weights: a list of 1..10 zone weights in 0.001..1, nearest zone "
                            "first", field="weights")
     return [float(x) for x in v]
 
