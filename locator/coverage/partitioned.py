@@ -378,7 +378,8 @@ def dataset_coverage(path: str | Path, engine: TravelEngine, *,
     n_st = int(doc["stations"]["rows"])
     report = CoverageReport(
         engine.describe(),
-        {"used": n_st, "excluded": {}, "at": None, "unknown_hours_counted_open": 0},
+        {"used": n_st, "excluded": {}, "at": None, "unknown_hours_counted_open": 0,
+         "needs": [], "weather": None},
         {"units": int(dem["rows"]), "kind": dem.get("kind", "points"),
          "weight": dem.get("weight", "weight"), "total": _num(total),
          "source": dem.get("source", ""), "cell_m": None}, th)
