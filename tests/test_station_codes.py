@@ -111,7 +111,7 @@ def test_version_2_database_is_upgraded_with_codes(pg_url):
                              "stations_code_key"))
         for col in ("verified_by", "star_level", "code", "reported_closed_at",
                     "entry_method", "entry_app", "staffed_hours", "entry_note",
-                    "toilet_access"):  # version 4's too
+                    "toilet_access", "capacity"):  # version 4's and 6's too
             conn.execute(sa.text(f"ALTER TABLE stations DROP COLUMN {col}"))
         conn.execute(sa.text("DROP TABLE alembic_version"))  # as the old versioning left it
         conn.execute(sa.text("UPDATE locator_meta SET value = '2' "
@@ -120,7 +120,7 @@ def test_version_2_database_is_upgraded_with_codes(pg_url):
     store.dispose()
     again = StationStore(url)
     try:
-        assert again.schema_version == SCHEMA_VERSION == 5
+        assert again.schema_version == SCHEMA_VERSION == 6
         assert {s.id: s.code for s in again.all()} == {"M1": candidate_code("M1"),
                                                        "M2": candidate_code("M2")}
         assert again.get("M1").verified_by == "" and again.get("M1").star_level is None

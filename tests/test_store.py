@@ -22,7 +22,7 @@ def db_url(request, db_path):
 
 def test_schema_is_versioned(db_path):
     store = StationStore(db_path, create=True)
-    assert store.schema_version == SCHEMA_VERSION == 5
+    assert store.schema_version == SCHEMA_VERSION == 6
     con = sqlite3.connect(db_path)
     tables = {r[0] for r in con.execute("select name from sqlite_master where type='table'")}
     assert {"stations", "station_history", "locator_meta"} <= tables

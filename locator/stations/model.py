@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -37,7 +38,7 @@ FIELDS: tuple[str, ...] = (
     "id", "name", "type", "lon", "lat", "address", "district_adcode", "district_name",
     "operator", "amenities", "opening_hours", "access", "entry_method", "entry_app",
     "staffed_hours", "entry_note", "toilet_access", "phone", "status",
-    "verified_date", "verified_by", "star_level", "source",
+    "verified_date", "verified_by", "star_level", "capacity", "source",
     "code", "reported_closed_at", "created_at", "updated_at", "version",
 )
 #: Fields a user may set; the rest are kept by the store: the public ``code`` (assigned
@@ -46,11 +47,16 @@ FIELDS: tuple[str, ...] = (
 EDITABLE_FIELDS: tuple[str, ...] = FIELDS[:FIELDS.index("source") + 1]
 #: Star levels staff may set (the union's 1-5 star grading); None = not rated.
 STAR_LEVELS = (1, 2, 3, 4, 5)
+#: The most seats a station may record (a larger number is a typo, not a rest station).
+MAX_CAPACITY = 10_000
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
 _ADCODE_RE = re.compile(r"^\d{6}$")
 _PHONE_RE = re.compile(r"^[0-9+\-() ,;/转]{3,40}$")
 _STAR_RE = re.compile(r"^\s*([1-5])\s*(?:星|stars?|★)?\s*$", re.IGNORECASE)
+# "12", "12座", "12 个座位", "12个位子", "12 seats", "12.0"
+_CAPACITY_RE = re.compile(r"^([0-9]+)(?:\.0+)?\s*(?:个?\s*(?:座位?|位子?|人)|seats?)?$",
+                          re.IGNORECASE)
 _MAX_TEXT = 200
 
 
@@ -87,6 +93,9 @@ class Station:
     verified_by: str = ""
     #: The official star level (1-5) staff set; None = not rated.
     star_level: int | None = None
+    #: The number of seats (座位数) the station offers its users, 1-10,000; None = not
+    #: recorded. Capacity-aware access analysis (2SFCA) weighs stations by it.
+    capacity: int | None = None
     source: str = "staff"
     #: The short public code (``/s/<code>``, printed on the station's poster).
     code: str = ""
@@ -191,6 +200,36 @@ def _parse_star(value: Any) -> int | None:
         raise InvalidInput(f"star_level: {value!r} is not a star level; use 1-5 (or leave "
                            "empty for not rated)", field="star_level")
     return int(m.group(1))
+
+
+def _capacity_error(value: Any) -> InvalidInput:
+    return InvalidInput(f"capacity: {value!r} is not a number of seats; use a whole number "
+                        f"1-{MAX_CAPACITY:,} (e.g. 12 or 12座), or leave it empty if not "
+                        "recorded", field="capacity")
+
+
+def _parse_capacity(value: Any) -> int | None:
+    """Seats: a whole number 1-10,000 (an integral float, "12", "12座", "12个座位",
+    "12 seats"); None, "" and NaN mean not recorded."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, bool):
+        raise _capacity_error(value)
+    if isinstance(value, (int, float)):
+        if not (math.isfinite(value) and float(value).is_integer()):
+            raise _capacity_error(value)
+        n = int(value)
+    else:
+        s = unicodedata.normalize("NFKC", str(value)).strip()
+        if not s:
+            return None
+        m = _CAPACITY_RE.match(s)
+        if m is None:
+            raise _capacity_error(value)
+        n = int(m.group(1))
+    if not 1 <= n <= MAX_CAPACITY:
+        raise _capacity_error(value)
+    return n
 
 
 def _parse_code(value: Any) -> str:
@@ -325,6 +364,7 @@ def station_from_dict(data: Mapping[str, Any], *, crs: str = "wgs84",
         verified_date=_parse_date(data.get("verified_date"), "verified_date"),
         verified_by=_text(data, "verified_by", limit=100),
         star_level=_parse_star(data.get("star_level")),
+        capacity=_parse_capacity(data.get("capacity")),
         source=source,
         code=_parse_code(data.get("code")),
         reported_closed_at=_parse_timestamp(data.get("reported_closed_at"),

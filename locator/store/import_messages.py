@@ -38,7 +38,7 @@ FIELD_LABELS_EN: dict[str, str] = {
     "access": "access", "entry_method": "how to get in", "entry_app": "app for the QR code",
     "staffed_hours": "staffed hours", "entry_note": "note for the door",
     "toilet_access": "toilet access", "phone": "phone", "status": "status",
-    "verified_date": "verified date",
+    "verified_date": "verified date", "capacity": "seats",
     "source": "source",
 }
 _AMENITY_SPLIT = re.compile(r"[;,，；、|/]")
@@ -216,6 +216,12 @@ def explain(fld: str, value: Any, exc: InvalidInput, *, row: int | None, column:
         kind, zh, en = "invalid", f"{_q(value)}不是 6 位行政区划代码（如 320303）", msg
     elif fld == "verified_date":
         kind, zh, en = "invalid", f"{_q(value)}不是日期；请使用 YYYY-MM-DD（如 2026-03-01）", msg
+    elif fld == "capacity":
+        kind = "invalid"
+        zh = (f"{_q(value)}不是座位数；请填写 1 至 10,000 的整数（如 12 或 12座），"
+              "未统计请留空")
+        en = (f"{value!r} is not a number of seats; use a whole number 1-10,000 (e.g. 12), "
+              "or leave it empty if not recorded")
     elif fld == "id":
         kind, zh, en = "invalid", (f"{_q(value)}不是有效编号；请用 1-64 个字母、数字或 _ - . :，"
                                    "以字母或数字开头"), msg

@@ -49,6 +49,8 @@ HEADER_ALIASES: dict[str, str] = {
     "核验日期": "verified_date", "核实日期": "verified_date", "更新日期": "verified_date",
     "核实人": "verified_by", "核验人": "verified_by", "verified by": "verified_by",
     "星级": "star_level", "星级评定": "star_level", "stars": "star_level",
+    "seats": "capacity", "座位数": "capacity", "座位": "capacity", "容量": "capacity",
+    "可容纳人数": "capacity",
     "来源": "source", "数据来源": "source",
 }
 #: Columns that carry no station data and are dropped: row numbers, remarks, and the
@@ -70,7 +72,8 @@ FIELD_LABELS_ZH: dict[str, str] = {
     "access": "开放对象", "entry_method": "进入方式", "entry_app": "扫码应用",
     "staffed_hours": "值守时间", "entry_note": "进门说明", "toilet_access": "卫生间开放",
     "phone": "电话", "status": "状态", "verified_date": "核验日期",
-    "verified_by": "核实人", "star_level": "星级", "source": "来源", "code": "站点码",
+    "verified_by": "核实人", "star_level": "星级", "capacity": "座位数", "source": "来源",
+    "code": "站点码",
 }
 
 # A text cell that ``locator export`` neutralised against formula injection: a quote,

@@ -1,7 +1,7 @@
 """Schema versions and their migrations, on SQLite and PostgreSQL alike.
 
 The station schema (``stations``, ``station_history``, ``locator_meta``) is versioned
-by Alembic: one revision per version, ``0001`` (the first schema) to ``0005``
+by Alembic: one revision per version, ``0001`` (the first schema) to ``0006``
 (today's), in ``locator/store/migrations/versions/``, shipped inside the package.
 Alembic records the version in ``alembic_version``; ``locator_meta.schema_version``
 is kept equal to it, so that an older program, which reads only that row, refuses a
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from .sql import StationStore
 
 #: Today's schema version; the newest revision is ``f"{SCHEMA_VERSION:04d}"``.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 

@@ -99,6 +99,7 @@ stations_t = sa.Table(
     sa.Column("verified_date", sa.Date),
     sa.Column("verified_by", sa.String(100), nullable=False, default=""),
     sa.Column("star_level", sa.Integer),
+    sa.Column("capacity", sa.Integer),  # seats; NULL = not recorded
     sa.Column("source", sa.String(20), nullable=False),
     # The public code (see stations/codes.py): assigned on creation, never changed.
     sa.Column("code", sa.String(12), nullable=False, unique=True),
@@ -164,7 +165,8 @@ def _row_to_station(row: Mapping[str, Any]) -> Station:
         staffed_hours=row["staffed_hours"], entry_note=row["entry_note"],
         toilet_access=row["toilet_access"], phone=row["phone"],
         status=row["status"], verified_date=row["verified_date"],
-        verified_by=row["verified_by"], star_level=row["star_level"], source=row["source"],
+        verified_by=row["verified_by"], star_level=row["star_level"],
+        capacity=row["capacity"], source=row["source"],
         code=row["code"], reported_closed_at=_aware(row["reported_closed_at"]),
         created_at=_aware(row["created_at"]), updated_at=_aware(row["updated_at"]),
         version=row["version"],
@@ -225,7 +227,8 @@ def _station_to_row(s: Station) -> dict[str, Any]:
         "staffed_hours": s.staffed_hours, "entry_note": s.entry_note,
         "toilet_access": s.toilet_access, "phone": s.phone, "status": s.status,
         "verified_date": s.verified_date, "verified_by": s.verified_by,
-        "star_level": s.star_level, "source": s.source, "code": s.code,
+        "star_level": s.star_level, "capacity": s.capacity, "source": s.source,
+        "code": s.code,
         "reported_closed_at": s.reported_closed_at, "created_at": s.created_at,
         "updated_at": s.updated_at, "version": s.version,
     }

@@ -38,6 +38,7 @@ FIELD_ZH: dict[str, str] = {
     "phone": "电话", "opening_hours": "营业时间", "access": "开放对象",
     "occupation": "职业类别", "request": "请求", "engine": "计算方式",
     "candidates": "候选点", "n": "数量", "wait": "等待秒数", "district_adcode": "区县代码",
+    "capacity": "座位数",
 }
 
 
@@ -107,6 +108,9 @@ _ZH_RULES: list[tuple[re.Pattern[str], str]] = [(re.compile(p), zh) for p, zh in
      "{v} 应为四个数字：最小经度,最小纬度,最大经度,最大纬度"),
     (r"^(?P<v>.+?) must be finite numbers$", "{v} 应为有限数字"),
     (r"^(?P<v>.+?) is not a valid box; need (?P<r>.+)$", "{v} 不是有效范围；需要 {r}"),
+    (r"^(?P<v>.+?) is not a number of seats; use a whole number (?P<r>\S+) \(e\.g\. 12 or "
+     r"12座\), or leave it empty if not recorded$",
+     "{v} 不是座位数；应为 {r} 的整数（如 12 或 12座），未统计请留空"),
     (r"^give either open_at or open_now=true, not both$",
      "open_at 与 open_now=true 只能给一个，不能同时给"),
 ]]

@@ -9,6 +9,7 @@ from typing import Any
 from ... import __version__, config
 from ...index.results import CLOSING_SOON_MIN
 from ...stations.coords import CRS_CODES
+from ...stations.model import MAX_CAPACITY
 from ...stations.vocab import (
     ACCESS,
     AMENITIES,
@@ -128,6 +129,11 @@ def _core_spec() -> dict[str, Any]:
                               "opening_hours syntax (null: not known)."},
             "entry_note": {"type": "string"},
             "toilet_access": {"type": "string", "enum": ["", *TOILET_ACCESS.codes]},
+            "capacity": {"type": "integer", "minimum": 1, "maximum": MAX_CAPACITY,
+                         "nullable": True,
+                         "description": "Seats (座位数) the station offers its users "
+                                        "(null: not recorded); capacity-aware access "
+                                        "analysis (2SFCA) weighs stations by it."},
         },
     }
     entry = {

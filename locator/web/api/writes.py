@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 
 from ...errors import Conflict, InvalidInput
-from ...stations.model import EDITABLE_FIELDS, Station
+from ...stations.model import EDITABLE_FIELDS, MAX_CAPACITY, Station
 from ..i18n import current_lang
 from ..staff.auth import authorised, client_address, editor
 
@@ -190,6 +190,10 @@ def openapi_paths() -> dict[str, Any]:
             "access": {"type": "string"}, "phone": {"type": "string"},
             "status": {"type": "string", "enum": list(STATUSES.codes)},
             "verified_date": {"type": "string", "format": "date", "nullable": True},
+            "capacity": {"type": "integer", "minimum": 1, "maximum": MAX_CAPACITY,
+                         "nullable": True,
+                         "description": "Seats (座位数) the station offers its users; null: "
+                                        "not recorded."},
             "source": {"type": "string"},
             "confirm_duplicates": {"type": "boolean", "default": False,
                                    "description": "Store it although a station of the same "

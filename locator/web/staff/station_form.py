@@ -36,7 +36,7 @@ from ...store.import_messages import FIELD_LABELS_EN, FIELD_LABELS_ZH, explain
 FORM_FIELDS: tuple[str, ...] = (
     "name", "type", "lon", "lat", "district_adcode", "address", "operator", "amenities",
     "opening_hours", "access", "entry_method", "entry_app", "staffed_hours", "entry_note",
-    "toilet_access", "phone", "verified_date", "source",
+    "toilet_access", "capacity", "phone", "verified_date", "source",
 )
 #: Coordinate systems offered for typed or pasted coordinates: (code, zh, en).
 CRS_CHOICES: tuple[tuple[str, str, str], ...] = (
@@ -166,7 +166,8 @@ def station_values(st: Station) -> dict[str, Any]:
         "opening_hours": st.opening_hours or "", "access": st.access,
         "entry_method": st.entry_method, "entry_app": st.entry_app,
         "staffed_hours": st.staffed_hours or "", "entry_note": st.entry_note,
-        "toilet_access": st.toilet_access, "phone": st.phone,
+        "toilet_access": st.toilet_access,
+        "capacity": "" if st.capacity is None else str(st.capacity), "phone": st.phone,
         "verified_date": st.verified_date.isoformat() if st.verified_date else "",
         "source": st.source,
     }
