@@ -214,8 +214,11 @@ def _dupes(items: Iterable[tuple[str, str]]) -> None:
     for where, sid in items:
         if sid in seen:
             first = seen[sid]
-            what = ("is added by this scenario and removed or closed too"
-                    if first.startswith("add") else f"is already in {first}")
+            what = f"is already in {first}"
+            if first.startswith("add") and where.startswith(("close", "remove")):
+                what = "is added by this scenario and removed or closed too"
+            elif first.startswith("add") and where.startswith("change"):
+                what = "is added by this scenario"
             raise InvalidInput(f'{where}: station "{sid}" {what}; give each station once '
                                "(a new station's hours and seats go in its add entry)",
                                field=where)
