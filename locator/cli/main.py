@@ -552,6 +552,7 @@ def _register_commands() -> None:
         main.add_command(cmd)
     for cmd in (*staff_commands, *alert_commands, settings_cmd):
         main.add_command(cmd)
+    from .profile import profile_cmd; main.add_command(profile_cmd)  # noqa: E702, I001
     from .scenario import scenario_cmd; main.add_command(scenario_cmd)  # noqa: E702, I001
 
 
