@@ -8,15 +8,19 @@ must equal (and does; see ``tests/test_scenario.py``).
 
 Comparing is incremental. :func:`scenario_base` computes the base once: for each
 threshold, how many counted stations reach each demand unit (the engine's
-``reach_counts``, uncapped). :meth:`ScenarioBase.compare` then touches only the stations
-a scenario adds, closes, removes or changes. Whether a touched station counts is
-decided by :func:`~.metrics.select_stations` for its base and its scenario version at
-the run's time (a station whose hours change is removed when it is open now and closed
-then, added the other way round, untouched when it is open or closed in both; closing
-is removing); a capacity change alone changes no coverage. The reach of the stations
-that start or stop counting (the engine's ``coverage_matrix``, on the demand units near
-them for the straight-line engine, else on all) is added to or taken from the counts;
-a unit is covered at count >= 1, cross-covered at count >= 2. The figures are then
+``reach_counts`` capped at 3, what the figures need: 0, 1, 2, 3+), the base report and,
+for the straight-line engine, a KD-tree of the demand. :meth:`ScenarioBase.compare` then
+touches only the stations a scenario adds, closes, removes or changes. Whether a touched
+station counts is decided by :func:`~.metrics.select_stations` for its base and its
+scenario version at the run's time (a station whose hours change is removed when it is
+open now and closed then, added the other way round, untouched when it is open or
+closed in both; closing is removing); a capacity change alone changes no coverage. The
+demand units within reach of a station that starts or stops counting (the engine's
+``coverage_matrix``, on the units near it for the straight-line engine, else on all)
+are the only ones whose count can change; their counts are taken again on the
+scenario's stations (``reach_counts``, capped at 3; exact where an uncapped count minus
+the removed stations' reach would need every unit's full count), the others keep
+theirs. A unit is covered at count >= 1, cross-covered at count >= 2. The figures are
 computed by the same code as :func:`~.metrics.coverage_report`, so they are the fresh
 run's to the last bit.
 
@@ -110,6 +114,8 @@ _KEYS = ("name", "description", "crs", "add", "add_defaults", "close", "remove",
 _SITE_KEYS = ("rank", "gain")
 _PROBE = {"id": "probe", "name": "probe", "type": "outdoor_worker", "lon": 117.0, "lat": 34.0}
 _MAX_NAME = 100
+#: Reach counts are kept up to 3: the figures tell 0, 1, 2 and 3+ stations apart.
+_CAP = 3
 #: Columns of :meth:`ScenarioResult.rows` (the deltas CSV), in order.
 ROW_FIELDS = ("scenario", "minutes", "level", "adcode", "name", "name_en",
               "base_share_demand", "scenario_share_demand", "change_points",
@@ -494,7 +500,8 @@ class ScenarioResult:
 @dataclass(frozen=True, eq=False)
 class ScenarioBase:
     """The base a scenario is compared with, computed once (:func:`scenario_base`):
-    the stations that count, each unit's reach count per threshold, the base report."""
+    the stations that count, each unit's reach count per threshold (capped at 3), the
+    base report."""
 
     engine: TravelEngine
     records: tuple[Station, ...]
@@ -538,9 +545,11 @@ class ScenarioBase:
                        excluded={k: excluded[k] for k in order if excluded.get(k)},
                        unknown_hours_counted_open=unknown)
         sites = plus + minus
-        sign = np.array([1] * len(plus) + [-1] * len(minus), dtype=np.int64)
         lon = np.array([s.lon for s in sites], dtype=np.float64)
         lat = np.array([s.lat for s in sites], dtype=np.float64)
+        keep = ~np.isin(self.stations.ids, np.array([s.id for s in minus], dtype=object))
+        s_lon = np.concatenate((self.stations.lon[keep], lon[:len(plus)]))
+        s_lat = np.concatenate((self.stations.lat[keep], lat[:len(plus)]))
         cand = self._near(lon, lat)
         n_groups = len(self._groups)
         st_dist = self._station_districts(plus, minus)
@@ -553,12 +562,12 @@ class ScenarioBase:
             if sites and cand.size:
                 a = self.engine.coverage_matrix(lon, lat, dem.lon[cand], dem.lat[cand],
                                                 t.minutes)
-                delta = np.asarray(a.astype(np.int64) @ sign).ravel()
-                hit = np.flatnonzero(delta)
+                hit = np.flatnonzero(np.diff(a.indptr))  # units a touched station reaches
                 if hit.size:
                     rows = cand[hit]
                     new = counts.copy()
-                    new[rows] += delta[hit]
+                    new[rows] = self.engine.reach_counts(s_lon, s_lat, dem.lon[rows],
+                                                         dem.lat[rows], t.minutes, cap=_CAP)
                     gained = np.sort(rows[(counts[rows] == 0) & (new[rows] > 0)])
                     lost = np.sort(rows[(counts[rows] > 0) & (new[rows] == 0)])
             per, city = (_figures(self._group, n_groups, new, dem) if new is not counts
@@ -650,7 +659,7 @@ def scenario_base(engine: TravelEngine, records: Iterable[Station], demand: Dema
                   needs: Sequence[str] | None = None) -> ScenarioBase:
     """The base every scenario is compared with: the stations that count (as
     :func:`~.metrics.select_stations` with ``at``, ``types``, ``weather``, ``needs``),
-    each demand unit's reach count at each threshold (default 5, 10, 15) and the base
+    each demand unit's reach count (capped at 3) at each threshold (default 5, 10, 15) and the base
     coverage report (equal to :func:`~.metrics.coverage_report`'s)."""
     thresholds = check_thresholds(minutes)
     records = tuple(sorted(records, key=lambda s: s.id))
@@ -667,7 +676,7 @@ def scenario_base(engine: TravelEngine, records: Iterable[Station], demand: Dema
     thr = []
     radius = getattr(engine, "radius_m", None)
     for m in thresholds:
-        c = engine.reach_counts(st.lon, st.lat, demand.lon, demand.lat, m)
+        c = engine.reach_counts(st.lon, st.lat, demand.lon, demand.lat, m, cap=_CAP)
         counts[m] = np.asarray(c, dtype=np.int64)
         per, city = _figures(group, len(groups), counts[m], demand)
         thr.append(ThresholdCoverage(
