@@ -327,8 +327,7 @@ class _Stations:
 
 def _station_states(records: Sequence[Any], day: date, *, rule: str, tz: str,
                     types: Iterable[str] | None, needs: Iterable[str] | None,
-                    weather: str | None, excluded_before: dict[str, int] | None
-                    ) -> _Stations:
+                    weather: str | None) -> _Stations:
     # The static part of select_stations' rule with a time: status open, the types, the
     # amenities; the same function decides it, so the rule lives in one place.
     base = select_stations(records, statuses=["open"], types=types, needs=needs,
@@ -352,13 +351,9 @@ def _station_states(records: Sequence[Any], day: date, *, rule: str, tz: str,
         for h, v in enumerate(states):
             counted[j, h] = v != "closed"
             unknown[j, h] = v == "unknown"
-    excluded = dict(excluded_before or {})
-    for reason, k in base.excluded.items():
-        excluded[reason] = excluded.get(reason, 0) + k
     return _Stations(base.ids, base.lon, base.lat,
                      np.array([s.district_adcode or "" for s in kept], dtype=object),
-                     counted, unknown, {k: v for k, v in excluded.items() if v},
-                     base.needs, base.weather)
+                     counted, unknown, dict(base.excluded), base.needs, base.weather)
 
 
 # --------------------------------------------------------------------------- results
@@ -545,8 +540,7 @@ def coverage_profile(engine: TravelEngine, records: Sequence[Any], demand: Deman
                      types: Iterable[str] | None = None, needs: Iterable[str] | None = None,
                      weather: str | None = None, tz: str = DEFAULT_TIMEZONE,
                      night_hours: Iterable[int] = NIGHT_HOURS,
-                     reference_hour: int = REFERENCE_HOUR,
-                     _excluded_before: dict[str, int] | None = None) -> CoverageProfile:
+                     reference_hour: int = REFERENCE_HOUR) -> CoverageProfile:
     """Covered share of demand at each of the 24 hours of ``day``, city-wide and by
     district, with cross-coverage and the night gaps.
 
@@ -588,7 +582,7 @@ def coverage_profile(engine: TravelEngine, records: Sequence[Any], demand: Deman
         if name in DEMAND_PROFILES and name != "uniform":
             prof_info["notice"] = PROFILE_NOTICE
     st = _station_states(records, d, rule=rule, tz=tz, types=types, needs=needs,
-                         weather=weather, excluded_before=_excluded_before)
+                         weather=weather)
     groups, group = _district_groups(demand, districts)
     n_groups = len(groups)
 
@@ -708,8 +702,7 @@ def _hour_figures(units: np.ndarray, sums: np.ndarray, area: np.ndarray | None
 # --------------------------------------------------------------------------- planning service
 
 
-def profile_run(spec_or_records: Any, data: Any, minutes: float = 15.0,
-                day: date | str | None = None, *,
+def profile_run(spec_or_records: Any, data: Any, minutes: float, day: date | str, *,
                 profile: str | Sequence[float] | None = None, hourly_demand: Any = None,
                 rule: str = "start", engine: TravelEngine | None = None,
                 types: Sequence[str] | None = None, weather: str | None = None,
@@ -726,8 +719,6 @@ def profile_run(spec_or_records: Any, data: Any, minutes: float = 15.0,
     """
     from .planning import RunSpec, run_flags, spec_of
 
-    if day is None:
-        raise InvalidInput("day: no day given; give YYYY-MM-DD, e.g. 2026-12-07", field="day")
     if isinstance(spec_or_records, RunSpec):
         spec = spec_or_records
         if spec.at is not None:
@@ -737,7 +728,6 @@ def profile_run(spec_or_records: Any, data: Any, minutes: float = 15.0,
             raise InvalidInput("types: with a RunSpec the stations are already chosen; give "
                                "types, weather and needs to spec_of", field="types")
         types, weather, needs = None, spec.stations.weather, spec.stations.needs or None
-        excluded = dict(spec.stations.excluded)
     else:
         if engine is None:
             raise InvalidInput("engine: station records need an engine (or pass a RunSpec)",
@@ -745,15 +735,20 @@ def profile_run(spec_or_records: Any, data: Any, minutes: float = 15.0,
         made = engine
         spec = spec_of(lambda: made, list(spec_or_records), at=None, types=types,
                        weather=weather, needs=needs)
-        excluded = dict(spec.stations.excluded)
     res = coverage_profile(spec.engine, spec.records, data.demand, day, minutes=minutes,
                            districts=data.districts, profile=profile,
                            hourly_demand=hourly_demand, rule=rule, types=types, needs=needs,
-                           weather=weather, _excluded_before=excluded)
+                           weather=weather)
     flags = run_flags(spec, data.demand)
     if res.demand_profile.get("notice"):
         flags["profile_notice"] = res.demand_profile["notice"]
     out = {**res.to_dict(), **flags}
+    # What the spec left out before the profile saw the records (closed, other types,
+    # lacking amenities) is left out all day too.
+    excluded = dict(out["stations"]["excluded_all_day"])
+    for reason, k in spec.stations.excluded.items():
+        excluded[reason] = excluded.get(reason, 0) + k
+    out["stations"] = {**out["stations"], "excluded_all_day": excluded}
     if with_rows:
         out["rows"] = res.rows(notice=flags.get("notice", ""))
     return out
