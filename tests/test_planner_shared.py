@@ -276,7 +276,7 @@ def test_a_run_whose_process_was_killed_is_computed_again(apps, database, demand
 
 def test_a_failed_run_is_not_reused(apps, database):
     a, b = apps(), apps()
-    bad = {"from_gaps": True, "n": 100}
+    bad = {"from_gaps": True, "n": 100, "grid_spacing_m": 0}  # too few candidates
     r = a.test_client().post("/api/v1/suggest", json=bad)
     assert r.status_code == 400 and r.get_json()["invalid_params"][0]["name"] == "n"
     r = b.test_client().post("/api/v1/suggest", json=bad)

@@ -197,7 +197,8 @@ def coverage_cmd(ctx, mode, minutes_text, engine_name, pbf, speed, detour, deman
                 dask_run = results.get("dask")
                 results["gaps"] = find_gaps(
                     eng, stations, dem, max(minutes), limit=n_gaps,
-                    counts=None if dask_run is None else dask_run.reach_counts)
+                    counts=None if dask_run is None else dask_run.reach_counts,
+                    districts=dist)
             elif step == "redundant" and "dask" in results:
                 dask_run = results["dask"]
                 results["redundant"] = redundancy_from_sums(
@@ -454,8 +455,11 @@ def _print_coverage(doc: dict[str, Any], illustrative: bool) -> None:
         for g in gaps:
             lon, lat = g["rep_point"]
             near = g.get("nearest_station_m")
+            where = "、".join(g.get("district_names") or g.get("districts") or [])
             click.echo(f"  {g['rank']}. uncovered demand {g.get('demand') or 0:,.0f} around "
-                       f"{lon:.5f},{lat:.5f}; nearest station {g.get('nearest_station_id')} "
+                       f"{lon:.5f},{lat:.5f}" + (f" ({where})" if where else "") +
+                       f"; nearest station {g.get('nearest_station_name') or '—'} "
+                       f"[{g.get('nearest_station_id') or '—'}] "
                        f"({'—' if near is None else f'{near:,.0f} m'})")
 
 
@@ -573,14 +577,18 @@ def _write_gaps(gaps, out: Path, illustrative: bool, network: bool = False) -> N
 @click.option("-n", "--sites", "n", default=10, show_default=True,
               help="How many new stations to place.")
 @click.option("--candidates", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Candidate sites CSV (id, lon, lat), e.g. partner shops. Default: the "
-                   "representative points of the largest gaps.")
+              help="Candidate sites CSV (id, lon, lat), e.g. partner shops. Default: a grid "
+                   "inside the largest gaps (--grid-spacing apart).")
 @click.option("--candidates-from", "cands_from", type=click.Choice(["gaps", "nodes"]),
               default="gaps", show_default=True,
-              help="Without --candidates: the gaps' representative points, or road nodes "
-                   "(--engine network) within reach of uncovered demand, one per --spacing.")
+              help="Without --candidates: a grid inside the gaps (on --engine network "
+                   "also road nodes within reach of uncovered demand, one per --spacing), "
+                   "or road nodes only.")
 @click.option("--spacing", type=float, default=250.0, show_default=True,
-              help="With --candidates-from nodes: metres between candidate road nodes.")
+              help="On a road network: metres between candidate road nodes.")
+@click.option("--grid-spacing", type=float, default=500.0, show_default=True,
+              help="Metres between candidate points of the grid inside each gap (0: one "
+                   "point per gap, its representative demand unit).")
 @click.option("--matrix", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Precomputed travel matrix CSV (demand_id, site_id, minutes|distance_m).")
 @click.option("--threshold", type=float, default=None,
@@ -611,7 +619,7 @@ def _write_gaps(gaps, out: Path, illustrative: bool, network: bool = False) -> N
               help="Write the chosen sites: .geojson or .csv.")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--db", default=None, help="Station database [default: LOCATOR_DB].")
-def suggest_cmd(n, candidates, cands_from, spacing, matrix, threshold, mode, minutes,
+def suggest_cmd(n, candidates, cands_from, spacing, grid_spacing, matrix, threshold, mode, minutes,
                 engine_name, pbf, speed, detour, beta, exact, demand, weight, districts, crs,
                 at, ignore_hours, weather, out, as_json, db) -> None:
     """Choose N new station sites that add the most covered demand (maximal covering)."""
@@ -620,7 +628,6 @@ def suggest_cmd(n, candidates, cands_from, spacing, matrix, threshold, mode, min
                            "neither --candidates nor --matrix", field="candidates-from")
     from ..coverage import (
         build_siting_problem,
-        candidates_from_gaps,
         find_gaps,
         read_candidates,
         read_matrix_csv,
@@ -643,8 +650,14 @@ def suggest_cmd(n, candidates, cands_from, spacing, matrix, threshold, mode, min
                     cands = candidates_near_uncovered(eng, stations.lon, stations.lat, dem,
                                                       minutes, spacing_m=spacing)
                 elif matrix is None:
-                    cands = candidates_from_gaps(find_gaps(eng, stations, dem, minutes,
-                                                           limit=max(50, 10 * n)))
+                    from ..coverage.planning import PlanningData, RunSpec, gap_candidates
+
+                    gaps = find_gaps(eng, stations, dem, minutes, limit=max(50, 10 * n),
+                                     districts=dist)
+                    cands = gap_candidates(
+                        RunSpec(lambda e=eng: e, stations, tuple(records), sample, when),
+                        PlanningData(dem, dist), minutes, gaps=gaps, spacing_m=grid_spacing,
+                        node_spacing_m=spacing)
                 else:
                     cands = None
             elif step == "problem":
@@ -673,8 +686,13 @@ def suggest_cmd(n, candidates, cands_from, spacing, matrix, threshold, mode, min
     if cands is not None:
         where = {str(i): (float(x), float(y))
                  for i, x, y in zip(cands.ids, cands.lon, cands.lat, strict=True)}
-        doc["sites"] = [{"id": s, "lon": where[s][0], "lat": where[s][1], "gain": round(g, 6)}
-                        for s, g in zip(chosen, result.best.gains, strict=True) if s in where]
+        from ..coverage.naming import PlaceNamer
+
+        doc["sites"] = PlaceNamer(stations, dist).name_sites(
+            [{"rank": k, "id": s, "lon": where[s][0], "lat": where[s][1], "gain": round(g, 6)}
+             for k, (s, g) in enumerate(zip(chosen, result.best.gains, strict=True), start=1)
+             if s in where])
+        doc["candidates"] = {"count": len(cands), "source": cands.source}
     if out is not None:
         _write_sites(doc.get("sites", [{"id": s} for s in chosen]), out, illustrative,
                      engine_name == "network")
@@ -690,9 +708,13 @@ def suggest_cmd(n, candidates, cands_from, spacing, matrix, threshold, mode, min
     gap_text = "not computed" if gap is None else f"{100 * gap:.2f}%"
     click.echo(f"Covered before: {_pct(doc['share_before'])}; after {n} new sites: "
                f"{_pct(doc['share_after'])} (method: {doc['best']}; greedy gap {gap_text})")
+    if "candidates" in doc:
+        click.echo(f"Candidates: {doc['candidates']['count']:,} ({doc['candidates']['source']})")
     for i, s in enumerate(doc.get("sites", [{"id": s} for s in chosen]), 1):
-        click.echo(f"  {i}. {s['id']}" + (f"  {s['lon']:.6f},{s['lat']:.6f}" if "lon" in s
-                                           else ""))
+        click.echo(f"  {i}. {s.get('name') or s['id']}" +
+                   (f"  [{s['id']}]" if s.get("name") else "") +
+                   (f"  {s['lon']:.6f},{s['lat']:.6f}" if "lon" in s else "") +
+                   (f"  +{s['gain']:,.1f}" if s.get("gain") is not None else ""))
 
 
 def _write_sites(sites: list[dict[str, Any]], out: Path, illustrative: bool,

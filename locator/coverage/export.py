@@ -1,5 +1,6 @@
-"""Covered areas, gaps and suggested sites as GeoJSON and CSV, for the CLI's files and
-the planner's downloads (GeoPackage, which needs geopandas, is written by the CLI).
+"""Covered areas, gaps and suggested sites as GeoJSON, CSV and Excel (XLSX), for the
+CLI's files and the planner's downloads (GeoPackage, which needs geopandas, is written
+by the CLI).
 
 Every export carries its caveats with it: ``notice`` (figures computed on illustrative
 demand or sample stations) and ``attribution`` (data derived from OpenStreetMap roads)
@@ -19,7 +20,8 @@ from typing import Any
 from .. import config
 from .gaps import GapReport
 
-__all__ = ["covered_area_geojson", "gaps_csv", "gaps_geojson", "sites_csv", "sites_geojson"]
+__all__ = ["covered_area_geojson", "gaps_csv", "gaps_geojson", "gaps_table", "sites_csv",
+           "sites_geojson", "sites_table", "xlsx_bytes"]
 
 #: Attribution of everything derived from OpenStreetMap roads.
 OSM_ATTRIBUTION = config.OSM_NOTICE
@@ -60,44 +62,96 @@ def gaps_geojson(gaps: GapReport, *, notice: str | None = None,
     return fc
 
 
-def gaps_csv(gaps: GapReport, *, notice: str | None = None,
-             attribution: str | None = None) -> str:
-    """One row per gap: rank, uncovered demand, area, representative point, districts and
-    the nearest existing station."""
+def gaps_table(gaps: GapReport, *, notice: str | None = None,
+               attribution: str | None = None) -> tuple[list[str], list[list[Any]]]:
+    """The gaps as a header and rows (for CSV and XLSX): rank, uncovered demand, area,
+    representative point, district codes and names, and the nearest counted station
+    by id and name."""
     header = ["rank", "demand", "area_km2", "units", "lon", "lat", "districts",
-              "nearest_station_id", "nearest_station_m", "nearest_station_minutes", "notice",
-              "attribution"]
+              "district_names", "nearest_station_id", "nearest_station_name",
+              "nearest_station_m", "nearest_station_minutes", "notice", "attribution"]
     rows = []
     for g in gaps.gaps:
         d = g.to_dict(geometry=False)
         rows.append([d["rank"], _cell(d["demand"]), _cell(d["area_km2"]), d["units"],
                      d["rep_point"][0], d["rep_point"][1], ";".join(d["districts"]),
-                     _cell(d["nearest_station_id"]), _cell(d["nearest_station_m"]),
+                     ";".join(d["district_names"]), _cell(d["nearest_station_id"]),
+                     _cell(d["nearest_station_name"]), _cell(d["nearest_station_m"]),
                      _cell(d["nearest_station_minutes"]), notice or "", attribution or ""])
-    return _csv(header, rows)
+    return header, rows
+
+
+def gaps_csv(gaps: GapReport, *, notice: str | None = None,
+             attribution: str | None = None) -> str:
+    """:func:`gaps_table` as CSV."""
+    return _csv(*gaps_table(gaps, notice=notice, attribution=attribution))
 
 
 def sites_geojson(sites: Sequence[Mapping[str, Any]], *, notice: str | None = None,
                   attribution: str | None = None) -> dict[str, Any]:
-    """Suggested sites (``id``, ``lon``, ``lat``, optional ``gain``) as points, in the
-    order chosen."""
+    """Suggested sites (``id``, ``lon``, ``lat``, optional ``gain`` and the
+    :class:`~.naming.PlaceName` fields) as points, in the order chosen."""
     feats = []
     for rank, s in enumerate(sites, start=1):
         props = {"rank": rank, "id": s["id"]}
-        if s.get("gain") is not None:
-            props["gain"] = s["gain"]
+        for key in ("gain", *_SITE_NAME_FIELDS):
+            if s.get(key) is not None:
+                props[key] = s[key]
         feats.append({"type": "Feature", "id": s["id"], "properties": props,
                       "geometry": ({"type": "Point", "coordinates": [s["lon"], s["lat"]]}
                                    if s.get("lon") is not None else None)})
     return {"type": "FeatureCollection", "features": feats, **_caveats(notice, attribution)}
 
 
+#: The naming fields a suggested site carries (see :class:`.naming.PlaceName`).
+_SITE_NAME_FIELDS = ("name", "district_adcode", "district_name", "nearest_station_id",
+                     "nearest_station_name", "nearest_station_m")
+
+
+def sites_table(sites: Sequence[Mapping[str, Any]], *, notice: str | None = None,
+                attribution: str | None = None) -> tuple[list[str], list[list[Any]]]:
+    """The suggested sites as a header and rows (for CSV and XLSX), in the order
+    chosen: rank, id, name, district code and name, nearest station, position, the
+    demand each adds."""
+    header = ["rank", "id", *_SITE_NAME_FIELDS, "lon", "lat", "gain", "notice",
+              "attribution"]
+    rows = [[rank, s["id"], *(_cell(s.get(k)) for k in _SITE_NAME_FIELDS),
+             _cell(s.get("lon")), _cell(s.get("lat")), _cell(s.get("gain")),
+             notice or "", attribution or ""] for rank, s in enumerate(sites, start=1)]
+    return header, rows
+
+
 def sites_csv(sites: Sequence[Mapping[str, Any]], *, notice: str | None = None,
               attribution: str | None = None) -> str:
-    """One row per suggested site, in the order chosen."""
-    rows = [[rank, s["id"], _cell(s.get("lon")), _cell(s.get("lat")), _cell(s.get("gain")),
-             notice or "", attribution or ""] for rank, s in enumerate(sites, start=1)]
-    return _csv(["rank", "id", "lon", "lat", "gain", "notice", "attribution"], rows)
+    """:func:`sites_table` as CSV."""
+    return _csv(*sites_table(sites, notice=notice, attribution=attribution))
+
+
+def xlsx_bytes(sheets: Sequence[tuple[str, Sequence[str], Sequence[Sequence[Any]]]], *,
+               notice: str | None = None, attribution: str | None = None) -> bytes:
+    """An Excel workbook of ``(sheet title, header, rows)`` sheets; the caveats
+    (``notice``, ``attribution``) stay in the rows' own columns and are also written
+    above the header of every sheet, so a printed or filtered sheet keeps them. Text
+    starting with "=" is stored as text, never as a formula."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    for title, header, rows in sheets:
+        ws = wb.create_sheet(title[:31])
+        for line in (notice, attribution):
+            if line:
+                ws.append([line])
+        ws.append(list(header))
+        ws.freeze_panes = f"A{ws.max_row + 1}"
+        for r in rows:
+            ws.append(list(r))
+            for cell in ws[ws.max_row]:
+                if isinstance(cell.value, str) and cell.value.startswith("="):
+                    cell.data_type = "s"  # text, never a formula
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
 
 
 def covered_area_geojson(engine: Any, lon: Any, lat: Any, minutes: float, *,

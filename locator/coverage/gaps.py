@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInput
-from .demand import Demand
+from .demand import Demand, Districts
 from .metrics import StationSet, _num
 from .straight import TravelEngine, check_minutes
 
-__all__ = ["Gap", "GapReport", "find_gaps"]
+__all__ = ["Gap", "GapReport", "district_names", "find_gaps"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,9 @@ class Gap:
     ``rep_lon``/``rep_lat`` is the uncovered unit (``rep_id``) nearest to the
     demand-weighted centre of the gap: a real demand location inside it, suitable as
     a candidate site. ``nearest_station_m`` is the great-circle distance from there
-    to the nearest counted station, ``nearest_station_minutes`` the engine's time.
+    to the nearest counted station, ``nearest_station_minutes`` the engine's time;
+    ``nearest_station_name`` its name. ``district_names`` are the names of
+    ``districts`` (same order; the codes where no names were given).
     """
 
     rank: int
@@ -43,6 +45,8 @@ class Gap:
     nearest_station_id: str | None
     nearest_station_m: float
     nearest_station_minutes: float
+    nearest_station_name: str | None = None
+    district_names: tuple[str, ...] = ()
 
     def to_dict(self, *, geometry: bool = True) -> dict[str, Any]:
         import shapely.geometry
@@ -52,7 +56,10 @@ class Gap:
             "area_km2": _num(None if self.area_m2 is None else self.area_m2 / 1e6),
             "units": self.units, "rep_id": self.rep_id,
             "rep_point": [round(self.rep_lon, 6), round(self.rep_lat, 6)],
-            "districts": list(self.districts), "nearest_station_id": self.nearest_station_id,
+            "districts": list(self.districts),
+            "district_names": list(self.district_names or self.districts),
+            "nearest_station_id": self.nearest_station_id,
+            "nearest_station_name": self.nearest_station_name,
             "nearest_station_m": _num(self.nearest_station_m, 1),
             "nearest_station_minutes": _num(self.nearest_station_minutes, 2),
         }
@@ -92,7 +99,8 @@ class GapReport:
 def find_gaps(engine: TravelEngine, stations: StationSet, demand: Demand,
               minutes: float = 15.0, *, link_m: float | None = None, min_demand: float = 0.0,
               limit: int | None = None, include_zero_weight: bool = False,
-              counts: np.ndarray | None = None) -> GapReport:
+              counts: np.ndarray | None = None,
+              districts: Districts | None = None) -> GapReport:
     """Contiguous uncovered areas, largest uncovered demand first.
 
     With unit polygons (grids, hexagons, polygon demand), uncovered units sharing an
@@ -106,7 +114,7 @@ def find_gaps(engine: TravelEngine, stations: StationSet, demand: Demand,
     area demand every unit has weight). Gaps with less than ``min_demand`` are
     dropped; ``limit`` keeps the first ones. ``counts``: each unit's reach count at
     ``minutes`` computed elsewhere (a partitioned run's ``reach_counts``), in place of
-    computing it here.
+    computing it here. ``districts`` names the gaps' districts.
     """
     import shapely
     from scipy.sparse import coo_matrix
@@ -205,14 +213,29 @@ def find_gaps(engine: TravelEngine, stations: StationSet, demand: Demand,
         for code, wv in zip(demand.district[idx[mem]].tolist(), w[mem].tolist(), strict=True):
             dw[code] = dw.get(code, 0.0) + wv
         k = rank - 1
+        codes = tuple(sorted((d for d in dw if d), key=lambda d: (-dw[d], d)))
         gaps.append(Gap(
             rank, float(comp_w[c]), area, int(mem.size), poly, str(demand.ids[r_unit]),
             float(demand.lon[r_unit]), float(demand.lat[r_unit]),
-            tuple(sorted((d for d in dw if d), key=lambda d: (-dw[d], d))),
-            None if near_i[k] < 0 else str(stations.ids[near_i[k]]),
-            float(near_m[k]), float(near_min[k])))
+            codes, None if near_i[k] < 0 else str(stations.ids[near_i[k]]),
+            float(near_m[k]), float(near_min[k]),
+            None if near_i[k] < 0 else stations.name_of(int(near_i[k])),
+            district_names(codes, districts)))
     return GapReport(m, method, link, float(w.sum()), int(n), tuple(gaps),
                      demand.is_illustrative)
+
+
+def district_names(codes: tuple[str, ...], districts: Districts | None,
+                   lang: str = "zh") -> tuple[str, ...]:
+    """The names of district ``codes`` (Chinese, or English where known with
+    ``lang="en"``); a code without a name stays a code."""
+    if districts is None:
+        return codes
+    out = []
+    for c in codes:
+        zh, en = districts.label(c)
+        out.append(((en or zh) if lang == "en" else zh) or c)
+    return tuple(out)
 
 
 def _edge_neighbours(cells: np.ndarray, eps: float = 0.05) -> tuple[np.ndarray, np.ndarray]:

@@ -94,6 +94,7 @@ class StationSet:
     unknown_hours_counted_open: int = 0
     needs: tuple[str, ...] = ()
     weather: str | None = None
+    names: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         ids = np.asarray(self.ids, dtype=object).reshape(-1)
@@ -107,9 +108,20 @@ class StationSet:
         object.__setattr__(self, "ids", ids)
         object.__setattr__(self, "lon", lon)
         object.__setattr__(self, "lat", lat)
+        names = (ids if self.names is None else
+                 np.asarray(self.names, dtype=object).reshape(-1))
+        if names.size != ids.size:
+            raise InvalidInput("stations: names and ids must be equally long",
+                               field="stations")
+        object.__setattr__(self, "names", names)
 
     def __len__(self) -> int:
         return int(self.lon.size)
+
+    def name_of(self, i: int) -> str:
+        """The name of station ``i`` (its id when it has none)."""
+        assert self.names is not None  # set in __post_init__
+        return str(self.names[i] or self.ids[i])
 
     def describe(self) -> dict[str, Any]:
         return {"used": len(self), "excluded": dict(self.excluded),
@@ -159,6 +171,7 @@ def select_stations(stations: Iterable[Station], *, at: datetime | str | None = 
                {STATION_TYPES.parse(t, field="types") for t in
                 ([types] if isinstance(types, str) else types)})
     ids: list[str] = []
+    names: list[str] = []
     lon: list[float] = []
     lat: list[float] = []
     excluded = {"closed": 0, "status": 0, "type": 0, "not_open_at": 0, "lacking": 0}
@@ -182,12 +195,13 @@ def select_stations(stations: Iterable[Station], *, at: datetime | str | None = 
             if state == "unknown":
                 unknown += 1
         ids.append(s.id)
+        names.append(s.name)
         lon.append(s.lon)
         lat.append(s.lat)
     return StationSet(np.asarray(ids, dtype=object), np.asarray(lon, dtype=np.float64),
                       np.asarray(lat, dtype=np.float64),
                       {k: v for k, v in excluded.items() if v}, when, unknown,
-                      tuple(sorted(need_codes)), kind)
+                      tuple(sorted(need_codes)), kind, np.asarray(names, dtype=object))
 
 
 def weather_kind(weather: str) -> str:

@@ -251,6 +251,12 @@ class NetworkEngine:
         with self._lock:
             self._snap_cache.clear()
 
+    def placeable(self, lon: Any, lat: Any) -> np.ndarray:
+        """Boolean mask of the points :meth:`snap_stations` can place on the network
+        (inside its extent, within ``max_snap_m`` of a road)."""
+        x, y = check_lonlat(lon, lat, "site")
+        return np.asarray(self._snap(x, y).ok, dtype=bool)
+
     def snap_stations(self, lon: Any, lat: Any, *, what: str = "station") -> Snapped:
         """Snap stations; every one must lie on the network.
 

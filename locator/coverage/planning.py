@@ -36,7 +36,14 @@ from .demand import Demand, Districts
 from .equity import equity_report
 from .gaps import find_gaps
 from .metrics import StationSet, coverage_report, select_stations
-from .siting import Candidates, build_siting_problem, candidates_from_gaps, suggest_sites
+from .naming import PlaceNamer
+from .siting import (
+    Candidates,
+    build_siting_problem,
+    candidates_from_gaps,
+    merge_candidates,
+    suggest_sites,
+)
 from .straight import TravelEngine
 
 __all__ = [
@@ -49,6 +56,8 @@ __all__ = [
     "capacities_of",
     "compute_plan",
     "coverage_run",
+    "gap_candidates",
+    "name_sites",
     "node_candidates",
     "resolve_at",
     "run_flags",
@@ -58,6 +67,8 @@ __all__ = [
 
 #: Thresholds the planner page's report always shows (plus the run's own).
 PLAN_REPORT_MINUTES = (5.0, 10.0, 15.0)
+#: Metres between candidate road nodes added to the gaps' grid on a road network.
+NODE_SPACING_M = 250.0
 #: Seconds the exact siting solver may take in a planner run.
 EXACT_TIME_LIMIT_S = 20.0
 ILLUSTRATIVE_NOTICE = ("示例数据：结果基于示意需求或示例站点，不代表真实情况 / Illustrative: "
@@ -161,22 +172,57 @@ def coverage_run(spec: RunSpec, data: PlanningData, minutes: Sequence[float], *,
                           districts=data.districts)
     out = {**rep.to_dict(), **run_flags(spec, data.demand), "gaps": None}
     if gaps:
-        g = find_gaps(spec.engine, spec.stations, data.demand, max(minutes), limit=gap_limit)
+        g = find_gaps(spec.engine, spec.stations, data.demand, max(minutes), limit=gap_limit,
+                      districts=data.districts)
         out["gaps"] = g.to_dict(geometry=geometry)
     return out
 
 
+def gap_candidates(spec: RunSpec, data: PlanningData, minutes: float, *,
+                   spacing_m: float | None = None, node_spacing_m: float | None = None,
+                   gaps: Any = None) -> Candidates:
+    """Candidate sites in the gaps: a grid inside each gap (``spacing_m`` apart, see
+    :func:`.siting.candidates_from_gaps`) and, on a road network, road nodes within
+    reach of the uncovered demand (one per ``node_spacing_m``, default
+    :data:`NODE_SPACING_M`); grid points the network cannot place are left out."""
+    if gaps is None:
+        gaps = find_gaps(spec.engine, spec.stations, data.demand, minutes,
+                         districts=data.districts)
+    cands = [candidates_from_gaps(gaps, spacing_m=spacing_m)] if gaps.gaps else []
+    placeable = getattr(spec.engine, "placeable", None)
+    if callable(placeable):  # a road network: its placeable grid points, and road nodes
+        if cands:
+            ok = placeable(cands[0].lon, cands[0].lat)
+            cands = [Candidates(cands[0].ids[ok], cands[0].lon[ok], cands[0].lat[ok],
+                                cands[0].source)] if ok.any() else []
+        cands.append(node_candidates(spec, data.demand, minutes,
+                                     node_spacing_m or NODE_SPACING_M))
+        cands = [c for c in cands if len(c)]
+    if not cands:
+        raise InvalidInput("candidates: every demand unit is covered, so there are no "
+                           "candidate sites", field="candidates")
+    return cands[0] if len(cands) == 1 else merge_candidates(*cands)
+
+
+def name_sites(spec: RunSpec, data: PlanningData, sites: list[dict[str, Any]],
+               lang: str = "zh") -> list[dict[str, Any]]:
+    """``sites`` (dicts with ``lon``/``lat``) named by district and nearest counted
+    station (:class:`.naming.PlaceNamer`)."""
+    return PlaceNamer(spec.stations, data.districts).name_sites(sites, lang)
+
+
 def suggest_run(spec: RunSpec, data: PlanningData, minutes: float, *, n: int, beta: float,
                 exact: bool | None, candidates: Candidates | None,
-                node_spacing_m: float | None = None,
-                time_limit: float = EXACT_TIME_LIMIT_S) -> dict[str, Any]:
-    """The ``n`` new sites that add the most covered demand, as JSON. Candidates: those
-    given, else road nodes (``node_spacing_m``), else the gaps' points."""
+                node_spacing_m: float | None = None, spacing_m: float | None = None,
+                time_limit: float = EXACT_TIME_LIMIT_S, lang: str = "zh") -> dict[str, Any]:
+    """The ``n`` new sites that add the most covered demand, as JSON, each named by its
+    district and nearest station. Candidates: those given, else road nodes only (with
+    ``node_spacing_m``), else :func:`gap_candidates` (a grid in the gaps, ``spacing_m``
+    apart, plus road nodes on a road network)."""
     if candidates is None and node_spacing_m is not None:
         candidates = node_candidates(spec, data.demand, minutes, node_spacing_m)
     elif candidates is None:
-        candidates = candidates_from_gaps(find_gaps(spec.engine, spec.stations, data.demand,
-                                                    minutes))
+        candidates = gap_candidates(spec, data, minutes, spacing_m=spacing_m)
     problem = build_siting_problem(spec.engine, spec.stations, data.demand, candidates,
                                    minutes)
     res = suggest_sites(problem, n, beta=beta, exact=exact, time_limit=time_limit)
@@ -191,7 +237,8 @@ def suggest_run(spec: RunSpec, data: PlanningData, minutes: float, *, n: int, be
                 "units": len(data.demand), "source": data.demand.source,
                 "total": round(data.demand.total_weight, 6)},
             "candidates": {"count": len(candidates), "source": candidates.source},
-            "siting": res.to_dict(), "sites": sites, **run_flags(spec, data.demand)}
+            "siting": res.to_dict(), "sites": name_sites(spec, data, sites, lang),
+            **run_flags(spec, data.demand)}
 
 
 @dataclass(frozen=True)
@@ -211,20 +258,38 @@ class Plan:
         """The plan less its inputs (what a shared run stores)."""
         return (self.report, self.gaps, self.suggestions, self.candidates, self.covered_area)
 
+    def site_list(self, lang: str = "zh") -> list[dict[str, Any]]:
+        """The suggested sites in the order chosen, with their added demand, each named
+        by district and nearest station (``name``, ``district_adcode``, ...)."""
+        if self.suggestions is None or self.candidates is None:
+            return []
+        c = self.candidates
+        where = {str(i): (float(x), float(y))
+                 for i, x, y in zip(c.ids, c.lon, c.lat, strict=True)}
+        best = self.suggestions.best
+        sites = [{"rank": k, "id": sid, "lon": round(where[sid][0], 7),
+                  "lat": round(where[sid][1], 7), "gain": round(g, 6)}
+                 for k, (sid, g) in enumerate(zip(best.site_ids, best.gains, strict=True),
+                                              start=1)]
+        return name_sites(self.spec, self.data, sites, lang)
+
 
 def compute_plan(spec: RunSpec, data: PlanningData, minutes: float, *, n: int,
-                 sites_from: str = "gaps", node_spacing_m: float = 250.0) -> Plan:
+                 sites_from: str = "gaps", node_spacing_m: float = 250.0,
+                 spacing_m: float | None = None) -> Plan:
     """Coverage at the report's thresholds and ``minutes``, the gaps at ``minutes``,
-    ``n`` suggested sites (from the gaps or from road nodes) and, on a road network,
-    the covered area."""
+    ``n`` suggested sites (``sites_from="gaps"``: :func:`gap_candidates`; ``"nodes"``:
+    road nodes only) and, on a road network, the covered area."""
     thresholds = sorted({*PLAN_REPORT_MINUTES, minutes})
     rep = coverage_report(spec.engine, spec.stations, data.demand, minutes=thresholds,
                           districts=data.districts)
-    gaps = find_gaps(spec.engine, spec.stations, data.demand, minutes)
+    gaps = find_gaps(spec.engine, spec.stations, data.demand, minutes,
+                     districts=data.districts)
     sugg = cands = None
     if n and gaps.gaps:
         cands = (node_candidates(spec, data.demand, minutes, node_spacing_m)
-                 if sites_from == "nodes" else candidates_from_gaps(gaps))
+                 if sites_from == "nodes" else
+                 gap_candidates(spec, data, minutes, gaps=gaps, spacing_m=spacing_m))
         problem = build_siting_problem(spec.engine, spec.stations, data.demand, cands,
                                        minutes)
         sugg = suggest_sites(problem, min(n, len(cands)), exact=False)

@@ -33,6 +33,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .. import config
 from .._paths import templates_dir
 from ..errors import InvalidInput
@@ -325,6 +327,7 @@ def _gap_rows(gaps: GapReport | None, districts: Districts | None,
              "area": _fmt(None if g.area_m2 is None else g.area_m2 / 1e6, 2),
              "districts": "、".join(names.get(d, d) for d in g.districts),
              "point": f"{g.rep_lon:.5f}, {g.rep_lat:.5f}",
+             "nearest_name": g.nearest_station_name or g.nearest_station_id or "—",
              "nearest": (_fmt(g.nearest_station_minutes, 1)
                          if math.isfinite(g.nearest_station_minutes) else "—")}
             for g in gaps.gaps[:TABLE_GAPS]]
@@ -377,7 +380,8 @@ def report_context(report: CoverageReport, *, gaps: GapReport | None = None,
     if sample:
         warnings.append(t("示例数据：站点为演示用的示例站点，并非真实站点。",
                           "Sample data: the stations are illustrative, not real stations."))
-    sites = site_rows(suggestions, candidates, gaps, crs)
+    sites = _named(site_rows(suggestions, candidates, gaps, crs), station_list, districts,
+                   lang)
     boundary = None if districts is None else _boundary_attribution(districts)
     map_html, map_script = coverage_map(
         report, main=main, t=t, lang=lang, crs=crs, station_list=station_list,
@@ -401,6 +405,21 @@ def report_context(report: CoverageReport, *, gaps: GapReport | None = None,
         siting=None if suggestions is None else suggestions.to_dict(),
         map_html=map_html, map_script=map_script, attributions=tuple(attr_list),
         standalone=standalone)
+
+
+def _named(sites: list[dict[str, Any]], stations: Any, districts: Districts | None,
+           lang: str) -> list[dict[str, Any]]:
+    """Suggested sites named by district and nearest counted station."""
+    from .naming import PlaceNamer
+
+    if not sites:
+        return sites
+    st = stations
+    if st is not None and not isinstance(st, StationSet):
+        st = StationSet(np.array([s.id for s in st], dtype=object),
+                        np.array([s.lon for s in st]), np.array([s.lat for s in st]),
+                        names=np.array([s.name for s in st], dtype=object))
+    return PlaceNamer(st, districts).name_sites(sites, lang)
 
 
 def _boundary_attribution(districts: Districts) -> str | None:

@@ -339,8 +339,8 @@ def coverage_map(report: CoverageReport, *, main: float, t: Any, lang: str, crs:
             notes.append(t(f"地图只画出最大的 {MAP_GAPS} 个缺口（共 {len(gaps.gaps):,} 个）。",
                            f"The map shows the {MAP_GAPS} largest of {len(gaps.gaps):,} gaps."))
     if sites:
-        payload["sites"] = [[s["rank"], s["id"], s["map"][0], s["map"][1], s["gain"]]
-                            for s in sites]
+        payload["sites"] = [[s["rank"], s.get("name") or s["id"], s["map"][0], s["map"][1],
+                             s["gain"]] for s in sites]
     payload["notes"] = notes
     payload["attribution"] = attribution
     layers = [(k, n, show) for k, n, show in (

@@ -33,7 +33,7 @@ import heapq
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -56,9 +56,15 @@ __all__ = [
     "evaluate_sites",
     "exact_sites",
     "greedy_sites",
+    "merge_candidates",
     "suggest_sites",
 ]
 
+#: Default spacing of the candidate grid inside gaps, metres: half a 15-minute walk
+#: (1 km), so a gap offers sites its reach circles overlap.
+GAP_GRID_SPACING_M = 500.0
+#: At most this many candidates from gaps (the grid widens in large gaps to fit).
+GAP_GRID_MAX_SITES = 5000
 #: ``exact=None`` solves exactly only up to this many candidate sites ...
 EXACT_AUTO_MAX_SITES = 500
 #: ... and this many non-zeros in the rows that matter.
@@ -99,14 +105,70 @@ class Candidates:
         return int(self.lon.size)
 
 
-def candidates_from_gaps(gaps: GapReport) -> Candidates:
-    """One candidate per gap: its representative point (ids ``gap-1``, ``gap-2``...)."""
+def candidates_from_gaps(gaps: GapReport, *, spacing_m: float | None = None,
+                         max_sites: int = GAP_GRID_MAX_SITES) -> Candidates:
+    """Candidates inside the gaps: each gap's representative point (id ``gap-<rank>``)
+    and a square grid of points ``spacing_m`` apart inside its polygon (ids
+    ``gap-<rank>-<k>``), so that a large gap offers several sites, not one. The grid is
+    laid in a local equal-area projection, aligned on the representative point. About
+    ``max_sites`` at most in all: when the gaps' area needs more, the spacing is widened
+    evenly (never narrowed) until they fit. ``spacing_m=0`` gives the representative
+    points only."""
+    import shapely
+
+    from .demand import local_equal_area
+
     if not gaps.gaps:
         raise InvalidInput("candidates: the gap report has no gaps, so there are no "
                            "candidate sites", field="candidates")
-    return Candidates(np.array([f"gap-{g.rank}" for g in gaps.gaps], dtype=object),
-                      np.array([g.rep_lon for g in gaps.gaps]),
-                      np.array([g.rep_lat for g in gaps.gaps]), "gaps")
+    spacing = GAP_GRID_SPACING_M if spacing_m is None else spacing_m
+    if not (isinstance(spacing, (int, float)) and math.isfinite(spacing)
+            and (spacing == 0 or 50 <= spacing <= 50_000)):
+        raise InvalidInput(f"spacing_m: {spacing_m!r} is out of range; allowed 50-50,000 "
+                           "metres, or 0 for one point per gap", field="spacing_m")
+    ids = [f"gap-{g.rank}" for g in gaps.gaps]
+    lon = [g.rep_lon for g in gaps.gaps]
+    lat = [g.rep_lat for g in gaps.gaps]
+    if spacing > 0:
+        # One projection for the whole report (gaps of one city): areas and spacings in
+        # metres, the grid aligned on each gap's representative point.
+        fwd, inv = local_equal_area(round(float(np.mean(lon)), 2), round(float(np.mean(lat)), 2))
+        polys = [shapely.transform(g.polygon, lambda xy: np.column_stack(fwd.transform(*xy.T)))
+                 for g in gaps.gaps]
+        areas = np.array([p.area for p in polys])
+        budget = max(0, int(max_sites) - len(ids))
+        # The spacing that keeps the grid points within budget (about area / s² each).
+        s_all = float(spacing)
+        if budget and areas.sum() / s_all ** 2 > budget:
+            s_all = math.sqrt(areas.sum() / budget)
+        for g, poly in zip(gaps.gaps, polys, strict=True):
+            if poly.is_empty:
+                continue
+            rx, ry = fwd.transform(g.rep_lon, g.rep_lat)
+            x0, y0, x1, y1 = poly.bounds
+            gx = rx + s_all * np.arange(math.floor((x0 - rx) / s_all),
+                                        math.ceil((x1 - rx) / s_all) + 1)
+            gy = ry + s_all * np.arange(math.floor((y0 - ry) / s_all),
+                                        math.ceil((y1 - ry) / s_all) + 1)
+            xx, yy = (a.ravel() for a in np.meshgrid(gx, gy))
+            shapely.prepare(poly)
+            inside = shapely.contains_xy(poly, xx, yy) & ((xx - rx) ** 2 + (yy - ry) ** 2 > 1.0)
+            if not inside.any():
+                continue
+            px, py = inv.transform(xx[inside], yy[inside])
+            ids.extend(f"gap-{g.rank}-{k}" for k in range(1, int(inside.sum()) + 1))
+            lon.extend(np.asarray(px).tolist())
+            lat.extend(np.asarray(py).tolist())
+    return Candidates(np.array(ids, dtype=object), np.array(lon), np.array(lat), "gaps")
+
+
+def merge_candidates(*sets: Candidates) -> Candidates:
+    """Several candidate sets as one (ids must not repeat across them); its source
+    names them all (``gaps+nodes``)."""
+    return Candidates(np.concatenate([c.ids for c in sets]),
+                      np.concatenate([c.lon for c in sets]),
+                      np.concatenate([c.lat for c in sets]),
+                      "+".join(dict.fromkeys(c.source for c in sets)))
 
 
 def candidates_from_demand(demand: Demand, mask: Any = None, *, prefix: str = "cell-"
@@ -454,8 +516,15 @@ def suggest_sites(problem: SitingProblem, n: int, *, beta: float = 0.0,
     :data:`EXACT_AUTO_MAX_SITES` sites and :data:`EXACT_AUTO_MAX_NNZ` non-zeros in the
     rows that matter). On the 500 m Xuzhou demo layer with 21,506 candidate cells an
     exact solve of n=10 took about 50 s, so large instances are greedy-only by default.
+    For ``n=1`` the greedy, which tries every candidate, is the exact answer.
     """
     greedy = greedy_sites(problem, n, beta=beta)
+    if n == 1 and exact is not False:
+        # One site: the greedy tries every candidate, so it is the optimum.
+        return SitingResult(1, greedy.beta, problem.minutes, problem.total_demand,
+                            problem.baseline_covered, greedy,
+                            replace(greedy, method="exact", status="optimal",
+                                    bound=greedy.objective))
     if exact is None:
         rows = _relevant_rows(problem, greedy.beta)
         exact = (problem.matrix.shape[1] <= EXACT_AUTO_MAX_SITES

@@ -42,6 +42,7 @@ from ...stations.coords import parse_crs, validate_lonlat
 from ...stations.vocab import STATION_TYPES
 from ...store.files import SAMPLE_NOTICE
 from .. import get_registry
+from ..i18n import current_lang
 from ..params import Param, choice, number, parse_args
 from .body import (
     ACCESS_FIELDS,
@@ -143,14 +144,18 @@ def api_suggest():
     minutes, n, exact = a["minutes"], a["n"], a["exact"]
     beta = 0.0 if a["beta"] is None else a["beta"]
     spacing = a["spacing_m"] if a["from_nodes"] else None
+    grid = a["grid_spacing_m"] if a["from_gaps"] else None
+    lang = current_lang()  # read here: the run may go on in a job's thread
     params = {"minutes": minutes, "n": n, "beta": beta, "exact": exact,
               "node_spacing_m": spacing, "from_gaps": bool(a["from_gaps"]),
+              "grid_spacing_m": grid,
               "candidates": None if cands is None else {
                   "ids": [str(i) for i in cands.ids], "lon": cands.lon, "lat": cands.lat,
                   "source": cands.source}}
     return _answer("suggest", lambda: suggest_run(spec, data, minutes, n=n, beta=beta,
                                                   exact=exact, candidates=cands,
-                                                  node_spacing_m=spacing), a["wait"],
+                                                  node_spacing_m=spacing, spacing_m=grid,
+                                                  lang=lang), a["wait"],
                    key=_key("suggest", spec, a, params))
 
 
@@ -328,6 +333,14 @@ def openapi_paths() -> dict[str, Any]:
                        "description": "Use road nodes within reach of uncovered demand, one "
                                       "per spacing_m (engine 'network')."},
         "spacing_m": {"type": "number", "minimum": 10, "maximum": 10000, "default": 250},
+        "grid_spacing_m": {"oneOf": [{"type": "number", "enum": [0]},
+                                     {"type": "number", "minimum": 50, "maximum": 50000}],
+                           "default": 500,
+                           "description": "With from_gaps: metres between the candidate "
+                                          "points of the grid inside each gap (0: one point "
+                                          "per gap; otherwise at least 50). On a road "
+                                          "network road nodes within reach of the "
+                                          "uncovered demand are added."},
         "from_gaps": {"type": "boolean", "default": False,
                       "description": "Use one candidate per gap instead of 'candidates'."},
         "crs": {"type": "string", "enum": ["wgs84", "gcj02", "bd09"], "default": "wgs84",

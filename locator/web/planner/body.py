@@ -96,6 +96,13 @@ def _integer(lo: int, hi: int) -> Callable[[Any], int]:
     return parse
 
 
+def _grid_spacing(v: Any) -> float:
+    if not _is_number(v) or not math.isfinite(v) or not (v == 0 or 50 <= v <= 50_000):
+        raise InvalidInput(f"{v!r} is not a grid spacing; allowed 0 (one point per gap) or "
+                           "50..50000 metres")
+    return float(v)
+
+
 def _bool(v: Any) -> bool:
     if not isinstance(v, bool):
         raise InvalidInput(f"{v!r} is not a boolean; allowed: true, false")
@@ -231,4 +238,5 @@ SUGGEST_FIELDS = _common_fields(Field("minutes", _one_minutes, 15.0)) + [
     Field("n", _integer(1, 100), 5), Field("beta", _number(0, 1)),
     Field("exact", _bool), Field("candidates", _candidate_items),
     Field("from_gaps", _bool, False), Field("from_nodes", _bool, False),
-    Field("spacing_m", _number(10, 10_000, " metres"), 250.0), Field("crs", _crs, "wgs84")]
+    Field("spacing_m", _number(10, 10_000, " metres"), 250.0),
+    Field("grid_spacing_m", _grid_spacing, 500.0), Field("crs", _crs, "wgs84")]

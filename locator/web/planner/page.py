@@ -477,7 +477,8 @@ def _waiting() -> Response:
     return resp
 
 
-def _attachment(body: str, mimetype: str, a: dict[str, Any], what: str, ext: str) -> Response:
+def _attachment(body: str | bytes, mimetype: str, a: dict[str, Any], what: str,
+                ext: str) -> Response:
     stamp = (a["at"].strftime("%Y%m%d-%H%M") if a["at"] is not None else "any-time")
     name = f"{what}-{a['mode']}-{a['minutes']:g}min-{stamp}.{ext}"
     resp = Response(body, mimetype=mimetype)
@@ -497,20 +498,28 @@ def planner_report():
     return _attachment(html, "text/html", a, "coverage", "html")
 
 
-EXPORTS = {"gaps.geojson", "gaps.csv", "sites.geojson", "sites.csv", "covered.geojson"}
+EXPORTS = {"gaps.geojson", "gaps.csv", "gaps.xlsx", "sites.geojson", "sites.csv",
+           "sites.xlsx", "covered.geojson", "coverage.xlsx"}
+_MIME = {"csv": "text/csv", "geojson": "application/geo+json",
+         "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
 @bp.get("/planner/<name>")
 def planner_export(name: str):
-    """The page's gaps or suggested sites as GeoJSON or CSV (with the page's arguments)."""
+    """The page's gaps or suggested sites as GeoJSON, CSV or XLSX, its covered area as
+    GeoJSON, or the whole run as one workbook (coverage by district and threshold, gaps,
+    sites), with the page's arguments."""
     import orjson
 
     from ...coverage.export import (
         covered_area_geojson,
         gaps_csv,
         gaps_geojson,
+        gaps_table,
         sites_csv,
         sites_geojson,
+        sites_table,
+        xlsx_bytes,
     )
 
     if name not in EXPORTS:
@@ -523,11 +532,22 @@ def planner_export(name: str):
     caveats = {"notice": flags.get("notice"),
                "attribution": _OSM if a["engine"] == "network" else None}
     layer, ext = name.split(".")
+    body: str | bytes
     if layer == "covered":
         st = plan.spec.stations
         body = orjson.dumps(covered_area_geojson(
             plan.spec.engine, st.lon, st.lat, plan.minutes, geometry=plan.covered_area,
             notice=caveats["notice"])).decode()
+    elif ext == "xlsx":
+        sheets = []
+        if layer == "coverage":
+            sheets.append((_("覆盖率", "Coverage"), *_coverage_table(plan)))
+        if layer in ("coverage", "gaps"):
+            sheets.append((_("覆盖缺口", "Gaps"), *gaps_table(plan.gaps, **caveats)))
+        if layer in ("coverage", "sites"):
+            sheets.append((_("建议新站点", "Suggested sites"),
+                           *sites_table(_site_list(plan), **caveats)))
+        body = xlsx_bytes(sheets, **caveats)
     elif layer == "gaps":
         body = (gaps_csv(plan.gaps, **caveats) if ext == "csv" else
                 orjson.dumps(gaps_geojson(plan.gaps, **caveats)).decode())
@@ -535,19 +555,28 @@ def planner_export(name: str):
         sites = _site_list(plan)
         body = (sites_csv(sites, **caveats) if ext == "csv" else
                 orjson.dumps(sites_geojson(sites, **caveats)).decode())
-    mime = "text/csv" if ext == "csv" else "application/geo+json"
-    what = {"gaps": "gaps", "sites": "new-sites", "covered": "covered-area"}[layer]
-    return _attachment(body, mime, a, what, ext)
+    what = {"gaps": "gaps", "sites": "new-sites", "covered": "covered-area",
+            "coverage": "coverage"}[layer]
+    return _attachment(body, _MIME[ext], a, what, ext)
+
+
+def _coverage_table(plan: Plan) -> tuple[list[str], list[list[Any]]]:
+    """Coverage by threshold, city-wide and by district (code and name), for the
+    workbook."""
+    header = ["minutes", "district_adcode", "district_name", "demand_total",
+              "demand_covered", "share_demand", "share_area", "share_cross"]
+    rows: list[list[Any]] = []
+    for t in plan.report.to_dict()["thresholds"]:
+        for d in [{"adcode": "", "name": _("全市", "city-wide"), **t["city"]},
+                  *t["districts"]]:
+            rows.append([t["minutes"], d.get("adcode", ""), d.get("name", ""),
+                         d.get("demand_total"), d.get("demand_covered"),
+                         d.get("share_demand"), d.get("share_area"), d.get("share_cross")])
+    return header, rows
 
 
 def _site_list(plan: Plan) -> list[dict[str, Any]]:
-    """The page's suggested sites, in the order chosen, with their added demand."""
-    if plan.suggestions is None or plan.candidates is None:
-        return []
-    c = plan.candidates
-    where = {str(i): (float(x), float(y)) for i, x, y in zip(c.ids, c.lon, c.lat, strict=True)}
-    best = plan.suggestions.best
-    return [{"id": sid, "lon": round(where[sid][0], 7), "lat": round(where[sid][1], 7),
-             "gain": round(g, 6)} for sid, g in zip(best.site_ids, best.gains, strict=True)]
+    """The page's suggested sites, in the order chosen, named in the page's language."""
+    return plan.site_list(current_lang())
 
 
