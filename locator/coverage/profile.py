@@ -201,6 +201,10 @@ def _holiday_name(day: date) -> str | None:
     return None
 
 
+#: The largest hour multiplier (a larger one is a typo, and sums of them overflow).
+MAX_MULTIPLIER = 1e6
+
+
 def demand_multipliers(profile: str | Sequence[float] | None) -> tuple[str, np.ndarray]:
     """The profile's name (``custom`` for numbers) and its 24 multipliers, checked:
     a name of :data:`DEMAND_PROFILES`, or 24 finite non-negative numbers, not all 0."""
@@ -221,12 +225,12 @@ def demand_multipliers(profile: str | Sequence[float] | None) -> tuple[str, np.n
     if values.size != HOURS:
         raise InvalidInput(f"profile: {values.size} values given; an hour profile needs 24 "
                            "(one multiplier per hour, 00:00 first)", field="profile")
-    bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
+    bad = np.flatnonzero(~np.isfinite(values) | (values < 0) | (values > MAX_MULTIPLIER))
     if bad.size:
         h = int(bad[0])
         raise InvalidInput(f"profile: the multiplier of hour {h:02d}:00 is "
-                           f"{float(values[h])!r}; multipliers must be finite and >= 0",
-                           field="profile")
+                           f"{float(values[h])!r}; multipliers must be finite, 0 to "
+                           f"{MAX_MULTIPLIER:,.0f}", field="profile")
     if not values.sum() > 0:
         raise InvalidInput("profile: every multiplier is 0; at least one hour needs "
                            "demand", field="profile")

@@ -52,7 +52,9 @@ from .body import (
     MAX_THRESHOLDS,
     MAX_WAIT_S,
     MODES,
+    PROFILE_FIELDS,
     REPORT_MINUTES,
+    SCENARIO_FIELDS,
     SUGGEST_FIELDS,
     candidates_of,
     json_body,
@@ -174,6 +176,57 @@ def api_access():
     minutes = a["minutes"]
     return _answer("access", lambda: access_run(spec, data, minutes, **kw), a["wait"],
                    key=_key("access", spec, a, params))
+
+
+@bp.post("/api/v1/profile")
+def api_profile():
+    """The 24-hour coverage profile of a day (each hour's stations, at HH:00 or for
+    the whole hour), city-wide and by district, with the night gaps."""
+    from ...coverage.profile import profile_run
+
+    a = parse_body(json_body(), PROFILE_FIELDS)
+    if a["day"] is None:
+        raise InvalidInput("day: required; give the day of the profile as YYYY-MM-DD "
+                           "(a weekday, a weekend day or a public holiday)", field="day")
+    spec = _spec_of({**a, "at": None})
+    data = planner_state().data()
+    minutes, day, prof, rule, rows = a["minutes"], a["day"], a["profile"], a["rule"], a["rows"]
+    params = {"minutes": minutes, "day": day.isoformat(), "profile": prof, "rule": rule,
+              "rows": rows}
+    return _answer("profile", lambda: profile_run(spec, data, minutes, day, profile=prof,
+                                                  rule=rule, with_rows=rows), a["wait"],
+                   key=_key("profile", spec, a, params))
+
+
+@bp.post("/api/v1/scenarios")
+def api_scenarios():
+    """Base against each scenario (stations added, closed, removed, hours or capacity
+    changed): the change by threshold and district, the demand that gains and loses."""
+    from ...coverage.scenario import scenario_run
+
+    a = parse_body(json_body(), SCENARIO_FIELDS)
+    if not a["scenarios"]:
+        raise InvalidInput("scenarios: required; give 1..10 scenarios (name, add, close, "
+                           "remove, change)", field="scenarios")
+    records = get_registry().index.stations()
+    scenarios = a["scenarios"]
+    for i, sc in enumerate(scenarios):
+        try:
+            sc.check(records)  # unknown stations: a 400 now, not a failed job
+        except InvalidInput as e:
+            raise InvalidInput(f"scenarios[{i}].{e.message}",
+                               field=f"scenarios[{i}].{e.field or ''}".rstrip(".")) from None
+    spec = _spec_of(a)
+    data = planner_state().data()
+    make = make_engine(a["engine"], a["mode"], a["speed_kmh"], a["detour"])
+    minutes, at, units = a["minutes"], a["at"], a["units"]
+    types, weather = a["types"], a["weather"]
+    params = {"minutes": list(minutes), "units": units,
+              "scenarios": [sc.to_dict() for sc in scenarios]}
+    return _answer("scenarios", lambda: scenario_run(
+        make, records, data, minutes, scenarios, at=at, types=types,
+        weather=weather).to_dict(units=units), a["wait"],
+        key=_key("scenarios", spec, a, params))
 
 
 @bp.get("/api/v1/jobs/<job_id>")
@@ -357,7 +410,52 @@ def openapi_paths() -> dict[str, Any]:
         "default_capacity": {"type": "integer", "minimum": 1, "maximum": 10000,
                              "description": "Seats for stations with none recorded."},
         "crowded": {"type": "integer", "minimum": 0, "maximum": 100, "default": 10}}}
-    for body in (coverage_body, suggest_body, access_body):
+    no_at = {k: v for k, v in common.items() if k != "at"}
+    profile_body: dict[str, Any] = {"type": "object", "additionalProperties": False,
+                                    "required": ["day"], "properties": {
+        **no_at, "minutes": {**minutes, "default": 15},
+        "day": {"type": "string", "format": "date",
+                "description": "The day (YYYY-MM-DD): a weekday, a weekend day or a public "
+                               "holiday; each hour counts the stations open then."},
+        "profile": {"oneOf": [{"type": "string", "enum": ["uniform", "sanitation",
+                                                          "delivery"]},
+                              {"type": "array", "minItems": 24, "maxItems": 24,
+                               "items": {"type": "number", "minimum": 0,
+                                         "maximum": 1e6}}],
+                    "description": "Demand by hour: a named profile (illustrative) or 24 "
+                                   "multipliers, hour 0 first."},
+        "rule": {"type": "string", "enum": ["start", "whole_hour"], "default": "start",
+                 "description": "A station counts in an hour if open at HH:00 (start) or "
+                                "for the whole hour."},
+        "rows": {"type": "boolean", "default": False,
+                 "description": "Add the table's rows (hour x city/district)."}}}
+    station_add = {"type": "object", "required": ["id", "lon", "lat"], "properties": {
+        "id": {"type": "string"}, "name": {"type": "string"}, "type": {"type": "string"},
+        "lon": {"type": "number"}, "lat": {"type": "number"},
+        "opening_hours": {"type": "string"},
+        "capacity": {"type": "integer", "minimum": 1, "maximum": 10000}}}
+    scenario = {"type": "object", "properties": {
+        "name": {"type": "string"}, "description": {"type": "string"},
+        "crs": {"type": "string", "enum": ["wgs84", "gcj02", "bd09"]},
+        "add": {"type": "array", "items": station_add},
+        "add_defaults": {"type": "object"},
+        "close": {"type": "array", "items": {"type": "string"}},
+        "remove": {"type": "array", "items": {"type": "string"}},
+        "change": {"type": "object", "additionalProperties": {"type": "object", "properties": {
+            "opening_hours": {"type": "string"},
+            "capacity": {"type": "integer", "minimum": 1, "maximum": 10000}}}}}}
+    scenarios_body: dict[str, Any] = {"type": "object", "additionalProperties": False,
+                                      "required": ["scenarios"], "properties": {
+        **common,
+        "minutes": {"oneOf": [minutes, {"type": "array", "items": minutes, "minItems": 1,
+                                        "maxItems": MAX_THRESHOLDS}],
+                    "default": list(REPORT_MINUTES)},
+        "scenarios": {"type": "array", "minItems": 1, "maxItems": 10, "items": scenario,
+                      "description": "Named scenarios on top of the current stations "
+                                     "(the JSON form of `locator scenario` files)."},
+        "units": {"type": "boolean", "default": False,
+                  "description": "List the demand units that gain and lose coverage."}}}
+    for body in (coverage_body, suggest_body, access_body, profile_body, scenarios_body):
         for name, prop in list(body["properties"].items()):
             if "enum" in prop:  # a nullable enum must list null itself
                 prop = body["properties"][name] = {**prop, "enum": [*prop["enum"], None]}
@@ -388,6 +486,12 @@ def openapi_paths() -> dict[str, Any]:
         "/api/v1/access": post(
             "access", "Capacity-aware access (2SFCA/E2SFCA) by district, with its equity",
             access_body, "Access per district and city, equity indices, crowded stations"),
+        "/api/v1/profile": post(
+            "profile", "The 24-hour coverage profile of a day, city-wide and by district",
+            profile_body, "Each hour's stations and coverage, the night gaps"),
+        "/api/v1/scenarios": post(
+            "scenarios", "Base against scenarios: stations added, closed, removed, changed",
+            scenarios_body, "The change by threshold and district, gains and losses"),
         "/api/v1/jobs/{id}": {"get": {
             "operationId": "getJob", "summary": "A planner run's status and result",
             "parameters": [{"name": "id", "in": "path", "required": True,

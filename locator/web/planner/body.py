@@ -234,6 +234,49 @@ ACCESS_FIELDS = _common_fields(Field("minutes", _one_minutes, 15.0)) + [
     Field("method", _str_choice("e2sfca", "2sfca"), "e2sfca"),
     Field("weights", _zone_weights), Field("default_capacity", _integer(1, 10_000)),
     Field("crowded", _integer(0, 100), 10)]
+def _day(v: Any) -> Any:
+    from ...coverage.profile import parse_day
+
+    if not isinstance(v, str):
+        raise InvalidInput(f"day: {v!r} is not a date; give YYYY-MM-DD", field="day")
+    return parse_day(v)
+
+
+def _demand_profile(v: Any) -> Any:
+    from ...coverage.profile import demand_multipliers
+
+    if not isinstance(v, (str, list)):
+        raise InvalidInput("profile: a profile name or a list of 24 multipliers",
+                           field="profile")
+    demand_multipliers(v)  # checked here: a 400, not a failed job
+    return v
+
+
+def _scenario_items(v: Any) -> list[Any]:
+    from ...coverage.scenario import Scenario
+
+    if not isinstance(v, list) or not 1 <= len(v) <= MAX_SCENARIOS:
+        raise InvalidInput(f"scenarios: a list of 1..{MAX_SCENARIOS} scenarios",
+                           field="scenarios")
+    out = []
+    for i, item in enumerate(v):
+        try:
+            out.append(Scenario.from_dict(item, name=f"scenario {i + 1}"))
+        except InvalidInput as e:
+            where = f"scenarios[{i}]"
+            raise InvalidInput(f"{where}.{e.message}", field=f"{where}.{e.field or ''}"
+                               .rstrip(".")) from None
+    return out
+
+
+#: Scenarios one request may compare with the base.
+MAX_SCENARIOS = 10
+_NO_AT = [f for f in _common_fields(Field("minutes", _one_minutes, 15.0)) if f.name != "at"]
+PROFILE_FIELDS = [*_NO_AT, Field("day", _day), Field("profile", _demand_profile),
+                  Field("rule", _str_choice("start", "whole_hour"), "start"),
+                  Field("rows", _bool, False)]
+SCENARIO_FIELDS = _common_fields(Field("minutes", _minutes_list, REPORT_MINUTES)) + [
+    Field("scenarios", _scenario_items), Field("units", _bool, False)]
 SUGGEST_FIELDS = _common_fields(Field("minutes", _one_minutes, 15.0)) + [
     Field("n", _integer(1, 100), 5), Field("beta", _number(0, 1)),
     Field("exact", _bool), Field("candidates", _candidate_items),
