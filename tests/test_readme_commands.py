@@ -84,7 +84,15 @@ def workdir(tmp_path, monkeypatch, tiny_csv):
              for k in range(1, 13)]
     Path("partner_sites.csv").write_text("id,lon,lat\n" + "\n".join(sites) + "\n",
                                          encoding="utf-8")
+    Path("five_more.json").write_text(readme_scenario(), encoding="utf-8")
     return tmp_path
+
+
+def readme_scenario() -> str:
+    """The scenario file the README shows (its one JSON block), as written there."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```json\n(.*?)```", text, flags=re.S)
+    return block
 
 
 def _run(runner, command: str, **kw):
@@ -162,6 +170,26 @@ def _check_planning(runner, cmds: dict[str, str]) -> None:
     with open("access.csv", encoding="utf-8-sig", newline="") as f:
         rows = [row for row in csv.reader(f) if row and not row[0].startswith("#")]
     assert rows[0][-1] == "access" and len(rows) > 1000  # the illustrative layer's units
+    named = _run(runner, cmds["suggest-xlsx"])
+    import openpyxl
+
+    ws = openpyxl.load_workbook("new_sites.xlsx").active
+    table = [[c.value for c in r] for r in ws.iter_rows()]
+    head = next(i for i, r in enumerate(table) if r[0] == "rank")
+    sites = [dict(zip(table[head], r, strict=True)) for r in table[head + 1:]]
+    assert len(sites) == 5 and all("距「" in x["name"] for x in sites)
+    assert all(f"{x['name']}  [{x['id']}]" in named.stdout for x in sites)
+    prof = _run(runner, cmds["profile"])
+    assert "工作日" in prof.stdout or "workday" in prof.stdout
+    with open("profile.csv", encoding="utf-8-sig", newline="") as f:
+        hours = {r["hour"] for r in csv.DictReader(f) if not r["hour"].startswith("#")}
+    assert len(hours) == 24
+    sc = _run(runner, cmds["scenario"])
+    assert "五个新站，夜间开放云龙二站" in sc.stdout
+    with open("deltas.csv", encoding="utf-8-sig", newline="") as f:
+        deltas = list(csv.DictReader(f))
+    assert {float(r["minutes"]) for r in deltas} == {5.0, 10.0, 15.0}
+    assert all(r["name"] for r in deltas) and any(r["adcode"] for r in deltas)
 
 
 def test_every_readme_command_is_run():
@@ -193,6 +221,9 @@ README_COMMANDS = {
                           "--out new_sites.geojson",
     "suggest-matrix": "locator suggest -n 10 --matrix travel_times.csv",
     "access": "locator access --method e2sfca --out access.csv",
+    "suggest-xlsx": "locator suggest -n 5 --grid-spacing 400 --out new_sites.xlsx",
+    "profile": "locator profile --day 2026-12-07 --profile sanitation --out profile.csv",
+    "scenario": "locator scenario five_more.json --minutes 5,10,15 --out deltas.csv",
     "national-sample": f"locator coverage national-sample --out {NATIONAL}",
     "dataset": f"locator coverage --dataset {NATIONAL} --detour 1 --minutes 15 "
                "--table districts.csv",

@@ -113,7 +113,7 @@ def _illustrative(dem, sample: bool) -> bool:
 @click.option("--gaps", "n_gaps", default=10, show_default=True,
               help="How many gaps to list (largest uncovered demand first).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the gaps: .geojson, .gpkg or .csv.")
+              help="Write the gaps: .geojson, .gpkg, .csv or .xlsx.")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write a self-contained HTML report.")
 @click.option("--isochrones", "iso_out", type=click.Path(dir_okay=False, path_type=Path),
@@ -362,9 +362,9 @@ def _write_table(rep, out: Path, illustrative: bool, *, notice: str | None = Non
 
 
 def _check_gaps_out(out: Path) -> None:
-    if out.suffix.lower() not in (".geojson", ".json", ".csv", ".gpkg"):
-        raise InvalidInput(f"--out: unsupported format {out.suffix!r}; use .geojson, .gpkg "
-                           "or .csv", field="out")
+    if out.suffix.lower() not in (".geojson", ".json", ".csv", ".gpkg", ".xlsx"):
+        raise InvalidInput(f"--out: unsupported format {out.suffix!r}; use .geojson, .gpkg, "
+                           ".csv or .xlsx", field="out")
 
 
 def _check_table(out: Path | None) -> None:
@@ -559,6 +559,10 @@ def _write_gaps(gaps, out: Path, illustrative: bool, network: bool = False) -> N
                        encoding="utf-8")
     elif suffix == ".csv":
         out.write_text(gaps_csv(gaps, **caveats), encoding="utf-8", newline="")
+    elif suffix == ".xlsx":
+        from ..coverage.export import gaps_table, xlsx_bytes
+
+        out.write_bytes(xlsx_bytes([("gaps", *gaps_table(gaps, **caveats))], **caveats))
     elif suffix == ".gpkg":
         import geopandas as gpd
 
@@ -616,7 +620,7 @@ def _write_gaps(gaps, out: Path, illustrative: bool, network: bool = False) -> N
               help="Count only stations fit for a heat day (air conditioning and drinking "
                    "water) or a cold wave (heating).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the chosen sites: .geojson or .csv.")
+              help="Write the chosen sites: .geojson, .csv or .xlsx.")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--db", default=None, help="Station database [default: LOCATOR_DB].")
 def suggest_cmd(n, candidates, cands_from, spacing, grid_spacing, matrix, threshold, mode, minutes,
@@ -728,6 +732,10 @@ def _write_sites(sites: list[dict[str, Any]], out: Path, illustrative: bool,
                        encoding="utf-8")
     elif suffix == ".csv":
         out.write_text(sites_csv(sites, **caveats), encoding="utf-8", newline="")
+    elif suffix == ".xlsx":
+        from ..coverage.export import sites_table, xlsx_bytes
+
+        out.write_bytes(xlsx_bytes([("sites", *sites_table(sites, **caveats))], **caveats))
     else:
-        raise InvalidInput(f"--out: unsupported format {suffix!r}; use .geojson or .csv",
-                           field="out")
+        raise InvalidInput(f"--out: unsupported format {suffix!r}; use .geojson, .csv or "
+                           ".xlsx", field="out")
