@@ -554,6 +554,7 @@ def _register_commands() -> None:
         main.add_command(cmd)
     from .profile import profile_cmd; main.add_command(profile_cmd)  # noqa: E702, I001
     from .scenario import scenario_cmd; main.add_command(scenario_cmd)  # noqa: E702, I001
+    from .target import target_cmd; main.add_command(target_cmd)  # noqa: E702, I001
 
 
 _register_commands()
