@@ -341,7 +341,7 @@ class CoverageReport:
 # --------------------------------------------------------------------------- coverage
 
 
-def _district_groups(demand: Demand, districts: Districts | None
+def district_groups(demand: Demand, districts: Districts | None
                      ) -> tuple[list[tuple[str, str, str]], np.ndarray]:
     """Ordered (adcode, name, name_en) groups and each unit's group index."""
     present = sorted(set(demand.district.tolist()))
@@ -363,8 +363,11 @@ def _by_reach(row: np.ndarray) -> tuple[float, float, float, float]:
     return zero, one, two, more
 
 
-def _figures(group: np.ndarray, n_groups: int, counts: np.ndarray, demand: Demand
-             ) -> tuple[list[CoverageFigures], CoverageFigures]:
+def figures_from_counts(group: np.ndarray, n_groups: int, counts: np.ndarray,
+                        demand: Demand) -> tuple[list[CoverageFigures], CoverageFigures]:
+    """Coverage figures of each group (``group``: each unit's index of
+    :func:`district_groups`) and of the city from each unit's reach count: what every
+    coverage run (single-process, partitioned, scenario, hourly) reports."""
     w = demand.weight
     level = np.minimum(counts, 3)
     covered = counts > 0
@@ -404,22 +407,23 @@ def coverage_report(engine: TravelEngine, stations: StationSet, demand: Demand, 
     listed (also those without demand) with its zh/en names.
     """
     thresholds = check_thresholds(minutes)
-    groups, group = _district_groups(demand, districts)
+    groups, group = district_groups(demand, districts)
     out = []
     for m in thresholds:
         counts = engine.reach_counts(stations.lon, stations.lat, demand.lon, demand.lat, m,
                                      cap=3)
-        per, city = _figures(group, len(groups), counts, demand)
+        per, city = figures_from_counts(group, len(groups), counts, demand)
         radius = getattr(engine, "radius_m", None)
         out.append(ThresholdCoverage(
             m, city, tuple(DistrictCoverage(a, n, e, f)
                            for (a, n, e), f in zip(groups, per, strict=True)),
             radius(m) if callable(radius) else None))
-    return CoverageReport(engine.describe(), stations.describe(), _demand_info(demand),
+    return CoverageReport(engine.describe(), stations.describe(), demand_info(demand),
                           tuple(out))
 
 
-def _demand_info(demand: Demand) -> dict[str, Any]:
+def demand_info(demand: Demand) -> dict[str, Any]:
+    """The demand layer as a report describes it."""
     return {"units": len(demand), "kind": demand.kind, "weight": demand.weight_name,
             "total": _num(demand.total_weight), "source": demand.source,
             "cell_m": demand.cell_m}

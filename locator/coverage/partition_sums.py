@@ -1,7 +1,7 @@
 """The pure part of the partitioned coverage run (:mod:`.partitioned` drives Dask).
 
 Plans (which demand unit goes to which partition), the halo box, the per-partition
-sums (the single-process :func:`.metrics._figures` on the partition's units) and the
+sums (the single-process :func:`.metrics.figures_from_counts` on the partition's units) and the
 exact merge of those sums into a :class:`~.metrics.CoverageReport`'s thresholds. See
 :mod:`.partitioned` for why the merge matches the single-process run to the last digit.
 Nothing here imports Dask.
@@ -28,8 +28,8 @@ from .metrics import (
     DistrictCoverage,
     ThresholdCoverage,
     _by_reach,
-    _district_groups,
-    _figures,
+    district_groups,
+    figures_from_counts,
 )
 from .straight import TravelEngine
 
@@ -164,7 +164,7 @@ def _compute(pid: int, engine: TravelEngine, thresholds: tuple[float, ...],
             counts = reach.astype(np.int64)
         else:
             counts = engine.reach_counts(slon, slat, lon, lat, m, cap=3)
-        per, _ = _figures(group, n_g, counts, units_like)
+        per, _ = figures_from_counts(group, n_g, counts, units_like)
         for g, f in enumerate(per):
             by_reach[t, g] = f.demand_by_reach
             units_cov[t, g] = f.units_covered
@@ -182,7 +182,7 @@ def _compute(pid: int, engine: TravelEngine, thresholds: tuple[float, ...],
 
 @dataclass(frozen=True, eq=False)
 class _Units:
-    """The two columns :func:`.metrics._figures` reads from a demand, and its length."""
+    """The two columns :func:`.metrics.figures_from_counts` reads from a demand, and its length."""
 
     weight: np.ndarray
     area_m2: np.ndarray | None
@@ -270,7 +270,7 @@ class _Merger:
             for g, code in enumerate(p.codes):
                 by_code.setdefault(code, []).append((p, g))
         fake = SimpleNamespace(district=np.array(sorted(by_code), dtype=object))
-        groups, _ = _district_groups(cast(Demand, fake), districts)
+        groups, _ = district_groups(cast(Demand, fake), districts)
         t_n, n_g = len(self.thresholds), len(groups)
         has_area = any(p.area_tot is not None for p in self.got.values())
         by_reach = np.zeros((t_n, n_g, 4))

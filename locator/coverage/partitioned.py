@@ -13,7 +13,7 @@ within its demand's bounding box widened by the reach radius (the *halo*: a stat
 just across the edge still counts for the points it reaches, so nothing is lost at
 the edges), counts with the engine's own ``reach_counts`` (the same per-pair test as
 the single-process run, so a superset of the relevant stations gives the same counts),
-and sums per district with the single-process function (:func:`.metrics._figures`).
+and sums per district with the single-process function (:func:`.metrics.figures_from_counts`).
 
 Why the sums match to the last digit: ``numpy.bincount`` adds a district's weights one
 after another in row order, and a partition keeps the rows' global order, so a
@@ -51,7 +51,7 @@ import numpy as np
 from ..errors import InvalidInput, LocatorError
 from .demand import Demand, Districts
 from .gaps import GapReport
-from .metrics import CoverageReport, StationSet, _demand_info, _num
+from .metrics import CoverageReport, StationSet, _num, demand_info
 from .partition_sums import (
     ClusterError,
     _ArrayJob,
@@ -311,7 +311,7 @@ def partitioned_coverage(engine: TravelEngine, stations: StationSet, demand: Dem
                 covered[ix] = np.unpackbits(bits, count=ix.size).astype(bool)
             area_city.append((float(area.sum()), float(area[covered].sum())))
     th = merger.thresholds_coverage(districts, getattr(engine, "radius_m", None), area_city)
-    report = CoverageReport(engine.describe(), stations.describe(), _demand_info(demand), th)
+    report = CoverageReport(engine.describe(), stations.describe(), demand_info(demand), th)
     reach = reached = shared = None
     if detail:
         reach = np.zeros(len(demand), dtype=np.uint8)

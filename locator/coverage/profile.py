@@ -80,8 +80,8 @@ from .demand import Demand, Districts
 from .metrics import (
     CoverageFigures,
     DistrictCoverage,
-    _demand_info,
-    _district_groups,
+    demand_info,
+    district_groups,
     select_stations,
 )
 from .straight import TravelEngine, check_minutes
@@ -587,7 +587,7 @@ def coverage_profile(engine: TravelEngine, records: Sequence[Any], demand: Deman
             prof_info["notice"] = PROFILE_NOTICE
     st = _station_states(records, d, rule=rule, tz=tz, types=types, needs=needs,
                          weather=weather)
-    groups, group = _district_groups(demand, districts)
+    groups, group = district_groups(demand, districts)
     n_groups = len(groups)
 
     # 1-2: the stations counted all day, once; 3: the others' reach where it matters.
@@ -678,7 +678,7 @@ def coverage_profile(engine: TravelEngine, records: Sequence[Any], demand: Deman
         "rule": ("status open; hours closed at the time: left out; unknown hours (none "
                  "recorded, or unknown then): counted as open")}
     return CoverageProfile(day_kind(d), m, rule, tz, prof_info, engine.describe(),
-                           stations_info, _demand_info(demand), tuple(hours_out),
+                           stations_info, demand_info(demand), tuple(hours_out),
                            night_gaps, demand.ids, uncovered)
 
 

@@ -84,9 +84,9 @@ from .metrics import (
     DistrictCoverage,
     StationSet,
     ThresholdCoverage,
-    _demand_info,
-    _district_groups,
-    _figures,
+    demand_info,
+    district_groups,
+    figures_from_counts,
     select_stations,
 )
 from .planning import PlanningData, resolve_at, run_flags, spec_of
@@ -570,7 +570,7 @@ class ScenarioBase:
                                                          dem.lat[rows], t.minutes, cap=_CAP)
                     gained = np.sort(rows[(counts[rows] == 0) & (new[rows] > 0)])
                     lost = np.sort(rows[(counts[rows] > 0) & (new[rows] == 0)])
-            per, city = (_figures(self._group, n_groups, new, dem) if new is not counts
+            per, city = (figures_from_counts(self._group, n_groups, new, dem) if new is not counts
                          else ([d.figures for d in t.districts], t.city))
             new_thr.append(ThresholdCoverage(
                 t.minutes, city, tuple(DistrictCoverage(a, n, e, f) for (a, n, e), f in
@@ -671,19 +671,19 @@ def scenario_base(engine: TravelEngine, records: Iterable[Station], demand: Dema
 
     st = select(records)
 
-    groups, group = _district_groups(demand, districts)
+    groups, group = district_groups(demand, districts)
     counts: dict[float, np.ndarray] = {}
     thr = []
     radius = getattr(engine, "radius_m", None)
     for m in thresholds:
         c = engine.reach_counts(st.lon, st.lat, demand.lon, demand.lat, m, cap=_CAP)
         counts[m] = np.asarray(c, dtype=np.int64)
-        per, city = _figures(group, len(groups), counts[m], demand)
+        per, city = figures_from_counts(group, len(groups), counts[m], demand)
         thr.append(ThresholdCoverage(
             m, city, tuple(DistrictCoverage(a, n, e, f)
                            for (a, n, e), f in zip(groups, per, strict=True)),
             radius(m) if callable(radius) else None))
-    report = CoverageReport(engine.describe(), st.describe(), _demand_info(demand),
+    report = CoverageReport(engine.describe(), st.describe(), demand_info(demand),
                             tuple(thr))
     tree = (cKDTree(unit_xyz_np(demand.lon, demand.lat), compact_nodes=False,
                     balanced_tree=False) if isinstance(engine, StraightLineEngine) else None)
