@@ -368,7 +368,7 @@ def test_cli_scenario_equals_a_fresh_run(runner, db, demand_csv, districts, tiny
 @pytest.mark.parametrize("data, args, message", [
     ({"name": "x", "close": ["T01", "X9"]}, [], 'close[1]: station "X9" is not among'),
     ({"name": "x", "change": {"T01": {"capacity": 0}}}, [], 'change["T01"].capacity'),
-    ({"name": "x"}, ["--out", "d.xlsx"], "--out"),
+    ({"name": "x"}, ["--out", "d.txt"], "--out"),
     ({"name": "x"}, ["--units", "u.csv"], "--units"),
     ({"name": "x"}, ["--minutes", "0"], "minutes"),
     ({"name": "x"}, ["--at", "tomorrow"], "at"),
@@ -379,6 +379,42 @@ def test_cli_bad_input_is_one_line(runner, db, demand_csv, tmp_path, data, args,
                              *args])
     assert r.exit_code == 2, r.output
     assert message in r.output and "Traceback" not in r.output
+
+
+def test_cli_adds_the_sites_of_a_suggest_file(runner, db, demand_csv, districts,
+                                              tiny_stations, tmp_path):
+    """A sites file written by ``locator suggest`` (CSV or GeoJSON) is a scenario that
+    adds those sites, named after the file; the deltas also go to XLSX."""
+    from openpyxl import load_workbook
+
+    for name in ("sites.csv", "sites.geojson"):
+        r = runner.invoke(main, ["suggest", "--db", str(db), "--demand", str(demand_csv),
+                                 "-n", "3", "--out", str(tmp_path / name)])
+        assert r.exit_code == 0, r.output
+    out = tmp_path / "deltas.xlsx"
+    r = runner.invoke(main, ["scenario", "--db", str(db), str(tmp_path / "sites.csv"),
+                             str(tmp_path / "sites.geojson"), "--demand", str(demand_csv),
+                             "--minutes", "15", "--json", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout.strip().splitlines()[-1])
+    assert [s["name"] for s in doc["scenarios"]] == ["sites.csv", "sites.geojson"]
+    with open(tmp_path / "sites.csv", encoding="utf-8-sig", newline="") as fh:
+        sites = list(csv.DictReader(fh))
+    sc = Scenario.from_dict({"add": [{"id": s["id"], "lon": float(s["lon"]),
+                                      "lat": float(s["lat"])} for s in sites],
+                             "add_defaults": {"type": "outdoor_worker"}}, name="x")
+    dem = read_demand(demand_csv, districts=districts)
+    want = fresh(apply_scenario(tiny_stations, sc), dem, districts, None, [15])
+    for s in doc["scenarios"]:
+        assert s["stations"]["added"] == [x["id"] for x in sites]
+        assert s["thresholds"][0]["city"]["scenario"] == want.thresholds[0].city.to_dict()
+    rows = [[c.value for c in row] for row in load_workbook(out).active.iter_rows()]
+    head = next(i for i, row in enumerate(rows) if row[0] == "scenario")
+    assert len(rows) - head - 1 == 2 * (1 + len(districts))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,lon,lat\nN1,200,34\n", encoding="utf-8")
+    r = runner.invoke(main, ["scenario", "--db", str(db), str(bad)])
+    assert r.exit_code == 2 and "bad.csv: add[0].lon" in r.output, r.output
 
 
 def test_cli_unreadable_files(runner, db, tmp_path):

@@ -35,6 +35,12 @@ def _read_scenario(path: Path) -> Any:
 
     if not path.is_file():
         raise InvalidInput(f"scenario: file not found: {path}", field="scenario")
+    if path.suffix.lower() in (".csv", ".geojson"):
+        try:
+            return Scenario.from_dict({"name": path.name, "add": _sites_of(path),
+                                       "add_defaults": {"type": "outdoor_worker"}})
+        except InvalidInput as e:
+            raise InvalidInput(f"{path.name}: {e.message}", field=e.field) from None
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
@@ -44,6 +50,51 @@ def _read_scenario(path: Path) -> Any:
         return Scenario.from_json(text, name=path.stem)
     except InvalidInput as e:
         raise InvalidInput(f"{path.name}: {e.message}", field=e.field) from None
+
+
+#: What an added site may carry from a sites file (the rest, such as a suggested
+#: site's rank, gain or district, is left out).
+_SITE_KEYS = ("id", "name", "type", "lon", "lat", "opening_hours", "capacity")
+
+
+def _sites_of(path: Path) -> list[dict[str, Any]]:
+    """The sites of a CSV (id, lon, lat and optionally name, type, opening_hours,
+    capacity: e.g. ``locator suggest --out sites.csv``) or of a GeoJSON of points (e.g.
+    ``suggest --out sites.geojson``), as a scenario's ``add`` entries."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InvalidInput(f"add: cannot read {path} as UTF-8 ({e})", field="add") from None
+    if path.suffix.lower() == ".csv":
+        rows = [r for r in csv.DictReader(io.StringIO(text))
+                if r.get("id") and not str(r.get("id")).startswith("#")]
+        items = [{k: (float(v) if k in ("lon", "lat") and _number(v) else v)
+                  for k, v in r.items() if k in _SITE_KEYS and v not in (None, "")}
+                 for r in rows]
+    else:
+        try:
+            doc = json.loads(text)
+            feats = doc["features"]
+            items = [{**{k: v for k, v in (f.get("properties") or {}).items()
+                         if k in _SITE_KEYS and v not in (None, "")},
+                      "id": f.get("id") or (f.get("properties") or {}).get("id"),
+                      "lon": f["geometry"]["coordinates"][0],
+                      "lat": f["geometry"]["coordinates"][1]} for f in feats]
+        except (ValueError, KeyError, TypeError, IndexError):
+            raise InvalidInput(f"add: {path.name} is not a GeoJSON FeatureCollection of "
+                               "points with ids", field="add") from None
+    if not items:
+        raise InvalidInput(f"add: {path.name} has no sites (rows with id, lon, lat)",
+                           field="add")
+    return items
+
+
+def _number(v: Any) -> bool:
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _check_out(out: Path | None, suffixes: tuple[str, ...], option: str) -> None:
@@ -76,7 +127,8 @@ def _check_out(out: Path | None, suffixes: tuple[str, ...], option: str) -> None
 @click.option("--weather", type=click.Choice(["heat", "cold"]), default=None,
               help="Count only stations fit for a heat day or a cold wave.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the deltas (every scenario, threshold and district) as CSV.")
+              help="Write the deltas (every scenario, threshold and district): .csv or "
+                   ".xlsx.")
 @click.option("--units", "units_out", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Write the demand units that gain or lose coverage as "
                                  "GeoJSON points.")
@@ -96,7 +148,7 @@ def scenario_cmd(files, minutes_text, mode, engine_name, pbf, speed, detour, dem
     from ..coverage.scenario import scenario_run
 
     minutes = _minutes_list(minutes_text)
-    _check_out(out, (".csv",), "--out")
+    _check_out(out, (".csv", ".xlsx"), "--out")
     _check_out(units_out, (".geojson", ".json"), "--units")
     when = resolve_at(at, ignore_hours=ignore_hours)
     scenarios = [_read_scenario(p) for p in files]  # bad files fail before any data load
@@ -185,13 +237,19 @@ def _write_deltas(out: Path, rows: list[dict[str, Any]], illustrative: bool) -> 
     illustrative figures."""
     from ..coverage.scenario import ROW_FIELDS
 
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow([*ROW_FIELDS, "notice"])
     text = ILLUSTRATIVE_NOTICE if illustrative else ""
-    for row in rows:
-        w.writerow([*(_cell(row[k]) for k in ROW_FIELDS), text])
+    table = [[*(_cell(row[k]) for k in ROW_FIELDS), text] for row in rows]
     try:
+        if out.suffix.lower() == ".xlsx":
+            from ..coverage.export import xlsx_bytes
+
+            out.write_bytes(xlsx_bytes([("scenarios", [*ROW_FIELDS, "notice"], table)],
+                                       notice=text or None))
+            return
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow([*ROW_FIELDS, "notice"])
+        w.writerows(table)
         out.write_text(buf.getvalue(), encoding="utf-8-sig", newline="")
     except OSError as e:
         raise InvalidInput(f"--out: cannot write {out} ({e.strerror or e})",
