@@ -75,7 +75,7 @@ from ...errors import InvalidInput, LocatorError, NotFound
 from .. import get_registry
 from ..i18n import current_lang
 from ..i18n import gettext as _
-from ..params import Param, choice, integer, parse_args, text
+from ..params import Param, boolean, choice, integer, parse_args, text
 from .body import ENGINES, MAX_WAIT_S, MODES
 from .jobs import JobManager, raise_failure
 from .share import data_identity, network_identity, run_key, stations_identity
@@ -264,6 +264,17 @@ PAGE_PARAMS = [
     Param("sites_from", choice("gaps", "nodes"), default="gaps"),
     Param("weather", choice("", "heat", "cold"), default=""),
     Param("lang", choice("zh", "en"), default="zh"),
+    # The other views' parameters (:mod:`.views`); the coverage view keeps them in its
+    # links and ignores them.
+    Param("view", choice("coverage", "profile", "scenario", "access", "target"),
+          default="coverage"),
+    Param("day", text, default=""),
+    Param("profile", choice("uniform", "sanitation", "delivery"), default="uniform"),
+    Param("compare", text, repeat=True),
+    Param("method", choice("e2sfca", "2sfca"), default="e2sfca"),
+    Param("target", text, default="100%"),
+    Param("backup", boolean, default=False),
+    Param("solver", choice("auto", "exact", "greedy"), default="auto"),
 ]
 #: Metres between road-node candidates on the page.
 PAGE_NODE_SPACING_M = 250.0
@@ -422,7 +433,11 @@ def _query(a: dict[str, Any]) -> str:
 @bp.get("/planner")
 def planner_page():
     from ...coverage.report import report_context
+    from .views import view_page, view_tabs
 
+    view = request.args.get("view", "coverage")
+    if view in ("profile", "scenario", "access", "target"):
+        return view_page(view)
     lang = current_lang()
     network = _network_factory() is not None
     form = {"mode": request.args.get("mode", "walk"), "minutes": request.args.get("minutes", "15"),
@@ -456,7 +471,8 @@ def planner_page():
         modes=[(m, _(*MODE_LABELS[m]), config.SPEEDS_KMH[m]) for m in MODES],
         report_url=("/planner/report.html?" + _query(a)) if a is not None and ctx else None,
         query=_query(a) if a is not None and ctx else None,
-        detour=config.DETOUR_FACTOR)
+        detour=config.DETOUR_FACTOR, view="coverage", views=view_tabs("coverage"),
+        v=None, vmap=None, field_errors={})
     resp = Response(html, status=400 if error else 202 if computing else 200,
                     mimetype="text/html")
     if computing:
@@ -580,3 +596,4 @@ def _site_list(plan: Plan) -> list[dict[str, Any]]:
     return plan.site_list(current_lang())
 
 
+from . import views as _views  # noqa: E402, F401 - the other views' routes on bp

@@ -1,0 +1,336 @@
+"""The planner page's views (#12): the 24-hour profile, saved scenarios, access and the
+target, through the Flask test client. Every figure on the page equals the core's on the
+same inputs; bad input is a 400 naming the field, next to it; saved scenarios persist."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+import pytest
+
+from locator.coverage import StraightLineEngine, build_siting_problem, read_demand
+from locator.coverage.lscp import fewest_sites
+from locator.coverage.planning import PlanningData, access_run, gap_candidates, spec_of
+from locator.coverage.profile import coverage_profile
+from locator.coverage.scenario import Scenario, scenario_run
+from locator.web import create_app
+
+SUNDAY = "2026-07-19"
+WEDNESDAY = "2026-07-15"
+NATIONAL_DAY = "2026-10-01"
+
+
+def make_app(registry, demand_csv, **config):
+    return create_app({"LOCATOR_REGISTRY": registry, "LOCATOR_RATE_LIMIT": 0,
+                       "LOCATOR_REFRESH_SECONDS": 0, "LOCATOR_TILES": "none",
+                       "LOCATOR_DEMAND": str(demand_csv), **config})
+
+
+@pytest.fixture()
+def app(registry, demand_csv):
+    return make_app(registry, demand_csv)
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture()
+def data(demand_csv, districts):
+    """The planner's data layers, straight from the library."""
+    return PlanningData(read_demand(demand_csv), districts)
+
+
+def walk():
+    return StraightLineEngine("walk")
+
+
+def values(html: str, table: str, field: str) -> list[float | None]:
+    """The ``data-value`` of the cells ``data-field=field`` in table ``id=table``."""
+    body = html.split(f'id="{table}"', 1)[1].split("</table>", 1)[0]
+    raw = re.findall(rf'data-field="{field}"[^>]*?data-value="([^"]*)"', body)
+    return [None if v == "" else float(v) for v in raw]
+
+
+def field_error(html: str, id_: str) -> str:
+    m = re.search(rf'id="{id_}" role="alert">([^<]*)<', html)
+    assert m, f"no error next to {id_}"
+    return m.group(1).replace("&#39;", "'").replace("&#34;", '"').replace("&quot;", '"')
+
+
+# --------------------------------------------------------------------------- selector
+
+
+def test_view_selector_keeps_the_page_parameters(client):
+    r = client.get("/planner?mode=bike&minutes=10&at=2026-07-15T22:00")
+    assert r.status_code == 200
+    html = r.get_data(as_text=True)
+    for view in ("profile", "scenario", "access", "target"):
+        m = re.search(rf'href="([^"]*)" id="view-{view}"', html)
+        assert m, view
+        href = m.group(1).replace("&amp;", "&")
+        assert f"view={view}" in href and "mode=bike" in href and "minutes=10" in href
+        assert "at=2026-07-15T22%3A00" in href
+    assert 'id="view-coverage" aria-current="page"' in html
+    # The coverage view ignores the others' parameters (and keeps its figures).
+    same = client.get("/planner?mode=bike&minutes=10&at=2026-07-15T22:00&day=2026-07-19"
+                      "&target=95%25").get_data(as_text=True)
+    assert values(same, "district-table", "share_demand") == values(
+        html, "district-table", "share_demand")
+    assert client.get("/planner?view=nope").status_code == 400
+
+
+# --------------------------------------------------------------------------- profile
+
+
+@pytest.mark.parametrize(("day", "profile", "kind", "label"), [
+    (WEDNESDAY, "uniform", "workday", "工作日"),
+    (SUNDAY, "sanitation", "weekend", "周末"),
+    (NATIONAL_DAY, "delivery", "holiday", "节假日"),
+], ids=["workday", "weekend-sanitation", "holiday-delivery"])
+def test_profile_equals_the_core(client, registry, data, day, profile, kind, label):
+    r = client.get(f"/planner?view=profile&day={day}&profile={profile}")
+    assert r.status_code == 200
+    html = r.get_data(as_text=True)
+    want = coverage_profile(walk(), registry.index.stations(), data.demand, day, minutes=15,
+                            districts=data.districts, profile=profile)
+    assert values(html, "profile-table", "share") == want.shares
+    assert values(html, "profile-table", "cross") == [h.city.share_cross for h in want.hours]
+    counted = re.findall(r'data-field="counted">(\d+)<', html)
+    assert [int(c) for c in counted] == [h.stations_counted for h in want.hours]
+    assert f'data-kind="{kind}">{label}<' in html
+    assert html.count('class="bar') == 24 and "<svg" in html
+    # Per district: every hour's share.
+    first = want.hours[0].districts[0]
+    row = html.split(f'data-adcode="{first.adcode}"', 1)[1].split("</tr>", 1)[0]
+    shares = [None if v == "" else float(v) for v in re.findall(r'data-value="([^"]*)"', row)]
+    assert shares == [h.districts[0].figures.share_demand for h in want.hours]
+    # The night gaps are on the map: the units lost at night, counted.
+    overlay = json.loads(html.split('id="planner-overlay">', 1)[1].split("</script>", 1)[0])
+    assert len(overlay["groups"][0]["points"]) == want.night.units_lost
+    assert "LocatorCoverage.create" in html and "//unpkg" not in html
+
+
+def test_profile_in_english(client):
+    html = client.get(f"/planner?view=profile&day={SUNDAY}&lang=en").get_data(as_text=True)
+    assert "24-hour coverage profile" in html and ">weekend<" in html
+    assert "Stations counted" in html
+
+
+def test_profile_downloads_equal_the_table(client, registry, data):
+    want = coverage_profile(walk(), registry.index.stations(), data.demand, WEDNESDAY,
+                            minutes=15, districts=data.districts, profile="sanitation")
+    q = f"view=profile&day={WEDNESDAY}&profile=sanitation"
+    r = client.get(f"/planner/profile.csv?{q}")
+    assert r.status_code == 200 and r.mimetype == "text/csv"
+    assert "attachment" in r.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(r.get_data(as_text=True).lstrip("\ufeff"))))
+    city = [row for row in rows if row["scope"] == "city"]
+    assert [float(row["share_demand"]) for row in city] == pytest.approx(want.shares, abs=1e-6)
+    assert len(rows) == len(want.rows()) and rows[0]["notice"]  # illustrative, said so
+    x = client.get(f"/planner/profile.xlsx?{q}")
+    assert x.status_code == 200 and x.data[:2] == b"PK"
+    openpyxl = pytest.importorskip("openpyxl")
+    ws = openpyxl.load_workbook(io.BytesIO(x.data)).active
+    assert ws.max_row >= len(rows)
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ("day=2026-13-01", "day"), ("day=07/19/2026", "day"), ("profile=night", "profile"),
+], ids=["bad-month", "not-iso", "unknown-profile"])
+def test_profile_bad_input_is_400_next_to_the_field(client, query, field):
+    r = client.get(f"/planner?view=profile&{query}")
+    assert r.status_code == 400
+    msg = field_error(r.get_data(as_text=True), f"err-{field}")
+    assert field in msg
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+FORM = {"name": "两个新站，关闭 T01", "add": "N1,新站一号,117.25,34.28,24/7\n"
+        "N2,新站二号,117.21,34.29", "close": "T01", "change_hours": "T02,Mo-Su 00:00-24:00"}
+
+
+def save(client, form=None, query="view=scenario", **kw):
+    return client.post(f"/planner/scenarios?{query}", data=form or FORM, **kw)
+
+
+def test_saved_scenario_compares_as_the_core(client, registry, data):
+    r = save(client)
+    assert r.status_code == 303
+    loc = r.headers["Location"]
+    assert "view=scenario" in loc and "compare=" in loc
+    html = client.get(loc).get_data(as_text=True)
+    assert "两个新站，关闭 T01" in html
+    stored = client.get("/planner/scenarios/" + FORM["name"] + ".json").get_json()
+    sc = Scenario.from_dict(stored)
+    assert [s.id for s in sc.add] == ["N1", "N2"] and sc.close == ("T01",)
+    run = scenario_run(walk, registry.index.stations(), data, (5, 10, 15), [sc])
+    res = run.results[0]
+    assert values(html, "scenario-city", "base") == [t.city.base.share_demand
+                                                      for t in res.thresholds]
+    assert values(html, "scenario-city", "scenario") == [t.city.scenario.share_demand
+                                                          for t in res.thresholds]
+    assert values(html, "scenario-city", "gained") == [t.city.units_gained
+                                                        for t in res.thresholds]
+    assert values(html, "scenario-city", "lost") == [t.city.units_lost for t in res.thresholds]
+    # Gaining and losing units at 15 minutes on the map.
+    overlay = json.loads(html.split('id="planner-overlay">', 1)[1].split("</script>", 1)[0])
+    by_key = {g["key"]: len(g["points"]) for g in overlay["groups"]}
+    t15 = res.at(15)
+    assert by_key == {"gain-0": t15.gained.size, "lose-0": t15.lost.size}
+    # The deltas CSV is the core's rows.
+    q = loc.split("?", 1)[1]
+    rows = list(csv.DictReader(io.StringIO(client.get(f"/planner/scenario.csv?{q}")
+                                           .get_data(as_text=True).lstrip("\ufeff"))))
+    assert len(rows) == len(run.rows())
+    assert [None if x["scenario_share_demand"] == "" else float(x["scenario_share_demand"])
+            for x in rows] == [x["scenario_share_demand"] for x in run.rows()]
+    x = client.get(f"/planner/scenario.xlsx?{q}")
+    assert x.status_code == 200 and x.data[:2] == b"PK"
+    units = client.get(f"/planner/scenario-units.geojson?{q}").get_json()
+    assert len(units["features"]) == len(run.unit_features())
+
+
+def test_two_scenarios_side_by_side(client, registry, data):
+    assert save(client).status_code == 303
+    other = {"name": "只关 T02", "close": "T02"}
+    assert save(client, other).status_code == 303
+    html = client.get("/planner?view=scenario&compare=" + FORM["name"]
+                      + "&compare=只关 T02").get_data(as_text=True)
+    run = scenario_run(walk, registry.index.stations(), data, (5, 10, 15),
+                       [Scenario.from_dict(client.get(f"/planner/scenarios/{n}.json").get_json())
+                        for n in (FORM["name"], "只关 T02")])
+    got = values(html, "scenario-city", "scenario")
+    want = [t.city.scenario.share_demand for k in range(3) for t in
+            (run.results[0].thresholds[k], run.results[1].thresholds[k])]
+    assert got == want
+    assert 'id="overlay-scenario"' in html
+
+
+def test_scenario_upload_json(client):
+    doc = {"name": "上传的情景", "remove": ["T09"],
+           "change": {"T04": {"opening_hours": "24/7", "capacity": 8}}}
+    r = save(client, {"name": "", "file": (io.BytesIO(json.dumps(doc).encode()),
+                                           "s.json")},
+             content_type="multipart/form-data")
+    assert r.status_code == 303
+    assert client.get("/planner/scenarios/上传的情景.json").get_json()["remove"] == ["T09"]
+
+
+@pytest.mark.parametrize(("form", "err", "match"), [
+    ({"name": "x", "close": "T01 NOPE"}, "err-s-close", 'close[1]: station "NOPE" is not'),
+    ({"name": "x", "change_capacity": "T02,0"}, "err-s-change_capacity", "capacity"),
+    ({"name": "x", "change_capacity": "T02,-3"}, "err-s-change_capacity", "capacity"),
+    ({"name": "x", "add": "N1,新站,117.2,95"}, "err-s-add", "add[0].lat"),
+    ({"name": "x", "add": "N1,新站,abc,34.2"}, "err-s-add", "add[0].lon"),
+    ({"name": "x", "add": "N1,新站,117.2"}, "err-s-add", "line 1"),
+    ({"name": "x", "add": "T03,重复,117.2,34.2"}, "err-s-add", "already among"),
+    ({"name": "", "close": "T01"}, "err-s-name", "name"),
+    ({"name": "x"}, "err-s-add", "changes nothing"),
+    ({"name": "x", "file": (io.BytesIO(b"{not json"), "s.json")}, "err-s-file", "JSON"),
+], ids=["unknown-id", "capacity-0", "capacity-negative", "lat", "lon", "short-line",
+        "id-taken", "no-name", "empty", "bad-file"])
+def test_bad_scenario_is_400_next_to_the_field_and_not_saved(client, app, form, err, match):
+    r = save(client, form, content_type="multipart/form-data")
+    assert r.status_code == 400
+    html = r.get_data(as_text=True)
+    assert match in field_error(html, err)
+    assert 'id="scenario-form"' in html
+    if form.get("add"):
+        assert form["add"] in html  # the form as sent
+    with app.app_context():
+        from locator.web.planner.scenarios import scenario_store
+
+        assert scenario_store().names() == []
+
+
+def test_duplicate_name_is_409(client):
+    assert save(client).status_code == 303
+    r = save(client)
+    assert r.status_code == 409
+    assert "saved already" in field_error(r.get_data(as_text=True), "err-s-name")
+
+
+def test_saved_scenarios_persist_across_apps(registry, demand_csv, db_path, tiny_stations):
+    from locator import Registry, StationStore
+
+    first = make_app(registry, demand_csv).test_client()
+    assert save(first).status_code == 303
+    store = StationStore(db_path)  # a new process on the same database
+    try:
+        second = make_app(Registry(store), demand_csv).test_client()
+        html = second.get("/planner?view=scenario").get_data(as_text=True)
+        assert FORM["name"] in html and 'id="saved-scenarios"' in html
+        assert second.post("/planner/scenarios/delete?view=scenario",
+                           data={"name": FORM["name"]}).status_code == 303
+        assert 'id="no-scenarios"' in second.get("/planner?view=scenario").get_data(
+            as_text=True)
+    finally:
+        store.dispose()
+
+
+def test_unknown_compare_is_400(client):
+    r = client.get("/planner?view=scenario&compare=nope")
+    assert r.status_code == 400
+    assert "nope" in field_error(r.get_data(as_text=True), "err-compare")
+
+
+# --------------------------------------------------------------------------- access
+
+
+@pytest.mark.parametrize("method", ["e2sfca", "2sfca"])
+def test_access_equals_the_core(client, registry, data, method):
+    html = client.get(f"/planner?view=access&method={method}").get_data(as_text=True)
+    spec = spec_of(walk, registry.index.stations(), at=None)
+    want = access_run(spec, data, 15.0, method=method, crowded=10)
+    assert values(html, "access-districts", "mean_access") == [d["mean_access"]
+                                                                for d in want["districts"]]
+    assert values(html, "access-districts", "gini") == [d["equity"]["gini"]
+                                                         for d in want["districts"]]
+    for key, field in (("gini", "gini"), ("theil", "theil"), ("palma", "palma"),
+                       ("worst10_share_uncovered", "worst10")):
+        assert values(html, "equity-city", field) == [want["equity"][key]]
+    crowded = html.split('id="crowded-table"', 1)[1]
+    for c in want["crowded"]:
+        assert c["name"] in crowded
+    assert 'id="capacity-note"' in html and "每个站点按 1 计" in html
+
+
+# --------------------------------------------------------------------------- target
+
+
+@pytest.mark.parametrize(("target", "backup"), [("95%", False), ("100%", False),
+                                                 ("90%", True)],
+                         ids=["95", "100", "backup-90"])
+def test_target_equals_lscp(client, registry, data, target, backup):
+    q = f"view=target&target={target.replace('%', '%25')}&solver=greedy"
+    html = client.get(f"/planner?{q}" + ("&backup=1" if backup else "")).get_data(
+        as_text=True)
+    spec = spec_of(walk, registry.index.stations(), at=None)
+    cands = gap_candidates(spec, data, 15.0)
+    problem = build_siting_problem(spec.engine, spec.stations, data.demand, cands, 15.0)
+    want = fewest_sites(problem, target=target, backup=backup, method="greedy")
+    assert re.search(r'id="target-count" data-value="(\d+)"', html).group(1) == str(
+        want.count)
+    body = html.split('id="target-sites"', 1)[1].split("</table>", 1)[0]
+    assert re.findall(r'<tr data-id="([^"]+)"', body) == list(want.site_ids)
+    assert "区" in body  # named by district and nearest station
+    assert 'data-method="greedy"' in html
+
+
+@pytest.mark.parametrize(("query", "match"), [
+    ("target=100%25&backup=1", "at most 99.6%"),
+    ("target=101%25", "above 100%"),
+    ("target=0", "not above 0"),
+    ("target=abc", "not a share"),
+], ids=["infeasible", "above-100", "zero", "text"])
+def test_bad_target_is_400_next_to_the_field(client, query, match):
+    r = client.get(f"/planner?view=target&solver=greedy&{query}")
+    assert r.status_code == 400
+    assert match in field_error(r.get_data(as_text=True), "err-target")
