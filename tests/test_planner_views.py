@@ -334,3 +334,31 @@ def test_bad_target_is_400_next_to_the_field(client, query, match):
     r = client.get(f"/planner?view=target&solver=greedy&{query}")
     assert r.status_code == 400
     assert match in field_error(r.get_data(as_text=True), "err-target")
+
+
+@pytest.mark.parametrize("backend_db", ["sqlite", "postgresql"])
+def test_scenario_table_on_both_backends(request, tmp_path, backend_db):
+    """``planner_scenarios`` is made on first use; names are unique; a store on the same
+    database (another process) reads what one saved."""
+    import sqlalchemy as sa
+
+    from locator.errors import NotFound
+    from locator.web.planner.scenarios import NameTaken, ScenarioStore
+
+    url = (f"sqlite:///{tmp_path / 's.sqlite'}" if backend_db == "sqlite"
+           else request.getfixturevalue("pg_url"))
+    engine = sa.create_engine(url)
+    try:
+        store = ScenarioStore(engine)
+        sc = Scenario.from_dict({"name": "夜间开放", "change": {"T02": {"opening_hours": "24/7"}}})
+        store.save(sc, created_by="planner1")
+        with pytest.raises(NameTaken, match="saved already"):
+            store.save(sc)
+        again = ScenarioStore(engine).get("夜间开放")
+        assert again.scenario == sc and again.created_by == "planner1"
+        assert ScenarioStore(engine).names() == ["夜间开放"]
+        store.delete("夜间开放")
+        with pytest.raises(NotFound):
+            store.get("夜间开放")
+    finally:
+        engine.dispose()
