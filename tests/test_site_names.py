@@ -241,3 +241,12 @@ def test_planner_exports_names_and_xlsx(registry, demand_csv):
     assert five[0]["share_demand"] == pytest.approx(truth.city.share_demand, abs=1e-6)
     gaps = [[c.value for c in row] for row in wb["覆盖缺口"].iter_rows()]
     assert "district_names" in gaps[1] and "nearest_station_name" in gaps[1]
+
+
+def test_csv_keeps_formula_text_as_text():
+    from locator.coverage.export import csv_text
+
+    text = csv_text(["name", "lon"], [["=HYPERLINK(\"x\")", -3.5], ["@SUM", 1], ["云龙", 2]])
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert rows == [["name", "lon"], ["'=HYPERLINK(\"x\")", "-3.5"], ["'@SUM", "1"],
+                    ["云龙", "2"]]

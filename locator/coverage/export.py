@@ -20,8 +20,8 @@ from typing import Any
 from .. import config
 from .gaps import GapReport
 
-__all__ = ["covered_area_geojson", "gaps_csv", "gaps_geojson", "gaps_table", "sites_csv",
-           "sites_geojson", "sites_table", "xlsx_bytes"]
+__all__ = ["covered_area_geojson", "csv_text", "gaps_csv", "gaps_geojson", "gaps_table",
+           "sites_csv", "sites_geojson", "sites_table", "xlsx_bytes"]
 
 #: Attribution of everything derived from OpenStreetMap roads.
 OSM_ATTRIBUTION = config.OSM_NOTICE
@@ -36,12 +36,17 @@ def _caveats(notice: str | None, attribution: str | None) -> dict[str, str]:
     return out
 
 
-def _csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+def csv_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A table as the house's CSV: UTF-8 with a BOM, CRLF line ends, and text that a
+    spreadsheet would run as a formula kept as text
+    (:func:`~locator.store.exporting.neutralise_cell`)."""
+    from ..store.exporting import neutralise_cell
+
     buf = io.StringIO()
     buf.write("\ufeff")
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(header)
-    w.writerows(rows)
+    w.writerows([neutralise_cell(v) if isinstance(v, str) else v for v in r] for r in rows)
     return buf.getvalue()
 
 
@@ -84,7 +89,7 @@ def gaps_table(gaps: GapReport, *, notice: str | None = None,
 def gaps_csv(gaps: GapReport, *, notice: str | None = None,
              attribution: str | None = None) -> str:
     """:func:`gaps_table` as CSV."""
-    return _csv(*gaps_table(gaps, notice=notice, attribution=attribution))
+    return csv_text(*gaps_table(gaps, notice=notice, attribution=attribution))
 
 
 def sites_geojson(sites: Sequence[Mapping[str, Any]], *, notice: str | None = None,
@@ -124,7 +129,7 @@ def sites_table(sites: Sequence[Mapping[str, Any]], *, notice: str | None = None
 def sites_csv(sites: Sequence[Mapping[str, Any]], *, notice: str | None = None,
               attribution: str | None = None) -> str:
     """:func:`sites_table` as CSV."""
-    return _csv(*sites_table(sites, notice=notice, attribution=attribution))
+    return csv_text(*sites_table(sites, notice=notice, attribution=attribution))
 
 
 def xlsx_bytes(sheets: Sequence[tuple[str, Sequence[str], Sequence[Sequence[Any]]]], *,

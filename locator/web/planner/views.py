@@ -198,9 +198,9 @@ def _table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
 
 
 def _csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    from ...coverage.export import _csv as house_csv  # UTF-8 with BOM, CRLF
+    from ...coverage.export import csv_text
 
-    return house_csv(header, rows)
+    return csv_text(header, rows)
 
 
 # --------------------------------------------------------------------------- the page
