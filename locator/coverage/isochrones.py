@@ -587,6 +587,8 @@ def _covered(seg: np.ndarray, points: np.ndarray, buffer_m: float,
     all_owner = np.concatenate([c_owner, outer.size + np.arange(islands.size), cx])
     order = np.argsort(all_owner, kind="stable")  # each part's shell stays first
     out = shapely.polygons(all_rings[order], indices=all_owner[order])
+    # shells counter-clockwise, holes clockwise (as GeoJSON and signed-area tools expect)
+    out = shapely.orient_polygons(out)
     return shapely.multipolygons(out) if out.size > 1 else out[0]
 
 
