@@ -364,7 +364,8 @@ def test_network_engine_hook(registry, demand_csv):
 def test_openapi_paths():
     paths = openapi_paths()
     assert set(paths) == {"/api/v1/coverage", "/api/v1/suggest", "/api/v1/access",
-                          "/api/v1/profile", "/api/v1/scenarios", "/api/v1/jobs/{id}",
+                          "/api/v1/profile", "/api/v1/scenarios", "/api/v1/target",
+                          "/api/v1/jobs/{id}",
                           "/api/v1/reach"}
     cov = paths["/api/v1/coverage"]["post"]
     props = cov["requestBody"]["content"]["application/json"]["schema"]["properties"]

@@ -138,3 +138,49 @@ def test_the_new_endpoints_are_in_the_openapi_paths():
         "schema"]["required"] == ["day"]
     assert "scenarios" in paths["/api/v1/scenarios"]["post"]["requestBody"]["content"][
         "application/json"]["schema"]["properties"]
+
+
+# --------------------------------------------------------------------------- target
+
+
+def test_target_equals_the_core(client, registry, demand_csv):
+    from locator.coverage.lscp import fewest_sites
+    from locator.coverage.planning import uncovered_candidates
+    from locator.coverage.siting import build_siting_problem
+    from locator.web.planner.page import run_spec
+
+    r = _post(client, "/api/v1/target", {"target": "95%", "minutes": 10, "method": "greedy"})
+    assert r.status_code == 200, r.get_json()
+    got = r.get_json()
+    with client.application.app_context():
+        spec = run_spec(mode="walk", engine="straight", at=None, types=None)
+    dem = read_demand(demand_csv)
+    cands = uncovered_candidates(spec, dem, 10, backup=False)
+    want = fewest_sites(build_siting_problem(spec.engine, spec.stations, dem, cands, 10),
+                        target=0.95, method="greedy")
+    assert got["lscp"]["count"] == want.count == len(got["sites"]) > 0
+    assert got["lscp"]["site_ids"] == list(want.site_ids)
+    assert got["lscp"]["share"] >= 0.95
+    assert all(s["name"] and s["district_name"] for s in got["sites"])
+    assert got["illustrative"] is True
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"target": "120%"}, "target"),
+    ({"target": 0}, "target"),
+    ({"target": "lots"}, "target"),
+    ({"method": "magic"}, "method"),
+    ({"candidates_from": "sky"}, "candidates_from"),
+])
+def test_target_bad_input_names_the_field(client, body, field):
+    r = client.post("/api/v1/target", json=body)
+    assert r.status_code == 400, r.get_json()
+    assert r.get_json()["invalid_params"][0]["name"] == field
+
+
+def test_an_infeasible_target_says_how_close_the_best_is(client):
+    r = _post(client, "/api/v1/target", {"target": "100%", "candidates": [
+        {"id": "A", "lon": 117.20, "lat": 34.27}]})
+    assert r.status_code == 400
+    p = r.get_json()["invalid_params"][0]
+    assert p["name"] == "target" and "at most" in p["reason"] and "%" in p["reason"]

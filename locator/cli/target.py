@@ -3,8 +3,9 @@
 The fewest candidate sites that bring the share of demand within reach to ``--target``
 (100 % by default, 95 % is common), optionally with every counted unit reached twice
 (``--backup``, 交叉覆盖), the existing stations kept. Calls
-:func:`locator.coverage.lscp.fewest_sites` through :func:`target_run`; this module parses
-options and prints or writes the answer.
+:func:`locator.coverage.lscp.fewest_sites` through the planning service's
+:func:`~locator.coverage.planning.target_run`; this module parses options and prints or
+writes the answer.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 import click
 
 from ..config import SPEEDS_KMH
+from ..coverage.planning import TARGET_TIME_LIMIT_S as TIME_LIMIT_S
+from ..coverage.planning import target_run
 from ..errors import InvalidInput
 from .coverage import (
     ILLUSTRATIVE_NOTICE,
@@ -31,69 +34,8 @@ from .coverage import (
     time_line,
 )
 
-#: Seconds the exact solve may take by default.
-TIME_LIMIT_S = 60.0
 _NAME_COLUMNS = ("name", "名称", "站点名称", "site_name")
 _ID_COLUMNS = ("id", "site_id", "code")
-
-
-def uncovered_candidates(spec: Any, demand: Any, minutes: float, *, backup: bool) -> Any:
-    """Every demand unit (with weight) not yet at its level as a candidate site at its
-    own point: not reached by a counted station (``backup``: by fewer than two). Each
-    reaches itself, so 100 % is within reach on the straight-line engine."""
-    from ..coverage import candidates_from_demand
-
-    counts = spec.engine.reach_counts(spec.stations.lon, spec.stations.lat, demand.lon,
-                                      demand.lat, minutes, cap=2)
-    short = (counts < (2 if backup else 1)) & (demand.weight > 0)
-    if not short.any():
-        raise InvalidInput("candidates: every demand unit is already reached"
-                           f"{' twice' if backup else ''} within {minutes:g} min, so there "
-                           "are no uncovered units to place sites at; the target is met",
-                           field="candidates")
-    cands = candidates_from_demand(demand, short, prefix="unit-")
-    return type(cands)(cands.ids, cands.lon, cands.lat, "uncovered")
-
-
-def target_run(spec: Any, data: Any, minutes: float, *, target: float | str,
-               backup: bool, method: str, candidates: Any = None,
-               candidates_from: str = "uncovered", names: dict[str, str] | None = None,
-               grid_spacing_m: float | None = None, time_limit: float = TIME_LIMIT_S,
-               lang: str = "zh") -> dict[str, Any]:
-    """The fewest new sites for ``target`` as JSON, each named by district and nearest
-    station (a planning-service run: ``spec`` and ``data`` as
-    :mod:`locator.coverage.planning` makes them; it belongs there). Candidates: those
-    given, else a grid in the gaps (``candidates_from="gaps"``, ``grid_spacing_m``
-    apart), else the uncovered units."""
-    from ..coverage import build_siting_problem
-    from ..coverage.lscp import fewest_sites, parse_target
-    from ..coverage.planning import gap_candidates, name_sites, run_flags
-
-    target = parse_target(target)  # before any long run
-    if candidates is None and candidates_from == "gaps":
-        candidates = gap_candidates(spec, data, minutes, spacing_m=grid_spacing_m)
-    elif candidates is None:
-        candidates = uncovered_candidates(spec, data.demand, minutes, backup=backup)
-    problem = build_siting_problem(spec.engine, spec.stations, data.demand, candidates,
-                                   minutes)
-    res = fewest_sites(problem, target=target, backup=backup, method=method,
-                       time_limit=time_limit)
-    sites = [{"rank": k, "id": sid, "lon": round(float(candidates.lon[j]), 7),
-              "lat": round(float(candidates.lat[j]), 7), "gain": round(g, 6)}
-             for k, (j, sid, g) in enumerate(zip(res.site_index, res.site_ids, res.gains,
-                                                 strict=True), start=1)]
-    # each site named by district and nearest station; a name from the file comes first
-    sites = name_sites(spec, data, sites, lang) if sites else []
-    for st in sites:
-        given = (names or {}).get(st["id"])
-        if given:
-            st["place"], st["name"] = st["name"], given
-    return {"minutes": minutes, "engine": spec.engine.describe(),
-            "stations": spec.stations.describe(),
-            "demand": {"units": len(data.demand), "source": data.demand.source,
-                       "total": round(data.demand.total_weight, 6)},
-            "candidates": {"count": len(candidates), "source": candidates.source},
-            "lscp": res.to_dict(), "sites": sites, **run_flags(spec, data.demand)}
 
 
 def _names_of(path: Path) -> dict[str, str]:

@@ -63,12 +63,16 @@ __all__ = [
     "run_flags",
     "spec_of",
     "suggest_run",
+    "target_run",
+    "uncovered_candidates",
 ]
 
 #: Thresholds the planner page's report always shows (plus the run's own).
 PLAN_REPORT_MINUTES = (5.0, 10.0, 15.0)
 #: Metres between candidate road nodes added to the gaps' grid on a road network.
 NODE_SPACING_M = 250.0
+#: Seconds the exact set-covering solve may take by default (``locator target``).
+TARGET_TIME_LIMIT_S = 60.0
 #: Seconds the exact siting solver may take in a planner run.
 EXACT_TIME_LIMIT_S = 20.0
 ILLUSTRATIVE_NOTICE = ("示例数据：结果基于示意需求或示例站点，不代表真实情况 / Illustrative: "
@@ -239,6 +243,64 @@ def suggest_run(spec: RunSpec, data: PlanningData, minutes: float, *, n: int, be
             "candidates": {"count": len(candidates), "source": candidates.source},
             "siting": res.to_dict(), "sites": name_sites(spec, data, sites, lang),
             **run_flags(spec, data.demand)}
+
+
+def uncovered_candidates(spec: RunSpec, demand: Demand, minutes: float, *,
+                         backup: bool) -> Candidates:
+    """Every demand unit (with weight) not yet at its level as a candidate site at its
+    own point: not reached by a counted station (``backup``: by fewer than two). Each
+    reaches itself, so 100 % is within reach on the straight-line engine."""
+    from .siting import candidates_from_demand
+
+    counts = spec.engine.reach_counts(spec.stations.lon, spec.stations.lat, demand.lon,
+                                      demand.lat, minutes, cap=2)
+    short = (counts < (2 if backup else 1)) & (demand.weight > 0)
+    if not short.any():
+        raise InvalidInput("candidates: every demand unit is already reached"
+                           f"{' twice' if backup else ''} within {minutes:g} min, so there "
+                           "are no uncovered units to place sites at; the target is met",
+                           field="candidates")
+    cands = candidates_from_demand(demand, short, prefix="unit-")
+    return type(cands)(cands.ids, cands.lon, cands.lat, "uncovered")
+
+
+def target_run(spec: RunSpec, data: PlanningData, minutes: float, *, target: float | str,
+               backup: bool, method: str, candidates: Any = None,
+               candidates_from: str = "uncovered", names: dict[str, str] | None = None,
+               grid_spacing_m: float | None = None, time_limit: float = TARGET_TIME_LIMIT_S,
+               lang: str = "zh") -> dict[str, Any]:
+    """The fewest new sites that bring coverage to ``target`` (LSCP,
+    :func:`.lscp.fewest_sites`), as JSON, each named by district and nearest station
+    (``names``: names given with the candidates come first). Candidates: those given,
+    else a grid in the gaps (``candidates_from="gaps"``, ``grid_spacing_m`` apart),
+    else a site at every uncovered unit (:func:`uncovered_candidates`)."""
+    from .lscp import fewest_sites, parse_target
+
+    target = parse_target(target)  # before any long run
+    if candidates is None and candidates_from == "gaps":
+        candidates = gap_candidates(spec, data, minutes, spacing_m=grid_spacing_m)
+    elif candidates is None:
+        candidates = uncovered_candidates(spec, data.demand, minutes, backup=backup)
+    problem = build_siting_problem(spec.engine, spec.stations, data.demand, candidates,
+                                   minutes)
+    res = fewest_sites(problem, target=target, backup=backup, method=method,
+                       time_limit=time_limit)
+    sites = [{"rank": k, "id": sid, "lon": round(float(candidates.lon[j]), 7),
+              "lat": round(float(candidates.lat[j]), 7), "gain": round(g, 6)}
+             for k, (j, sid, g) in enumerate(zip(res.site_index, res.site_ids, res.gains,
+                                                 strict=True), start=1)]
+    # each site named by district and nearest station; a name from the file comes first
+    sites = name_sites(spec, data, sites, lang) if sites else []
+    for st in sites:
+        given = (names or {}).get(str(st["id"]))
+        if given:
+            st["place"], st["name"] = st["name"], given
+    return {"minutes": minutes, "engine": spec.engine.describe(),
+            "stations": spec.stations.describe(),
+            "demand": {"units": len(data.demand), "source": data.demand.source,
+                       "total": round(data.demand.total_weight, 6)},
+            "candidates": {"count": len(candidates), "source": candidates.source},
+            "lscp": res.to_dict(), "sites": sites, **run_flags(spec, data.demand)}
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ from .body import (
     REPORT_MINUTES,
     SCENARIO_FIELDS,
     SUGGEST_FIELDS,
+    TARGET_FIELDS,
     candidates_of,
     json_body,
     parse_body,
@@ -227,6 +228,29 @@ def api_scenarios():
         make, records, data, minutes, scenarios, at=at, types=types,
         weather=weather).to_dict(units=units), a["wait"],
         key=_key("scenarios", spec, a, params))
+
+
+@bp.post("/api/v1/target")
+def api_target():
+    """The fewest new sites that bring coverage to a target share (LSCP), exact or
+    greedy with its gap; an infeasible target says how close the best is."""
+    from ...coverage.planning import EXACT_TIME_LIMIT_S, target_run
+
+    a = parse_body(json_body(), TARGET_FIELDS)
+    cands = None if a["candidates"] is None else candidates_of(a["candidates"], a["crs"])
+    spec = _spec_of(a)
+    data = planner_state().data()
+    lang = current_lang()  # read here: the run may go on in a job's thread
+    minutes, target, backup, method = a["minutes"], a["target"], a["backup"], a["method"]
+    source, grid = a["candidates_from"], a["grid_spacing_m"]
+    params = {"minutes": minutes, "target": target, "backup": backup, "method": method,
+              "candidates_from": source, "grid_spacing_m": grid,
+              "candidates": None if cands is None else {
+                  "ids": [str(i) for i in cands.ids], "lon": cands.lon, "lat": cands.lat}}
+    return _answer("target", lambda: target_run(
+        spec, data, minutes, target=target, backup=backup, method=method, candidates=cands,
+        candidates_from=source, grid_spacing_m=grid, time_limit=EXACT_TIME_LIMIT_S,
+        lang=lang), a["wait"], key=_key("target", spec, a, params))
 
 
 @bp.get("/api/v1/jobs/<job_id>")
@@ -455,7 +479,26 @@ def openapi_paths() -> dict[str, Any]:
                                      "(the JSON form of `locator scenario` files)."},
         "units": {"type": "boolean", "default": False,
                   "description": "List the demand units that gain and lose coverage."}}}
-    for body in (coverage_body, suggest_body, access_body, profile_body, scenarios_body):
+    target_body: dict[str, Any] = {"type": "object", "additionalProperties": False,
+                                   "properties": {
+        **common, "minutes": {**minutes, "default": 15},
+        "target": {"oneOf": [{"type": "number", "exclusiveMinimum": True, "minimum": 0,
+                              "maximum": 1},
+                             {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*[%％]\s*$"}],
+                   "default": 1,
+                   "description": "Share of demand to reach: 1 (100%), 0.95 or '95%'."},
+        "backup": {"type": "boolean", "default": False,
+                   "description": "Cross-coverage: count a unit only when reached twice."},
+        "method": {"type": "string", "enum": ["auto", "exact", "greedy"], "default": "auto"},
+        "candidates": suggest_body["properties"]["candidates"],
+        "candidates_from": {"type": "string", "enum": ["uncovered", "gaps"],
+                            "default": "uncovered",
+                            "description": "Without candidates: a site at every unit still "
+                                           "short of its reach, or a grid in the gaps."},
+        "grid_spacing_m": suggest_body["properties"]["grid_spacing_m"],
+        "crs": suggest_body["properties"]["crs"]}}
+    for body in (coverage_body, suggest_body, access_body, profile_body, scenarios_body,
+                 target_body):
         for name, prop in list(body["properties"].items()):
             if "enum" in prop:  # a nullable enum must list null itself
                 prop = body["properties"][name] = {**prop, "enum": [*prop["enum"], None]}
@@ -492,6 +535,9 @@ def openapi_paths() -> dict[str, Any]:
         "/api/v1/scenarios": post(
             "scenarios", "Base against scenarios: stations added, closed, removed, changed",
             scenarios_body, "The change by threshold and district, gains and losses"),
+        "/api/v1/target": post(
+            "target", "The fewest new sites that bring coverage to a target share (LSCP)",
+            target_body, "The sites, the share reached, exact or greedy and its gap"),
         "/api/v1/jobs/{id}": {"get": {
             "operationId": "getJob", "summary": "A planner run's status and result",
             "parameters": [{"name": "id", "in": "path", "required": True,

@@ -277,6 +277,20 @@ PROFILE_FIELDS = [*_NO_AT, Field("day", _day), Field("profile", _demand_profile)
                   Field("rows", _bool, False)]
 SCENARIO_FIELDS = _common_fields(Field("minutes", _minutes_list, REPORT_MINUTES)) + [
     Field("scenarios", _scenario_items), Field("units", _bool, False)]
+def _target(v: Any) -> float:
+    from ...coverage.lscp import parse_target
+
+    if not isinstance(v, (str, int, float)) or isinstance(v, bool):
+        raise InvalidInput(f"target: {v!r} is not a share; give 0.95 or '95%'", field="target")
+    return parse_target(v)
+
+
+TARGET_FIELDS = _common_fields(Field("minutes", _one_minutes, 15.0)) + [
+    Field("target", _target, 1.0), Field("backup", _bool, False),
+    Field("method", _str_choice("auto", "exact", "greedy"), "auto"),
+    Field("candidates", _candidate_items),
+    Field("candidates_from", _str_choice("uncovered", "gaps"), "uncovered"),
+    Field("grid_spacing_m", _grid_spacing, 500.0), Field("crs", _crs, "wgs84")]
 SUGGEST_FIELDS = _common_fields(Field("minutes", _one_minutes, 15.0)) + [
     Field("n", _integer(1, 100), 5), Field("beta", _number(0, 1)),
     Field("exact", _bool), Field("candidates", _candidate_items),
