@@ -290,7 +290,8 @@ def test_long_run_is_202_then_polled_to_done(client):
 
 
 def test_failed_job_reports_the_problem(client):
-    r = post(client, "/api/v1/suggest", {"from_gaps": True, "n": 100, "wait": 0, "grid_spacing_m": 0})
+    r = post(client, "/api/v1/suggest", {"from_gaps": True, "n": 100, "wait": 0,
+                                         "grid_spacing_m": 0})
     assert r.status_code == 202
     job = poll(client, r.headers["Location"])
     assert job["status"] == "failed" and job["result"] is None
