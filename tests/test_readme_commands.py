@@ -190,6 +190,12 @@ def _check_planning(runner, cmds: dict[str, str]) -> None:
         deltas = list(csv.DictReader(f))
     assert {float(r["minutes"]) for r in deltas} == {5.0, 10.0, 15.0}
     assert all(r["name"] for r in deltas) and any(r["adcode"] for r in deltas)
+    tgt = _run(runner, cmds["target"])
+    assert "Target: 95.0% of demand" in tgt.stdout and "New sites needed: " in tgt.stdout
+    with open("target_sites.csv", encoding="utf-8-sig", newline="") as f:
+        chosen = [r for r in csv.DictReader(f) if r.get("id")]
+    count = int(re.search(r"New sites needed: ([\d,]+)", tgt.stdout)[1].replace(",", ""))
+    assert len(chosen) == count > 0
 
 
 def test_every_readme_command_is_run():
@@ -224,6 +230,8 @@ README_COMMANDS = {
     "suggest-xlsx": "locator suggest -n 5 --grid-spacing 400 --out new_sites.xlsx",
     "profile": "locator profile --day 2026-12-07 --profile sanitation --out profile.csv",
     "scenario": "locator scenario five_more.json --minutes 5,10,15 --out deltas.csv",
+    "target": "locator target --target 95% --demand workers.gpkg --weight workers --out "
+              "target_sites.csv",
     "national-sample": f"locator coverage national-sample --out {NATIONAL}",
     "dataset": f"locator coverage --dataset {NATIONAL} --detour 1 --minutes 15 "
                "--table districts.csv",
