@@ -123,6 +123,23 @@ def test_greedy_above_the_optimum_reports_its_gap():
     assert g.method == "greedy" and g.count == 3 and g.lower_bound <= 2 and g.exact is None
 
 
+def test_no_bound_in_time_is_said_not_zero(monkeypatch):
+    """When no solver finds a lower bound within the time limit the result says so
+    (None), instead of a bound of 0 that would make any count look far from the
+    fewest."""
+    import locator.coverage.lscp as lscp
+
+    sites = [(0, 4, 5), (1, 3, 5, 6, 7), (0, 2, 4, 7), (2,), (2, 3, 4, 5, 6, 7)]
+    reach = np.zeros((8, len(sites)), dtype=bool)
+    for j, units in enumerate(sites):
+        reach[list(units), j] = True
+    monkeypatch.setattr(lscp, "_lp_bound", lambda *a, **k: None)  # as if timed out
+    g = fewest_sites(problem(reach), method="greedy")
+    assert g.count == 3 and g.lower_bound is None and g.gap is None and not g.optimal
+    doc = g.to_dict()
+    assert doc["lower_bound"] is None and doc["greedy_gap"] is None
+
+
 # ------------------------------------------------------------------- targets and backup
 
 

@@ -157,9 +157,13 @@ def _print(doc: dict[str, Any], illustrative: bool) -> None:
     click.echo(f"New sites needed: {r['count']:,} ({how}); after: {_pct(r['share'])} covered, "
                f"{_pct(r['backup_share'])} reached twice")
     ratio = r["greedy_gap_ratio"]
-    click.echo(f"Greedy: {r['greedy_count']:,} sites, gap {r['greedy_gap']:,}"
-               + ("" if ratio is None else f" ({100 * ratio:.1f}%)")
-               + f" over the lower bound {r['lower_bound']:,} ({_bound_source(r)})")
+    if r["lower_bound"] is None:
+        click.echo(f"Greedy: {r['greedy_count']:,} sites; no lower bound found within the "
+                   "time limit (--time-limit), so how far from the fewest is not known")
+    else:
+        click.echo(f"Greedy: {r['greedy_count']:,} sites, gap {r['greedy_gap']:,}"
+                   + ("" if ratio is None else f" ({100 * ratio:.1f}%)")
+                   + f" over the lower bound {r['lower_bound']:,} ({_bound_source(r)})")
     t = r["timings_s"]
     click.echo("Solved in " + f"{t['total']:.2f} s (" + ", ".join(
         f"{k} {v:.2f} s" for k, v in t.items() if k != "total") + ")")

@@ -223,7 +223,8 @@ class LscpResult:
     ``share`` is the share of demand reached at least once after opening the sites
     (existing stations included), ``backup_share`` at least twice; ``target`` applies
     to ``share`` or, with ``backup``, to ``backup_share``. ``lower_bound`` is the best
-    known lower bound on the number of sites; ``gap`` is the greedy's count less it.
+    known lower bound on the number of sites (None: no solver found one within the
+    time limit); ``gap`` is the greedy's count less it.
     """
 
     target: float
@@ -240,7 +241,7 @@ class LscpResult:
     backup_share: float
     method: str
     optimal: bool
-    lower_bound: int
+    lower_bound: int | None
     lp_bound: float | None
     greedy: LscpSolution
     exact: LscpSolution | None
@@ -252,14 +253,18 @@ class LscpResult:
         return len(self.site_index)
 
     @property
-    def gap(self) -> int:
-        """Greedy sites beyond the lower bound (0: the greedy is optimal)."""
-        return self.greedy.count - self.lower_bound
+    def gap(self) -> int | None:
+        """Greedy sites beyond the lower bound (0: the greedy is optimal; None: no
+        bound known)."""
+        return None if self.lower_bound is None else self.greedy.count - self.lower_bound
 
     @property
     def gap_ratio(self) -> float | None:
-        """:attr:`gap` relative to the lower bound (``None`` when the bound is 0)."""
-        return self.gap / self.lower_bound if self.lower_bound > 0 else None
+        """:attr:`gap` relative to the lower bound (``None`` when the bound is 0 or not
+        known)."""
+        if self.gap is None or not self.lower_bound:
+            return None
+        return self.gap / self.lower_bound
 
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "backup": self.backup, "minutes": self.minutes,
@@ -541,17 +546,17 @@ def fewest_sites(problem: SitingProblem, *, target: float | str = 1.0, backup: b
 
     exact: LscpSolution | None = None
     lp_bound: float | None = None
-    lower = 0
+    lower: int | None = None if goal > tol else 0
     run_exact = how == "exact" or (how == "auto" and red.a.nnz <= AUTO_EXACT_MAX_NNZ
                                    and red.a.shape[1] <= AUTO_EXACT_MAX_SITES)
     if goal > tol and run_exact:
         exact = _exact(problem, red, goal, full, limit)
         timings["exact"] = exact.runtime_s
-        lower = exact.bound or 0
-    elif goal > tol:
+        lower = None if exact.bound is None else _ceil_bound(exact.bound)
+    if goal > tol and lower is None:  # greedy only, or the exact solve found no bound
         t0 = time.perf_counter()
         lp_bound = _lp_bound(red, goal, full, limit)
-        lower = 0 if lp_bound is None else _ceil_bound(lp_bound)
+        lower = None if lp_bound is None else _ceil_bound(lp_bound)
         timings["lp_bound"] = time.perf_counter() - t0
 
     best = greedy
@@ -559,8 +564,10 @@ def fewest_sites(problem: SitingProblem, *, target: float | str = 1.0, backup: b
             exact.count < greedy.count
             or (exact.count == greedy.count and exact.status == "optimal")):
         best = exact
-    lower = min(lower, best.count)  # a bound is never above a feasible answer
-    optimal = best.count == lower
+    if lower is not None:
+        lower = min(lower, best.count)  # a bound is never above a feasible answer
+    optimal = best.count == lower or (exact is not None and exact is best
+                                      and exact.status == "optimal")
     share, bshare = _shares(problem, best.site_index)
     timings["total"] = time.perf_counter() - t_start
     info = {**problem.info, "demand_units": int(problem.matrix.shape[0]),
