@@ -144,19 +144,27 @@ def xlsx_bytes(sheets: Sequence[tuple[str, Sequence[str], Sequence[Sequence[Any]
     wb.remove(wb.active)
     for title, header, rows in sheets:
         ws = wb.create_sheet(title[:31])
-        for line in (notice, attribution):
-            if line:
-                ws.append([line])
+        above = [line for line in (notice, attribution) if line]
+        for line in above:
+            ws.append([line])
         ws.append(list(header))
-        ws.freeze_panes = f"A{ws.max_row + 1}"
+        ws.freeze_panes = f"A{len(above) + 2}"
         for r in rows:
-            ws.append(list(r))
-            for cell in ws[ws.max_row]:
-                if isinstance(cell.value, str) and cell.value.startswith("="):
-                    cell.data_type = "s"  # text, never a formula
+            # openpyxl stores a string starting with "=" as a formula; a text cell is
+            # written as a cell of type "s" (its max_row costs O(cells): not used here)
+            ws.append([_text_cell(ws, v) if isinstance(v, str) and v.startswith("=") else v
+                       for v in r])
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def _text_cell(ws: Any, value: str) -> Any:
+    from openpyxl.cell.cell import Cell
+
+    cell = Cell(ws, value=value)
+    cell.data_type = "s"  # text, never a formula
+    return cell
 
 
 def covered_area_geojson(engine: Any, lon: Any, lat: Any, minutes: float, *,
