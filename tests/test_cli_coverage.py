@@ -295,11 +295,14 @@ def test_time_is_honest(runner, db, demand_csv, tiny_stations):
             "--minutes", "15"]
     plain = runner.invoke(main, base)
     assert plain.exit_code == 0, plain.output
-    n_open = sum(1 for s in tiny_stations if s.status != "closed")
-    n_closed = len(tiny_stations) - n_open
+    n_open = sum(1 for s in tiny_stations if s.status == "open")
+    n_closed = sum(1 for s in tiny_stations if s.status == "closed")
+    n_paused = len(tiny_stations) - n_open - n_closed
     want = f"Time: opening hours ignored; {n_open:,} stations counted"
-    if n_closed:
-        want += f"; left out: {n_closed:,} closed"
+    left = [f"{n_closed:,} closed"] * bool(n_closed) + \
+        [f"{n_paused:,} temporarily closed"] * bool(n_paused)
+    if left:
+        want += "; left out: " + ", ".join(left)
     assert want in plain.stdout.splitlines()
     doc = json.loads(runner.invoke(main, [*base, "--json"]).stdout.strip().splitlines()[-1])
     assert doc["evaluated_at"] is None and doc["coverage"]["stations"]["at"] is None

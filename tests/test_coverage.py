@@ -166,8 +166,11 @@ def test_coverage_at_a_time_and_closed_stations():
         _station("paused", 117.260, 34.260, "24/7", status="temporarily_closed"),
     ]
     default = select_stations(st)
-    assert list(default.ids) == ["day", "allday", "unknown", "paused"]
-    assert default.excluded == {"closed": 1}
+    # a temporarily closed station serves nobody, whatever its hours
+    assert list(default.ids) == ["day", "allday", "unknown"]
+    assert default.excluded == {"closed": 1, "status": 1}
+    assert list(select_stations(st, statuses=["open", "temporarily_closed"]).ids) == [
+        "day", "allday", "unknown", "paused"]
     night = select_stations(st, at="2026-07-15T22:00")
     assert list(night.ids) == ["allday", "unknown"]
     assert night.excluded == {"closed": 1, "status": 1, "not_open_at": 1}

@@ -30,9 +30,10 @@ def test_select_keeps_exactly_the_stations_fit_for_the_weather(cooled):
     records = cooled.index.stations()
     heat = select_stations(records, weather="heat")
     assert sorted(heat.ids.tolist()) == ["T01", "T04"]
-    # T03 (no water) and every other station not closed lack an amenity; T06 is closed.
-    n_not_closed = sum(1 for s in records if s.status != "closed")
-    assert heat.excluded == {"closed": 1, "lacking": n_not_closed - 2}
+    # T03 (no water) and every other open station lack an amenity; T06 is closed, one
+    # is temporarily closed.
+    n_open = sum(1 for s in records if s.status == "open")
+    assert heat.excluded == {"closed": 1, "status": 1, "lacking": n_open - 2}
     d = heat.describe()
     assert d["needs"] == ["air_conditioning", "drinking_water"] and d["weather"] == "heat"
     # The Chinese name and labels work too; a cold wave needs heating, which none has.
@@ -41,7 +42,7 @@ def test_select_keeps_exactly_the_stations_fit_for_the_weather(cooled):
     assert len(cold) == 0 and cold.describe()["needs"] == ["heating"]
     assert sorted(select_stations(records, needs=["空调"]).ids.tolist()) == list(COOLED)
     # Without weather nothing changes.
-    assert len(select_stations(records)) == n_not_closed
+    assert len(select_stations(records)) == n_open
 
 
 def test_bad_weather_and_needs_name_their_field(cooled):
@@ -66,7 +67,7 @@ def test_the_api_counts_only_fit_stations_and_equals_the_core(cooled, demand_csv
     assert r.status_code == 200, r.get_data(as_text=True)
     doc = r.get_json()
     assert doc["stations"]["used"] == 2 and doc["stations"]["weather"] == "heat"
-    assert doc["stations"]["excluded"]["lacking"] == 7
+    assert doc["stations"]["excluded"]["lacking"] == 6
     want = coverage_report(StraightLineEngine("walk"),
                            select_stations(cooled.index.stations(), weather="heat"),
                            read_demand(demand_csv), minutes=[15])
@@ -129,7 +130,7 @@ def test_the_cli_counts_only_fit_stations(runner, tmp_path, cooled, demand_csv):
     text = runner.invoke(main, [*base, "--weather", "heat"]).stdout
     line = next(x for x in text.splitlines() if x.startswith("Time: "))
     assert "2 stations counted fit for a heat day (air_conditioning, drinking_water)" in line
-    assert "7 lacking those amenities" in line
+    assert "1 temporarily closed, 6 lacking those amenities" in line
     bad = runner.invoke(main, [*base, "--weather", "hot"])
     assert bad.exit_code == 2 and "hot" in bad.output and "Traceback" not in bad.output
     sug = runner.invoke(main, ["suggest", "--db", str(db), "--demand", str(demand_csv), "-n",

@@ -379,17 +379,17 @@ def test_openapi_paths():
 
 def test_the_time_field_is_empty_by_default_and_hours_are_then_ignored(client, registry):
     """The field's label says "empty = ignore opening hours": the page opens with it
-    empty and counts every station not closed (issue #12; it used to prefill now)."""
+    empty and counts every open station (issue #12; it used to prefill now)."""
     import re
 
     html = client.get("/planner").get_data(as_text=True)
     field = re.search(r'<input type="datetime-local" name="at" id="p-at" value="([^"]*)"', html)
     assert field is not None and field.group(1) == ""
     same = client.get("/planner?at=").get_data(as_text=True)
-    counted = sum(1 for s in registry.index.stations() if s.status != "closed")
+    counted = sum(1 for s in registry.index.stations() if s.status == "open")
     for page in (html, same):
-        assert "不考虑开放时间（所有未关闭站点）" in page
+        assert "不考虑开放时间（所有正常开放的站点）" in page
         assert re.search(rf"计入站点</t[hd]>\s*<td[^>]*>{counted:,}\b", page), page[:0]
     night = client.get("/planner?at=2026-07-15T03:00").get_data(as_text=True)
     assert 'value="2026-07-15T03:00"' in night
-    assert "不考虑开放时间（所有未关闭站点）" not in night and "该时刻未开放" in night
+    assert "不考虑开放时间（所有正常开放的站点）" not in night and "该时刻未开放" in night

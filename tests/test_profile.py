@@ -194,6 +194,10 @@ def test_night_gaps_name_the_units_lost_at_night(engine, dem, districts):
     assert prof.night.demand_lost == pytest.approx(dem.weight[want].sum())
     shares = np.array(prof.shares)
     assert prof.night.lowest_hours[0] == int(np.argmin(shares))
+    # every hour tied with the third lowest is listed, in order of share then hour
+    third = np.sort(shares)[2]
+    assert list(prof.night.lowest_hours) == [
+        int(h) for h in np.argsort(shares, kind="stable") if shares[h] <= third + 1e-12]
     doc = prof.to_dict(unit_ids=True)
     assert doc["night_gaps"]["ids"] == [str(i) for i in dem.ids[want]]
     assert sum(d["units_lost"] for d in doc["night_gaps"]["districts"]) == want.sum()

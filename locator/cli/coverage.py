@@ -63,7 +63,7 @@ def _inputs(db: str | None, demand: Path | None, weight: str | None, districts: 
     from ..coverage.planning import resolve_at
     from ..store import StationStore
 
-    # Without a time the hours are ignored (every station not closed counts), and the
+    # Without a time the hours are ignored (every open station counts; temporarily closed ones do not), and the
     # output says so; "now" is asked for explicitly. Checked before any file is read.
     when = resolve_at(at, ignore_hours=ignore_hours)
     dist = read_districts(districts, crs=crs) if districts else load_xuzhou_districts()
@@ -105,7 +105,7 @@ def _illustrative(dem, sample: bool) -> bool:
               help="Count only stations open at this time (ISO 8601; Beijing time without an "
                    "offset; 'now' for the current time). Default: opening hours ignored.")
 @click.option("--ignore-hours", is_flag=True,
-              help="Count every station not closed (the default without --at).")
+              help="Count every open station whatever its hours (the default without --at).")
 @click.option("--weather", type=click.Choice(["heat", "cold"]), default=None,
               help="Heat-day coverage: count only stations with air conditioning and "
                    "drinking water (heat) or heating (cold), the gaps that matter during an "
@@ -507,7 +507,7 @@ def time_line(st: dict[str, Any]) -> str:
     ex = st.get("excluded") or {}
     used = int(st.get("used") or 0)
     left = [f"{int(ex[k]):,} {label}" for k, label in (
-        ("closed", "closed"), ("not_open_at", "not open then"), ("status", "other status"),
+        ("closed", "closed"), ("not_open_at", "not open then"), ("status", "temporarily closed"),
         ("type", "other type"), ("lacking", "lacking those amenities")) if ex.get(k)]
     out = (f"stations open at {st['at']}: {used:,} counted" if st.get("at")
            else f"opening hours ignored; {used:,} stations counted")

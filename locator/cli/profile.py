@@ -171,7 +171,7 @@ def _print(doc: dict[str, Any], illustrative: bool, hourly_file: Path | None) ->
 
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_LEFT = {"closed": "closed", "status": "other status", "type": "other type",
+_LEFT = {"closed": "closed", "status": "temporarily closed", "type": "other type",
          "lacking": "lacking those amenities"}
 
 

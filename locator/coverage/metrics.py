@@ -148,8 +148,8 @@ def select_stations(stations: Iterable[Station], *, at: datetime | str | None = 
         ``tz``), at their position (for sunrise and sunset). Requires status ``open``;
         unknown hours (none, or "unknown" then) count as open.
     statuses
-        Statuses that count; default every status except ``closed``. Ignored
-        with ``at`` (then only ``open``).
+        Statuses that count; default ``open`` only (a temporarily closed station
+        serves nobody, whatever its hours). Ignored with ``at`` (then only ``open``).
     types
         Station types that count (codes or labels); default all.
     needs
@@ -161,7 +161,7 @@ def select_stations(stations: Iterable[Station], *, at: datetime | str | None = 
     need_codes = needed_amenities(needs, weather)
     kind = None if weather is None else weather_kind(weather)
     if statuses is None:
-        status_ok = {s for s in STATUSES.codes if s != "closed"}
+        status_ok = {"open"}
     else:
         status_ok = {STATUSES.parse(s, field="statuses") for s in
                      ([statuses] if isinstance(statuses, str) else statuses)}

@@ -110,7 +110,7 @@ HOUR_RULES = ("start", "whole_hour")
 NIGHT_HOURS: tuple[int, ...] = (2, 3, 4)
 #: The hour a unit must be covered at to "lose coverage at night": midday.
 REFERENCE_HOUR = 12
-#: How many of the lowest hours the night gaps list.
+#: How many of the lowest hours the night gaps list (more when hours tie with the last).
 LOWEST = 3
 
 #: Named hourly demand profiles: 24 multipliers of each unit's weight, hour 0 first,
@@ -400,7 +400,8 @@ class HourCoverage:
 
 @dataclass(frozen=True)
 class NightGaps:
-    """The hours of lowest coverage, and the units covered at ``reference_hour`` that
+    """The hours of lowest coverage (the three lowest and every hour tied with them),
+    and the units covered at ``reference_hour`` that
     are not covered at one or more of ``night_hours`` (``lost``, a mask over the demand
     units in their order, for a map), with their demand (at the reference hour) by
     district."""
@@ -666,7 +667,12 @@ def coverage_profile(engine: TravelEngine, records: Sequence[Any], demand: Deman
         lost_w = lost_w * mult[ref]
     shares = np.array([np.inf if s is None else s for s in  # no demand then: no gap
                        (x.city.share_demand for x in hours_out)])
-    lowest = tuple(int(h) for h in np.argsort(shares, kind="stable")[:LOWEST])
+    order = np.argsort(shares, kind="stable")
+    # Hours tied with the LOWEST-th lowest are listed too: nine hours at 39.6% are
+    # nine lowest hours, not the first three of them.
+    cut = shares[order[min(LOWEST, order.size) - 1]] if order.size else np.inf
+    lowest = tuple(int(h) for h in order if np.isfinite(shares[h]) and
+                   (shares[h] <= cut + 1e-12 or h in order[:LOWEST]))
     night_gaps = NightGaps(lowest, ref, night, lost, float(lost_w.sum()),
                            tuple((a, nm, int(u), float(x)) for (a, nm, _), u, x in
                                  zip(groups, lost_u, lost_w, strict=True) if u))

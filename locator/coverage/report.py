@@ -288,7 +288,7 @@ def _params(report: CoverageReport, main: float, t: Any) -> list[tuple[str, str]
         out.append((t("直线半径", "Straight-line radius"),
                     f"{radius:,.0f} m ({main:g} {t('分钟', 'min')})"))
     out.append((t("计算时刻", "Evaluated at"), st_info.get("at") or t(
-        "不考虑开放时间（所有未关闭站点）", "opening hours ignored (all stations not closed)")))
+        "不考虑开放时间（所有正常开放的站点）", "opening hours ignored (every open station)")))
     why = {"closed": t("已关闭", "closed"), "status": t("暂停服务", "temporarily closed"),
            "type": t("类型不符", "other type"), "not_open_at": t("该时刻未开放", "not open then"),
            "lacking": t("缺少所需设施", "lacking the amenities needed")}
