@@ -64,7 +64,8 @@ def _inputs(db: str | None, demand: Path | None, weight: str | None, districts: 
     from ..store import StationStore
 
     # Without a time the hours are ignored (every open station counts; temporarily
-    # closed ones do not), and the output says so; "now" is asked for explicitly. Checked before any file is read.
+    # closed ones do not), and the output says so; "now" is asked for explicitly.
+    # Checked before any file is read.
     when = resolve_at(at, ignore_hours=ignore_hours)
     dist = read_districts(districts, crs=crs) if districts else load_xuzhou_districts()
     dem = (read_demand(demand, weight=weight, crs=crs, districts=dist) if demand
