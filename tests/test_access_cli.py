@@ -47,8 +47,14 @@ def test_cli_access_equals_the_core(runner, db, demand_csv, tiny_stations, tmp_p
     assert doc["illustrative"] is True
     with open(out, encoding="utf-8-sig", newline="") as f:
         rows = [row for row in csv.reader(f) if row and not row[0].startswith("#")]
-    assert rows[0] == ["id", "lon", "lat", "district_adcode", "weight", "access"]
-    got = np.array([float(row[5]) for row in rows[1:]])
+    assert rows[0] == ["id", "lon", "lat", "district_adcode", "district_name", "weight",
+                       "access"]
+    got = np.array([float(row[6]) for row in rows[1:]])
+    from locator.coverage import load_xuzhou_districts
+
+    names = dict(zip(load_xuzhou_districts().adcode, load_xuzhou_districts().name,
+                     strict=True))
+    assert all(row[4] == names[row[3]] for row in rows[1:] if row[3])  # names beside codes
     np.testing.assert_allclose(got, want.scores, rtol=1e-9, atol=1e-15)
     assert [row[0] for row in rows[1:]] == [str(i) for i in dem.ids]
     text = runner.invoke(main, ["access", "--db", str(db), "--demand", str(demand_csv),

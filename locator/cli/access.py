@@ -87,7 +87,7 @@ def access_cmd(method, minutes, weights, default_capacity, mode, engine_name, pb
     illustrative = _illustrative(dem, spec.sample)
     scores = doc.pop("scores", None)
     if out is not None and scores is not None:
-        _write_scores(out, dem, scores, illustrative)
+        _write_scores(out, dem, scores, illustrative, dist)
     if as_json:
         click.echo(json.dumps(doc, ensure_ascii=False))
         return
@@ -135,13 +135,17 @@ def _print(doc: dict[str, Any], illustrative: bool) -> None:
                        f"({c['catchment_demand']:,.0f} for {c['capacity']:g})")
 
 
-def _write_scores(out: Path, dem: Any, scores: list[float], illustrative: bool) -> None:
+def _write_scores(out: Path, dem: Any, scores: list[float], illustrative: bool,
+                  districts: Any = None) -> None:
+    names = {} if districts is None else dict(zip(districts.adcode, districts.name,
+                                                  strict=True))
     buf = io.StringIO()
     w = csv.writer(buf)
     if illustrative:
         w.writerow([f"# {ILLUSTRATIVE_NOTICE}"])
-    w.writerow(["id", "lon", "lat", "district_adcode", "weight", "access"])
+    w.writerow(["id", "lon", "lat", "district_adcode", "district_name", "weight", "access"])
     for i, x, y, d, wt, a in zip(dem.ids, dem.lon, dem.lat, dem.district, dem.weight, scores,
                                  strict=True):
-        w.writerow([i, f"{x:.7f}", f"{y:.7f}", d, f"{wt:g}", f"{a:.12g}"])
+        w.writerow([i, f"{x:.7f}", f"{y:.7f}", d, names.get(d, ""), f"{wt:g}",
+                    f"{a:.12g}"])
     out.write_text(buf.getvalue(), encoding="utf-8-sig", newline="")
