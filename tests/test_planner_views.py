@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import re
+from html import unescape
 
 import pytest
 
@@ -223,6 +224,23 @@ def test_scenario_upload_json(client):
     assert client.get("/planner/scenarios/上传的情景.json").get_json()["remove"] == ["T09"]
 
 
+@pytest.mark.parametrize(("form", "err", "zh"), [
+    ({"name": "x", "close": "T01 NOPE"}, "err-s-close",
+     "关闭站点 close[1]：站点“NOPE”不在现有站点中"),
+    ({"name": "x", "change_capacity": "T02,0"}, "err-s-change_capacity", "'0' 不是座位数"),
+    ({"name": "x", "add": "N1,新站,117.2,95"}, "err-s-add", "纬度 add[0].lat：95.0 超出范围"),
+    ({"name": "x", "add": "N1,新站,abc,34.2"}, "err-s-add", "经度 add[0].lon：'abc' 不是数字"),
+    ({"name": "", "add": "N1,新站,117.2,34.2"}, "err-s-name", "名称 name：必填"),
+    ({"name": "", "close": ""}, "err-s-name", "名称 name：必填"),
+], ids=["unknown-id", "capacity-0", "lat", "lon", "no-name", "no-name-no-change"])
+def test_scenario_errors_are_chinese_on_the_chinese_page(client, form, err, zh):
+    html = save(client, form, content_type="multipart/form-data").get_data(as_text=True)
+    msg = field_error(html, err)
+    assert zh in msg
+    assert "is not" not in msg and "out of range" not in msg and "changes nothing" not in msg
+    assert unescape(html).count(msg) == 1
+
+
 @pytest.mark.parametrize(("form", "err", "match"), [
     ({"name": "x", "close": "T01 NOPE"}, "err-s-close", 'close[1]: station "NOPE" is not'),
     ({"name": "x", "change_capacity": "T02,0"}, "err-s-change_capacity", "capacity"),
@@ -237,7 +255,7 @@ def test_scenario_upload_json(client):
 ], ids=["unknown-id", "capacity-0", "capacity-negative", "lat", "lon", "short-line",
         "id-taken", "no-name", "empty", "bad-file"])
 def test_bad_scenario_is_400_next_to_the_field_and_not_saved(client, app, form, err, match):
-    r = save(client, form, content_type="multipart/form-data")
+    r = save(client, form, query="view=scenario&lang=en", content_type="multipart/form-data")
     assert r.status_code == 400
     html = r.get_data(as_text=True)
     assert match in field_error(html, err)
@@ -309,7 +327,7 @@ def test_access_equals_the_core(client, registry, data, method):
                                                  ("90%", True)],
                          ids=["95", "100", "backup-90"])
 def test_target_equals_lscp(client, registry, data, target, backup):
-    q = f"view=target&target={target.replace('%', '%25')}&solver=greedy"
+    q = f"view=target&target={target.replace('%', '%25')}&solver=greedy&candidates=gaps"
     html = client.get(f"/planner?{q}" + ("&backup=1" if backup else "")).get_data(
         as_text=True)
     spec = spec_of(walk, registry.index.stations(), at=None)
@@ -325,15 +343,112 @@ def test_target_equals_lscp(client, registry, data, target, backup):
 
 
 @pytest.mark.parametrize(("query", "match"), [
-    ("target=100%25&backup=1", "at most 99.6%"),
-    ("target=101%25", "above 100%"),
+    ("target=100%25&backup=1&candidates=gaps", "at most 99.6%"),
+    ("target=101%25", "above 100"),
+    ("target=101", "101 is above 100; give a percentage in (0, 100]"),
     ("target=0", "not above 0"),
     ("target=abc", "not a share"),
-], ids=["infeasible", "above-100", "zero", "text"])
-def test_bad_target_is_400_next_to_the_field(client, query, match):
-    r = client.get(f"/planner?view=target&solver=greedy&{query}")
+], ids=["infeasible", "above-100", "bare-above-100", "zero", "text"])
+def test_bad_target_is_400_next_to_the_field_once(client, query, match):
+    r = client.get(f"/planner?view=target&solver=greedy&lang=en&{query}")
     assert r.status_code == 400
-    assert match in field_error(r.get_data(as_text=True), "err-target")
+    html = r.get_data(as_text=True)
+    msg = field_error(html, "err-target")
+    assert match in msg
+    assert unescape(html).count(msg) == 1  # not in the status line too
+    assert 'href="#err-target"' in html
+
+
+@pytest.mark.parametrize(("query", "zh"), [
+    ("view=target&target=101%25", "目标覆盖率 target：101% 超过 100；请填写 0 到 100 之间的百分数"),
+    ("view=target&target=100%25&backup=1&candidates=gaps",
+     "候选点最多只能把覆盖率提高到需求的 99.6%"),
+    ("view=target&target=abc", "目标覆盖率 target：'abc' 不是比例"),
+    ("view=profile&day=2026-13-01", "日期 day：'2026-13-01' 不是日期；请按 YYYY-MM-DD 填写"),
+], ids=["target-above-100", "infeasible", "target-text", "bad-day"])
+def test_errors_are_chinese_on_the_chinese_page(client, query, zh):
+    html = client.get(f"/planner?solver=greedy&{query}").get_data(as_text=True)
+    field = "err-day" if "day=" in query else "err-target"
+    msg = field_error(html, field)
+    assert zh in msg and "is above" not in msg and "not a date" not in msg
+
+
+@pytest.mark.parametrize(("typed", "share"), [("95", 0.95), ("95%25", 0.95), ("100", 1.0),
+                                              ("90.5", 0.905)],
+                         ids=["bare-95", "95-percent", "bare-100", "decimal"])
+def test_a_bare_number_is_a_percentage_on_the_page(client, typed, share):
+    html = client.get(f"/planner?view=target&solver=greedy&target={typed}").get_data(
+        as_text=True)
+    assert "目标覆盖率（%）" in html
+    assert f"达到 {100 * share:g}% 覆盖" in html or f"达到 {100 * share:.1f}% 覆盖" in html
+
+
+def test_api_still_refuses_a_bare_number_above_1(client):
+    from locator.coverage.lscp import parse_target
+    from locator.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="above 100%"):
+        parse_target("95")
+
+
+def test_target_default_is_uncovered_units_and_100_is_feasible(client, registry, data):
+    """The prefilled 100% runs on sites at every uncovered unit (target_run's default),
+    the label says which solver ran, and the downloads carry the same sites."""
+    from locator.coverage.planning import target_run
+
+    r = client.get("/planner?view=target&solver=greedy")
+    assert r.status_code == 200
+    html = r.get_data(as_text=True)
+    spec = spec_of(walk, registry.index.stations(), at=None)
+    want = target_run(spec, data, 15.0, target=1.0, backup=False, method="greedy")
+    assert want["candidates"]["source"] == "uncovered"
+    assert re.search(r'id="target-count" data-value="(\d+)"', html).group(1) == str(
+        want["lscp"]["count"])
+    assert "每个未覆盖的需求单元" in html
+    ran = re.search(r'id="target-ran">([^<]*)<', html).group(1)
+    assert "贪心" in ran and 'data-method="greedy"' in html
+    body = html.split('id="target-sites"', 1)[1].split("</table>", 1)[0]
+    ids = re.findall(r'<tr data-id="([^"]+)"', body)
+    assert ids == [s["id"] for s in want["sites"]]
+    # downloads: the same sites, named by district and nearest station
+    q = "view=target&solver=greedy"
+    rows = list(csv.DictReader(io.StringIO(client.get(f"/planner/target-sites.csv?{q}")
+                                           .get_data(as_text=True).lstrip("\ufeff"))))
+    assert [row["id"] for row in rows] == ids and all("区" in row["name"] for row in rows)
+    geo = client.get(f"/planner/target-sites.geojson?{q}")
+    assert "target-100pct" in geo.headers["Content-Disposition"]
+    assert [f["id"] for f in json.loads(geo.get_data())["features"]] == ids
+    x = client.get(f"/planner/target-sites.xlsx?{q}")
+    assert x.status_code == 200 and x.data[:2] == b"PK"
+
+
+def test_target_auto_label_matches_what_ran_and_no_bound_is_said(client, monkeypatch):
+    """With auto, the page says which solver ran (the result's method); without a bound
+    (lower_bound None) it says so instead of a bound."""
+    import locator.coverage.lscp as lscp
+
+    html = client.get("/planner?view=target&target=95&candidates=gaps").get_data(
+        as_text=True)
+    method = re.search(r'data-method="(\w+)"', html).group(1)
+    ran = re.search(r'id="target-ran">([^<]*)<', html).group(1)
+    assert "自动" in ran and ("精确" in ran) == (method == "exact")
+    real = lscp.fewest_sites
+
+    def no_bound(*args, **kw):
+        import dataclasses
+
+        return dataclasses.replace(real(*args, **kw), lower_bound=None, optimal=False)
+
+    monkeypatch.setattr(lscp, "fewest_sites", no_bound)
+    html = client.get("/planner?view=target&target=90&solver=greedy").get_data(as_text=True)
+    assert "秒内未能算出下界" in html and "比下界多" not in html
+
+
+def test_target_max_share_rounds_as_the_error_does(client):
+    """The most the candidates reach is shown rounded up, as "at most" in the error."""
+    r = client.get("/planner?view=target&target=90&backup=1&candidates=gaps&solver=greedy")
+    html = r.get_data(as_text=True)
+    assert re.search(r'class="big">99\.6%</span>候选点全部建成时', html)
 
 
 @pytest.mark.parametrize("backend_db", ["sqlite", "postgresql"])

@@ -38,7 +38,10 @@ FIELD_ZH: dict[str, str] = {
     "phone": "电话", "opening_hours": "营业时间", "access": "开放对象",
     "occupation": "职业类别", "request": "请求", "engine": "计算方式",
     "candidates": "候选点", "n": "数量", "wait": "等待秒数", "district_adcode": "区县代码",
-    "capacity": "座位数",
+    "capacity": "座位数", "target": "目标覆盖率", "day": "日期", "close": "关闭站点",
+    "remove": "移除站点", "add": "新增站点", "change": "修改站点", "compare": "比较情景",
+    "change_hours": "修改开放时间", "change_capacity": "修改座位数", "file": "文件",
+    "sites": "建议站点", "method": "方法", "backup": "交叉覆盖", "solver": "求解",
 }
 
 
@@ -111,6 +114,36 @@ _ZH_RULES: list[tuple[re.Pattern[str], str]] = [(re.compile(p), zh) for p, zh in
     (r"^(?P<v>.+?) is not a number of seats; use a whole number (?P<r>\S+) \(e\.g\. 12 or "
      r"12座\), or leave it empty if not recorded$",
      "{v} 不是座位数；应为 {r} 的整数（如 12 或 12座），未统计请留空"),
+    # the target (lscp.parse_target, the planner page's percentage field, the LSCP)
+    (r"^(?P<v>.+?) is above 100%; give a share in \(0, 1\] such as 0\.95 or a percentage "
+     r"such as '95%' \(at most 100%\)$", "{v} 超过 100%；请给出 (0, 1] 之间的比例（如 0.95）"
+     "或百分比（如 95%），最多 100%"),
+    (r"^(?P<v>.+?) is not above 0; give a share in \(0, 1\] such as 0\.95 or a percentage "
+     r"such as '95%' \(at most 100%\)$", "{v} 不大于 0；请给出 (0, 1] 之间的比例（如 0.95）"
+     "或百分比（如 95%）"),
+    (r"^(?P<v>.+?) is not a share; give a share in \(0, 1\] such as 0\.95 or a percentage "
+     r"such as '95%' \(at most 100%\)$", "{v} 不是比例；请给出 (0, 1] 之间的比例（如 0.95）"
+     "或百分比（如 95%）"),
+    (r"^(?P<v>.+?) is above 100; give a percentage in \(0, 100\] such as 95$",
+     "{v} 超过 100；请填写 0 到 100 之间的百分数（如 95）"),
+    (r"^the candidates can bring (?P<w>coverage|backup coverage \(two stations or sites\)) "
+     r"to at most (?P<m>\S+) of demand; target (?P<t>\S+) \(with the existing stations "
+     r"kept and all (?P<n>[\d,]+) candidate sites open, (?P<u>[\d,]+) demand units holding "
+     r"(?P<s>\S+) of demand stay out of reach(?: of two)?(?: within (?P<mm>[\d.]+) min)?\); "
+     r"lower the target or add candidates near them$",
+     "候选点最多只能把覆盖率提高到需求的 {m}，目标为 {t}（保留现有站点、{n} 个候选点全部建成时，"
+     "仍有 {u} 个需求单元、占需求 {s}，在 {mm} 分钟内无法到达）；请降低目标或在其附近增加候选点"),
+    (r"^every demand unit is already reached(?P<t> twice)? within (?P<m>\S+) min, "
+     r"so there are no uncovered units to place sites at; the target is met$",
+     "所有需求单元都已在 {m} 分钟内被覆盖，没有未覆盖单元可放置候选点；目标已达到"),
+    # the planner's other views: the day, scenarios
+    (r"^(?P<v>.+?) is not a date; give YYYY-MM-DD, e\.g\. (?P<e>\S+)$",
+     "{v} 不是日期；请按 YYYY-MM-DD 填写，例如 {e}"),
+    (r'^station "(?P<v>.+?)" is not among the stations$', "站点“{v}”不在现有站点中"),
+    (r"^is required \(how the scenario is shown\)$", "必填（情景的显示名称）"),
+    (r"^is required and must not be empty$", "必填，不能为空"),
+    (r'^no saved scenario named "(?P<v>.+?)"; choose one of the saved scenarios$',
+     "没有名为“{v}”的已保存情景；请从已保存的情景中选择"),
     (r"^give either open_at or open_now=true, not both$",
      "open_at 与 open_now=true 只能给一个，不能同时给"),
 ]]

@@ -266,7 +266,7 @@ PAGE_PARAMS = [
     Param("lang", choice("zh", "en"), default="zh"),
     # The other views' parameters (:mod:`.views`); the coverage view keeps them in its
     # links and ignores them.
-    Param("view", choice("coverage", "profile", "scenario", "access", "target"),
+    Param("view", choice("", "coverage", "profile", "scenario", "access", "target"),
           default="coverage"),
     Param("day", text, default=""),
     Param("profile", choice("uniform", "sanitation", "delivery"), default="uniform"),
@@ -275,6 +275,7 @@ PAGE_PARAMS = [
     Param("target", text, default="100%"),
     Param("backup", boolean, default=False),
     Param("solver", choice("auto", "exact", "greedy"), default="auto"),
+    Param("candidates", choice("uncovered", "gaps", "nodes"), default="uncovered"),
 ]
 #: Metres between road-node candidates on the page.
 PAGE_NODE_SPACING_M = 250.0

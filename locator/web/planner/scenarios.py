@@ -329,6 +329,9 @@ def scenario_from_form(form: Mapping[str, str], *, file_text: str | None = None,
             scenario = Scenario.from_dict(data, name=name)
         else:
             data, origin = _form_dict(form, chosen, sites)
+            if not data["name"]:
+                raise ScenarioFormError("name: is required (how the scenario is shown)",
+                                        form_field="name")
             if not (data["add"] or data["close"] or data["remove"] or data["change"]):
                 raise ScenarioFormError("add: the scenario changes nothing; add, close or "
                                         "remove stations, or change their hours or seats",

@@ -18,9 +18,12 @@ time, weather), and each calls one run of the planning service:
 ``view=access&method=e2sfca|2sfca``
     :func:`~locator.coverage.planning.access_run`: access per district, equity indices,
     the most crowded stations.
-``view=target&target=100%|95%&backup=1&solver=auto|exact|greedy``
-    :func:`~locator.coverage.lscp.fewest_sites` on the page's candidate sites (a grid in
-    the gaps, or road nodes): how many new sites reach the target, which, and how sure.
+``view=target&target=100%|95&backup=1&solver=auto|exact|greedy&candidates=...``
+    (``uncovered|gaps|nodes``) :func:`~locator.coverage.planning.target_run`: how many
+    new sites reach the target
+    (a bare number is a percentage on the page), which, and how sure; candidates at every
+    uncovered unit (the default: 100% is within reach), a grid in the gaps or road
+    nodes. Downloads ``/planner/target-sites.csv|xlsx|geojson``.
 
 Every run goes through the page's run cache (:meth:`.page.PlannerState.cached`: the
 last few per process; a run still going after ``LOCATOR_PLANNER_PAGE_WAIT`` answers
@@ -29,6 +32,7 @@ last few per process; a run still going after ``LOCATOR_PLANNER_PAGE_WAIT`` answ
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlencode
@@ -80,6 +84,12 @@ CROWDED = 10
 #: Thresholds the scenario view compares (plus the page's own).
 SCENARIO_MINUTES = (5.0, 10.0, 15.0)
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: The fields each view shows its errors next to (the status line then points there).
+VIEW_FIELDS: dict[str, tuple[str, ...]] = {
+    "profile": ("day", "profile"), "access": ("method",),
+    "target": ("target", "backup", "candidates"),
+    "scenario": ("compare", "name", "description", "add", "crs", "close", "remove",
+                 "change_hours", "change_capacity", "file", "sites")}
 
 
 # --------------------------------------------------------------------------- common
@@ -182,6 +192,25 @@ def _attachment(body: str | bytes, mimetype: str, name: str) -> Response:
     return resp
 
 
+_LINE = re.compile(r"^(?P<m>.*) \(line (?P<n>\d+)\)$")
+
+
+def page_message(e: InvalidInput, lang: str) -> str:
+    """``e``'s message in the page's language: the core's English messages in Chinese
+    on the Chinese page (:func:`~locator.web.params.zh_message`), as sent with
+    ``lang=en``."""
+    from ..params import zh_message
+
+    if hasattr(e, "message_in"):
+        return str(e.message_in(lang))
+    if lang == "en":
+        return str(e)
+    m = _LINE.match(e.message)
+    if m:  # a scenario form's line, after the core's message
+        return f"{zh_message(m['m'], e.field)}（第 {m['n']} 行）"
+    return zh_message(e.message, e.field)
+
+
 def _csv_safe(v: Any) -> Any:
     """A cell of a download: None as empty, text that a spreadsheet would run as a
     formula (=, +, -, @ first) kept as text."""
@@ -218,7 +247,7 @@ def view_page(view: str, *, status: int | None = None,
             "sites_from": request.args.get("sites_from", "gaps"),
             "weather": request.args.get("weather", ""), "at": request.args.get("at") or "",
             **{k: request.args.get(k, "") for k in ("day", "profile", "target", "method",
-                                                    "solver")},
+                                                    "solver", "candidates")},
             "backup": request.args.get("backup", ""), "compare": request.args.getlist("compare")}
     error, field_errors, v, computing, vmap = None, {}, None, False, None
     try:
@@ -230,18 +259,21 @@ def view_page(view: str, *, status: int | None = None,
         else:
             vmap = v.get("map")
     except InvalidInput as e:
-        error = str(e)
+        error = page_message(e, lang)
         if e.field:
             field_errors[e.field] = error
     if view == "scenario":
         v = _scenario_listing(v, scenario_form, form_error, lang)
         if form_error is not None:
-            field_errors[getattr(form_error, "form_field", None) or "name"] = str(form_error)
+            field_errors[getattr(form_error, "form_field", None) or "name"] = page_message(
+                form_error, lang)
+    # an error shown next to its field is not repeated in the status line
+    error_at = next((f for f in field_errors if f in VIEW_FIELDS.get(view, ())), None)
     network = current_app.extensions.get("locator.network_engine") is not None
     html = render_template(
         "planner.html", ctx=None, error=error, form=form, network=network,
         sample_data=False, reach=None, computing=computing, view=view,
-        views=view_tabs(view), v=v, vmap=vmap, field_errors=field_errors,
+        views=view_tabs(view), v=v, vmap=vmap, field_errors=field_errors, error_at=error_at,
         modes=[(m, _(*MODE_LABELS[m]), config.SPEEDS_KMH[m]) for m in MODES],
         report_url=None, query=view_query(None), detour=config.DETOUR_FACTOR,
         profile_labels={k: _(*x) for k, x in PROFILE_LABELS.items()})
@@ -617,47 +649,117 @@ def _access_view(a: dict[str, Any], lang: str) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- target
 
 
-def _target_view(a: dict[str, Any], lang: str) -> dict[str, Any] | None:
-    from ...coverage.lscp import fewest_sites, parse_target
-    from ...coverage.metrics import coverage_report
-    from ...coverage.planning import gap_candidates, name_sites, node_candidates
-    from ...coverage.siting import build_siting_problem
+def page_target(text: str | None) -> str:
+    """The target as typed in the page's percentage field: a bare number is a
+    percentage ("95" is 95%, "0.5" is 0.5%, as the field's label says). The API
+    (``POST /api/v1/target``) keeps refusing a bare number above 1."""
+    raw = (text or "").strip() or "100%"
+    pct = raw.endswith(("%", "％"))
+    try:
+        value = float(raw[:-1] if pct else raw)
+    except ValueError:
+        return raw  # the core names it: not a share
+    if value > 100.0:
+        raise InvalidInput(f"target: {raw} is above 100; give a percentage in (0, 100] "
+                           "such as 95", field="target")
+    return raw if pct else f"{raw}%"
 
-    target = parse_target(a["target"] or "100%")  # refused before any run
-    if a["sites_from"] == "nodes" and a["engine"] != "network":
-        raise InvalidInput("sites_from: road nodes as candidate sites need the road-network "
-                           "engine", field="sites_from")
+
+def _pct_up(x: float, target: float) -> str:
+    """The most the candidates reach, rounded as the core's "at most" message rounds it:
+    up, with the decimals it takes to stay below the target (or below 100%)."""
+    from ...coverage.lscp import _pct_below
+
+    if x >= 1.0:
+        return "100%"
+    return _pct_below(x, target if x < target else 1.0)
+
+
+def _target(a: dict[str, Any], lang: str) -> dict[str, Any] | None:
+    """The target run of the page's arguments (None: computing), through
+    :func:`~locator.coverage.planning.target_run`."""
+    from ...coverage.lscp import parse_target
+    from ...coverage.planning import node_candidates, target_run
+
+    target = parse_target(page_target(a["target"]))  # refused before any run
+    source = a["candidates"]
+    if source == "nodes" and a["engine"] != "network":
+        raise InvalidInput("candidates: road nodes as candidate sites need the road-network "
+                           "engine", field="candidates")
     spec = _spec(a)
     solver = a["solver"] or "auto"
     minutes = a["minutes"]
     data = _data()  # read here: the run has no app context
 
-    def run() -> tuple[Any, Any, Any]:
-        cands = (node_candidates(spec, data.demand, minutes, 250.0)
-                 if a["sites_from"] == "nodes" else gap_candidates(spec, data, minutes))
-        problem = build_siting_problem(spec.engine, spec.stations, data.demand, cands,
-                                       minutes)
-        res = fewest_sites(problem, target=target, backup=a["backup"], method=solver,
-                           time_limit=TARGET_TIME_LIMIT_S)
-        rep = coverage_report(spec.engine, spec.stations, data.demand, minutes=[minutes],
-                              districts=data.districts)
-        return res, cands, rep
+    def run() -> dict[str, Any]:
+        cands = (node_candidates(spec, data.demand, minutes, 250.0) if source == "nodes"
+                 else None)
+        return target_run(spec, data, minutes, target=target, backup=a["backup"],
+                          method=solver, candidates=cands,
+                          candidates_from="gaps" if source == "gaps" else "uncovered",
+                          time_limit=TARGET_TIME_LIMIT_S, lang=lang)
 
-    got = _run(("target", *_base_key(a), a["at"], a["sites_from"], target, a["backup"],
-                solver), run)
+    got = _run(("target", *_base_key(a), a["at"], source, target, a["backup"], solver, lang),
+               run)
+    return None if got is None else {"spec": spec, "doc": got, "solver": solver}
+
+
+def _target_view(a: dict[str, Any], lang: str) -> dict[str, Any] | None:
+    from ...coverage.metrics import coverage_report
+
+    got = _target(a, lang)
     if got is None:
         return None
-    res, cands, rep = got
-    sites = [{"rank": k, "id": sid, "lon": round(float(cands.lon[j]), 7),
-              "lat": round(float(cands.lat[j]), 7), "gain": round(g, 6)}
-             for k, (j, sid, g) in enumerate(zip(res.site_index, res.site_ids, res.gains,
-                                                 strict=True), start=1)]
-    sites = name_sites(spec, _data(), sites, lang)
-    ctx, crs = _map(rep, spec.records, minutes, lang)
-    return {"kind": "target", "res": res, "sites": sites, "candidates": len(cands),
-            "candidates_source": cands.source, "map": ctx, "time_limit": TARGET_TIME_LIMIT_S,
+    spec, doc = got["spec"], got["doc"]
+    data = _data()
+    rep = _run(("target-map", *_base_key(a), a["at"]), lambda: coverage_report(
+        spec.engine, spec.stations, data.demand, minutes=[a["minutes"]],
+        districts=data.districts))
+    if rep is None:
+        return None
+    res = doc["lscp"]
+    ctx, crs = _map(rep, spec.records, a["minutes"], lang)
+    sites = doc["sites"]
+    return {"kind": "target", "res": res, "sites": sites, "solver": got["solver"],
+            "candidates": doc["candidates"]["count"],
+            "candidates_source": doc["candidates"]["source"], "map": ctx,
+            "time_limit": TARGET_TIME_LIMIT_S,
+            "max_share": _pct_up(res["max_share"], res["target"]),
             "overlay": {"groups": [], "sites": _site_points(sites, crs)},
-            "notice": run_flags(spec, _data().demand).get("notice")}
+            "notice": doc.get("notice"),
+            "downloads": {f: f"/planner/target-sites.{f}?{view_query(None)}"
+                          for f in ("csv", "xlsx", "geojson")}}
+
+
+@bp.get("/planner/target-sites.<ext>")
+def target_download(ext: str):
+    """The target view's new sites (named by district and nearest station) as CSV, XLSX
+    or GeoJSON, with the page's arguments."""
+    import orjson
+
+    from ...coverage.export import csv_text, sites_geojson, sites_table, xlsx_bytes
+
+    if ext not in ("csv", "xlsx", "geojson"):
+        raise NotFound(f"no target download .{ext}; allowed: target-sites.csv, "
+                       "target-sites.xlsx, target-sites.geojson")
+    a = _page_args()
+    lang = current_lang()
+    got = _target(a, lang)
+    if got is None:
+        return _waiting()
+    doc = got["doc"]
+    caveats = _caveats(got["spec"], a)
+    pct = f"{100 * doc['lscp']['target']:g}"
+    name = (f"target-{pct}pct{'-backup' if a['backup'] else ''}-sites-{a['mode']}-"
+            f"{a['minutes']:g}min.{ext}")
+    if ext == "geojson":
+        body = orjson.dumps(sites_geojson(doc["sites"], **caveats)).decode()
+        return _attachment(body, "application/geo+json", name)
+    header, rows = sites_table(doc["sites"], **caveats)
+    if ext == "csv":
+        return _attachment(csv_text(header, rows), "text/csv", name)
+    return _attachment(xlsx_bytes([(_("达标所需站点", "Sites for the target"), header, rows)],
+                                  **caveats), _XLSX, name)
 
 
 VIEW_RUNS: dict[str, Callable[[dict[str, Any], str], dict[str, Any] | None]] = {
@@ -666,4 +768,5 @@ VIEW_RUNS: dict[str, Callable[[dict[str, Any], str], dict[str, Any] | None]] = {
 
 assert set(VIEW_RUNS) | {"coverage"} == set(VIEWS)
 assert {p.name for p in PAGE_PARAMS} >= {"view", "day", "profile", "compare", "method",
-                                         "target", "backup", "solver"}
+                                         "target", "backup", "solver",
+                                         "candidates"}
