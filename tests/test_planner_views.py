@@ -477,3 +477,9 @@ def test_scenario_table_on_both_backends(request, tmp_path, backend_db):
             store.get("夜间开放")
     finally:
         engine.dispose()
+
+
+def test_empty_view_is_the_coverage_view(client):
+    r = client.get("/planner?view=")
+    assert r.status_code == 200
+    assert 'id="view-coverage" aria-current="page"' in r.get_data(as_text=True)
