@@ -285,9 +285,9 @@ def covered_plane(xy: np.ndarray, e: np.ndarray, loose: np.ndarray, points: np.n
 
     # The union is computed in degrees, where it is returned: GEOS makes it valid there
     # (the buffers, metres apart, go through the near-affine map unfolded).
-    # The small buffers are unioned first, then with the components' buffers.
-    small = shapely.get_parts(shapely.union_all(shapely.transform(free, to_wgs84)))
-    area = shapely.union_all(np.concatenate([shapely.transform(body, to_wgs84), small]))
+    # One cascaded union of all the buffers (on the benchmark grid about half the time
+    # of unioning the loose buffers first and then with the components' buffers).
+    area = shapely.union_all(shapely.transform(np.concatenate([body, free]), to_wgs84))
     if holes.size == 0:
         return area
     holes = shapely.transform(holes, to_wgs84)
