@@ -483,3 +483,78 @@ def test_empty_view_is_the_coverage_view(client):
     r = client.get("/planner?view=")
     assert r.status_code == 200
     assert 'id="view-coverage" aria-current="page"' in r.get_data(as_text=True)
+
+
+# --------------------------------------------------------------------------- scenario CRS
+
+
+@pytest.mark.parametrize(("crs", "convert"), [
+    (None, "gcj02"), ("gcj02", "gcj02"), ("wgs84", None), ("bd09", "bd09")],
+    ids=["default-gcj02", "gcj02", "wgs84", "bd09"])
+def test_pasted_station_is_stored_at_its_wgs84_point(client, registry, crs, convert):
+    from locator.stations.coords import gcj02_to_wgs84, to_wgs84
+
+    form = {"name": f"pasted {crs}", "add": "N9,高德新站,117.25,34.28"}
+    if crs:
+        form["crs"] = crs
+    assert save(client, form).status_code == 303
+    stored = client.get(f"/planner/scenarios/pasted {crs}.json").get_json()
+    added = Scenario.from_dict(stored).add[0]
+    want = ((117.25, 34.28) if convert is None else gcj02_to_wgs84(117.25, 34.28)
+            if convert == "gcj02" else to_wgs84(117.25, 34.28, "bd09"))
+    assert (added.lon, added.lat) == pytest.approx(want, abs=1e-7)
+    if convert:  # hundreds of metres from the pasted numbers
+        assert abs(added.lon - 117.25) + abs(added.lat - 34.28) > 2e-3
+    # the comparison runs on the stored (WGS-84) point
+    run = scenario_run(walk, registry.index.stations(), _data_of(client), (15,),
+                       [Scenario.from_dict(stored)])
+    assert run.results[0].scenario.add[0].lon == pytest.approx(want[0], abs=1e-7)
+
+
+def _data_of(client):
+    from locator.web.planner.page import planner_state
+
+    with client.application.app_context():
+        return planner_state().data()
+
+
+def test_scenario_form_says_its_crs_and_uses_real_ids(client, registry):
+    html = client.get("/planner?view=scenario").get_data(as_text=True)
+    crs = html.split('id="s-crs"', 1)[1].split("</select>", 1)[0]
+    assert re.search(r'<option value="gcj02" selected>GCJ-02 高德·腾讯·微信', crs)
+    assert 'value="wgs84"' in crs and 'value="bd09"' in crs and "百度" in crs
+    assert "默认 GCJ-02" in html
+    first = next(iter(registry.index.stations())).id
+    assert f'placeholder="{first},12"' in html and "T02," not in html.replace(
+        f"{first},", "") or first == "T02"
+    assert f'placeholder="{first},Mo-Su 00:00-24:00"' in html
+
+
+def test_a_bad_crs_is_shown_next_to_its_field(client):
+    r = save(client, {"name": "x", "add": "N9,新站,117.25,34.28", "crs": "mars"})
+    assert r.status_code == 400
+    assert "mars" in field_error(r.get_data(as_text=True), "err-s-crs")
+
+
+@pytest.mark.parametrize(("name", "file"), [
+    ("Two new sites", "two-new-sites.json"), ("两个新站", None)], ids=["ascii", "chinese"])
+def test_scenario_json_is_named_after_it_and_carries_the_notice(client, name, file):
+    from locator.coverage.planning import ILLUSTRATIVE_NOTICE
+
+    assert save(client, {"name": name, "close": "T01"}).status_code == 303
+    r = client.get(f"/planner/scenarios/{name}.json")
+    disp = r.headers["Content-Disposition"]
+    ascii_name = re.search(r'filename="([^"]+)"', disp)[1]
+    assert ascii_name.isascii() and ascii_name.endswith(".json")
+    assert ascii_name == (file or ascii_name) and ascii_name != "scenario.json"
+    if file is None:
+        assert re.fullmatch(r"scenario-[0-9a-f]{8}\.json", ascii_name)
+    assert "filename*=UTF-8''" in disp
+    doc = r.get_json()
+    assert ILLUSTRATIVE_NOTICE in doc["description"]  # the tiny stations are samples
+    # uploaded again, the notice is not kept as the description (nor doubled)
+    up = save(client, {"name": name + " again", "file": (io.BytesIO(r.data), "s.json")},
+              content_type="multipart/form-data")
+    assert up.status_code == 303
+    again = client.get(f"/planner/scenarios/{name} again.json").get_json()
+    assert again["description"] == ILLUSTRATIVE_NOTICE

@@ -13,8 +13,11 @@ INSERT that stores it; a name already taken is a :class:`NameTaken` (409).
 The form (:func:`scenario_from_form`) builds the scenario's JSON from text fields:
 
 ``add``
-    one new station per line, ``id,name,lon,lat[,opening hours]`` (WGS-84; the hours
-    are the rest of the line, commas included);
+    one new station per line, ``id,name,lon,lat[,opening hours]`` (the hours are the
+    rest of the line, commas included), in the coordinate system ``crs`` names;
+``crs``
+    ``gcj02`` (the default: what Amap, Tencent and WeChat maps give), ``wgs84`` or
+    ``bd09``; the scenario's JSON top-level ``crs`` (stored converted to WGS-84);
 ``sites``
     ids of the page's suggested sites to add (named as the page names them);
 ``close``, ``remove``
@@ -42,19 +45,25 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from ...coverage.planning import ILLUSTRATIVE_NOTICE
 from ...coverage.scenario import Scenario
 from ...errors import Conflict, InvalidInput, NotFound
+from ...stations.coords import from_wgs84, parse_crs
 
-__all__ = ["FORM_FIELDS", "MAX_SAVED", "NameTaken", "SavedScenario", "ScenarioFormError",
-           "ScenarioStore", "scenario_from_form", "scenario_store"]
+__all__ = ["DEFAULT_CRS", "FORM_FIELDS", "MAX_SAVED", "NameTaken", "SavedScenario",
+           "ScenarioFormError", "ScenarioStore", "file_name", "scenario_from_form",
+           "scenario_store"]
 
 #: Saved scenarios kept at most (the page is public: a bound on what it can fill).
 MAX_SAVED = 500
 #: Lines of a text field read at most.
 MAX_LINES = 2000
 #: Form fields, in the order the page shows them.
-FORM_FIELDS = ("name", "description", "add", "sites", "close", "remove", "change_hours",
+FORM_FIELDS = ("name", "description", "add", "crs", "sites", "close", "remove", "change_hours",
                "change_capacity", "file")
+#: The coordinate system of pasted lines when the form does not say (planners copy
+#: from Amap, which is GCJ-02).
+DEFAULT_CRS = "gcj02"
 #: Station fields new stations of the form take unless a line says otherwise.
 ADD_DEFAULTS = {"type": "outdoor_worker"}
 
@@ -163,6 +172,16 @@ def _saved(row: Any) -> SavedScenario:
                          float(row["created_at"]), row["created_by"])
 
 
+def file_name(name: str) -> str:
+    """A safe ASCII file name for the scenario ``name`` (without the extension): its
+    letters and digits, or ``scenario-`` and a short hash of the name when it has none
+    (a Chinese name)."""
+    import hashlib
+
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()[:60].strip("-")
+    return slug or "scenario-" + hashlib.sha1(name.encode()).hexdigest()[:8]
+
+
 def scenario_store() -> ScenarioStore:
     """The app's scenario store (``app.extensions["locator.planner_scenarios"]``), on the
     station store's database."""
@@ -236,6 +255,12 @@ def _form_dict(form: Mapping[str, str], chosen: Sequence[str],
             entry["opening_hours"] = parts[4]
         add.append(entry)
         add_lines.append(line)
+    crs = "wgs84"
+    if add:  # the pasted lines' system; the suggested sites are WGS-84, converted to it
+        try:
+            crs = parse_crs(form.get("crs") or DEFAULT_CRS)
+        except InvalidInput as e:
+            raise ScenarioFormError(e.message, form_field="crs") from None
     by_id = {str(s["id"]): s for s in sites}
     for sid in chosen:
         site = by_id.get(sid)
@@ -243,8 +268,9 @@ def _form_dict(form: Mapping[str, str], chosen: Sequence[str],
             raise ScenarioFormError(f"sites: {sid!r} is not one of the page's suggested "
                                     f"sites (now: {', '.join(by_id) or 'none'})",
                                     form_field="sites")
+        lon, lat = from_wgs84(float(site["lon"]), float(site["lat"]), crs)
         add.append({"id": str(site["id"]), "name": site.get("name") or f"拟建站点 {sid}",
-                    "lon": site["lon"], "lat": site["lat"]})
+                    "lon": lon, "lat": lat})
     change: dict[str, dict[str, Any]] = {}
     hours_lines: dict[str, int] = {}
     capacity_lines: dict[str, int] = {}
@@ -265,7 +291,7 @@ def _form_dict(form: Mapping[str, str], chosen: Sequence[str],
             value: Any = parts[1] or None
             change.setdefault(parts[0], {})[what] = value
     data = {"name": form.get("name", "").strip(), "description": form.get("description", ""),
-            "add": add, "add_defaults": dict(ADD_DEFAULTS),
+            "crs": crs, "add": add, "add_defaults": dict(ADD_DEFAULTS),
             "close": _id_list(form.get("close", "")),
             "remove": _id_list(form.get("remove", "")), "change": change}
     return data, _Origin(tuple(add_lines), hours_lines, capacity_lines)
@@ -326,6 +352,10 @@ def scenario_from_form(form: Mapping[str, str], *, file_text: str | None = None,
                                         form_field="file") from None
             if isinstance(data, dict) and name:
                 data = {**data, "name": name}  # the form's name wins over the file's
+            if isinstance(data, dict) and isinstance(data.get("description"), str):
+                # the notice a downloaded file carries is not part of the description
+                data = {**data, "description": data["description"].replace(
+                    ILLUSTRATIVE_NOTICE, "").strip()}
             scenario = Scenario.from_dict(data, name=name)
         else:
             data, origin = _form_dict(form, chosen, sites)

@@ -61,7 +61,14 @@ from .page import (
     make_engine,
     planner_state,
 )
-from .scenarios import NameTaken, ScenarioFormError, scenario_from_form, scenario_store
+from .scenarios import (
+    DEFAULT_CRS,
+    NameTaken,
+    ScenarioFormError,
+    file_name,
+    scenario_from_form,
+    scenario_store,
+)
 
 #: The views, in the selector's order, with their labels.
 VIEWS: dict[str, tuple[str, str]] = {
@@ -496,6 +503,9 @@ def _scenario_listing(v: dict[str, Any] | None, sent: dict[str, Any] | None,
         current_app.logger.exception("planner scenarios not readable")
         v["saved"] = []
     v["sent"] = sent or {}
+    records = _records()
+    v["example_id"] = records[0].id if records else "S1"  # the store's own id format
+    v["default_crs"] = DEFAULT_CRS
     try:
         session = current_session()
     except InvalidInput:
@@ -555,16 +565,25 @@ def scenario_units():
 @bp.get("/planner/scenarios/<path:name>.json")
 def scenario_json(name: str):
     """A saved scenario as its JSON file (``locator scenario FILE.json`` reads it)."""
+    from urllib.parse import quote
+
     import orjson
 
+    from ...coverage.planning import ILLUSTRATIVE_NOTICE
+
     saved = scenario_store().get(name)
-    resp = Response(orjson.dumps(saved.scenario.to_dict(), option=orjson.OPT_INDENT_2),
+    body = saved.scenario.to_dict()
+    if any(s.is_sample for s in _records()):  # the notice goes with the file
+        body["description"] = f"{body['description']}\n\n{ILLUSTRATIVE_NOTICE}".strip()
+    resp = Response(orjson.dumps(body, option=orjson.OPT_INDENT_2),
                     mimetype="application/json")
-    resp.headers["Content-Disposition"] = "attachment; filename=scenario.json"
+    resp.headers["Content-Disposition"] = (
+        f'attachment; filename="{file_name(saved.name)}.json"; '
+        f"filename*=UTF-8''{quote(saved.name + '.json')}")
     return resp
 
 
-_SCENARIO_FORM = ("name", "description", "add", "close", "remove", "change_hours",
+_SCENARIO_FORM = ("name", "description", "add", "crs", "close", "remove", "change_hours",
                   "change_capacity")
 
 
