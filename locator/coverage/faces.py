@@ -8,6 +8,8 @@ Used by :func:`.isochrones.covered_area`; all coordinates here are projected met
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -148,13 +150,15 @@ def _erode_convex(rings: np.ndarray, d: float) -> tuple[np.ndarray, np.ndarray]:
     return poly, cnt
 
 
-def _holes(xy: np.ndarray, e: np.ndarray, buffer_m: float, discs: np.ndarray
+def _holes(xy: np.ndarray, e: np.ndarray, buffer_m: float, discs: np.ndarray,
+           on_outlines: Callable[[np.ndarray], None] | None = None
            ) -> tuple[np.ndarray, np.ndarray]:
     """Faces of the plane graph of edges ``e`` between nodes at ``xy``: the outline of
     each component (filled; dangles into the outside are spikes of its ring, which the
     buffer goes round) and the holes the bounded faces leave (each face shrunk by the
     buffer, round its inward dangles too, minus the ``discs`` and the buffered islands
-    inside it)."""
+    inside it). ``on_outlines`` is called with the outlines as soon as they are known
+    (the caller starts their union while the holes are made)."""
     q = QUAD_SEGS
     face, pos, nxt, area = _faces(e[:, 0], e[:, 1], xy[:, 0], xy[:, 1])
     org = e.reshape(-1)  # the origin of half-edge h
@@ -175,6 +179,8 @@ def _holes(xy: np.ndarray, e: np.ndarray, buffer_m: float, discs: np.ndarray
     outlines = shapely.polygons(shapely.reverse(rings[outer]))
     bad = ~shapely.is_valid(outlines)  # blocks joined to the rest at a single node
     outlines[bad] = shapely.make_valid(outlines[bad])
+    if on_outlines is not None:
+        on_outlines(outlines)
     # Only faces that hold a disc of the buffer's radius leave a hole.
     big = np.flatnonzero(a_face > math.pi * buffer_m ** 2)
     if big.size == 0:
@@ -268,26 +274,32 @@ def covered_plane(xy: np.ndarray, e: np.ndarray, loose: np.ndarray, points: np.n
         else np.zeros(0, dtype=object),
         shapely.buffer(shapely.points(points), buffer_m, quad_segs=q) if len(points)
         else np.zeros(0, dtype=object)])
-    outlines, holes = np.zeros(0, dtype=object), np.zeros(0, dtype=object)
-    if e.size:
-        outlines, holes = _holes(xy, e, buffer_m, free)
-    if not free.size and not outlines.size:
-        return shapely.Polygon()
-    body = shapely.buffer(outlines, buffer_m, quad_segs=q)
-    if free.size and body.size:
-        # the loose buffers inside a component's buffer add nothing
-        bi, fi = shapely.STRtree(free).query(body, predicate="contains")
-        free = np.delete(free, np.unique(fi))
 
     def to_wgs84(c: np.ndarray) -> np.ndarray:
         lon, lat = inv.transform(c[:, 0], c[:, 1])
         return np.column_stack([lon, lat])
 
-    # The union is computed in degrees, where it is returned: GEOS makes it valid there
-    # (the buffers, metres apart, go through the near-affine map unfolded).
-    # One cascaded union of all the buffers (on the benchmark grid about half the time
-    # of unioning the loose buffers first and then with the components' buffers).
-    area = shapely.union_all(shapely.transform(np.concatenate([body, free]), to_wgs84))
+    def union(outlines: np.ndarray) -> shapely.Geometry:
+        body = shapely.buffer(outlines, buffer_m, quad_segs=q)
+        rest = free
+        if rest.size and body.size:
+            # the loose buffers inside a component's buffer add nothing
+            rest = np.delete(rest, np.unique(
+                shapely.STRtree(rest).query(body, predicate="contains")[1]))
+        # The union is computed in degrees, where it is returned: GEOS makes it valid
+        # there (the buffers, metres apart, go through the near-affine map unfolded).
+        # One cascaded union of all the buffers (on the benchmark grid about half the
+        # time of unioning the loose buffers first and then with the components').
+        return shapely.union_all(shapely.transform(np.concatenate([body, rest]), to_wgs84))
+
+    if not e.size:
+        return union(np.zeros(0, dtype=object)) if free.size else shapely.Polygon()
+    # The union (GEOS, without the GIL) runs on a thread while the holes are made.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        job: list[Future[shapely.Geometry]] = []
+        outlines, holes = _holes(xy, e, buffer_m, free,
+                                 lambda o: job.append(pool.submit(union, o)))
+        area = job[0].result()
     if holes.size == 0:
         return area
     holes = shapely.transform(holes, to_wgs84)
