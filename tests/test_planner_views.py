@@ -558,3 +558,49 @@ def test_scenario_json_is_named_after_it_and_carries_the_notice(client, name, fi
     assert up.status_code == 303
     again = client.get(f"/planner/scenarios/{name} again.json").get_json()
     assert again["description"] == ILLUSTRATIVE_NOTICE
+
+
+# --------------------------------------------------------------------------- access downloads
+
+
+def test_access_downloads_are_the_page_tables(client, registry, data):
+    html = client.get("/planner?view=access").get_data(as_text=True)
+    spec = spec_of(walk, registry.index.stations(), at=None)
+    want = access_run(spec, data, 15.0, method="e2sfca", crowded=10)
+    links = {k: unescape(re.search(rf'id="{k}" href="([^"]+)"', html)[1])
+             for k in ("access-csv", "access-crowded-csv", "access-xlsx")}
+    text = client.get(links["access-csv"]).get_data(as_text=True).lstrip("\ufeff")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["adcode"] for r in rows] == [d["adcode"] for d in want["districts"]] + [""]
+    assert [r["name"] for r in rows[:-1]] == [d["name"] for d in want["districts"]]
+    assert rows[-1]["area"] == "city" and rows[-1]["name"] == "全市"
+    unit = "stations" if want["capacity"]["unit"] == "station" else "seats"
+    for r, d in zip(rows, want["districts"], strict=False):
+        assert float(r["mean_access"]) == pytest.approx(d["mean_access"])
+        assert float(r[f"mean_access_{unit}_per_1000_demand"]) == pytest.approx(
+            1000 * d["mean_access"])
+        assert (r["palma"] == "") == (d["equity"]["palma"] is None)
+    assert float(rows[-1]["gini"]) == pytest.approx(want["equity"]["gini"])
+    crowded = list(csv.DictReader(io.StringIO(client.get(links["access-crowded-csv"])
+                                              .get_data(as_text=True).lstrip("\ufeff"))))
+    assert [c["id"] for c in crowded] == [c["id"] for c in want["crowded"]]
+    x = client.get(links["access-xlsx"])
+    assert x.status_code == 200 and x.data[:2] == b"PK"
+    # units on the columns, "—" for Palma explained, demand as whole numbers
+    assert f"平均可达性（每千需求{'站点' if unit == 'stations' else '座位'}数）" in html
+    assert 'id="palma-note"' in html and "无定义" in html
+    table = html.split('id="crowded-table"', 1)[1].split("</table>", 1)[0]
+    assert not re.search(r">\d[\d,]*\.0<", table)
+    for c in want["crowded"]:
+        if c["catchment_demand"] >= 100:
+            assert f">{c['catchment_demand']:,.0f}<" in table
+
+
+@pytest.mark.parametrize("view", ["profile", "access", "target"])
+def test_coverage_only_fields_are_not_on_other_views(client, view):
+    html = client.get(f"/planner?view={view}&n=3").get_data(as_text=True)
+    assert 'id="p-n"' not in html and 'id="p-sites-from"' not in html
+    assert "表格同时列出" not in html
+    assert '<input type="hidden" name="n" value="3">' in html  # kept for the other views
+    cov = client.get("/planner").get_data(as_text=True)
+    assert 'id="p-n"' in cov and "表格同时列出" in cov

@@ -662,7 +662,80 @@ def _access_view(a: dict[str, Any], lang: str) -> dict[str, Any] | None:
         d["label"] = d.get("name_en") if lang == "en" and d.get("name_en") else d.get("name")
     return {"kind": "access", "doc": doc, "method": method,
             "per_station": doc["capacity"]["unit"] == "station",
-            "notice": doc.get("notice")}
+            "notice": doc.get("notice"),
+            "downloads": {f: f"/planner/access{f}?{view_query(None)}"
+                          for f in (".csv", "-crowded.csv", ".xlsx")}}
+
+
+def _access_tables(doc: dict[str, Any], lang: str) -> tuple[list[dict[str, Any]],
+                                                             list[dict[str, Any]]]:
+    """The access view's tables as download rows: each district then the city (its
+    codes, names, scores per 1,000 demand and equity indices), and the crowded
+    stations."""
+    unit = "stations" if doc["capacity"]["unit"] == "station" else "seats"
+    common = {"method": doc["method"], "minutes": doc["minutes"], "capacity_unit": unit}
+
+    def row(area: str, code: Any, name: Any, name_en: Any, x: dict[str, Any],
+            eq: dict[str, Any]) -> dict[str, Any]:
+        m = x.get("mean_access")
+        return {"area": area, "adcode": code, "name": name, "name_en": name_en,
+                "demand": x.get("demand"), "mean_access": m,
+                f"mean_access_{unit}_per_1000_demand": None if m is None else m * 1000,
+                "demand_without_access": x.get("demand_without_access"),
+                "gini": eq.get("gini"), "theil": eq.get("theil"), "palma": eq.get("palma"),
+                "worst10_share_uncovered": eq.get("worst10_share_uncovered"), **common,
+                "notice": doc.get("notice") or ""}
+
+    areas = [row("district", d["adcode"], d.get("name"), d.get("name_en"), d, d["equity"])
+             for d in doc["districts"]]
+    city = {"demand": doc["demand"]["total"], "mean_access": doc.get("mean_access"),
+            "demand_without_access": doc.get("demand_without_access")}
+    areas.append(row("city", "", "全市", "Whole city", city, doc["equity"]))
+    crowded = [{"rank": i, "id": c["id"], "name": c.get("name"), "capacity": c["capacity"],
+                "catchment_demand": c["catchment_demand"],
+                f"demand_per_{unit[:-1]}": c["demand_per_capacity"], **common,
+                "notice": doc.get("notice") or ""}
+               for i, c in enumerate(doc["crowded"], start=1)]
+    return areas, crowded
+
+
+def _access_download(ext: str) -> Response:
+    from ...coverage.export import xlsx_bytes
+
+    a = _page_args()
+    lang = current_lang()
+    got = _access_view(a, lang)
+    if got is None:
+        return _waiting()
+    doc = got["doc"]
+    areas, crowded = _access_tables(doc, lang)
+    caveats = _caveats(_spec(a), a)
+    name = f"access-{doc['method']}-{a['mode']}-{a['minutes']:g}min"
+    if ext == ".csv":
+        return _attachment(_csv(*_table(areas)), "text/csv", name + ".csv")
+    if ext == "-crowded.csv":
+        return _attachment(_csv(*_table(crowded)), "text/csv", name + "-crowded.csv")
+    return _attachment(xlsx_bytes([(_("各区县与全市", "Districts and city"), *_table(areas)),
+                                   (_("最拥挤的站点", "Most crowded stations"),
+                                    *_table(crowded))], **caveats), _XLSX, name + ".xlsx")
+
+
+@bp.get("/planner/access.csv")
+def access_csv():
+    """The access view's district table (codes, names) with the city as its last row."""
+    return _access_download(".csv")
+
+
+@bp.get("/planner/access-crowded.csv")
+def access_crowded_csv():
+    """The access view's most crowded stations."""
+    return _access_download("-crowded.csv")
+
+
+@bp.get("/planner/access.xlsx")
+def access_xlsx():
+    """Both access tables, one sheet each."""
+    return _access_download(".xlsx")
 
 
 # --------------------------------------------------------------------------- target
