@@ -126,3 +126,43 @@ def test_english_profile(browser, contexts, base_url):
     assert "public holiday" in page.text_content("#day-kind")
     assert errors == []
     assert PHONE["width"] == page.viewport_size["width"]
+
+
+#: Everything a thumb must hit on the planner's form and a view, measured on the phone.
+ALL_TAP = (".planner-views a, #planner-form .seg span, #planner-form .check,"
+           " #planner-form input:not([type=radio]):not([type=checkbox]):not([type=hidden]),"
+           " #planner-form select, #planner-form button, #scenario-form .check,"
+           " #scenario-form select, #scenario-form input[type=text]")
+
+
+@pytest.mark.parametrize("query", ["", *(q for q, _t in VIEWS.values())],
+                         ids=["coverage", *VIEWS])
+def test_phone_targets_tabs_and_chart_text(browser, contexts, base_url, query):
+    page, errors = phone_page(browser, contexts)
+    page.goto(f"{base_url}/planner?{query}")
+    page.wait_for_load_state("load")
+    small = page.evaluate("""(sel) => [...document.querySelectorAll(sel)]
+        .filter(e => e.offsetParent !== null)
+        .map(e => { const r = e.getBoundingClientRect();
+                    return [e.id || e.name || e.textContent.trim().slice(0, 20),
+                            Math.round(r.width), Math.round(r.height)]; })
+        .filter(([, w, h]) => w < 44 || h < 44)""", ALL_TAP)
+    assert small == []
+    # the view tabs wrap: every one inside the screen, none cut
+    tabs = page.evaluate("""() => [...document.querySelectorAll('.planner-views a')]
+        .map(a => { const r = a.getBoundingClientRect();
+                    return [a.textContent.trim(), r.left, r.right,
+                            a.scrollWidth <= a.clientWidth]; })""")
+    assert all(left >= 0 and right <= 390 and whole for _t, left, right, whole in tabs), tabs
+    # chart text rendered at 10 px or more; chart titles inside the screen
+    tiny = page.evaluate("""() => [...document.querySelectorAll('.cov-chart svg text')]
+        .filter(t => t.textContent.trim())
+        .map(t => [t.textContent.trim(), t.getBoundingClientRect().height])
+        .filter(([, h]) => h < 10)""")
+    assert tiny == []
+    cut = page.evaluate("""() => [...document.querySelectorAll('.cov-chart figcaption')]
+        .map(f => [f.textContent.trim().slice(0, 20), f.getBoundingClientRect().right])
+        .filter(([, r]) => r > 391)""")
+    assert cut == []
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 391
+    assert [e for e in errors if "400" not in e] == []

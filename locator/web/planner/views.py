@@ -327,7 +327,8 @@ def _profile(a: dict[str, Any]) -> Any:
 def _bars(values: Sequence[float | None], *, highlight: Sequence[int] = ()
           ) -> dict[str, Any]:
     """A 24-bar chart's geometry (the SVG is drawn by the template)."""
-    w, h, left, top, bottom, right = 720, 250, 44, 16, 34, 8
+    # room for labels twice the desktop size (planner.css enlarges them on a phone)
+    w, h, left, top, bottom, right = 720, 260, 64, 16, 44, 8
     plot_w, plot_h = w - left - right, h - top - bottom
     step = plot_w / 24
     bars = []
@@ -341,7 +342,7 @@ def _bars(values: Sequence[float | None], *, highlight: Sequence[int] = ()
     grid = [{"y": round(top + plot_h * (1 - p / 100), 2), "label": f"{p}%"}
             for p in (0, 25, 50, 75, 100)]
     return {"width": w, "height": h, "left": left, "right": w - right, "bars": bars,
-            "grid": grid, "axis_y": top + plot_h, "label_y": top + plot_h + 16}
+            "grid": grid, "axis_y": top + plot_h, "label_y": top + plot_h + 30}
 
 
 def _profile_view(a: dict[str, Any], lang: str) -> dict[str, Any] | None:
