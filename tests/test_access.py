@@ -95,6 +95,12 @@ def test_supply_is_conserved_and_ratios_are_capacity_over_catchment():
     assert per == sorted(per, reverse=True) and len(crowded) == 3
     top = int(np.argmax(np.where(cap > 0, res.catchment_demand / cap, 0)))
     assert crowded[0]["id"] == f"S{top}"
+    # demand no station reaches: city-wide and by district, adding up
+    doc = res.to_dict()
+    assert doc["demand_without_access"] == pytest.approx(
+        dem.weight[res.scores <= 0].sum(), abs=1e-6)
+    assert sum(d["demand_without_access"] for d in doc["districts"]) == pytest.approx(
+        doc["demand_without_access"], abs=1e-5)
 
 
 def test_without_capacities_every_station_counts_one():

@@ -181,6 +181,8 @@ class AccessResult:
         return {"method": self.method, "minutes": self.minutes,
                 "zones": [{"minutes": m, "weight": w} for m, w in self.zones],
                 "mean_access": _round(self.mean_access()),
+                "demand_without_access": round(float(
+                    self.demand.weight[self.scores <= 0].sum()), 6),
                 "supply_reached": round(float(self.capacity[self.catchment_demand > 0].sum()),
                                         6),
                 "districts": self.by_district(districts), "crowded": self.crowded(crowded)}
