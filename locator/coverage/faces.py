@@ -40,13 +40,15 @@ QUAD_SEGS = 4
 # within 0.6 m of the circle).
 
 
-def _faces(a: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Face traversal of the plane graph of edges ``a[i] - b[i]`` (distinct nodes at
-    ``x, y``). Half-edge ``2i`` runs ``a -> b``, ``2i + 1`` back; a face keeps to the left
-    of its half-edges. Returns each half-edge's face, its position along the face, the
-    next half-edge, and each face's signed area (positive: a bounded face, counter-
-    clockwise; negative: the outline of a component)."""
+def _face_of(a: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each half-edge's face in :func:`_faces` (without the ranking along the faces)."""
+    return _traverse(a, b, x, y)[1]
+
+
+def _traverse(a: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray
+              ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The next half-edge round each face and the faces (their number, each half-edge's
+    face) for :func:`_faces`; also each half-edge's origin and destination."""
     n = 2 * a.size
     org, dst = np.empty(n, np.int64), np.empty(n, np.int64)
     org[0::2], org[1::2] = a, b
@@ -63,6 +65,18 @@ def _faces(a: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray
     nxt = order[block[twin] + (where[twin] - block[twin] - 1) % size[twin]]
     g = sparse.csr_matrix((np.ones(n, np.int8), (np.arange(n), nxt)), shape=(n, n))
     k, face = connected_components(g, directed=True, connection="weak")
+    return k, face, nxt, org, dst
+
+
+def _faces(a: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Face traversal of the plane graph of edges ``a[i] - b[i]`` (distinct nodes at
+    ``x, y``). Half-edge ``2i`` runs ``a -> b``, ``2i + 1`` back; a face keeps to the left
+    of its half-edges. Returns each half-edge's face, its position along the face, the
+    next half-edge, and each face's signed area (positive: a bounded face, counter-
+    clockwise; negative: the outline of a component)."""
+    k, face, nxt, org, dst = _traverse(a, b, x, y)
+    n = 2 * a.size
     low = np.full(k, n, np.int64)
     np.minimum.at(low, face, np.arange(n))
     # list ranking by pointer jumping, each face cut before its lowest half-edge
@@ -265,7 +279,7 @@ def covered_plane(xy: np.ndarray, e: np.ndarray, loose: np.ndarray, points: np.n
     q = QUAD_SEGS
     if e.size:
         # Dangles and bridges (the same face on both sides) are buffered on their own.
-        face = _faces(e[:, 0], e[:, 1], xy[:, 0], xy[:, 1])[0]
+        face = _face_of(e[:, 0], e[:, 1], xy[:, 0], xy[:, 1])
         bridge = face[0::2] == face[1::2]
         loose = np.concatenate([loose, np.stack([xy[e[bridge, 0]], xy[e[bridge, 1]]], axis=1)])
         e = e[~bridge]
@@ -294,25 +308,27 @@ def covered_plane(xy: np.ndarray, e: np.ndarray, loose: np.ndarray, points: np.n
 
     if not e.size:
         return union(np.zeros(0, dtype=object)) if free.size else shapely.Polygon()
-    # The union (GEOS, without the GIL) runs on a thread while the holes are made.
+    # The union (GEOS, without the GIL) runs on a thread while the holes are made,
+    # converted to WGS-84 and indexed.
     with ThreadPoolExecutor(max_workers=1) as pool:
         job: list[Future[shapely.Geometry]] = []
         outlines, holes = _holes(xy, e, buffer_m, free,
                                  lambda o: job.append(pool.submit(union, o)))
+        if holes.size:
+            holes = shapely.transform(holes, to_wgs84)
+            inner = shapely.get_rings(holes)
+            is_shell = np.zeros(inner.size, dtype=bool)
+            is_shell[np.r_[0, np.cumsum(shapely.get_num_interior_rings(holes) + 1)[:-1]]] = True
+            islands = shapely.polygons(inner[~is_shell])  # covered parts inside holes
+            starts = shapely.STRtree(shapely.get_point(inner[is_shell], 0))
         area = job[0].result()
     if holes.size == 0:
         return area
-    holes = shapely.transform(holes, to_wgs84)
     outer = shapely.get_parts(area)
-    inner = shapely.get_rings(holes)
-    is_shell = np.zeros(inner.size, dtype=bool)
-    is_shell[np.r_[0, np.cumsum(shapely.get_num_interior_rings(holes) + 1)[:-1]]] = True
-    islands = shapely.polygons(inner[~is_shell])  # covered parts inside holes
     cands = np.concatenate([outer, islands])
     # The innermost candidate holding each hole (the candidates, queried against a
     # tree of points, are prepared: a part may have a hundred thousand holes).
-    cx, hx = shapely.STRtree(shapely.get_point(inner[is_shell], 0)).query(
-        cands, predicate="contains")
+    cx, hx = starts.query(cands, predicate="contains")
     order = np.lexsort((shapely.area(cands)[cx], hx))
     hx, cx = hx[order], cx[order]
     lead = np.r_[True, hx[1:] != hx[:-1]]
