@@ -52,6 +52,30 @@ def brute(p: SitingProblem, target: float, backup: bool) -> int | None:
     return None
 
 
+def covered_twice_or_once(p: SitingProblem, sites, *, level: int) -> np.ndarray:
+    """Per unit: reached ``level`` times by the existing stations and ``sites``,
+    recomputed from the matrix."""
+    a = p.matrix.toarray()
+    return p.existing + a[:, list(sites)].sum(axis=1) >= level
+
+
+def meets(p: SitingProblem, sites, target: float, backup: bool) -> bool:
+    """The target share is met by ``sites`` (recomputed from the matrix)."""
+    ok = covered_twice_or_once(p, sites, level=2 if backup else 1)
+    return p.weight[ok].sum() >= target * p.weight.sum() - 1e-9
+
+
+def grid_problem(nx: int, ny: int, radius: float) -> SitingProblem:
+    """Demand and a candidate site at each point of an ``nx`` x ``ny`` grid (weights 0
+    to 9, seeded), each site reaching the points within ``radius`` grid steps: a dense
+    covering problem like the 672 uncovered 370 m cells with 15-minute walking reach."""
+    x, y = np.meshgrid(np.arange(nx), np.arange(ny))
+    pts = np.column_stack((x.ravel(), y.ravel())).astype(float)
+    d = np.hypot(pts[:, None, 0] - pts[None, :, 0], pts[:, None, 1] - pts[None, :, 1])
+    w = np.random.default_rng(5).integers(0, 10, pts.shape[0]).astype(float)
+    return problem(d <= radius, w)
+
+
 def random_problem(seed: int) -> SitingProblem:
     rng = np.random.default_rng(seed)
     nd, ns = int(rng.integers(8, 25)), int(rng.integers(4, 10))
@@ -79,8 +103,12 @@ def test_exact_equals_brute_force_and_greedy_is_never_better(target, backup):
             continue
         exact = fewest_sites(p, target=target, backup=backup, method="exact")
         greedy = fewest_sites(p, target=target, backup=backup, method="greedy")
+        plain = fewest_sites(p, target=target, backup=backup, method="greedy",
+                             improve=False)
         assert exact.count == best and exact.optimal
         assert exact.greedy.count >= best and greedy.count >= best
+        assert best <= greedy.count <= plain.count == greedy.info["greedy_plain_count"]
+        assert meets(p, greedy.site_index, target, backup)
         assert exact.gap == exact.greedy.count - best
         assert greedy.lower_bound <= best  # the LP relaxation's bound
         for r in (exact, greedy):
@@ -114,13 +142,30 @@ def test_greedy_above_the_optimum_reports_its_gap():
         reach[list(units), j] = True
     p = problem(reach)
     assert brute(p, 1.0, False) == 2
-    r = fewest_sites(p, method="exact")
+    r = fewest_sites(p, method="exact", improve=False)  # the plain greedy
     assert r.count == 2 and r.optimal and set(r.site_ids) == {"s1", "s2"}
     assert r.greedy.count == 3 and r.gap == 1 and r.gap_ratio == pytest.approx(0.5)
     doc = r.to_dict()
     assert doc["greedy_gap"] == 1 and doc["count"] == 2 and doc["lower_bound"] == 2
-    g = fewest_sites(p, method="greedy")  # no exact solve: the gap is against the LP bound
+    g = fewest_sites(p, method="greedy", improve=False)  # the gap is against the LP bound
     assert g.method == "greedy" and g.count == 3 and g.lower_bound <= 2 and g.exact is None
+
+
+def test_two_for_one_swap_beats_the_plain_greedy():
+    """The same instance: the greedy's s4 and one of its two partners reach nothing the
+    other sites do not, except what s1 or s2 alone reaches; the swap closes two and
+    opens one, reaching the optimum of 2 without the exact solve."""
+    sites = [(0, 4, 5), (1, 3, 5, 6, 7), (0, 2, 4, 7), (2,), (2, 3, 4, 5, 6, 7)]
+    reach = np.zeros((8, len(sites)), dtype=bool)
+    for j, units in enumerate(sites):
+        reach[list(units), j] = True
+    p = problem(reach)
+    plain = fewest_sites(p, method="greedy", improve=False)
+    g = fewest_sites(p, method="greedy")
+    assert plain.count == 3 and g.count == 2 < plain.count
+    assert set(g.site_ids) == {"s1", "s2"} and g.optimal and g.gap == 0
+    assert g.info["greedy_plain_count"] == 3 and g.info["greedy_swaps"] == 1
+    assert covered_twice_or_once(p, g.site_index, level=1).all()
 
 
 def test_no_bound_in_time_is_said_not_zero(monkeypatch):
@@ -134,10 +179,28 @@ def test_no_bound_in_time_is_said_not_zero(monkeypatch):
     for j, units in enumerate(sites):
         reach[list(units), j] = True
     monkeypatch.setattr(lscp, "_lp_bound", lambda *a, **k: None)  # as if timed out
-    g = fewest_sites(problem(reach), method="greedy")
+    g = fewest_sites(problem(reach), method="greedy", improve=False)
     assert g.count == 3 and g.lower_bound is None and g.gap is None and not g.optimal
     doc = g.to_dict()
     assert doc["lower_bound"] is None and doc["greedy_gap"] is None
+
+
+@pytest.mark.parametrize("target, backup", [(1.0, False), (0.95, False), (1.0, True)],
+                         ids=["100%", "95%", "backup"])
+def test_swaps_improve_the_greedy_on_a_dense_grid(target, backup):
+    """672 grid points (those with weight), a site at each, reaching 2 steps: the
+    plain greedy opens more sites than the swaps leave, and both meet the target."""
+    p = grid_problem(28, 24, 2.0)
+    plain = fewest_sites(p, target=target, backup=backup, method="greedy", improve=False)
+    g = fewest_sites(p, target=target, backup=backup, method="greedy")
+    assert meets(p, plain.site_index, target, backup)
+    assert meets(p, g.site_index, target, backup)
+    assert len(set(g.site_index)) == g.count
+    assert g.lower_bound <= g.count <= plain.count
+    assert g.info["greedy_plain_count"] == plain.count
+    if target == 1.0:
+        assert g.count < plain.count
+        assert g.timings["local_search"] < 3.5
 
 
 # ------------------------------------------------------------------- targets and backup
@@ -231,7 +294,8 @@ def test_target_forms(value, share):
 
 @pytest.mark.parametrize("kwargs, field", [
     ({"method": "fast"}, "method"), ({"time_limit": 0}, "time_limit"),
-    ({"backup": "yes"}, "backup")], ids=["method", "time-limit", "backup"])
+    ({"backup": "yes"}, "backup"), ({"improve": 1}, "improve")],
+    ids=["method", "time-limit", "backup", "improve"])
 def test_bad_options_name_the_field(kwargs, field):
     with pytest.raises(InvalidInput) as e:
         fewest_sites(problem([[1]]), **kwargs)
