@@ -199,7 +199,6 @@ def _holes(xy: np.ndarray, e: np.ndarray, buffer_m: float, discs: np.ndarray,
     big = np.flatnonzero(a_face > math.pi * buffer_m ** 2)
     if big.size == 0:
         return outlines, np.zeros(0, dtype=object)
-    fpoly = shapely.polygons(rings[big])
     h = np.arange(face.size)
     d0, d1 = xy[org[h ^ 1]] - xy[org], xy[org[nxt ^ 1]] - xy[org[nxt]]
     turn = d0[:, 0] * d1[:, 1] - d0[:, 1] * d1[:, 0]
@@ -211,7 +210,8 @@ def _holes(xy: np.ndarray, e: np.ndarray, buffer_m: float, discs: np.ndarray,
     convex = ~reflex[big]
     eroded = np.full(big.size, None, dtype=object)
     if (~convex).any():
-        eroded[~convex] = shapely.buffer(fpoly[~convex], -buffer_m, quad_segs=q)
+        eroded[~convex] = shapely.buffer(shapely.polygons(rings[big[~convex]]), -buffer_m,
+                                         quad_segs=q)
     cv = np.flatnonzero(convex)
     for k in np.unique(counts[big[cv]]):
         sel = cv[counts[big[cv]] == k]
@@ -230,8 +230,13 @@ def _holes(xy: np.ndarray, e: np.ndarray, buffer_m: float, discs: np.ndarray,
         block_ix.append(hi)
         block_geom.append(discs[di])
     if outlines.size:
-        oi, fi = shapely.STRtree(fpoly).query(shapely.points(ring_xy[starts[outer]]),
-                                              predicate="within")
+        # candidates by the faces' boxes; only theirs made polygons for the exact test
+        lo_x, hi_x = (f.reduceat(ring_xy[:, 0], starts)[big] for f in (np.minimum, np.maximum))
+        lo_y, hi_y = (f.reduceat(ring_xy[:, 1], starts)[big] for f in (np.minimum, np.maximum))
+        at = shapely.points(ring_xy[starts[outer]])
+        oi, fi = shapely.STRtree(shapely.box(lo_x, lo_y, hi_x, hi_y)).query(at)
+        inside = shapely.within(at[oi], shapely.polygons(rings[big[fi]]))
+        oi, fi = oi[inside], fi[inside]
         if oi.size:
             block_ix.append(fi)
             block_geom.append(shapely.buffer(outlines[oi], buffer_m, quad_segs=q))
@@ -248,7 +253,11 @@ def _holes(xy: np.ndarray, e: np.ndarray, buffer_m: float, discs: np.ndarray,
             eroded[i] = shapely.difference(eroded[i], shapely.union_all(
                 geoms[cut[c]:cut[c + 1] if c + 1 < cut.size else hi.size]))
     holes = eroded[~shapely.is_missing(eroded)]
-    return outlines, shapely.get_parts(holes[~shapely.is_empty(holes)])
+    holes = holes[~shapely.is_empty(holes)]
+    multi = shapely.get_type_id(holes) != shapely.GeometryType.POLYGON
+    if multi.any():
+        holes = np.concatenate([holes[~multi], shapely.get_parts(holes[multi])])
+    return outlines, holes
 
 
 def covered(seg: np.ndarray, points: np.ndarray, buffer_m: float,
