@@ -23,6 +23,12 @@ set, and the answer does not change. Units no candidate can bring to the level a
 aside: they decide the best share reachable, and a target above it is refused with that
 share in the message (never a wrong answer).
 
+The greedy is then improved by **2-for-1 swaps** (close two sites, open one that
+reaches what they alone reached) and, when the LP relaxation is solved for the bound,
+by a second **LP-guided** greedy start; neither ever leaves the target unmet. On a
+dense 28 x 24 grid (radius 2.3 steps) the plain greedy opened 55 sites, the improved
+one 41, HiGHS 40 in 10 s.
+
 The greedy's **gap** is its count less a lower bound: the exact optimum when proven,
 else HiGHS's dual bound, else the rounded-up LP relaxation.
 """
@@ -33,7 +39,7 @@ import heapq
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -289,14 +295,16 @@ class LscpResult:
 
 
 def _lazy_greedy(red: _Reduced, goal: float, allowed: Sequence[int] | None = None, *,
-                 full: bool = False) -> tuple[list[int], list[float]]:
+                 full: bool = False, scale: np.ndarray | None = None
+                 ) -> tuple[list[int], list[float]]:
     """Reduced columns in greedy order until ``goal`` weight is at its level (or no
     column adds anything), with the weight each brought (of the groups it reached that
     were still short). A column's priority is that weight or, for a ``full`` target
     (every group needed, whatever its weight), the number of those groups (Chvátal's
     greedy: on a grid of 672 uncovered units it needed 102 sites where the weighted
     choice needed 106; HiGHS found 83 in 5 s, bound 79). Priorities only shrink, so
-    only the top of the queue is re-evaluated. Ties go to the lower column."""
+    only the top of the queue is re-evaluated. Ties go to the lower column. ``scale``
+    (positive, per column) multiplies the priorities: the LP-guided start."""
     csc = red.a.tocsc()
     indptr, indices = csc.indptr, csc.indices
     w = red.weight
@@ -304,6 +312,8 @@ def _lazy_greedy(red: _Reduced, goal: float, allowed: Sequence[int] | None = Non
     resid = red.need.copy()
     cols = range(csc.shape[1]) if allowed is None else sorted(set(allowed))
     gains0 = csc.T.astype(np.float64) @ np.where(resid > 0, value, 0.0)
+    if scale is not None:
+        gains0 = gains0 * scale
     heap = [(-float(gains0[j]), j) for j in cols if gains0[j] > 0]
     heapq.heapify(heap)
     fresh = dict.fromkeys(cols, 0)
@@ -317,6 +327,8 @@ def _lazy_greedy(red: _Reduced, goal: float, allowed: Sequence[int] | None = Non
         rows = indices[indptr[j]:indptr[j + 1]]
         if fresh[j] != step:
             v = float(value[rows][resid[rows] > 0].sum())
+            if scale is not None:
+                v *= float(scale[j])
             fresh[j] = step
             if v > 0:
                 heapq.heappush(heap, (-v, j))
@@ -431,6 +443,22 @@ def _local_search(red: _Reduced, chosen: list[int], goal: float, *, full: bool,
     return np.flatnonzero(inside).tolist(), swaps
 
 
+def _greedy_sites(red: _Reduced, goal: float, *, full: bool, improve: bool,
+                  scale: np.ndarray | None = None) -> tuple[list[int], int, int]:
+    """Greedy columns after reverse delete and (``improve``) the 2-for-1 swaps, the
+    count before the swaps, and the swaps made."""
+    t0 = time.perf_counter()
+    order, _ = _lazy_greedy(red, goal, full=full, scale=scale)
+    kept = _reverse_delete(red, order, goal)
+    plain, swaps = len(kept), 0
+    if improve and kept:
+        # a safety budget: twice the greedy's time, 0.5 to 3 s (on 100,000 units x
+        # 2,000 sites the search ends by itself after some 0.2 s)
+        budget = min(max(2 * (time.perf_counter() - t0), 0.5), 3.0)
+        kept, swaps = _local_search(red, kept, goal, full=full, budget_s=budget)
+    return kept, plain, swaps
+
+
 def _program(red: _Reduced, goal: float, full: bool
              ) -> tuple[np.ndarray, np.ndarray, Any]:
     """Cost, integrality and constraints of the covering program on ``red``.
@@ -465,15 +493,19 @@ def _solve_program(red: _Reduced, goal: float, full: bool, *, time_limit: float)
                          "disp": False})
 
 
-def _lp_bound(red: _Reduced, goal: float, full: bool, time_limit: float) -> float | None:
-    """The LP relaxation's optimum (HiGHS interior point: on covering LPs of some 20,000
-    rows it took 5 s where the simplex took 27 s), or None if not solved in time."""
+def _lp_relaxation(red: _Reduced, goal: float, full: bool, time_limit: float
+                   ) -> tuple[float, np.ndarray] | None:
+    """The LP relaxation's optimum and its site values (HiGHS interior point: on
+    covering LPs of some 20,000 rows it took 5 s where the simplex took 27 s), or None
+    if not solved in time."""
     from scipy.optimize import linprog
 
     cost, _, cons = _program(red, goal - _TOL * max(red.total, 1.0), full)
     res = linprog(cost, A_ub=-cons.A, b_ub=-cons.lb, bounds=(0.0, 1.0), method="highs-ipm",
                   options={"time_limit": float(time_limit)})
-    return float(res.fun) if res.status == 0 and res.fun is not None else None
+    if res.status != 0 or res.fun is None or res.x is None:
+        return None
+    return float(res.fun), np.asarray(res.x[:red.a.shape[1]], dtype=np.float64)
 
 
 def _exact(problem: SitingProblem, red: _Reduced, goal: float, full: bool,
@@ -585,9 +617,13 @@ def fewest_sites(problem: SitingProblem, *, target: float | str = 1.0, backup: b
         overrun it.
     improve
         Improve the greedy's sites by 2-for-1 swaps (close two, open one that reaches
-        what they alone reached) until none is left or a budget of about the greedy's
-        own time (0.5 to 3 s) runs out; ``info`` gives the count before
-        (``greedy_plain_count``) and the swaps made (``greedy_swaps``).
+        what they alone reached) until none is left or a budget of twice the greedy's
+        own time (0.5 to 3 s) runs out; when the LP relaxation is solved for the bound
+        (and does not prove the greedy optimal), also run a second greedy with
+        priorities weighted by the LP's site values, swaps after it too, and keep the
+        fewer sites. ``info`` gives the plain greedy's count (``greedy_plain_count``),
+        the swaps made in the answer kept (``greedy_swaps``) and whether it came from
+        the LP-guided start (``greedy_lp_guided``).
 
     Raises
     ------
@@ -628,19 +664,10 @@ def fewest_sites(problem: SitingProblem, *, target: float | str = 1.0, backup: b
     order: list[int] = []
     gains: list[float] = []
     plain = swaps = 0
+    lp_guided = False
     if goal > tol:
-        order, gains = _lazy_greedy(red, goal, full=full)
-        kept = _reverse_delete(red, order, goal)
-        plain = len(kept)
-        t_ls = time.perf_counter()
-        if improve and kept:
-            # a safety budget: twice the greedy's time, 0.5 to 3 s (on 100,000 units x
-            # 2,000 sites the search ends by itself after some 0.2 s)
-            budget = min(max(2 * (t_ls - t0), 0.5), 3.0)
-            kept, swaps = _local_search(red, kept, goal, full=full, budget_s=budget)
-        if sorted(kept) != sorted(order):  # re-rank what is left by what each adds
-            order, gains = _lazy_greedy(red, goal, allowed=sorted(kept), full=full)
-        timings["local_search"] = time.perf_counter() - t_ls
+        kept, plain, swaps = _greedy_sites(red, goal, full=full, improve=improve)
+        order, gains = _lazy_greedy(red, goal, allowed=kept, full=full)  # by what each adds
     greedy = _solution(problem, red, "greedy", order, gains, t0, "greedy")
     timings["greedy"] = greedy.runtime_s
 
@@ -655,9 +682,23 @@ def fewest_sites(problem: SitingProblem, *, target: float | str = 1.0, backup: b
         lower = None if exact.bound is None else _ceil_bound(exact.bound)
     if goal > tol and lower is None:  # greedy only, or the exact solve found no bound
         t0 = time.perf_counter()
-        lp_bound = _lp_bound(red, goal, full, limit)
+        lp = _lp_relaxation(red, goal, full, limit)
+        lp_bound = None if lp is None else lp[0]
         lower = None if lp_bound is None else _ceil_bound(lp_bound)
         timings["lp_bound"] = time.perf_counter() - t0
+        if lp is not None and improve and (lower is None or greedy.count > lower):
+            # a second start: the greedy with priorities weighted by the LP's site
+            # values (plus 0.1, so that a site at 0 can still be chosen), kept if fewer
+            t0 = time.perf_counter()
+            kept2, _, swaps2 = _greedy_sites(red, goal, full=full, improve=True,
+                                             scale=lp[1].clip(0.0, 1.0) + 0.1)
+            if len(kept2) < greedy.count:
+                order, gains = _lazy_greedy(red, goal, allowed=kept2, full=full)
+                greedy = _solution(problem, red, "greedy", order, gains, t0, "greedy")
+                greedy = replace(greedy, runtime_s=greedy.runtime_s + timings["greedy"])
+                swaps, lp_guided = swaps2, True
+            timings["lp_guided"] = time.perf_counter() - t0
+            timings["greedy"] = greedy.runtime_s
 
     best = greedy
     if exact is not None and exact.status != "no_solution" and (
@@ -674,7 +715,7 @@ def fewest_sites(problem: SitingProblem, *, target: float | str = 1.0, backup: b
             "candidates": int(problem.matrix.shape[1]), "groups": int(red.a.shape[0]),
             "useful_candidates": int(red.a.shape[1]), "nnz": int(red.a.nnz),
             "units_out_of_reach": red.out_units, "greedy_plain_count": plain,
-            "greedy_swaps": swaps}
+            "greedy_swaps": swaps, "greedy_lp_guided": lp_guided}
     return LscpResult(
         tgt, backup, problem.minutes, red.total, problem.baseline_covered / red.total,
         problem.baseline_backup / red.total, (red.met + red.reachable) / red.total,
