@@ -14,9 +14,19 @@ from typing import Any
 
 import click
 
-from ..config import SPEEDS_KMH
 from ..errors import InvalidInput
-from .coverage import ILLUSTRATIVE_NOTICE, _engine, _illustrative, _inputs, engine_line, time_line
+from .coverage import (
+    ILLUSTRATIVE_NOTICE,
+    _engine,
+    _illustrative,
+    _inputs,
+    demand_options,
+    engine_line,
+    engine_options,
+    hours_options,
+    time_line,
+    weather_option,
+)
 
 
 def _weights(text: str | None) -> list[float] | None:
@@ -44,21 +54,10 @@ def _fmt(x: Any, nd: int = 3) -> str:
 @click.option("--default-capacity", type=int, default=None,
               help="Seats for the stations with none recorded (without it, they are an "
                    "error when others have seats; when none has, every station counts 1).")
-@click.option("--mode", type=click.Choice(list(SPEEDS_KMH)), default="walk", show_default=True)
-@click.option("--engine", "engine_name", type=click.Choice(["straight", "network"]),
-              default="straight", show_default=True)
-@click.option("--pbf", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--speed", type=float, default=None)
-@click.option("--detour", type=float, default=None)
-@click.option("--demand", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Demand file. Default: the shipped ILLUSTRATIVE Xuzhou layer.")
-@click.option("--weight", default=None)
-@click.option("--districts", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--crs", default="wgs84", show_default=True)
-@click.option("--at", default=None, help="Count only stations open at this time.")
-@click.option("--ignore-hours", is_flag=True, help="The default without --at.")
-@click.option("--weather", type=click.Choice(["heat", "cold"]), default=None,
-              help="Count only stations fit for a heat day or a cold wave.")
+@engine_options
+@demand_options
+@hours_options
+@weather_option
 @click.option("--crowded", "n_crowded", default=10, show_default=True,
               help="How many of the most crowded stations to list.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,

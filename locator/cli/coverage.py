@@ -374,6 +374,45 @@ def _check_table(out: Path | None) -> None:
                            field="table")
 
 
+def _options(*opts: Any) -> Any:
+    """One decorator applying click options in the order listed (as stacked)."""
+    def apply(fn: Any) -> Any:
+        for opt in reversed(opts):
+            fn = opt(fn)
+        return fn
+    return apply
+
+
+#: The travel engine of a planning command: --mode, --engine, --pbf, --speed, --detour.
+engine_options = _options(
+    click.option("--mode", type=click.Choice(list(SPEEDS_KMH)), default="walk",
+                 show_default=True),
+    click.option("--engine", "engine_name", type=click.Choice(["straight", "network"]),
+                 default="straight", show_default=True),
+    click.option("--pbf", type=click.Path(dir_okay=False, path_type=Path), default=None),
+    click.option("--speed", type=float, default=None),
+    click.option("--detour", type=float, default=None))
+#: The demand and districts of a planning command: --demand, --weight, --districts, --crs.
+demand_options = _options(
+    click.option("--demand", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                 help="Demand file. Default: the shipped ILLUSTRATIVE Xuzhou layer."),
+    click.option("--weight", default=None),
+    click.option("--districts", type=click.Path(dir_okay=False, path_type=Path),
+                 default=None),
+    click.option("--crs", default="wgs84", show_default=True,
+                 help="CRS of --demand/--districts (wgs84, gcj02, bd09)."))
+#: Which stations count by the alert day: --weather.
+weather_option = click.option(
+    "--weather", type=click.Choice(["heat", "cold"]), default=None,
+    help="Count only stations fit for a heat day or a cold wave.")
+#: Which stations count by the time: --at, --ignore-hours.
+hours_options = _options(
+    click.option("--at", default=None,
+                 help="Count only stations open at this time (ISO 8601, Beijing time "
+                      "without an offset; 'now'). Default: opening hours ignored."),
+    click.option("--ignore-hours", is_flag=True, help="The default without --at."))
+
+
 def _clean_errors(fn):
     """Library errors as one line and exit status 2 (bad input) or 1, never a traceback
     (the group's own callback gets this from :mod:`.main`; subcommands need it here)."""

@@ -8,36 +8,25 @@ parses options and prints or writes the answer.
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import json
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..config import SPEEDS_KMH
-from ..errors import InvalidInput, LocatorError
-from .coverage import ILLUSTRATIVE_NOTICE, _engine, _illustrative, _inputs, engine_line
-
-
-def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """One line on stderr instead of a traceback: status 2 for bad input, 1 otherwise
-    (as the main group's commands)."""
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except InvalidInput as e:
-            click.echo(f"Error: {e}", err=True)
-            sys.exit(2)
-        except LocatorError as e:
-            click.echo(f"Error: {e}", err=True)
-            sys.exit(1)
-
-    return wrapper
+from ..errors import InvalidInput
+from .coverage import (
+    ILLUSTRATIVE_NOTICE,
+    _clean_errors,
+    _engine,
+    _illustrative,
+    _inputs,
+    demand_options,
+    engine_line,
+    engine_options,
+    weather_option,
+)
 
 
 def _profile_option(text: str | None) -> str | list[float] | None:
@@ -71,24 +60,14 @@ def _pct(x: Any) -> str:
 @click.option("--rule", type=click.Choice(["start", "whole_hour"]), default="start",
               show_default=True, help="start: each hour at HH:00; whole_hour: a station "
                                       "counts if open at every minute of the hour.")
-@click.option("--mode", type=click.Choice(list(SPEEDS_KMH)), default="walk", show_default=True)
-@click.option("--engine", "engine_name", type=click.Choice(["straight", "network"]),
-              default="straight", show_default=True)
-@click.option("--pbf", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--speed", type=float, default=None)
-@click.option("--detour", type=float, default=None)
-@click.option("--demand", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Demand file. Default: the shipped ILLUSTRATIVE Xuzhou layer.")
-@click.option("--weight", default=None)
-@click.option("--districts", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--crs", default="wgs84", show_default=True)
-@click.option("--weather", type=click.Choice(["heat", "cold"]), default=None,
-              help="Count only stations fit for a heat day or a cold wave.")
+@engine_options
+@demand_options
+@weather_option
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the table (every hour, the city and each district) as CSV.")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--db", default=None, help="Station database [default: LOCATOR_DB].")
-@_errors
+@_clean_errors
 def profile_cmd(day, minutes, profile_text, hourly_demand, rule, mode, engine_name, pbf,
                 speed, detour, demand, weight, districts, crs, weather, out, as_json,
                 db) -> None:

@@ -15,7 +15,6 @@ from typing import Any
 
 import click
 
-from ..config import SPEEDS_KMH
 from ..errors import InvalidInput
 from .coverage import (
     ILLUSTRATIVE_NOTICE,
@@ -25,8 +24,12 @@ from .coverage import (
     _inputs,
     _minutes_list,
     _pct,
+    demand_options,
     engine_line,
+    engine_options,
+    hours_options,
     time_line,
+    weather_option,
 )
 
 
@@ -108,24 +111,10 @@ def _check_out(out: Path | None, suffixes: tuple[str, ...], option: str) -> None
                 type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--minutes", "minutes_text", default="5,10,15", show_default=True,
               help="Thresholds in minutes, comma-separated (each in (0, 120]).")
-@click.option("--mode", type=click.Choice(list(SPEEDS_KMH)), default="walk", show_default=True)
-@click.option("--engine", "engine_name", type=click.Choice(["straight", "network"]),
-              default="straight", show_default=True)
-@click.option("--pbf", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--speed", type=float, default=None)
-@click.option("--detour", type=float, default=None)
-@click.option("--demand", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Demand file. Default: the shipped ILLUSTRATIVE Xuzhou layer.")
-@click.option("--weight", default=None)
-@click.option("--districts", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--crs", default="wgs84", show_default=True,
-              help="CRS of --demand/--districts (wgs84, gcj02, bd09).")
-@click.option("--at", default=None,
-              help="Count only stations open at this time (ISO 8601, Beijing time without an "
-                   "offset; 'now'). Default: opening hours ignored.")
-@click.option("--ignore-hours", is_flag=True, help="The default without --at.")
-@click.option("--weather", type=click.Choice(["heat", "cold"]), default=None,
-              help="Count only stations fit for a heat day or a cold wave.")
+@engine_options
+@demand_options
+@hours_options
+@weather_option
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the deltas (every scenario, threshold and district): .csv or "
                    ".xlsx.")

@@ -18,7 +18,6 @@ from typing import Any
 
 import click
 
-from ..config import SPEEDS_KMH
 from ..coverage.planning import TARGET_TIME_LIMIT_S as TIME_LIMIT_S
 from ..coverage.planning import target_run
 from ..errors import InvalidInput
@@ -30,8 +29,12 @@ from .coverage import (
     _illustrative,
     _inputs,
     _pct,
+    demand_options,
     engine_line,
+    engine_options,
+    hours_options,
     time_line,
+    weather_option,
 )
 
 _NAME_COLUMNS = ("name", "名称", "站点名称", "site_name")
@@ -74,22 +77,11 @@ def _names_of(path: Path) -> dict[str, str]:
                                       "LP bound; auto: exact up to 5,000 useful sites.")
 @click.option("--time-limit", type=float, default=TIME_LIMIT_S, show_default=True,
               help="Seconds the exact solve may take (then its best answer, not proven).")
-@click.option("--mode", type=click.Choice(list(SPEEDS_KMH)), default="walk", show_default=True)
 @click.option("--minutes", type=float, default=15.0, show_default=True)
-@click.option("--engine", "engine_name", type=click.Choice(["straight", "network"]),
-              default="straight", show_default=True)
-@click.option("--pbf", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--speed", type=float, default=None)
-@click.option("--detour", type=float, default=None)
-@click.option("--demand", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Demand file. Default: the shipped ILLUSTRATIVE Xuzhou layer.")
-@click.option("--weight", default=None)
-@click.option("--districts", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--crs", default="wgs84", show_default=True)
-@click.option("--at", default=None, help="Count only stations open at this time.")
-@click.option("--ignore-hours", is_flag=True, help="The default without --at.")
-@click.option("--weather", type=click.Choice(["heat", "cold"]), default=None,
-              help="Count only stations fit for a heat day or a cold wave.")
+@engine_options
+@demand_options
+@hours_options
+@weather_option
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the sites: .csv or .geojson.")
 @click.option("--json", "as_json", is_flag=True)
