@@ -218,19 +218,11 @@ def page_message(e: InvalidInput, lang: str) -> str:
     return zh_message(e.message, e.field)
 
 
-def _csv_safe(v: Any) -> Any:
-    """A cell of a download: None as empty, text that a spreadsheet would run as a
-    formula (=, +, -, @ first) kept as text."""
-    if v is None:
-        return ""
-    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@"):
-        return "'" + v
-    return v
-
-
 def _table(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """Rows of dicts as a header and cells (None as empty). Formula text is kept as text
+    by the writers themselves (``csv_text``, ``xlsx_bytes``)."""
     header = list(rows[0]) if rows else []
-    return header, [[_csv_safe(r.get(k)) for k in header] for r in rows]
+    return header, [["" if r.get(k) is None else r.get(k) for k in header] for r in rows]
 
 
 def _csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
